@@ -1,0 +1,63 @@
+//! The one error type of the crate.
+
+use crate::model::Format;
+use std::time::Duration;
+
+/// Which limit a document ran into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitKind {
+    /// One stream or archive entry inflated past `max` bytes.
+    EntryBytes { max: u64 },
+    /// Everything inflated from one file passed `max` bytes.
+    TotalBytes { max: u64 },
+    /// More than `max` archive entries or container streams.
+    Entries { max: usize },
+    /// Archives nested deeper than `max`.
+    Depth { max: u32 },
+    /// The file took longer than `max` to read.
+    Time { max: Duration },
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitKind::EntryBytes { max } => write!(f, "an entry inflates to more than {max} bytes"),
+            LimitKind::TotalBytes { max } => write!(f, "the file inflates to more than {max} bytes in total"),
+            LimitKind::Entries { max } => write!(f, "more than {max} entries"),
+            LimitKind::Depth { max } => write!(f, "archives nested deeper than {max} levels"),
+            LimitKind::Time { max } => write!(f, "reading took longer than {:.1} s", max.as_secs_f64()),
+        }
+    }
+}
+
+/// Everything that can go wrong while reading a document.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not read the file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a supported document (docx, xlsx, pptx, doc, xls, ppt, hwp, pdf or zip)")]
+    UnknownFormat,
+    #[error("this {format} file is damaged or not really a {format} file: {reason}")]
+    Malformed { format: Format, reason: String },
+    #[error("{0} — this kind of file cannot be imported")]
+    Unsupported(String),
+    #[error("the file is password-protected — give its password")]
+    PasswordRequired,
+    #[error("wrong password — try again")]
+    WrongPassword,
+    #[error("refused: {0} (limit reached, the file may be a decompression bomb)")]
+    Limit(LimitKind),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("internal error while reading the file: {0}")]
+    Panicked(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Malformed`].
+    pub fn malformed(format: Format, reason: impl Into<String>) -> Self {
+        Error::Malformed { format, reason: reason.into() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,142 @@
+//! The structured result of an extraction.
+
+use std::fmt::Write as _;
+
+/// Which file format a document (or an archive entry) was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Docx,
+    Xlsx,
+    Pptx,
+    Doc,
+    Xls,
+    Ppt,
+    Hwp,
+    Pdf,
+    Zip,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Docx => "docx",
+            Format::Xlsx => "xlsx",
+            Format::Pptx => "pptx",
+            Format::Doc => "doc",
+            Format::Xls => "xls",
+            Format::Ppt => "ppt",
+            Format::Hwp => "hwp",
+            Format::Pdf => "pdf",
+            Format::Zip => "zip",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a block came from inside its file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// Path of archive entries leading to the file, outermost first (empty for a
+    /// top-level file). Names are decoded (UTF-8, or CP949 for legacy zips).
+    pub entry: Vec<String>,
+    /// The part of the file the block belongs to.
+    pub part: Part,
+}
+
+/// The part of a document a block belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Part {
+    /// The main text flow (word processors).
+    #[default]
+    Body,
+    /// A PDF page, 1-based.
+    Page(u32),
+    /// A presentation slide, 1-based, in presentation order.
+    Slide(u32),
+    /// The speaker notes of a slide, 1-based.
+    Notes(u32),
+    /// A spreadsheet sheet, by name.
+    Sheet(String),
+    /// A section of a Hangul document, 0-based as in `BodyText/SectionN`.
+    Section(u32),
+}
+
+/// One block of content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Paragraph { text: String, origin: Origin },
+    Table { rows: Vec<Vec<String>>, origin: Origin },
+}
+
+impl Block {
+    pub fn origin(&self) -> &Origin {
+        match self {
+            Block::Paragraph { origin, .. } | Block::Table { origin, .. } => origin,
+        }
+    }
+}
+
+/// A document's text with its structure: paragraphs and tables in reading order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The format of the outermost file.
+    pub format: Format,
+    pub blocks: Vec<Block>,
+}
+
+impl Document {
+    pub fn new(format: Format) -> Self {
+        Self { format, blocks: Vec::new() }
+    }
+
+    /// Adds a paragraph (skipped when it is empty after trimming).
+    pub fn push_paragraph(&mut self, text: impl Into<String>, origin: Origin) {
+        let text = text.into();
+        if !text.trim().is_empty() {
+            self.blocks.push(Block::Paragraph { text, origin });
+        }
+    }
+
+    /// Adds a table (skipped when every cell is empty).
+    pub fn push_table(&mut self, rows: Vec<Vec<String>>, origin: Origin) {
+        if rows.iter().flatten().any(|c| !c.trim().is_empty()) {
+            self.blocks.push(Block::Table { rows, origin });
+        }
+    }
+
+    /// Plain text: one line per paragraph, one line per table row with cells
+    /// separated by tabs.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for b in &self.blocks {
+            match b {
+                Block::Paragraph { text, .. } => {
+                    out.push_str(text);
+                    out.push('\n');
+                }
+                Block::Table { rows, .. } => {
+                    for row in rows {
+                        let _ = writeln!(out, "{}", row.join("\t"));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Appends another document's blocks, prefixing their origins with an archive entry.
+    pub fn append_from_entry(&mut self, entry: &str, other: Document) {
+        for mut b in other.blocks {
+            let origin = match &mut b {
+                Block::Paragraph { origin, .. } | Block::Table { origin, .. } => origin,
+            };
+            origin.entry.insert(0, entry.to_string());
+            self.blocks.push(b);
+        }
+    }
+}

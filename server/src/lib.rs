@@ -1,0 +1,1 @@
+//! PoseParty matchmaking and signaling server (issue 2).

@@ -1,0 +1,1 @@
+//! Quiz decks and pose routines (filled in by the game work, issue 5).

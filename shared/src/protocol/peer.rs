@@ -1,0 +1,1 @@
+//! Peer⇄peer messages over the WebRTC data channels (issue 4).

@@ -1,0 +1,252 @@
+//! Server⇄client messages over the websocket: matchmaking, room state, clock, results,
+//! and the WebRTC signaling relay.
+//!
+//! A connection starts with [`ClientMsg::Hello`], answered by [`ServerMsg::Welcome`] (or an
+//! [`ServerMsg::Error`] with [`ErrorCode::BadVersion`] and a close). After that the client
+//! may create, join or quick-match into a room; every change of the room is broadcast to its
+//! members as a full [`ServerMsg::Room`] snapshot, so a late joiner sees everything.
+//!
+//! Times are milliseconds on the server's clock (Unix epoch). Clients estimate their offset
+//! with [`ClientMsg::Ping`] / [`ServerMsg::Pong`].
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on every incompatible change of [`ClientMsg`] / [`ServerMsg`] or the peer messages.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Longest player name, in characters.
+pub const MAX_NAME_CHARS: usize = 24;
+
+/// Length of a room code.
+pub const ROOM_CODE_LEN: usize = 6;
+
+/// The alphabet room codes are drawn from: no 0/O, 1/I/L, 2/Z, 5/S, 8/B lookalikes.
+pub const ROOM_CODE_ALPHABET: &[u8] = b"ACDEFGHJKMNPQRTUVWXY34679";
+
+/// A player's id, unique per server run.
+pub type PeerId = u32;
+
+/// Client → server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// First message on every connection.
+    Hello {
+        protocol_version: u16,
+        name: String,
+        /// A token from an earlier [`ServerMsg::Welcome`] to reclaim a seat after a drop.
+        reconnect_token: Option<String>,
+    },
+    CreateRoom { settings: RoomSettings },
+    /// Join by code (case-insensitive).
+    JoinRoom { code: String },
+    /// Join the fullest open room still in the lobby, or create one.
+    QuickMatch,
+    LeaveRoom,
+    /// Host only, in the lobby.
+    UpdateSettings { settings: RoomSettings },
+    /// This player's own model loading stage and its progress (0–1).
+    SetLoading { stage: LoadingStage, progress: f32 },
+    /// Ready (or not) for the round to start.
+    SetReady { ready: bool },
+    /// Host only. Moves the lobby to loading; once everyone is ready (or the host forces it
+    /// with `force`, dropping players that are not ready) the server sends
+    /// [`ServerMsg::GameStarting`].
+    StartGame { force: bool },
+    /// This player's view of the final scoreboard of the round that just ended.
+    ReportResult { report: MatchReport },
+    /// Back from the results to the lobby (host only).
+    BackToLobby,
+    /// Clock probe; answered by [`ServerMsg::Pong`].
+    Ping { nonce: u32, client_time_ms: u64 },
+    /// WebRTC signaling to another member of the same room.
+    Signal { to: PeerId, payload: SignalPayload },
+    /// Match history of this player (by name), newest first.
+    History { limit: u16 },
+}
+
+/// Server → client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    Welcome {
+        peer_id: PeerId,
+        /// Keep it to reclaim the seat (within 30 s) after a dropped connection.
+        reconnect_token: String,
+        server_time_ms: u64,
+        ice_servers: Vec<IceServer>,
+    },
+    /// The room this client is in, sent on every change.
+    Room(RoomSnapshot),
+    /// This client is no longer in a room.
+    LeftRoom { reason: LeaveReason },
+    /// The round starts at `start_at_ms` (server clock) for `players`.
+    GameStarting {
+        start_at_ms: u64,
+        round_seed: u64,
+        mode: GameMode,
+        duration_ms: u32,
+        players: Vec<PeerId>,
+    },
+    Pong { nonce: u32, client_time_ms: u64, server_time_ms: u64 },
+    /// Signaling relayed from another member of the same room.
+    Signal { from: PeerId, payload: SignalPayload },
+    /// The server's verdict on the reports of a round.
+    ResultRecorded { match_id: i64, agreed: bool },
+    History { matches: Vec<MatchSummary> },
+    Error { code: ErrorCode, message: String },
+}
+
+/// A STUN/TURN server for the WebRTC ICE agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    pub username: Option<String>,
+    pub credential: Option<String>,
+}
+
+/// WebRTC signaling, relayed as-is by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignalPayload {
+    Offer { sdp: String },
+    Answer { sdp: String },
+    IceCandidate { candidate: String, sdp_mid: Option<String>, sdp_mline_index: Option<u16> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GameMode {
+    PoseRush,
+    MotionQuiz,
+}
+
+/// Settings the host controls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSettings {
+    pub mode: GameMode,
+    /// Round length in seconds.
+    pub duration_secs: u16,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        Self { mode: GameMode::PoseRush, duration_secs: 60 }
+    }
+}
+
+/// Where a room is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoomPhase {
+    Lobby,
+    /// Everyone loads their model; the round starts when all are ready.
+    Loading,
+    Playing { start_at_ms: u64, round_seed: u64 },
+    Results,
+}
+
+/// A player's model-loading stage, shown to everyone on the loading screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadingStage {
+    Idle,
+    ReadingModel,
+    BuildingSession,
+    WarmingUp,
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlayerInfo {
+    pub id: PeerId,
+    pub name: String,
+    /// False while the player's connection is down (its seat is kept for 30 s).
+    pub connected: bool,
+    pub stage: LoadingStage,
+    /// Progress of `stage`, 0–1.
+    pub progress: f32,
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    /// Six characters from [`ROOM_CODE_ALPHABET`].
+    pub code: String,
+    pub host: PeerId,
+    pub settings: RoomSettings,
+    pub phase: RoomPhase,
+    pub players: Vec<PlayerInfo>,
+    /// Most players the room takes.
+    pub cap: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaveReason {
+    /// The client asked to leave.
+    Requested,
+    /// The host started without this player, who was not ready in time.
+    NotReady,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+/// One player's line on a final scoreboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreLine {
+    pub player: PeerId,
+    pub name: String,
+    pub points: u32,
+    pub hits: u32,
+    pub best_streak: u32,
+    /// The player left or lost the connection during the round.
+    pub dropped: bool,
+}
+
+/// A player's view of the final scoreboard of one round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchReport {
+    /// The seed of the round, as given in [`ServerMsg::GameStarting`].
+    pub round_seed: u64,
+    /// Sorted by points, highest first; ties by player id.
+    pub scores: Vec<ScoreLine>,
+}
+
+/// A recorded match, from the server's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchSummary {
+    pub match_id: i64,
+    pub room_code: String,
+    pub mode: GameMode,
+    /// Server time the round started, ms.
+    pub started_at_ms: u64,
+    /// True when every remaining player reported the same scoreboard.
+    pub agreed: bool,
+    pub scores: Vec<ScoreLine>,
+}
+
+/// Why the server refused something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The `Hello` carried another protocol version.
+    BadVersion,
+    /// A message came before `Hello`, or `Hello` came twice.
+    BadHandshake,
+    /// The frame could not be decoded (the socket is closed).
+    Malformed,
+    /// The frame was larger than the limit (the socket is closed).
+    TooLarge,
+    /// Too many messages too fast.
+    RateLimited,
+    /// Too many failed joins from this address; wait before trying again.
+    TooManyFailedJoins,
+    RoomNotFound,
+    RoomFull,
+    /// The room is not in a phase that allows this.
+    WrongPhase,
+    NotInRoom,
+    AlreadyInRoom,
+    NotHost,
+    InvalidName,
+    InvalidSettings,
+    /// The reconnect token is unknown or expired.
+    StaleToken,
+    /// `Signal` to a peer that is not in the same room.
+    UnknownPeer,
+    Internal,
+}

@@ -1,0 +1,1 @@
+//! Camera sources and the BlazePose pose pipeline (issue 3).
