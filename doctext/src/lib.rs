@@ -11,3 +11,5 @@ pub mod model;
 pub use error::{Error, LimitKind, Result};
 pub use limits::{Ctx, Limits};
 pub use model::{Block, Document, Format, Origin, Part};
+
+mod cfb;

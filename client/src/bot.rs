@@ -1,0 +1,1 @@
+//! Headless bot mode: join, ready, play a round, leave (issue 4).

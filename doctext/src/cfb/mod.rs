@@ -1,0 +1,1 @@
+//! OLE compound-file formats: doc, xls, ppt, hwp.
