@@ -3,13 +3,146 @@
 //! Formats: docx, xlsx, pptx (OOXML through `zip` + `quick-xml`), doc, xls, ppt, hwp
 //! (OLE compound files through `cfb`), pdf, and zip archives of any of these.
 //! Password-protected OOXML (Agile and Standard encryption) opens with its password.
+//!
+//! The format is detected from the content, never from the file name:
+//! zip → an OOXML package (by `[Content_Types].xml` and its main part) or an archive;
+//! an OLE compound file → encrypted OOXML (`EncryptionInfo` + `EncryptedPackage`) or a
+//! legacy document; `%PDF` → PDF.
+//!
+//! ```no_run
+//! let doc = doctext::extract_file("quiz.docx", &doctext::Options::default())?;
+//! println!("{}", doc.text());
+//! # Ok::<(), doctext::Error>(())
+//! ```
 
 pub mod error;
 pub mod limits;
 pub mod model;
 
+mod archive;
+mod cfb;
+mod ooxml;
+mod xml;
+mod zipio;
+
 pub use error::{Error, LimitKind, Result};
 pub use limits::{Ctx, Limits};
 pub use model::{Block, Document, Format, Origin, Part};
 
-mod cfb;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+/// How to read a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    pub limits: Limits,
+    /// Password for encrypted documents (also used for encrypted entries of archives).
+    pub password: Option<String>,
+}
+
+impl Options {
+    pub fn with_password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+}
+
+/// Reads a file from disk and extracts its text.
+pub fn extract_file(path: impl AsRef<Path>, opts: &Options) -> Result<Document> {
+    let data = read_file(path.as_ref(), &opts.limits)?;
+    let name = path.as_ref().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    extract_bytes(&data, &name, opts)
+}
+
+/// Extracts the text of a file held in memory. `name_hint` is used in logs only; the
+/// format is detected from the bytes.
+pub fn extract_bytes(data: &[u8], name_hint: &str, opts: &Options) -> Result<Document> {
+    extract_with_cancel(data, name_hint, opts, None)
+}
+
+/// [`extract_bytes`] with a cancellation flag, checked in every long loop.
+pub fn extract_with_cancel(data: &[u8], name_hint: &str, opts: &Options, cancel: Option<&AtomicBool>) -> Result<Document> {
+    let mut ctx = Ctx::new(&opts.limits, opts.password.as_deref(), cancel);
+    guarded(|| extract_any(data, &mut ctx), name_hint)
+}
+
+/// Reads a whole file, refusing one larger than the per-file total.
+pub(crate) fn read_file(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if meta.len() > limits.max_total_bytes {
+        return Err(Error::Limit(LimitKind::TotalBytes { max: limits.max_total_bytes }));
+    }
+    Ok(std::fs::read(path)?)
+}
+
+/// Runs `f`, turning a panic (from our code or a third-party parser) into an error.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>, name_hint: &str) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            tracing::error!(file = %name_hint, panic = %msg, "a reader panicked");
+            Err(Error::Panicked(msg))
+        }
+    }
+}
+
+/// What the first bytes say a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detected {
+    Zip,
+    Cfb,
+    Pdf,
+    Unknown,
+}
+
+/// Detects the container kind from the first bytes.
+pub fn detect(data: &[u8]) -> Detected {
+    const CFB_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+        Detected::Zip
+    } else if data.starts_with(&CFB_MAGIC) {
+        Detected::Cfb
+    } else if data.get(..1024.min(data.len())).is_some_and(|head| head.windows(5).any(|w| w == b"%PDF-")) {
+        Detected::Pdf
+    } else {
+        Detected::Unknown
+    }
+}
+
+/// Reads any supported file at the current depth.
+pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
+    ctx.check()?;
+    match detect(data) {
+        Detected::Zip => {
+            let mut pkg = zipio::ZipPackage::open(data, Format::Zip, ctx)?;
+            match ooxml::kind(&mut pkg, ctx)? {
+                Some((format, main)) => {
+                    pkg.set_format(format);
+                    ooxml::extract(&mut pkg, format, &main, ctx)
+                }
+                None => archive::extract(&mut pkg, ctx),
+            }
+        }
+        Detected::Cfb => Err(Error::Unsupported("doc, xls, ppt and hwp reading is not built yet".into())),
+        Detected::Pdf => Err(Error::Unsupported("PDF reading is not built yet".into())),
+        Detected::Unknown => Err(Error::UnknownFormat),
+    }
+}
+
+/// Reads an archive entry one level deeper.
+pub(crate) fn extract_nested(data: &[u8], name: &str, ctx: &mut Ctx) -> Result<Document> {
+    if ctx.depth >= ctx.limits.max_depth {
+        return Err(Error::Limit(LimitKind::Depth { max: ctx.limits.max_depth }));
+    }
+    ctx.depth += 1;
+    let r = extract_any(data, ctx);
+    ctx.depth -= 1;
+    tracing::debug!(entry = %name, ok = r.is_ok(), "archive entry read");
+    r
+}

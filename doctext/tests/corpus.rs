@@ -19,3 +19,145 @@ fn helpers_self_check() {
     let wrong = entry("malformed/WRONG_password_agile.docx");
     assert!(wrong.expected().expect_line().is_some_and(|l| l.contains("wrong-password")));
 }
+
+use doctext::{Error, LimitKind, Options};
+
+fn extract(e: &Entry, opts: &Options) -> doctext::Result<doctext::Document> {
+    doctext::extract_file(e.abs_path(), opts)
+}
+
+/// Every ground-truth unit of every base file of these formats.
+fn base_all_units(formats: &[&str]) {
+    for e in entries("base", formats) {
+        let doc = extract(&e, &Options::default()).unwrap_or_else(|err| panic!("{}: {err}", e.path));
+        assert_eq!(doc.format.name(), e.format, "{}: detected format", e.path);
+        assert_all_units(&e.path, &e.expected().units, &doc.text());
+    }
+}
+
+/// At least 95 % of the reference units of every realworld file of these formats.
+fn realworld_units(formats: &[&str]) {
+    for e in entries("realworld", formats) {
+        let doc = extract(&e, &Options::default()).unwrap_or_else(|err| panic!("{}: {err}", e.path));
+        let units = e.expected().units;
+        if units.is_empty() {
+            // A reference tool that found no text: we must not invent any error either.
+            continue;
+        }
+        assert_units_ratio(&e.path, &units, &doc.text(), 0.95);
+    }
+}
+
+#[test]
+fn docx_base_all_units() {
+    base_all_units(&["docx"]);
+}
+
+#[test]
+fn xlsx_base_all_units() {
+    base_all_units(&["xlsx"]);
+}
+
+#[test]
+fn pptx_base_all_units() {
+    base_all_units(&["pptx"]);
+}
+
+#[test]
+fn ooxml_realworld_95_percent() {
+    realworld_units(&["docx", "xlsx", "pptx"]);
+}
+
+#[test]
+fn xlsx_sheets_are_tables_named_after_their_sheets() {
+    let doc = doctext::extract_file(corpus_path("base/quiz_ko.xlsx"), &Options::default()).unwrap();
+    let sheets: Vec<&doctext::Part> = doc.blocks.iter().map(|b| &b.origin().part).collect();
+    assert!(!sheets.is_empty());
+    assert!(sheets.iter().all(|p| matches!(p, doctext::Part::Sheet(_))), "{sheets:?}");
+    assert!(doc.blocks.iter().any(|b| matches!(b, doctext::Block::Table { rows, .. } if rows.len() >= 21)));
+}
+
+#[test]
+fn pptx_slides_in_order_with_notes() {
+    let doc = doctext::extract_file(corpus_path("base/quiz_ko.pptx"), &Options::default()).unwrap();
+    let mut last = 0;
+    for b in &doc.blocks {
+        if let doctext::Part::Slide(n) = b.origin().part {
+            assert!(n >= last, "slides out of order: {n} after {last}");
+            last = n;
+        }
+    }
+    assert!(last >= 2, "expected several slides, last was {last}");
+}
+
+#[test]
+fn docx_tables_keep_rows_and_cells() {
+    let doc = doctext::extract_file(corpus_path("base/quiz_ko.docx"), &Options::default()).unwrap();
+    let table = doc
+        .blocks
+        .iter()
+        .find_map(|b| match b {
+            doctext::Block::Table { rows, .. } => Some(rows),
+            _ => None,
+        })
+        .expect("the quiz deck has a table");
+    assert_eq!(table.len(), 21, "header + 20 questions");
+    assert_eq!(normalize(&table[0].join("")), normalize("번호문제정답오답1오답2"));
+}
+
+#[test]
+fn billion_laughs_does_not_expand_entities() {
+    let e = entry("malformed/billion_laughs.docx");
+    assert!(e.expected().expect_line().is_some_and(|l| l.contains("must not expand")));
+    match extract(&e, &Options::default()) {
+        Ok(doc) => {
+            let text = doc.text();
+            assert!(!text.contains("lollol"), "entities were expanded");
+            assert!(text.len() < 100_000, "output of {} bytes", text.len());
+        }
+        Err(err) => assert!(matches!(err, Error::Malformed { .. }), "{err}"),
+    }
+}
+
+#[test]
+fn xxe_never_reads_files() {
+    let e = entry("malformed/xxe_external_entity.docx");
+    assert!(e.expected().expect_line().is_some_and(|l| l.contains("/etc/passwd")));
+    match extract(&e, &Options::default()) {
+        Ok(doc) => {
+            let text = doc.text();
+            assert!(!text.contains("root:"), "an external entity was read: {text}");
+            assert!(normalize(&text).contains(&normalize("외부 엔티티 없음")), "{text}");
+        }
+        Err(err) => assert!(matches!(err, Error::Malformed { .. }), "{err}"),
+    }
+}
+
+#[test]
+fn bomb_is_refused_by_the_entry_limit() {
+    let e = entry("malformed/bomb_ratio_1GiB.docx");
+    assert!(e.expected().expect_line().is_some_and(|l| l.starts_with("reject")));
+    let err = extract(&e, &Options::default()).expect_err("a 1 GiB entry must be refused");
+    assert!(matches!(err, Error::Limit(LimitKind::EntryBytes { .. })), "{err}");
+    // A total budget smaller than one entry stops it too, and says so.
+    let mut opts = Options::default();
+    opts.limits.max_total_bytes = 1 << 20;
+    let err = extract(&e, &opts).expect_err("the total limit must stop it");
+    assert!(matches!(err, Error::Limit(LimitKind::TotalBytes { .. }) | Error::Limit(LimitKind::EntryBytes { .. })), "{err}");
+}
+
+#[test]
+fn truncated_docx_is_a_clear_error_or_partial_text() {
+    let e = entry("malformed/truncated_60pct.docx");
+    assert!(e.expected().expect_line().is_some_and(|l| l.contains("must not panic")));
+    match extract(&e, &Options::default()) {
+        Ok(doc) => assert!(!doc.blocks.is_empty(), "partial text expected when no error"),
+        Err(err) => assert!(matches!(err, Error::Malformed { .. }), "{err}"),
+    }
+}
+
+#[test]
+fn unknown_bytes_are_unknown_format() {
+    let err = doctext::extract_bytes(b"hello, not a document", "x.docx", &Options::default()).unwrap_err();
+    assert!(matches!(err, Error::UnknownFormat), "{err}");
+}
