@@ -1,0 +1,289 @@
+//! Pose Rush: a round as a pure state machine over `(time, skeleton)` observations.
+//!
+//! Time is milliseconds relative to the round start (negative during the countdown), on the
+//! shared server clock, so every player's machine sees the same targets at the same instants.
+//! Feed [`PoseRush::update`] every frame; it returns what happened since the last call.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pose::Skeleton;
+
+use super::poses::{PoseId, match_score};
+use super::rng::SplitMix64;
+use super::scoring::{Hold, Scoring, Tally};
+
+/// Timing and scoring of a Pose Rush round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RushConfig {
+    pub duration_ms: u32,
+    /// How long a pose must be held to count.
+    pub hold_ms: u32,
+    /// A target not hit within this time is a miss.
+    pub target_timeout_ms: u32,
+    /// Pause between one target and the next.
+    pub gap_ms: u32,
+    /// Seconds of countdown before the round (ticks at −3 s, −2 s, −1 s for 3).
+    pub countdown_secs: u32,
+    /// A hold survives match-score dips down to this.
+    pub release_threshold: f32,
+    pub scoring: Scoring,
+}
+
+impl Default for RushConfig {
+    fn default() -> Self {
+        Self {
+            duration_ms: 60_000,
+            hold_ms: 500,
+            target_timeout_ms: 6_000,
+            gap_ms: 700,
+            countdown_secs: 3,
+            release_threshold: 0.55,
+            scoring: Scoring::default(),
+        }
+    }
+}
+
+impl RushConfig {
+    /// The default timing with a round of `secs` seconds.
+    pub fn with_duration_secs(secs: u16) -> Self {
+        Self { duration_ms: u32::from(secs) * 1000, ..Self::default() }
+    }
+}
+
+/// The endless target sequence of a round seed; every player derives the same one. No pose
+/// comes twice in a row.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    rng: SplitMix64,
+    last: Option<PoseId>,
+}
+
+impl Targets {
+    pub fn new(seed: u64) -> Self {
+        Self { rng: SplitMix64::new(seed), last: None }
+    }
+}
+
+impl Iterator for Targets {
+    type Item = PoseId;
+
+    fn next(&mut self) -> Option<PoseId> {
+        let n = PoseId::ALL.len() as u32;
+        let pick = match self.last {
+            // Draw among the n − 1 others: skip over the last one.
+            Some(last) => {
+                let last_i = PoseId::ALL.iter().position(|p| *p == last).unwrap_or(0) as u32;
+                let i = self.rng.below(n - 1);
+                if i >= last_i { i + 1 } else { i }
+            }
+            None => self.rng.below(n),
+        };
+        let pose = PoseId::ALL[pick as usize % PoseId::ALL.len()];
+        self.last = Some(pose);
+        Some(pose)
+    }
+}
+
+/// The first `n` targets of a round seed.
+pub fn target_sequence(seed: u64, n: usize) -> Vec<PoseId> {
+    Targets::new(seed).take(n).collect()
+}
+
+/// Something that happened in the round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RushEvent {
+    /// Countdown tick: this many seconds until the start.
+    Countdown { seconds_left: u32 },
+    /// The round starts.
+    Go,
+    /// A new target is shown; it must be hit before `deadline_ms`.
+    Target { index: u32, pose: PoseId, deadline_ms: i64 },
+    Hit { index: u32, pose: PoseId, points: u32, streak: u32, multiplier_pct: u32, reaction_ms: u32 },
+    Miss { index: u32, pose: PoseId },
+    Finished { tally: Tally },
+}
+
+impl RushEvent {
+    /// A hit that reaches a streak of 3, 6, 9, … (worth a fanfare).
+    pub fn is_streak_milestone(&self) -> bool {
+        matches!(self, RushEvent::Hit { streak, .. } if *streak >= 3 && streak % 3 == 0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    Countdown,
+    Gap { until_ms: i64 },
+    Target { index: u32, pose: PoseId, shown_ms: i64 },
+    Finished,
+}
+
+/// One player's Pose Rush round.
+#[derive(Debug, Clone)]
+pub struct PoseRush {
+    cfg: RushConfig,
+    targets: Targets,
+    next_index: u32,
+    phase: Phase,
+    hold: Hold,
+    tally: Tally,
+    /// The next countdown tick, in ms (−3000, −2000, −1000, then 0 = Go).
+    next_tick_ms: i64,
+    now_ms: i64,
+    last_score: f32,
+}
+
+impl PoseRush {
+    pub fn new(seed: u64, cfg: RushConfig) -> Self {
+        let first_tick = -i64::from(cfg.countdown_secs) * 1000;
+        Self {
+            hold: Hold::new(cfg.release_threshold),
+            cfg,
+            targets: Targets::new(seed),
+            next_index: 0,
+            phase: Phase::Countdown,
+            tally: Tally::default(),
+            next_tick_ms: first_tick,
+            now_ms: i64::MIN,
+            last_score: 0.0,
+        }
+    }
+
+    pub fn config(&self) -> &RushConfig {
+        &self.cfg
+    }
+
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// The target on screen, its index and deadline.
+    pub fn current_target(&self) -> Option<(u32, PoseId, i64)> {
+        match self.phase {
+            Phase::Target { index, pose, shown_ms } => {
+                Some((index, pose, shown_ms + i64::from(self.cfg.target_timeout_ms)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Match score of the last skeleton against the current target (0–1).
+    pub fn last_match_score(&self) -> f32 {
+        self.last_score
+    }
+
+    /// Progress 0–1 of holding the current target.
+    pub fn hold_progress(&self) -> f32 {
+        self.hold.progress(self.now_ms, self.cfg.hold_ms)
+    }
+
+    /// Milliseconds left in the round (the full length during the countdown).
+    pub fn remaining_ms(&self) -> u32 {
+        let elapsed = self.now_ms.max(0);
+        u32::try_from((i64::from(self.cfg.duration_ms) - elapsed).max(0)).unwrap_or(0)
+    }
+
+    /// Advances the round to `t_ms` and applies the skeleton seen then (`None` = nobody in
+    /// the picture). Time never runs backwards: an older `t_ms` counts as the last one.
+    pub fn update(&mut self, t_ms: i64, skeleton: Option<&Skeleton>) -> Vec<RushEvent> {
+        let t = t_ms.max(self.now_ms);
+        self.now_ms = t;
+        let mut events = Vec::new();
+        self.advance_clock(t, &mut events);
+        if let Phase::Target { index, pose, shown_ms } = self.phase {
+            let score = skeleton.map_or(0.0, |s| match_score(s, pose));
+            self.last_score = score;
+            if let Some(since) = self.hold.observe(t, score)
+                && t - since >= i64::from(self.cfg.hold_ms)
+            {
+                let reaction = u32::try_from((since - shown_ms).max(0)).unwrap_or(u32::MAX);
+                let award = self.tally.hit(&self.cfg.scoring, reaction, self.cfg.target_timeout_ms);
+                events.push(RushEvent::Hit {
+                    index,
+                    pose,
+                    points: award.points,
+                    streak: self.tally.streak,
+                    multiplier_pct: award.multiplier_pct,
+                    reaction_ms: reaction,
+                });
+                self.end_target(t, &mut events);
+            }
+        }
+        events
+    }
+
+    fn end_target(&mut self, t: i64, events: &mut Vec<RushEvent>) {
+        self.hold.reset();
+        self.last_score = 0.0;
+        self.phase = Phase::Gap { until_ms: t + i64::from(self.cfg.gap_ms) };
+        self.advance_clock(t, events);
+    }
+
+    /// Moves through every timed transition up to `t`, in order; the round ends at its
+    /// duration, cutting the target on screen then (neither hit nor miss).
+    fn advance_clock(&mut self, t: i64, events: &mut Vec<RushEvent>) {
+        let end = i64::from(self.cfg.duration_ms);
+        loop {
+            let next_at = match self.phase {
+                Phase::Finished => return,
+                Phase::Countdown => self.next_tick_ms,
+                Phase::Gap { until_ms } => until_ms,
+                Phase::Target { shown_ms, .. } => shown_ms + i64::from(self.cfg.target_timeout_ms),
+            };
+            if next_at >= end && t >= end {
+                self.hold.reset();
+                self.phase = Phase::Finished;
+                events.push(RushEvent::Finished { tally: self.tally });
+                return;
+            }
+            if t < next_at {
+                return;
+            }
+            match self.phase.clone() {
+                Phase::Finished => return,
+                Phase::Countdown => {
+                    if t < self.next_tick_ms {
+                        return;
+                    }
+                    if self.next_tick_ms < 0 {
+                        let seconds_left = u32::try_from(-self.next_tick_ms / 1000).unwrap_or(0);
+                        events.push(RushEvent::Countdown { seconds_left });
+                        self.next_tick_ms += 1000;
+                    } else {
+                        events.push(RushEvent::Go);
+                        self.phase = Phase::Gap { until_ms: 0 };
+                    }
+                }
+                Phase::Gap { until_ms } => {
+                    if t < until_ms {
+                        return;
+                    }
+                    let pose = self.targets.next().unwrap_or(PoseId::HandsUp);
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    self.phase = Phase::Target { index, pose, shown_ms: until_ms };
+                    events.push(RushEvent::Target {
+                        index,
+                        pose,
+                        deadline_ms: until_ms + i64::from(self.cfg.target_timeout_ms),
+                    });
+                }
+                Phase::Target { index, pose, shown_ms } => {
+                    let deadline = shown_ms + i64::from(self.cfg.target_timeout_ms);
+                    if t < deadline {
+                        return;
+                    }
+                    self.tally.miss();
+                    events.push(RushEvent::Miss { index, pose });
+                    self.hold.reset();
+                    self.last_score = 0.0;
+                    self.phase = Phase::Gap { until_ms: deadline + i64::from(self.cfg.gap_ms) };
+                }
+            }
+        }
+    }
+}
