@@ -1,0 +1,655 @@
+//! The mesh task: one loop that owns the websocket, every link and the clock, and turns
+//! commands, server frames and link events into actions and [`Event`]s.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::protocol::peer::{Channel, PeerMsg};
+use shared::protocol::signal::{
+    ClientMsg, PROTOCOL_VERSION, PeerId, RoomSnapshot, ServerMsg, SignalPayload,
+};
+use shared::protocol::{decode, encode};
+use tokio::sync::mpsc;
+use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState};
+
+use crate::link::{Link, LinkEvent, LinkEventKind, LinkSetup};
+use crate::signaling::{Incoming, ServerLink, SignalError};
+use crate::{Command, Config, Event, LinkInfo, LinkState, Shared};
+
+/// How often timers are checked.
+const TICK: Duration = Duration::from_millis(50);
+/// Quick clock probes right after connecting, before settling to `probe_interval`.
+const FAST_PROBES: u32 = 5;
+const FAST_PROBE_INTERVAL: Duration = Duration::from_millis(150);
+/// Reliable messages held for a peer whose link is not open yet.
+const MAX_BACKLOG: usize = 4096;
+
+/// Why the session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error("the server did not answer within {0:?} — check the address and that the server is running")]
+    Timeout(Duration),
+    #[error("the server refused the connection: {0}")]
+    Refused(String),
+}
+
+pub(crate) async fn run(
+    config: Config,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    shared: Arc<Shared>,
+) {
+    let reason = match session(config, &mut commands, &events, &shared).await {
+        Ok(reason) => reason,
+        Err(e) => {
+            tracing::warn!("mesh stopped: {e}");
+            e.to_string()
+        }
+    };
+    let _ = events.send(Event::Disconnected { reason });
+}
+
+/// Binds loopback only when the server is on loopback (all players are on this machine).
+fn default_udp_bind(server_url: &str) -> Vec<SocketAddr> {
+    let rest = server_url.split("://").nth(1).unwrap_or("");
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let ip = if loopback { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+    vec![SocketAddr::new(ip, 0)]
+}
+
+async fn session(
+    config: Config,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::UnboundedSender<Event>,
+    shared: &Arc<Shared>,
+) -> Result<String, SessionError> {
+    let timeout = config.connect_timeout;
+    let mut server = tokio::time::timeout(timeout, ServerLink::connect(&config.server_url))
+        .await
+        .map_err(|_| SessionError::Timeout(timeout))??;
+    server
+        .send(&ClientMsg::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            name: config.name.clone(),
+            reconnect_token: config.reconnect_token.clone(),
+        })
+        .await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let (me, ice_servers) = loop {
+        let incoming = tokio::time::timeout_at(deadline, server.next())
+            .await
+            .map_err(|_| SessionError::Timeout(timeout))??;
+        match incoming {
+            Incoming::Msg(ServerMsg::Welcome { peer_id, reconnect_token, server_time_ms, ice_servers }) => {
+                shared.with_clock(|c| c.add_coarse(server_time_ms, Instant::now()));
+                shared.with_status(|s| s.peer_id = Some(peer_id));
+                let _ = events.send(Event::Welcome { peer_id, reconnect_token });
+                break (peer_id, ice_servers);
+            }
+            Incoming::Msg(ServerMsg::Error { code, message }) => {
+                return Err(SessionError::Refused(format!("{code:?}: {message}")));
+            }
+            Incoming::Closed(reason) => {
+                return Err(SessionError::Refused(reason.unwrap_or_else(|| "connection closed".into())));
+            }
+            Incoming::Msg(other) => tracing::debug!("ignoring {other:?} before Welcome"),
+            Incoming::Undecodable(e) => tracing::warn!("undecodable frame from the server: {e}"),
+            Incoming::Ignored => {}
+        }
+    };
+    tracing::info!(peer_id = me, "connected to {}", config.server_url);
+
+    let (link_tx, mut link_rx) = mpsc::unbounded_channel();
+    let setup = LinkSetup {
+        ice_servers,
+        udp_bind: config.udp_bind.clone().unwrap_or_else(|| default_udp_bind(&config.server_url)),
+        rewrite: config.candidate_rewrite.clone(),
+        events: link_tx,
+    };
+    let mut driver = Driver {
+        config,
+        events: events.clone(),
+        shared: shared.clone(),
+        server,
+        me,
+        setup,
+        slots: HashMap::new(),
+        names: HashMap::new(),
+        generation: 0,
+        probes_sent: 0,
+        next_probe: Instant::now(),
+        ping_nonce: 0,
+    };
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let result = loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None | Some(Command::Shutdown) => break Ok("shut down by the client".to_owned()),
+                Some(command) => driver.command(command).await?,
+            },
+            incoming = driver.server.next() => match incoming? {
+                Incoming::Msg(msg) => driver.server_msg(msg).await?,
+                Incoming::Undecodable(e) => tracing::warn!("undecodable frame from the server: {e}"),
+                Incoming::Ignored => {}
+                Incoming::Closed(reason) => {
+                    break Ok(reason.unwrap_or_else(|| "the server closed the connection".to_owned()))
+                }
+            },
+            Some(event) = link_rx.recv() => driver.link_event(event).await?,
+            _ = tick.tick() => driver.tick().await?,
+        }
+    };
+    driver.close_all();
+    driver.server.close().await;
+    result
+}
+
+/// One remote peer: its current link (if any) and what we know of it.
+struct Slot {
+    link: Option<Link>,
+    generation: u32,
+    state: LinkState,
+    /// When the current attempt started (for the timeout).
+    started: Instant,
+    /// When a lost ICE connection was first seen.
+    disconnected_since: Option<Instant>,
+    open: [bool; 2],
+    attempts: u32,
+    rtt: Option<Duration>,
+    retry_at: Option<Instant>,
+    backlog: Vec<Vec<u8>>,
+}
+
+impl Slot {
+    fn new(now: Instant) -> Self {
+        Self {
+            link: None,
+            generation: 0,
+            state: LinkState::Connecting,
+            started: now,
+            disconnected_since: None,
+            open: [false; 2],
+            attempts: 0,
+            rtt: None,
+            retry_at: None,
+            backlog: Vec::new(),
+        }
+    }
+}
+
+struct Driver {
+    config: Config,
+    events: mpsc::UnboundedSender<Event>,
+    shared: Arc<Shared>,
+    server: ServerLink,
+    me: PeerId,
+    setup: LinkSetup,
+    slots: HashMap<PeerId, Slot>,
+    names: HashMap<PeerId, String>,
+    generation: u32,
+    probes_sent: u32,
+    next_probe: Instant,
+    ping_nonce: u32,
+}
+
+impl Driver {
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    fn is_offerer(&self, peer: PeerId) -> bool {
+        self.me < peer
+    }
+
+    fn publish_status(&self) {
+        let mut links: Vec<LinkInfo> = self
+            .slots
+            .iter()
+            .map(|(&peer, s)| LinkInfo { peer, state: s.state, rtt: s.rtt, attempts: s.attempts })
+            .collect();
+        links.sort_by_key(|l| l.peer);
+        self.shared.with_status(|s| s.links = links);
+    }
+
+    fn set_state(&mut self, peer: PeerId, state: LinkState) {
+        if let Some(slot) = self.slots.get_mut(&peer)
+            && slot.state != state
+        {
+            slot.state = state;
+            self.emit(Event::LinkState { peer, state });
+            self.publish_status();
+        }
+    }
+
+    async fn to_server(&mut self, msg: ClientMsg) -> Result<(), SessionError> {
+        self.server.send(&msg).await?;
+        Ok(())
+    }
+
+    async fn command(&mut self, command: Command) -> Result<(), SessionError> {
+        let msg = match command {
+            Command::CreateRoom(settings) => ClientMsg::CreateRoom { settings },
+            Command::JoinRoom(code) => ClientMsg::JoinRoom { code },
+            Command::QuickMatch => ClientMsg::QuickMatch,
+            Command::LeaveRoom => ClientMsg::LeaveRoom,
+            Command::UpdateSettings(settings) => ClientMsg::UpdateSettings { settings },
+            Command::SetLoading { stage, progress } => ClientMsg::SetLoading { stage, progress },
+            Command::SetReady(ready) => ClientMsg::SetReady { ready },
+            Command::StartGame { force } => ClientMsg::StartGame { force },
+            Command::ReportResult(report) => ClientMsg::ReportResult { report },
+            Command::BackToLobby => ClientMsg::BackToLobby,
+            Command::History { limit } => ClientMsg::History { limit },
+            Command::SendReliable(msg) => return Ok(self.broadcast(Channel::Reliable, &msg)),
+            Command::SendUnreliable(msg) => return Ok(self.broadcast(Channel::Unreliable, &msg)),
+            Command::SendTo { to, channel, msg } => {
+                if let Some(bytes) = encode_peer(&msg) {
+                    self.send_bytes(to, channel, bytes);
+                }
+                return Ok(());
+            }
+            Command::Shutdown => return Ok(()),
+        };
+        self.to_server(msg).await
+    }
+
+    fn broadcast(&mut self, channel: Channel, msg: &PeerMsg) {
+        let Some(bytes) = encode_peer(msg) else { return };
+        let peers: Vec<PeerId> = self.slots.keys().copied().collect();
+        for peer in peers {
+            self.send_bytes(peer, channel, bytes.clone());
+        }
+    }
+
+    /// Sends on an open link; reliable messages to a link that is not open yet wait in its
+    /// backlog, unreliable ones are dropped (they would be stale by then).
+    fn send_bytes(&mut self, peer: PeerId, channel: Channel, bytes: Vec<u8>) {
+        let Some(slot) = self.slots.get_mut(&peer) else { return };
+        match (&slot.link, slot.state, channel) {
+            (Some(link), LinkState::Open, _) => {
+                if link.send(channel, &bytes) {
+                    self.shared.with_status(|s| s.sent += 1);
+                }
+            }
+            (_, _, Channel::Reliable) => {
+                if slot.backlog.len() < MAX_BACKLOG {
+                    slot.backlog.push(bytes);
+                } else {
+                    tracing::warn!(peer, "reliable backlog full; dropping a message");
+                }
+            }
+            (_, _, Channel::Unreliable) => {}
+        }
+    }
+
+    async fn server_msg(&mut self, msg: ServerMsg) -> Result<(), SessionError> {
+        match msg {
+            ServerMsg::Welcome { .. } => tracing::debug!("ignoring a second Welcome"),
+            ServerMsg::Room(snapshot) => {
+                self.follow_room(&snapshot).await;
+                self.emit(Event::Room(snapshot));
+            }
+            ServerMsg::LeftRoom { reason } => {
+                let peers: Vec<PeerId> = self.slots.keys().copied().collect();
+                for peer in peers {
+                    self.drop_peer(peer);
+                }
+                self.emit(Event::LeftRoom(reason));
+            }
+            ServerMsg::GameStarting { start_at_ms, round_seed, mode, duration_ms, players } => {
+                let start_at = self
+                    .shared
+                    .with_clock(|c| c.to_local(start_at_ms))
+                    .unwrap_or_else(Instant::now);
+                self.emit(Event::GameStarting {
+                    start_at,
+                    start_at_ms,
+                    round_seed,
+                    mode,
+                    duration: Duration::from_millis(u64::from(duration_ms)),
+                    players,
+                });
+            }
+            ServerMsg::Pong { client_time_ms, server_time_ms, .. } => {
+                self.shared.with_clock(|c| {
+                    let now = c.local_ms(Instant::now());
+                    c.add_sample(client_time_ms, server_time_ms, now);
+                });
+            }
+            ServerMsg::Signal { from, payload } => self.signal(from, payload).await?,
+            ServerMsg::ResultRecorded { match_id, agreed } => {
+                self.emit(Event::ResultRecorded { match_id, agreed })
+            }
+            ServerMsg::History { matches } => self.emit(Event::History(matches)),
+            ServerMsg::Error { code, message } => self.emit(Event::ServerError { code, message }),
+        }
+        Ok(())
+    }
+
+    /// Links follow the room: a link to every other player, none to anyone else.
+    async fn follow_room(&mut self, snapshot: &RoomSnapshot) {
+        let now = Instant::now();
+        let present: HashMap<PeerId, &str> = snapshot
+            .players
+            .iter()
+            .filter(|p| p.id != self.me)
+            .map(|p| (p.id, p.name.as_str()))
+            .collect();
+        let gone: Vec<PeerId> = self.slots.keys().filter(|p| !present.contains_key(p)).copied().collect();
+        for peer in gone {
+            self.drop_peer(peer);
+        }
+        let mut new: Vec<PeerId> = present.keys().filter(|p| !self.slots.contains_key(p)).copied().collect();
+        new.sort_unstable();
+        for peer in new {
+            let name = present.get(&peer).copied().unwrap_or_default().to_owned();
+            self.names.insert(peer, name.clone());
+            self.slots.insert(peer, Slot::new(now));
+            self.emit(Event::PeerJoined { peer, name });
+            self.emit(Event::LinkState { peer, state: LinkState::Connecting });
+            if self.is_offerer(peer) {
+                self.start_offer(peer).await;
+            }
+        }
+        self.publish_status();
+    }
+
+    fn drop_peer(&mut self, peer: PeerId) {
+        if let Some(slot) = self.slots.remove(&peer) {
+            if let Some(link) = slot.link {
+                link.close();
+            }
+            self.names.remove(&peer);
+            self.emit(Event::LinkState { peer, state: LinkState::Closed });
+            self.emit(Event::PeerLeft { peer });
+            self.publish_status();
+        }
+    }
+
+    fn close_all(&mut self) {
+        for (_, slot) in self.slots.drain() {
+            if let Some(link) = slot.link {
+                link.close();
+            }
+        }
+    }
+
+    /// Replaces the slot's link with a fresh one (new generation). Returns the generation.
+    async fn new_link(&mut self, peer: PeerId) -> Option<u32> {
+        self.generation += 1;
+        let generation = self.generation;
+        let built = Link::build(peer, generation, &self.setup).await;
+        let slot = self.slots.get_mut(&peer)?;
+        if let Some(old) = slot.link.take() {
+            old.close();
+        }
+        slot.generation = generation;
+        slot.open = [false; 2];
+        slot.started = Instant::now();
+        slot.disconnected_since = None;
+        slot.retry_at = None;
+        slot.attempts += 1;
+        match built {
+            Ok(link) => {
+                slot.link = Some(link);
+                Some(generation)
+            }
+            Err(e) => {
+                tracing::warn!(peer, "could not create a peer connection: {e}");
+                slot.retry_at = Some(Instant::now() + self.config.link_retry_delay);
+                None
+            }
+        }
+    }
+
+    async fn start_offer(&mut self, peer: PeerId) {
+        if self.new_link(peer).await.is_none() {
+            self.set_state(peer, LinkState::Retrying);
+            return;
+        }
+        self.set_state(peer, LinkState::Connecting);
+        let offer = match self.slots.get(&peer).and_then(|s| s.link.as_ref()) {
+            Some(link) => link.offer().await,
+            None => return,
+        };
+        match offer {
+            Ok(sdp) => {
+                if let Err(e) = self.server.send(&ClientMsg::Signal { to: peer, payload: SignalPayload::Offer { sdp } }).await {
+                    tracing::warn!(peer, "could not send the offer: {e}");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(peer, "could not create an offer: {e}");
+                self.retry(peer);
+            }
+        }
+    }
+
+    async fn signal(&mut self, from: PeerId, payload: SignalPayload) -> Result<(), SessionError> {
+        if !self.slots.contains_key(&from) {
+            // The offer may overtake the room snapshot that introduces its sender.
+            self.slots.insert(from, Slot::new(Instant::now()));
+        }
+        match payload {
+            SignalPayload::Offer { sdp } => {
+                if self.new_link(from).await.is_none() {
+                    self.set_state(from, LinkState::Retrying);
+                    return Ok(());
+                }
+                self.set_state(from, LinkState::Connecting);
+                let answer = match self.slots.get_mut(&from).and_then(|s| s.link.as_mut()) {
+                    Some(link) => link.answer(sdp).await,
+                    None => return Ok(()),
+                };
+                match answer {
+                    Ok(sdp) => {
+                        self.to_server(ClientMsg::Signal { to: from, payload: SignalPayload::Answer { sdp } }).await?
+                    }
+                    Err(e) => {
+                        tracing::warn!(peer = from, "could not answer the offer: {e}");
+                        self.retry(from);
+                    }
+                }
+            }
+            SignalPayload::Answer { sdp } => {
+                let result = match self.slots.get_mut(&from).and_then(|s| s.link.as_mut()) {
+                    Some(link) => link.accept_answer(sdp).await,
+                    None => return Ok(()),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(peer = from, "could not accept the answer: {e}");
+                    self.retry(from);
+                }
+            }
+            SignalPayload::IceCandidate { candidate, sdp_mid, sdp_mline_index } => {
+                if let Some(link) = self.slots.get_mut(&from).and_then(|s| s.link.as_mut()) {
+                    link.add_remote_candidate(RTCIceCandidateInit {
+                        candidate,
+                        sdp_mid,
+                        sdp_mline_index,
+                        username_fragment: None,
+                        url: None,
+                    })
+                    .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tears the link down; the offerer negotiates again after a pause, the answerer waits
+    /// for that new offer.
+    fn retry(&mut self, peer: PeerId) {
+        let delay = self.config.link_retry_delay;
+        if let Some(slot) = self.slots.get_mut(&peer) {
+            if let Some(link) = slot.link.take() {
+                link.close();
+            }
+            slot.open = [false; 2];
+            slot.retry_at = Some(Instant::now() + delay);
+        }
+        self.set_state(peer, LinkState::Retrying);
+    }
+
+    async fn link_event(&mut self, event: LinkEvent) -> Result<(), SessionError> {
+        let LinkEvent { peer, generation, kind } = event;
+        let Some(slot) = self.slots.get_mut(&peer) else { return Ok(()) };
+        if slot.generation != generation || slot.link.is_none() {
+            return Ok(()); // a late event of a link already replaced
+        }
+        match kind {
+            LinkEventKind::LocalCandidate(init) => {
+                self.to_server(ClientMsg::Signal {
+                    to: peer,
+                    payload: SignalPayload::IceCandidate {
+                        candidate: init.candidate,
+                        sdp_mid: init.sdp_mid,
+                        sdp_mline_index: init.sdp_mline_index,
+                    },
+                })
+                .await?;
+            }
+            LinkEventKind::State(state) => {
+                tracing::debug!(peer, ?state, "peer connection state");
+                match state {
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => self.retry(peer),
+                    RTCPeerConnectionState::Disconnected => {
+                        slot.disconnected_since.get_or_insert_with(Instant::now);
+                    }
+                    RTCPeerConnectionState::Connected => slot.disconnected_since = None,
+                    _ => {}
+                }
+            }
+            LinkEventKind::ChannelOpen(channel) => {
+                slot.open[usize::from(channel.stream_id())] = true;
+                if slot.open == [true, true] {
+                    tracing::info!(peer, elapsed = ?slot.started.elapsed(), "link open");
+                    let backlog = std::mem::take(&mut slot.backlog);
+                    self.set_state(peer, LinkState::Open);
+                    for bytes in backlog {
+                        self.send_bytes(peer, Channel::Reliable, bytes);
+                    }
+                    self.probe_link(peer);
+                }
+            }
+            LinkEventKind::ChannelClosed(channel) => {
+                tracing::debug!(peer, ?channel, "data channel closed");
+                self.retry(peer);
+            }
+            LinkEventKind::Message(channel, bytes) => {
+                self.shared.with_status(|s| s.received += 1);
+                match decode::<PeerMsg>(&bytes) {
+                    Ok(PeerMsg::Ping { nonce, sent_us }) => {
+                        if let Some(bytes) = encode_peer(&PeerMsg::Pong { nonce, sent_us }) {
+                            self.send_bytes(peer, Channel::Unreliable, bytes);
+                        }
+                    }
+                    Ok(PeerMsg::Pong { sent_us, .. }) => {
+                        let now_us = self.shared.with_clock(|c| c.epoch()).elapsed().as_micros() as u64;
+                        if let Some(rtt_us) = now_us.checked_sub(sent_us) {
+                            let rtt = Duration::from_micros(rtt_us);
+                            slot.rtt = Some(match slot.rtt {
+                                Some(old) => old.mul_f64(0.8) + rtt.mul_f64(0.2),
+                                None => rtt,
+                            });
+                            self.emit(Event::LinkRtt { peer, rtt });
+                            self.publish_status();
+                        }
+                    }
+                    Ok(msg) => self.emit(Event::PeerMessage { from: peer, channel, msg }),
+                    Err(e) => {
+                        tracing::debug!(peer, ?channel, "dropping an undecodable peer message: {e}");
+                        self.shared.with_status(|s| s.undecodable += 1);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn probe_link(&mut self, peer: PeerId) {
+        self.ping_nonce = self.ping_nonce.wrapping_add(1);
+        let sent_us = self.shared.with_clock(|c| c.epoch()).elapsed().as_micros() as u64;
+        if let Some(bytes) = encode_peer(&PeerMsg::Ping { nonce: self.ping_nonce, sent_us }) {
+            self.send_bytes(peer, Channel::Unreliable, bytes);
+        }
+    }
+
+    async fn tick(&mut self) -> Result<(), SessionError> {
+        let now = Instant::now();
+        if now >= self.next_probe {
+            self.probes_sent += 1;
+            self.next_probe = now
+                + if self.probes_sent < FAST_PROBES { FAST_PROBE_INTERVAL } else { self.config.probe_interval };
+            let client_time_ms = self.shared.with_clock(|c| c.local_ms(now));
+            self.ping_nonce = self.ping_nonce.wrapping_add(1);
+            self.to_server(ClientMsg::Ping { nonce: self.ping_nonce, client_time_ms }).await?;
+            let open: Vec<PeerId> =
+                self.slots.iter().filter(|(_, s)| s.state == LinkState::Open).map(|(&p, _)| p).collect();
+            for peer in open {
+                self.probe_link(peer);
+            }
+        }
+        let mut to_retry = Vec::new();
+        let mut to_offer = Vec::new();
+        for (&peer, slot) in &self.slots {
+            let offerer = self.me < peer;
+            if let Some(at) = slot.retry_at {
+                if now >= at && offerer {
+                    to_offer.push(peer);
+                }
+                continue;
+            }
+            let timed_out = offerer && slot.state != LinkState::Open && now - slot.started > self.config.link_timeout;
+            let lost = slot.disconnected_since.is_some_and(|t| now - t > self.config.link_timeout / 2);
+            if timed_out || lost {
+                to_retry.push(peer);
+            }
+        }
+        for peer in to_retry {
+            tracing::info!(peer, "link did not come up in time; negotiating again");
+            self.retry(peer);
+        }
+        for peer in to_offer {
+            self.start_offer(peer).await;
+        }
+        Ok(())
+    }
+}
+
+fn encode_peer(msg: &PeerMsg) -> Option<Vec<u8>> {
+    match encode(msg) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!("peer message not sent: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_servers_bind_loopback() {
+        let lo = vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)];
+        let any = vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)];
+        assert_eq!(default_udp_bind("ws://127.0.0.1:7878/ws"), lo);
+        assert_eq!(default_udp_bind("ws://localhost/ws"), lo);
+        assert_eq!(default_udp_bind("ws://[::1]:7878/ws"), lo);
+        assert_eq!(default_udp_bind("wss://party.example.org/ws"), any);
+        assert_eq!(default_udp_bind("ws://192.168.1.20:7878/ws"), any);
+    }
+}
