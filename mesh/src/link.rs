@@ -304,3 +304,69 @@ mod tests {
         assert_eq!(rewrite_sdp(sdp, &None), sdp);
     }
 }
+
+#[cfg(test)]
+mod pair_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn setup(events: mpsc::UnboundedSender<LinkEvent>) -> LinkSetup {
+        LinkSetup {
+            ice_servers: Vec::new(),
+            udp_bind: vec!["127.0.0.1:0".parse().unwrap()],
+            rewrite: None,
+            events,
+        }
+    }
+
+    /// Two links in one process, signaling by hand: both channels open on both sides and
+    /// carry messages each way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_links_open_both_channels_and_exchange_messages() {
+        let (tx_a, mut rx_a) = mpsc::unbounded_channel();
+        let (tx_b, mut rx_b) = mpsc::unbounded_channel();
+        let a = Link::build(2, 1, &setup(tx_a)).await.unwrap();
+        let mut b = Link::build(1, 1, &setup(tx_b)).await.unwrap();
+        let offer = a.offer().await.unwrap();
+        let answer = b.answer(offer).await.unwrap();
+        let mut a = a;
+        a.accept_answer(answer).await.unwrap();
+
+        let mut open_a = 0;
+        let mut open_b = 0;
+        let mut got_a = Vec::new();
+        let mut got_b = Vec::new();
+        let mut sent = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while got_a.len() < 2 || got_b.len() < 2 {
+            tokio::select! {
+                Some(ev) = rx_a.recv() => match ev.kind {
+                    LinkEventKind::LocalCandidate(c) => b.add_remote_candidate(c).await,
+                    LinkEventKind::ChannelOpen(_) => open_a += 1,
+                    LinkEventKind::Message(ch, bytes) => got_a.push((ch, bytes.to_vec())),
+                    _ => {}
+                },
+                Some(ev) = rx_b.recv() => match ev.kind {
+                    LinkEventKind::LocalCandidate(c) => a.add_remote_candidate(c).await,
+                    LinkEventKind::ChannelOpen(_) => open_b += 1,
+                    LinkEventKind::Message(ch, bytes) => got_b.push((ch, bytes.to_vec())),
+                    _ => {}
+                },
+                _ = tokio::time::sleep_until(deadline) => panic!("timed out: open {open_a}/{open_b}, got {got_a:?} {got_b:?}"),
+            }
+            if open_a == 2 && open_b == 2 && !sent {
+                sent = true;
+                assert!(a.send(Channel::Reliable, b"a-rel"));
+                assert!(a.send(Channel::Unreliable, b"a-unrel"));
+                assert!(b.send(Channel::Reliable, b"b-rel"));
+                assert!(b.send(Channel::Unreliable, b"b-unrel"));
+            }
+        }
+        got_a.sort();
+        got_b.sort();
+        assert_eq!(got_a, vec![(Channel::Reliable, b"b-rel".to_vec()), (Channel::Unreliable, b"b-unrel".to_vec())]);
+        assert_eq!(got_b, vec![(Channel::Reliable, b"a-rel".to_vec()), (Channel::Unreliable, b"a-unrel".to_vec())]);
+        a.close();
+        b.close();
+    }
+}

@@ -21,7 +21,7 @@ use super::signal::{MatchReport, PeerId};
 use crate::pose::{LANDMARK_COUNT, Landmark, Skeleton};
 
 /// Which data channel of a link a message travels on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Channel {
     /// Stream 0: reliable and ordered.
     Reliable,
