@@ -21,6 +21,7 @@ pub mod model;
 
 mod archive;
 mod cfb;
+mod crypto;
 mod ooxml;
 mod xml;
 mod zipio;
@@ -129,7 +130,18 @@ pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
                 None => archive::extract(&mut pkg, ctx),
             }
         }
-        Detected::Cfb => Err(Error::Unsupported("doc, xls, ppt and hwp reading is not built yet".into())),
+        Detected::Cfb => match crypto::encrypted_streams(data, ctx)? {
+            Some(enc) => {
+                let package = enc.decrypt(ctx)?;
+                // The package must be a zip; anything else (e.g. another compound file)
+                // is refused rather than recursed into.
+                if detect(&package) != Detected::Zip {
+                    return Err(Error::malformed(Format::Docx, "the decrypted package is not a zip"));
+                }
+                extract_any(&package, ctx)
+            }
+            None => Err(Error::Unsupported("doc, xls, ppt and hwp reading is not built yet".into())),
+        },
         Detected::Pdf => Err(Error::Unsupported("PDF reading is not built yet".into())),
         Detected::Unknown => Err(Error::UnknownFormat),
     }

@@ -161,3 +161,35 @@ fn unknown_bytes_are_unknown_format() {
     let err = doctext::extract_bytes(b"hello, not a document", "x.docx", &Options::default()).unwrap_err();
     assert!(matches!(err, Error::UnknownFormat), "{err}");
 }
+
+#[test]
+fn encrypted_files_open_with_their_password_and_equal_their_base_file() {
+    for e in entries("encrypted", &["docx", "xlsx"]) {
+        let password = e.password.clone().expect("encrypted rows carry a password");
+        let doc = extract(&e, &Options::default().with_password(password))
+            .unwrap_or_else(|err| panic!("{}: {err}", e.path));
+        assert_eq!(doc.format.name(), e.format, "{}", e.path);
+        assert_all_units(&e.path, &e.expected().units, &doc.text());
+    }
+}
+
+#[test]
+fn encrypted_files_without_a_password_ask_for_one() {
+    for e in entries("encrypted", &["docx", "xlsx"]) {
+        let err = extract(&e, &Options::default()).expect_err("no password given");
+        assert!(matches!(err, Error::PasswordRequired), "{}: {err}", e.path);
+    }
+}
+
+#[test]
+fn wrong_password_is_wrong_password_never_garbage() {
+    let e = entry("malformed/WRONG_password_agile.docx");
+    assert!(e.expected().expect_line().is_some_and(|l| l.contains("wrong-password")));
+    let password = e.password.clone().expect("the manifest gives the wrong password");
+    let err = extract(&e, &Options::default().with_password(password)).expect_err("wrong password");
+    assert!(matches!(err, Error::WrongPassword), "{err}");
+    // The Standard-encrypted file too.
+    let std = entry("encrypted/quiz_ko_loStandard_pw-Secret123.docx");
+    let err = extract(&std, &Options::default().with_password("secret123")).expect_err("wrong password");
+    assert!(matches!(err, Error::WrongPassword), "{err}");
+}
