@@ -193,3 +193,46 @@ fn wrong_password_is_wrong_password_never_garbage() {
     let err = extract(&std, &Options::default().with_password("secret123")).expect_err("wrong password");
     assert!(matches!(err, Error::WrongPassword), "{err}");
 }
+
+/// The text of the blocks that came from archive entries whose path ends with `suffix`.
+fn entry_text(doc: &doctext::Document, suffix: &str) -> String {
+    let mut d = doctext::Document::new(doc.format);
+    d.blocks = doc
+        .blocks
+        .iter()
+        .filter(|b| b.origin().entry.last().is_some_and(|e| e.ends_with(suffix)))
+        .cloned()
+        .collect();
+    d.text()
+}
+
+#[test]
+fn archive_entries_keep_their_paths_and_text() {
+    let doc = doctext::extract_file(corpus_path("archives/bundle_ko.zip"), &Options::default()).unwrap();
+    assert_eq!(doc.format, doctext::Format::Zip);
+    // The Korean folder name is decoded and recorded.
+    assert!(
+        doc.blocks.iter().any(|b| b.origin().entry == ["발표자료/퀴즈_슬라이드.pptx"]),
+        "entry paths: {:?}",
+        doc.blocks.iter().map(|b| &b.origin().entry).collect::<std::collections::BTreeSet<_>>()
+    );
+    for (suffix, base) in [("docx", "base/quiz_ko.docx"), ("xlsx", "base/quiz_ko.xlsx"), ("pptx", "base/quiz_ko.pptx")] {
+        let units = read_expected(&format!("{base}.expected.txt")).units;
+        assert_all_units(&format!("bundle_ko.zip *.{suffix}"), &units, &entry_text(&doc, suffix));
+    }
+    let nested = doctext::extract_file(corpus_path("archives/nested_ko_3levels.zip"), &Options::default()).unwrap();
+    assert!(nested.blocks.iter().any(|b| b.origin().entry == ["readme_en.docx"]));
+    assert_all_units("nested readme_en.docx", &read_expected("base/plain_en.docx.expected.txt").units, &entry_text(&nested, "readme_en.docx"));
+}
+
+#[test]
+fn archive_nesting_is_bounded_by_max_depth() {
+    let mut opts = Options::default();
+    opts.limits.max_depth = 1;
+    let err = doctext::extract_file(corpus_path("archives/nested_ko_3levels.zip"), &opts).expect_err("3 levels > 1");
+    assert!(matches!(err, Error::Limit(LimitKind::Depth { max: 1 })), "{err}");
+    let mut opts = Options::default();
+    opts.limits.max_entries = 1;
+    let err = doctext::extract_file(corpus_path("archives/bundle_ko.zip"), &opts).expect_err("5 entries > 1");
+    assert!(matches!(err, Error::Limit(LimitKind::Entries { max: 1 })), "{err}");
+}
