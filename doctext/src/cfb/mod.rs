@@ -1,1 +1,169 @@
 //! OLE compound-file formats: doc, xls, ppt, hwp.
+//!
+//! [`extract`] opens the compound file with the `cfb` crate and dispatches on the
+//! streams it holds: `WordDocument` → Word 97–2003, `Workbook`/`Book` → Excel BIFF8,
+//! `PowerPoint Document` → PowerPoint 97–2003, `FileHeader` with the Hangul signature →
+//! hwp 5.x. Every stream is read whole (a compound file's streams cannot be larger than
+//! the file) after checking its size against the limits; decompressed or decrypted data
+//! is charged to the [`Ctx`].
+
+mod bytes;
+mod doc;
+mod hwp;
+mod ppt;
+mod xls;
+
+use crate::error::{Error, LimitKind, Result};
+use crate::limits::Ctx;
+use crate::model::{Document, Format};
+use std::io::{Cursor, Read};
+
+/// The eight bytes every compound file starts with.
+const CFB_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
+/// Reads a non-encrypted OLE compound file (doc, xls, ppt or hwp).
+pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
+    let mut ole = Ole::open(data, ctx)?;
+    if ole.is_stream("WordDocument") {
+        ole.format = Format::Doc;
+        doc::extract(&mut ole, ctx)
+    } else if ole.is_stream("Workbook") || ole.is_stream("Book") {
+        ole.format = Format::Xls;
+        xls::extract(&mut ole, ctx)
+    } else if ole.is_stream("PowerPoint Document") {
+        ole.format = Format::Ppt;
+        ppt::extract(&mut ole, ctx)
+    } else if ole.is_stream("FileHeader") {
+        ole.format = Format::Hwp;
+        hwp::extract(&mut ole, ctx)
+    } else {
+        Err(Error::Unsupported(
+            "an OLE compound file that holds no Word, Excel, PowerPoint or Hangul document".into(),
+        ))
+    }
+}
+
+/// An opened compound file over the caller's bytes, plus the format being read (for
+/// error messages).
+pub(crate) struct Ole<'a> {
+    cf: cfb::CompoundFile<Cursor<&'a [u8]>>,
+    file_len: u64,
+    format: Format,
+}
+
+impl<'a> Ole<'a> {
+    /// Opens `data` as a compound file. Not a CFB → [`Error::Malformed`].
+    fn open(data: &'a [u8], ctx: &Ctx) -> Result<Self> {
+        // Until a stream tells otherwise the file is reported as a Word document, the most
+        // common compound file.
+        let format = Format::Doc;
+        if !data.starts_with(&CFB_MAGIC) {
+            return Err(Error::malformed(
+                format,
+                "not a CFB file (the OLE compound-file signature is missing) — save it again from its application",
+            ));
+        }
+        let cf = cfb::CompoundFile::open(Cursor::new(data))
+            .map_err(|e| Error::malformed(format, format!("not a CFB file: {e}")))?;
+        let max = ctx.limits.max_entries;
+        if cf.walk().nth(max).is_some() {
+            return Err(Error::Limit(LimitKind::Entries { max }));
+        }
+        Ok(Self { cf, file_len: data.len() as u64, format })
+    }
+
+    pub(crate) fn format(&self) -> Format {
+        self.format
+    }
+
+    pub(crate) fn is_stream(&self, path: &str) -> bool {
+        self.cf.is_stream(path)
+    }
+
+    /// Names of the streams directly inside storage `path`.
+    pub(crate) fn stream_names(&self, path: &str) -> Vec<String> {
+        match self.cf.read_storage(path) {
+            Ok(entries) => entries.filter(|e| e.is_stream()).map(|e| e.name().to_string()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Reads the whole stream at `path`.
+    pub(crate) fn read(&mut self, path: &str, ctx: &Ctx) -> Result<Vec<u8>> {
+        let format = self.format;
+        let len = self
+            .cf
+            .entry(path)
+            .map_err(|e| Error::malformed(format, format!("missing stream {path}: {e}")))?
+            .len();
+        if len > self.file_len {
+            return Err(Error::malformed(
+                format,
+                format!("stream {path} claims {len} bytes, more than the whole file"),
+            ));
+        }
+        let max = ctx.limits.max_entry_bytes;
+        if len > max {
+            return Err(Error::Limit(LimitKind::EntryBytes { max }));
+        }
+        let mut stream = self
+            .cf
+            .open_stream(path)
+            .map_err(|e| Error::malformed(format, format!("cannot open stream {path}: {e}")))?;
+        let mut out = Vec::with_capacity(len as usize);
+        (&mut stream)
+            .take(len)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::malformed(format, format!("cannot read stream {path}: {e}")))?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::limits::Limits;
+
+    /// Reads a corpus file.
+    pub(crate) fn corpus(rel: &str) -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/docs/").to_string() + rel;
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+    }
+
+    /// Extracts with default limits.
+    pub(crate) fn run(data: &[u8]) -> Result<Document> {
+        let limits = Limits::default();
+        let mut ctx = Ctx::new(&limits, None, None);
+        extract(data, &mut ctx)
+    }
+
+    /// NFC is not needed for our own comparisons: the corpus text is already composed.
+    /// Whitespace is removed on both sides, as the corpus README prescribes.
+    pub(crate) fn squash(s: &str) -> String {
+        s.chars().filter(|c| !c.is_whitespace()).collect()
+    }
+
+    /// Every expected unit of `rel`'s expected text must appear in `doc`.
+    pub(crate) fn missing_units(rel: &str, doc: &Document) -> (usize, Vec<String>) {
+        let expected = String::from_utf8(corpus(&format!("{rel}.expected.txt"))).expect("utf-8 expectations");
+        let got = squash(&doc.text());
+        let units: Vec<String> =
+            expected.lines().filter(|l| !l.starts_with("# ")).map(squash).filter(|l| !l.is_empty()).collect();
+        let missing = units.iter().filter(|u| !got.contains(u.as_str())).cloned().collect();
+        (units.len(), missing)
+    }
+
+    #[test]
+    fn bad_magic_is_not_a_cfb_file() {
+        let err = run(&corpus("malformed/cfb_bad_magic.doc")).unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains("not a CFB file"), "{err}");
+    }
+
+    #[test]
+    fn empty_and_tiny_inputs_are_errors() {
+        for data in [&[][..], &CFB_MAGIC[..], &[0u8; 512][..]] {
+            assert!(run(data).is_err());
+        }
+    }
+}
