@@ -1,10 +1,502 @@
-//! xls reader (in progress).
+//! Excel 97–2003 workbooks (`.xls`, BIFF8).
+//!
+//! The `Workbook` stream is a sequence of records (u16 type, u16 size, body). The
+//! globals substream holds the sheet names (`BOUNDSHEET`) and the shared string table
+//! (`SST`, continued in `CONTINUE` records, where a string cut by a record boundary
+//! resumes with a fresh flags byte). Each worksheet substream (`BOF` … `EOF`) holds the
+//! cells: `LABELSST`, `LABEL`, `NUMBER`, `RK`, `MULRK`, `BOOLERR` and `FORMULA` (whose
+//! cached string follows in a `STRING` record). Every sheet becomes one table.
 
 use super::Ole;
+use super::bytes::{Reader, u16_at, u32_at};
 use crate::error::{Error, Result};
 use crate::limits::Ctx;
-use crate::model::Document;
+use crate::model::{Document, Format, Origin, Part};
+use std::collections::BTreeMap;
 
-pub(super) fn extract(_ole: &mut Ole, _ctx: &mut Ctx) -> Result<Document> {
-    Err(Error::Unsupported("xls files are not read yet".into()))
+const BOF: u16 = 0x0809;
+const EOF: u16 = 0x000A;
+const FILEPASS: u16 = 0x002F;
+const BOUNDSHEET: u16 = 0x0085;
+const SST: u16 = 0x00FC;
+const CONTINUE: u16 = 0x003C;
+const LABELSST: u16 = 0x00FD;
+const LABEL: u16 = 0x0204;
+const NUMBER: u16 = 0x0203;
+const RK: u16 = 0x027E;
+const MULRK: u16 = 0x00BD;
+const BOOLERR: u16 = 0x0205;
+const FORMULA: u16 = 0x0006;
+const STRING: u16 = 0x0207;
+
+const BIFF8: u16 = 0x0600;
+const DT_GLOBALS: u16 = 0x0005;
+const DT_WORKSHEET: u16 = 0x0010;
+
+fn malformed(reason: impl Into<String>) -> Error {
+    Error::malformed(Format::Xls, reason)
+}
+
+pub(super) fn extract(ole: &mut Ole, ctx: &mut Ctx) -> Result<Document> {
+    let data = if ole.is_stream("Workbook") {
+        ole.read("Workbook", ctx)?
+    } else {
+        return Err(Error::Unsupported(
+            "an Excel 5.0/95 workbook (only Excel 97 and later .xls are read) — save it as .xlsx".into(),
+        ));
+    };
+    let records = split_records(&data)?;
+    read_workbook(&records, ctx)
+}
+
+/// One BIFF record: type, offset of its header in the stream, body.
+struct Rec<'a> {
+    kind: u16,
+    offset: usize,
+    body: &'a [u8],
+}
+
+/// Splits the stream into records. A record cut short at the very end is dropped (Excel
+/// pads streams; damage past the last EOF does not matter).
+fn split_records(data: &[u8]) -> Result<Vec<Rec<'_>>> {
+    let mut out = Vec::new();
+    let mut r = Reader::new(data);
+    while r.remaining() >= 4 {
+        let offset = r.pos();
+        let (Some(kind), Some(size)) = (r.u16(), r.u16()) else { break };
+        let Some(body) = r.bytes(size as usize) else { break };
+        out.push(Rec { kind, offset, body });
+    }
+    match out.first() {
+        Some(first) if first.kind == BOF => Ok(out),
+        _ => Err(malformed("the Workbook stream does not start with a BOF record")),
+    }
+}
+
+/// A sheet being read: its name and its non-empty cells by row, then column.
+struct Sheet {
+    name: String,
+    cells: BTreeMap<u16, BTreeMap<u16, String>>,
+}
+
+impl Sheet {
+    fn set(&mut self, row: u16, col: u16, value: String) {
+        if !value.is_empty() {
+            self.cells.entry(row).or_default().insert(col, value);
+        }
+    }
+
+    /// Rows of the table: empty rows are dropped; columns are aligned from the leftmost
+    /// used column when that stays small, otherwise each row keeps only its own cells.
+    fn into_rows(self) -> Vec<Vec<String>> {
+        let count: usize = self.cells.values().map(BTreeMap::len).sum();
+        let min = self.cells.values().filter_map(|r| r.keys().next()).min().copied().unwrap_or(0);
+        let max = self.cells.values().filter_map(|r| r.keys().next_back()).max().copied().unwrap_or(0);
+        let width = usize::from(max - min) + 1;
+        let aligned = self.cells.len().saturating_mul(width) <= count.saturating_mul(4).saturating_add(4096);
+        self.cells
+            .into_values()
+            .map(|row| {
+                if aligned {
+                    let mut out = vec![String::new(); width];
+                    for (col, v) in row {
+                        if let Some(slot) = out.get_mut(usize::from(col - min)) {
+                            *slot = v;
+                        }
+                    }
+                    out
+                } else {
+                    row.into_values().collect()
+                }
+            })
+            .collect()
+    }
+}
+
+fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
+    let mut doc = Document::new(Format::Xls);
+    let mut sheet_names: Vec<(u32, String)> = Vec::new();
+    let mut sst: Vec<String> = Vec::new();
+    // Substream kinds of the open BOFs (embedded charts nest inside worksheets).
+    let mut stack: Vec<u16> = Vec::new();
+    let mut sheet: Option<Sheet> = None;
+    let mut worksheets_seen = 0usize;
+    // The cell waiting for the STRING record after its FORMULA.
+    let mut pending_string: Option<(u16, u16)> = None;
+
+    let mut i = 0;
+    while let Some(rec) = records.get(i) {
+        i += 1;
+        if i % 4096 == 0 {
+            ctx.check()?;
+        }
+        let b = rec.body;
+        match rec.kind {
+            BOF => {
+                let version = u16_at(b, 0).unwrap_or(0);
+                let dt = u16_at(b, 2).unwrap_or(0);
+                if stack.is_empty() && dt == DT_GLOBALS && version != BIFF8 {
+                    return Err(Error::Unsupported(
+                        "an Excel 5.0/95 workbook (only Excel 97 and later .xls are read) — save it as .xlsx".into(),
+                    ));
+                }
+                if dt == DT_WORKSHEET && stack.iter().all(|&k| k == DT_GLOBALS) {
+                    let name = sheet_names
+                        .iter()
+                        .find(|(pos, _)| *pos as usize == rec.offset)
+                        .or_else(|| sheet_names.get(worksheets_seen))
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_else(|| format!("Sheet{}", worksheets_seen + 1));
+                    worksheets_seen += 1;
+                    sheet = Some(Sheet { name, cells: BTreeMap::new() });
+                    stack.clear();
+                }
+                stack.push(dt);
+            }
+            EOF => {
+                stack.pop();
+                if stack.is_empty()
+                    && let Some(done) = sheet.take()
+                {
+                    let origin = Origin { part: Part::Sheet(done.name.clone()), ..Origin::default() };
+                    doc.push_table(done.into_rows(), origin);
+                }
+            }
+            FILEPASS => {
+                return Err(Error::Unsupported(
+                    "password-protected xls (RC4 or XOR encryption) — remove the password in Excel, or save it as .xlsx with a password".into(),
+                ));
+            }
+            BOUNDSHEET => {
+                let mut r = Reader::new(b);
+                let pos = r.u32().ok_or_else(|| malformed("BOUNDSHEET record is cut short"))?;
+                r.skip(2);
+                let cch = r.u8().unwrap_or(0);
+                let name = read_string(&mut Segments::new(vec![r.rest()]), usize::from(cch))
+                    .ok_or_else(|| malformed("a sheet name is cut short"))?;
+                sheet_names.push((pos, name));
+            }
+            SST => {
+                let (segments, used) = continued(b, &records[i..]);
+                i += used;
+                sst = read_sst(segments, ctx)?;
+            }
+            _ => {}
+        }
+
+        let in_sheet = stack.last() == Some(&DT_WORKSHEET);
+        let Some(sheet) = sheet.as_mut().filter(|_| in_sheet) else { continue };
+        if rec.kind == STRING {
+            if let Some((r, c)) = pending_string.take() {
+                let (segments, used) = continued(b, &records[i..]);
+                i += used;
+                if let Some(s) = read_long_string(&mut Segments::new(segments)) {
+                    sheet.set(r, c, s);
+                }
+            }
+            continue;
+        }
+        let (Some(row), Some(col)) = (u16_at(b, 0), u16_at(b, 2)) else { continue };
+        match rec.kind {
+            LABELSST => {
+                if let Some(s) = u32_at(b, 6).and_then(|k| sst.get(k as usize)) {
+                    sheet.set(row, col, s.clone());
+                }
+            }
+            LABEL => {
+                let (segments, used) = continued(b.get(6..).unwrap_or(&[]), &records[i..]);
+                i += used;
+                if let Some(s) = read_long_string(&mut Segments::new(segments)) {
+                    sheet.set(row, col, s);
+                }
+            }
+            NUMBER => {
+                if let Some(v) = b.get(6..14).and_then(|x| x.try_into().ok()) {
+                    sheet.set(row, col, number(f64::from_le_bytes(v)));
+                }
+            }
+            RK => {
+                if let Some(rk) = u32_at(b, 6) {
+                    sheet.set(row, col, number(rk_value(rk)));
+                }
+            }
+            MULRK => {
+                // row, first column, (xf u16, rk u32)*, last column.
+                let cells = b.get(4..b.len().saturating_sub(2)).unwrap_or(&[]);
+                for (k, chunk) in cells.chunks_exact(6).enumerate() {
+                    let Some(c) = u16::try_from(k).ok().and_then(|k| col.checked_add(k)) else { break };
+                    let rk = u32::from_le_bytes([chunk[2], chunk[3], chunk[4], chunk[5]]);
+                    sheet.set(row, c, number(rk_value(rk)));
+                }
+            }
+            BOOLERR => {
+                if let (Some(v), Some(0)) = (b.get(6), b.get(7)) {
+                    sheet.set(row, col, if *v != 0 { "TRUE" } else { "FALSE" }.into());
+                }
+            }
+            FORMULA => {
+                if let Some(v) = b.get(6..14) {
+                    if v[6] == 0xFF && v[7] == 0xFF {
+                        match v[0] {
+                            0 => pending_string = Some((row, col)),
+                            1 => sheet.set(row, col, if v[2] != 0 { "TRUE" } else { "FALSE" }.into()),
+                            _ => {}
+                        }
+                    } else if let Ok(bytes) = v.try_into() {
+                        sheet.set(row, col, number(f64::from_le_bytes(bytes)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // A truncated stream may end inside a sheet: keep what was read.
+    if let Some(done) = sheet.take() {
+        let origin = Origin { part: Part::Sheet(done.name.clone()), ..Origin::default() };
+        doc.push_table(done.into_rows(), origin);
+    }
+    Ok(doc)
+}
+
+/// The body of a record plus the bodies of the `CONTINUE` records right after it, and how
+/// many of those there were.
+fn continued<'a>(first: &'a [u8], rest: &[Rec<'a>]) -> (Vec<&'a [u8]>, usize) {
+    let mut segments = vec![first];
+    segments.extend(rest.iter().take_while(|r| r.kind == CONTINUE).map(|r| r.body));
+    let used = segments.len() - 1;
+    (segments, used)
+}
+
+/// Reads a record body split over `CONTINUE` records.
+struct Segments<'a> {
+    segments: Vec<&'a [u8]>,
+    index: usize,
+    pos: usize,
+}
+
+impl<'a> Segments<'a> {
+    fn new(segments: Vec<&'a [u8]>) -> Self {
+        Self { segments, index: 0, pos: 0 }
+    }
+
+    /// The unread part of the current segment, moving to the next one when it is used up.
+    fn current(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let seg = *self.segments.get(self.index)?;
+            if self.pos < seg.len() {
+                return seg.get(self.pos..);
+            }
+            self.index += 1;
+            self.pos = 0;
+        }
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        let b = *self.current()?.first()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes([self.u8()?, self.u8()?]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+    }
+
+    fn skip(&mut self, mut n: usize) -> Option<()> {
+        while n > 0 {
+            let step = self.current()?.len().min(n);
+            self.pos += step;
+            n -= step;
+        }
+        Some(())
+    }
+
+    /// Whether the current segment is used up (a string's characters continuing from
+    /// here start with a new flags byte).
+    fn at_boundary(&self) -> bool {
+        self.segments.get(self.index).is_some_and(|s| self.pos >= s.len())
+    }
+}
+
+/// Reads `cch` characters after a flags byte (bit 0: two bytes per character); where the
+/// characters cross into the next segment, that segment starts with a new flags byte.
+fn read_chars(s: &mut Segments, mut cch: usize, mut wide: bool, out: &mut String) -> Option<()> {
+    let mut units: Vec<u16> = Vec::new();
+    while cch > 0 {
+        if s.at_boundary() {
+            s.index += 1;
+            s.pos = 0;
+            wide = s.u8()? & 1 != 0;
+        }
+        let avail = s.current()?;
+        let width = if wide { 2 } else { 1 };
+        let n = (avail.len() / width).min(cch);
+        if n == 0 {
+            return None;
+        }
+        let chunk = avail.get(..n * width)?;
+        if wide {
+            units.extend(chunk.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])));
+        } else {
+            units.extend(chunk.iter().map(|&b| u16::from(b)));
+        }
+        s.pos += n * width;
+        cch -= n;
+    }
+    out.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
+    Some(())
+}
+
+/// A short string (count already read): flags byte, characters.
+fn read_string(s: &mut Segments, cch: usize) -> Option<String> {
+    let flags = s.u8()?;
+    let mut out = String::new();
+    read_chars(s, cch, flags & 1 != 0, &mut out)?;
+    Some(out)
+}
+
+/// An `XLUnicodeString` (u16 count, flags, characters).
+fn read_long_string(s: &mut Segments) -> Option<String> {
+    let cch = s.u16()?;
+    read_string(s, usize::from(cch))
+}
+
+/// An `XLUnicodeRichExtendedString` from the SST: rich-text runs and phonetic data are
+/// skipped.
+fn read_rich_string(s: &mut Segments) -> Option<String> {
+    let cch = usize::from(s.u16()?);
+    let flags = s.u8()?;
+    let runs = if flags & 0x08 != 0 { usize::from(s.u16()?) } else { 0 };
+    let ext = if flags & 0x04 != 0 { s.u32()? as usize } else { 0 };
+    let mut out = String::new();
+    read_chars(s, cch, flags & 1 != 0, &mut out)?;
+    s.skip(runs * 4)?;
+    s.skip(ext)?;
+    Some(out)
+}
+
+fn read_sst(segments: Vec<&[u8]>, ctx: &Ctx) -> Result<Vec<String>> {
+    let total: usize = segments.iter().map(|s| s.len()).sum();
+    let mut s = Segments::new(segments);
+    let _total_refs = s.u32();
+    let unique = s.u32().ok_or_else(|| malformed("the shared string table is cut short"))? as usize;
+    // Every string takes at least 3 bytes: never trust the count for the allocation.
+    let mut out = Vec::with_capacity(unique.min(total / 3));
+    for k in 0..unique {
+        if k % 4096 == 0 {
+            ctx.check()?;
+        }
+        match read_rich_string(&mut s) {
+            Some(text) => out.push(text),
+            None => {
+                return Err(malformed(format!(
+                    "the shared string table ends after {k} of its {unique} strings"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes an RK number: bit 0 divides by 100, bit 1 marks a 30-bit integer, otherwise
+/// the upper 30 bits are the top of an f64.
+fn rk_value(rk: u32) -> f64 {
+    let v = if rk & 2 != 0 {
+        f64::from((rk as i32) >> 2)
+    } else {
+        f64::from_bits(u64::from(rk & 0xFFFF_FFFC) << 32)
+    };
+    if rk & 1 != 0 { v / 100.0 } else { v }
+}
+
+/// Formats a cell number as Excel's General format would for the common cases: integers
+/// without a decimal point, other values in their shortest exact form.
+fn number(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cfb::test_support::{corpus, missing_units, run};
+    use crate::model::Block;
+
+    #[test]
+    fn base_files_have_every_unit() {
+        for rel in ["base/plain_en.xls", "base/quiz_ko.xls"] {
+            let doc = run(&corpus(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            assert_eq!(doc.format, Format::Xls);
+            let (n, missing) = missing_units(rel, &doc);
+            assert!(n > 0);
+            assert!(missing.is_empty(), "{rel}: missing {missing:?}\n{}", doc.text());
+        }
+    }
+
+    #[test]
+    fn quiz_sheet_is_one_table_with_aligned_columns() {
+        let doc = run(&corpus("base/quiz_ko.xls")).unwrap();
+        let Some(Block::Table { rows, origin }) = doc.blocks.first() else { panic!("{:?}", doc.blocks) };
+        assert!(matches!(&origin.part, Part::Sheet(name) if !name.is_empty()));
+        let header = rows.iter().position(|r| r.first().is_some_and(|c| c == "번호")).expect("header row");
+        assert_eq!(rows[header], ["번호", "문제", "정답", "오답1", "오답2"]);
+        assert_eq!(rows[header + 1], ["1", "대한민국의 수도는?", "서울", "부산", "인천"]);
+    }
+
+    /// Builds a record.
+    fn rec(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut out = kind.to_le_bytes().to_vec();
+        out.extend_from_slice(&(body.len() as u16).to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn sst_strings_continue_across_records_with_a_new_flags_byte() {
+        // String 0: "AB" + (continue, wide) "가"; string 1: rich "xyz" with 1 run whose
+        // run data is split by a CONTINUE (no flags byte there).
+        let mut sst = vec![];
+        sst.extend_from_slice(&2u32.to_le_bytes());
+        sst.extend_from_slice(&2u32.to_le_bytes());
+        sst.extend_from_slice(&[3, 0, 0, b'A', b'B']);
+        let mut cont1 = vec![1];
+        cont1.extend_from_slice(&0xAC00u16.to_le_bytes());
+        cont1.extend_from_slice(&[3, 0, 0x08, 1, 0, b'x', b'y', b'z', 0, 0]);
+        let cont2 = [0u8, 0];
+        let mut stream = rec(BOF, &[0x00, 0x06, 0x05, 0x00]);
+        stream.extend(rec(SST, &sst));
+        stream.extend(rec(CONTINUE, &cont1));
+        stream.extend(rec(CONTINUE, &cont2));
+        stream.extend(rec(EOF, &[]));
+        stream.extend(rec(BOF, &[0x00, 0x06, 0x10, 0x00]));
+        for (row, k) in [(0u16, 0u32), (1, 1)] {
+            let mut b = row.to_le_bytes().to_vec();
+            b.extend_from_slice(&[0, 0, 0, 0]);
+            b.extend_from_slice(&k.to_le_bytes());
+            stream.extend(rec(LABELSST, &b));
+        }
+        let mut rk = vec![2, 0, 1, 0, 0, 0];
+        rk.extend_from_slice(&((-7i32 << 2) as u32 | 2).to_le_bytes());
+        stream.extend(rec(RK, &rk));
+        stream.extend(rec(EOF, &[]));
+        let records = split_records(&stream).unwrap();
+        let limits = crate::Limits::default();
+        let mut ctx = Ctx::new(&limits, None, None);
+        let doc = read_workbook(&records, &mut ctx).unwrap();
+        assert_eq!(doc.text(), "AB가\t\nxyz\t\n\t-7\n");
+    }
+
+    #[test]
+    fn rk_and_numbers() {
+        assert_eq!(number(rk_value((12345 << 2) | 2 | 1)), "123.45");
+        assert_eq!(number(rk_value(((1.5f64.to_bits() >> 32) as u32) & !3)), "1.5");
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(0.1), "0.1");
+    }
 }
