@@ -72,10 +72,6 @@ impl<'a> Ole<'a> {
         Ok(Self { cf, file_len: data.len() as u64, format })
     }
 
-    pub(crate) fn format(&self) -> Format {
-        self.format
-    }
-
     pub(crate) fn is_stream(&self, path: &str) -> bool {
         self.cf.is_stream(path)
     }
