@@ -1,1 +1,29 @@
-//! Camera sources and the BlazePose pose pipeline (issue 3).
+//! Camera sources and the BlazePose pose pipeline, usable without a window.
+//!
+//! - [`source`]: frame sources (webcam, image folder, synthetic) behind [`source::FrameSource`],
+//!   each run on its own thread by [`source::RunningSource`], which always hands out the
+//!   newest frame (a single-slot mailbox: stale frames are dropped, never queued).
+//! - [`runtime`]: finds and loads the ONNX Runtime library without any environment variable.
+//! - [`model`]: the model files, their checksums, and reading them with progress.
+//! - [`pipeline`]: the two-stage BlazePose pipeline (detector → rotated region → landmarks)
+//!   with region tracking and One Euro smoothing, producing [`shared::pose::Skeleton`]s.
+//! - [`loader`]: staged loading (read files, build sessions, warm up) on a background thread
+//!   with progress events and cancellation; the ready pipeline is moved to the caller.
+
+pub mod anchors;
+pub mod error;
+pub mod filter;
+pub mod frame;
+pub mod geometry;
+pub mod loader;
+pub mod model;
+pub mod pipeline;
+pub mod runtime;
+pub mod source;
+
+pub use error::{SourceError, VisionError};
+pub use frame::Frame;
+pub use loader::{LoadEvent, LoadHandle, LoadStage};
+pub use model::{LandmarkModel, ModelConfig};
+pub use pipeline::{PipelineStats, PosePipeline};
+pub use source::{FrameSource, RunningSource, SourceConfig};

@@ -1,0 +1,414 @@
+//! The two-stage BlazePose pipeline with region tracking and smoothing.
+//!
+//! Per frame: if no region is tracked, the detector finds the person (letterboxed 224×224
+//! input, SSD anchors, weighted NMS) and its hip centre + body-circle keypoints give a
+//! rotated square region. The region is cropped to 256×256 and the landmark model predicts
+//! 33 landmarks plus two alignment points, which are mapped back to the image. The alignment
+//! points (hip centre and a point on the body circle, outputs 33 and 34) give the next
+//! frame's region, so the detector only runs when the person is lost (presence < 0.5).
+
+use std::time::{Duration, Instant};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+use shared::pose::{LANDMARK_COUNT, Landmark, Skeleton};
+
+use crate::anchors::{self, ANCHOR_COUNT, Anchor, DETECTOR_INPUT};
+use crate::filter::{LandmarkSmoother, OneEuroParams};
+use crate::geometry::{Affine, Normalize, Roi, letterbox, warp_rgb};
+use crate::model::LandmarkModel;
+use crate::{Frame, VisionError};
+
+/// Landmark model input side in pixels.
+pub const LANDMARK_INPUT: u32 = 256;
+/// Values per detector row: box (cx, cy, w, h) + 4 keypoints × (x, y).
+const DETECTOR_COORDS: usize = 12;
+/// Landmark model rows: 33 body landmarks + 6 auxiliary points.
+const LANDMARK_ROWS: usize = 39;
+const LANDMARK_VALUES: usize = 5;
+const AUX_CENTER: usize = 33;
+const AUX_SCALE: usize = 34;
+
+/// Tuning of the pipeline; defaults are MediaPipe's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PipelineOptions {
+    /// Minimum detector score (after sigmoid).
+    pub detection_threshold: f32,
+    /// Minimum pose presence from the landmark model; below it there is no skeleton.
+    pub presence_threshold: f32,
+    /// IoU above which detections are merged by weighted NMS.
+    pub nms_iou: f32,
+    /// Region side = 2 × alignment distance × this.
+    pub roi_expand: f32,
+    /// Landmark smoothing; `None` turns it off.
+    pub smoothing: Option<OneEuroParams>,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            detection_threshold: 0.5,
+            presence_threshold: 0.5,
+            nms_iou: 0.3,
+            roi_expand: 1.25,
+            smoothing: Some(OneEuroParams::default()),
+        }
+    }
+}
+
+/// Counters and timings, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PipelineStats {
+    pub frames: u64,
+    pub detector_runs: u64,
+    pub landmark_runs: u64,
+    /// Whether the detector ran for the last processed frame.
+    pub last_used_detector: bool,
+    pub last_detector: Duration,
+    pub last_landmark: Duration,
+    pub last_total: Duration,
+}
+
+/// A person found by the detector, in image pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    pub score: f32,
+    /// `[xmin, ymin, xmax, ymax]`.
+    pub bbox: [f32; 4],
+    /// Keypoint 0 = hip centre, 1 = point on the full-body circle, 2–3 = upper body.
+    pub keypoints: [(f32, f32); 4],
+}
+
+impl Detection {
+    pub fn roi(&self, expand: f32) -> Roi {
+        Roi::from_alignment(self.keypoints[0], self.keypoints[1], expand)
+    }
+}
+
+/// Raw landmark model result, mapped to image pixels.
+#[derive(Debug, Clone)]
+pub struct LandmarkResult {
+    /// Pose presence probability.
+    pub presence: f32,
+    /// x, y in image pixels; z in image pixels (depth); visibility and presence as probabilities.
+    pub landmarks: [Landmark; LANDMARK_COUNT],
+    /// Hip centre and body-circle point, image pixels: the next region's alignment points.
+    pub alignment: [(f32, f32); 2],
+}
+
+/// The loaded BlazePose pipeline. Move it to the thread that runs it; it is `Send`.
+pub struct PosePipeline {
+    detector: Session,
+    landmark: Session,
+    model: LandmarkModel,
+    options: PipelineOptions,
+    anchors: Vec<Anchor>,
+    det_input: Vec<f32>,
+    lm_input: Vec<f32>,
+    tracked: Option<Roi>,
+    last_time: Option<Instant>,
+    smoother: LandmarkSmoother,
+    stats: PipelineStats,
+}
+
+/// Builds one inference session with the settings this pipeline needs on a small machine:
+/// one intra-op thread (spinning on 2 shared cores doubled latency), full graph optimisation.
+pub fn build_session(bytes: &[u8], name: &str) -> Result<Session, VisionError> {
+    let env = crate::runtime::environment()?;
+    let err = |reason: String| VisionError::Session { model: name.to_string(), reason };
+    Session::builder(&env)
+        .map_err(|e| err(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| err(e.to_string()))?
+        .with_intra_threads(1)
+        .map_err(|e| err(e.to_string()))?
+        .with_inter_threads(1)
+        .map_err(|e| err(e.to_string()))?
+        .with_intra_op_spinning(false)
+        .map_err(|e| err(e.to_string()))?
+        .commit_from_memory(bytes)
+        .map_err(|e| err(e.to_string()))
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x.clamp(-100.0, 100.0)).exp())
+}
+
+fn run_err(model: &'static str) -> impl Fn(ort::Error) -> VisionError {
+    move |e| VisionError::Inference { model, reason: e.to_string() }
+}
+
+/// The named output of a session run as a flat f32 slice of at least `min_len` values.
+fn output<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    name: &str,
+    min_len: usize,
+    model: &'static str,
+) -> Result<&'a [f32], VisionError> {
+    let value = outputs.get(name).ok_or_else(|| VisionError::BadOutput { model, what: format!("no output named {name}") })?;
+    let (_, data) = value.try_extract_tensor::<f32>().map_err(run_err(model))?;
+    if data.len() < min_len {
+        return Err(VisionError::BadOutput { model, what: format!("{name} has {} values, expected {min_len}", data.len()) });
+    }
+    Ok(data)
+}
+
+impl PosePipeline {
+    /// Wraps built sessions (see [`build_session`] and [`crate::loader`]).
+    pub fn from_sessions(detector: Session, landmark: Session, model: LandmarkModel, options: PipelineOptions) -> Self {
+        let n_det = (DETECTOR_INPUT * DETECTOR_INPUT * 3) as usize;
+        let n_lm = (LANDMARK_INPUT * LANDMARK_INPUT * 3) as usize;
+        PosePipeline {
+            detector,
+            landmark,
+            model,
+            smoother: LandmarkSmoother::new(options.smoothing.unwrap_or_default()),
+            options,
+            anchors: anchors::generate(),
+            det_input: vec![0.0; n_det],
+            lm_input: vec![0.0; n_lm],
+            tracked: None,
+            last_time: None,
+            stats: PipelineStats::default(),
+        }
+    }
+
+    pub fn model(&self) -> LandmarkModel {
+        self.model
+    }
+
+    pub fn options(&self) -> &PipelineOptions {
+        &self.options
+    }
+
+    pub fn stats(&self) -> PipelineStats {
+        self.stats
+    }
+
+    /// The region that will be used for the next frame, if a person is being tracked.
+    pub fn tracked_roi(&self) -> Option<Roi> {
+        self.tracked
+    }
+
+    /// Forgets the tracked person: the next frame runs the detector.
+    pub fn reset_tracking(&mut self) {
+        self.tracked = None;
+        self.last_time = None;
+        self.smoother.reset();
+    }
+
+    /// Runs both models once on a blank input so that the first real frame is not slow.
+    pub fn warm_up(&mut self) -> Result<(), VisionError> {
+        self.det_input.fill(0.0);
+        self.run_detector_raw()?;
+        self.lm_input.fill(0.5);
+        self.run_landmark_raw()?;
+        self.stats = PipelineStats::default();
+        Ok(())
+    }
+
+    /// The pose in `frame`, or `None` when no person is there.
+    pub fn process(&mut self, frame: &Frame) -> Result<Option<Skeleton>, VisionError> {
+        check_frame(frame)?;
+        let start = Instant::now();
+        self.stats.frames += 1;
+        self.stats.last_used_detector = false;
+        let result = match self.tracked.take() {
+            Some(roi) => match self.landmarks_in(frame, &roi)? {
+                Some(r) => Some(r),
+                // Lost the person: look for them again in this same frame.
+                None => self.detect_and_track(frame)?,
+            },
+            None => self.detect_and_track(frame)?,
+        };
+        let skeleton = match result {
+            Some(mut r) => {
+                let next = Roi::from_alignment(r.alignment[0], r.alignment[1], self.options.roi_expand);
+                self.tracked = next.is_valid().then_some(next);
+                self.smooth(&mut r.landmarks, frame.captured);
+                Some(to_skeleton(&r, frame.width, frame.height))
+            }
+            None => {
+                self.reset_tracking();
+                None
+            }
+        };
+        self.stats.last_total = start.elapsed();
+        Ok(skeleton)
+    }
+
+    fn detect_and_track(&mut self, frame: &Frame) -> Result<Option<LandmarkResult>, VisionError> {
+        self.smoother.reset();
+        self.last_time = None;
+        let Some(det) = self.detect(frame)? else { return Ok(None) };
+        let roi = det.roi(self.options.roi_expand);
+        if !roi.is_valid() {
+            return Ok(None);
+        }
+        self.landmarks_in(frame, &roi)
+    }
+
+    fn smooth(&mut self, landmarks: &mut [Landmark; LANDMARK_COUNT], at: Instant) {
+        if self.options.smoothing.is_none() {
+            return;
+        }
+        let dt = self.last_time.map_or(0.0, |t| at.saturating_duration_since(t).as_secs_f32());
+        self.last_time = Some(at);
+        let (mut lo, mut hi) = ((f32::MAX, f32::MAX), (f32::MIN, f32::MIN));
+        for lm in landmarks.iter() {
+            lo = (lo.0.min(lm.x), lo.1.min(lm.y));
+            hi = (hi.0.max(lm.x), hi.1.max(lm.y));
+        }
+        let scale = ((hi.0 - lo.0) + (hi.1 - lo.1)) / 2.0;
+        self.smoother.apply(landmarks, dt, scale);
+    }
+
+    /// Runs the detector on the whole frame; the best person, if any scores above threshold.
+    pub fn detect(&mut self, frame: &Frame) -> Result<Option<Detection>, VisionError> {
+        check_frame(frame)?;
+        let map = letterbox(frame.width, frame.height, DETECTOR_INPUT);
+        warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.det_input, DETECTOR_INPUT, Normalize::SIGNED);
+        let (boxes, scores) = self.run_detector_raw()?;
+        Ok(decode_detections(&boxes, &scores, &self.anchors, &self.options).map(|d| d.mapped(&map)))
+    }
+
+    fn run_detector_raw(&mut self) -> Result<(Vec<f32>, Vec<f32>), VisionError> {
+        const M: &str = "pose_detection";
+        let t = Instant::now();
+        let n = DETECTOR_INPUT as usize;
+        let input = TensorRef::from_array_view(([1usize, n, n, 3], self.det_input.as_slice())).map_err(run_err(M))?;
+        let outputs = self.detector.run(ort::inputs!["input_1" => input]).map_err(run_err(M))?;
+        let boxes = output(&outputs, "Identity", ANCHOR_COUNT * DETECTOR_COORDS, M)?.to_vec();
+        let scores = output(&outputs, "Identity_1", ANCHOR_COUNT, M)?.to_vec();
+        self.stats.detector_runs += 1;
+        self.stats.last_used_detector = true;
+        self.stats.last_detector = t.elapsed();
+        Ok((boxes, scores))
+    }
+
+    /// Runs the landmark model on `roi`; `None` when the pose presence is below threshold.
+    pub fn landmarks_in(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, VisionError> {
+        check_frame(frame)?;
+        let map = roi.crop_to_image(LANDMARK_INPUT);
+        warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.lm_input, LANDMARK_INPUT, Normalize::UNIT);
+        let (raw, presence) = self.run_landmark_raw()?;
+        if !(presence >= self.options.presence_threshold) {
+            return Ok(None);
+        }
+        Ok(Some(decode_landmarks(&raw, presence, &map)))
+    }
+
+    fn run_landmark_raw(&mut self) -> Result<(Vec<f32>, f32), VisionError> {
+        const M: &str = "pose_landmark";
+        let t = Instant::now();
+        let n = LANDMARK_INPUT as usize;
+        let input = TensorRef::from_array_view(([1usize, n, n, 3], self.lm_input.as_slice())).map_err(run_err(M))?;
+        let outputs = self.landmark.run(ort::inputs!["input_1" => input]).map_err(run_err(M))?;
+        let raw = output(&outputs, "Identity", LANDMARK_ROWS * LANDMARK_VALUES, M)?.to_vec();
+        let presence = output(&outputs, "Identity_1", 1, M)?.first().copied().unwrap_or(0.0);
+        self.stats.landmark_runs += 1;
+        self.stats.last_landmark = t.elapsed();
+        Ok((raw, if presence.is_finite() { presence.clamp(0.0, 1.0) } else { 0.0 }))
+    }
+}
+
+fn check_frame(frame: &Frame) -> Result<(), VisionError> {
+    let expected = crate::frame::rgb_len(frame.width, frame.height).unwrap_or(usize::MAX);
+    if frame.width == 0 || frame.height == 0 || frame.data.len() != expected {
+        return Err(VisionError::BadFrame { width: frame.width, height: frame.height, len: frame.data.len(), expected });
+    }
+    Ok(())
+}
+
+/// A detector candidate in normalised detector-input coordinates.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    score: f32,
+    bbox: [f32; 4],
+    keypoints: [(f32, f32); 4],
+}
+
+impl Detection {
+    /// Maps a detection from normalised detector-input coordinates to image pixels.
+    fn mapped(self, map: &Affine) -> Detection {
+        let s = DETECTOR_INPUT as f32;
+        let p = |(x, y): (f32, f32)| map.apply(x * s, y * s);
+        let (x0, y0) = p((self.bbox[0], self.bbox[1]));
+        let (x1, y1) = p((self.bbox[2], self.bbox[3]));
+        Detection { score: self.score, bbox: [x0, y0, x1, y1], keypoints: self.keypoints.map(p) }
+    }
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// Decodes the detector outputs and merges the best person's overlapping candidates
+/// (weighted NMS, as MediaPipe does). Coordinates stay normalised to the detector input.
+fn decode_detections(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &PipelineOptions) -> Option<Detection> {
+    let s = DETECTOR_INPUT as f32;
+    let candidates: Vec<Candidate> = anchors
+        .iter()
+        .zip(scores.iter())
+        .zip(boxes.chunks_exact(DETECTOR_COORDS))
+        .filter_map(|((a, &logit), r)| {
+            let score = sigmoid(logit);
+            if !(score >= opt.detection_threshold) {
+                return None;
+            }
+            let (cx, cy, w, h) = (r[0] / s + a.x, r[1] / s + a.y, r[2] / s, r[3] / s);
+            let kp = |k: usize| (r[4 + 2 * k] / s + a.x, r[5 + 2 * k] / s + a.y);
+            let c = Candidate {
+                score,
+                bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+                keypoints: [kp(0), kp(1), kp(2), kp(3)],
+            };
+            (c.bbox.iter().all(|v| v.is_finite()) && w > 0.0 && h > 0.0).then_some(c)
+        })
+        .collect();
+    let best = candidates.iter().max_by(|a, b| a.score.total_cmp(&b.score))?;
+    let mut total = 0.0;
+    let mut bbox = [0.0f32; 4];
+    let mut kps = [(0.0f32, 0.0f32); 4];
+    for c in candidates.iter().filter(|c| iou(&c.bbox, &best.bbox) > opt.nms_iou) {
+        total += c.score;
+        for (b, v) in bbox.iter_mut().zip(c.bbox) {
+            *b += v * c.score;
+        }
+        for (k, v) in kps.iter_mut().zip(c.keypoints) {
+            *k = (k.0 + v.0 * c.score, k.1 + v.1 * c.score);
+        }
+    }
+    if total <= 0.0 {
+        return Some(Detection { score: best.score, bbox: best.bbox, keypoints: best.keypoints });
+    }
+    Some(Detection { score: best.score, bbox: bbox.map(|v| v / total), keypoints: kps.map(|(x, y)| (x / total, y / total)) })
+}
+
+/// Maps the landmark model's raw rows (crop pixels, logits) to image pixels and probabilities.
+fn decode_landmarks(raw: &[f32], presence: f32, map: &Affine) -> LandmarkResult {
+    let depth_scale = map.scale();
+    let row = |i: usize| raw.get(i * LANDMARK_VALUES..(i + 1) * LANDMARK_VALUES).unwrap_or(&[0.0; LANDMARK_VALUES]);
+    let mut landmarks = [Landmark::default(); LANDMARK_COUNT];
+    for (i, lm) in landmarks.iter_mut().enumerate() {
+        let r = row(i);
+        let (x, y) = map.apply(r[0], r[1]);
+        *lm = Landmark { x, y, z: r[2] * depth_scale, visibility: sigmoid(r[3]), presence: sigmoid(r[4]) };
+    }
+    let point = |i: usize| {
+        let r = row(i);
+        map.apply(r[0], r[1])
+    };
+    LandmarkResult { presence, landmarks, alignment: [point(AUX_CENTER), point(AUX_SCALE)] }
+}
+
+/// Pixel landmarks to a normalised skeleton (`z` normalised by the width, like `x`).
+fn to_skeleton(r: &LandmarkResult, width: u32, height: u32) -> Skeleton {
+    let (w, h) = (width as f32, height as f32);
+    Skeleton::new(r.landmarks.map(|lm| Landmark { x: lm.x / w, y: lm.y / h, z: lm.z / w, ..lm }), r.presence)
+}

@@ -1,0 +1,327 @@
+//! Frame sources behind one trait, each run on its own thread, the consumer always getting
+//! the newest frame: a single-slot mailbox where a new frame replaces an unread one (stale
+//! frames are dropped and counted, never queued).
+
+mod folder;
+pub mod synthetic;
+mod webcam;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use folder::FolderSource;
+pub use synthetic::{Pattern, SyntheticSource};
+pub use webcam::{CameraInfo, CameraSelector, WebcamSource, list_cameras};
+
+use crate::{Frame, SourceError};
+
+/// A producer of frames. `next_frame` blocks until the next frame is due (the source paces
+/// itself); `Ok(None)` means the source has ended.
+pub trait FrameSource {
+    /// A human-readable description ("camera 0: HD Webcam", "frames: ./clip @ 30 fps").
+    fn name(&self) -> String;
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError>;
+}
+
+/// Which source to open.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
+    Camera(CameraSelector),
+    /// A folder of .png/.jpg files played in name order at `fps`, looped.
+    Folder { path: PathBuf, fps: f32 },
+    /// Deterministic drawn frames (for tests and demos).
+    Synthetic { width: u32, height: u32, fps: f32, pattern: Pattern },
+}
+
+impl SourceConfig {
+    pub const DEFAULT_FPS: f32 = 30.0;
+
+    /// Opens the source on the calling thread.
+    pub fn open(&self) -> Result<Box<dyn FrameSource>, SourceError> {
+        match self {
+            SourceConfig::Camera(sel) => Ok(Box::new(WebcamSource::open(sel)?)),
+            SourceConfig::Folder { path, fps } => Ok(Box::new(FolderSource::open(path, *fps)?)),
+            SourceConfig::Synthetic { width, height, fps, pattern } => {
+                Ok(Box::new(SyntheticSource::new(*width, *height, *fps, *pattern)?))
+            }
+        }
+    }
+
+    /// The same source at another frame rate (cameras keep their own rate).
+    pub fn with_fps(self, new_fps: f32) -> SourceConfig {
+        match self {
+            SourceConfig::Folder { path, .. } => SourceConfig::Folder { path, fps: new_fps },
+            SourceConfig::Synthetic { width, height, pattern, .. } => SourceConfig::Synthetic { width, height, fps: new_fps, pattern },
+            cam => cam,
+        }
+    }
+}
+
+/// Parses `camera`, `camera:<index>`, `camera:<name part>`, `frames:<folder>`,
+/// `synthetic`, `synthetic:noise`, `synthetic:figure`.
+impl std::str::FromStr for SourceConfig {
+    type Err = SourceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
+        match (kind.to_ascii_lowercase().as_str(), arg) {
+            ("camera" | "webcam", None | Some("")) => Ok(SourceConfig::Camera(CameraSelector::First)),
+            ("camera" | "webcam", Some(a)) => Ok(SourceConfig::Camera(match a.parse::<u32>() {
+                Ok(i) => CameraSelector::Index(i),
+                Err(_) => CameraSelector::Name(a.to_string()),
+            })),
+            ("frames" | "folder", Some(p)) if !p.is_empty() => {
+                Ok(SourceConfig::Folder { path: PathBuf::from(p), fps: Self::DEFAULT_FPS })
+            }
+            ("synthetic", a) => Ok(SourceConfig::Synthetic {
+                width: 640,
+                height: 480,
+                fps: Self::DEFAULT_FPS,
+                pattern: a.map_or(Ok(Pattern::Figure), str::parse).map_err(SourceError::Config)?,
+            }),
+            _ => Err(SourceError::Config(format!(
+                "unknown source \"{s}\" — use camera[:index|name], frames:<folder> or synthetic[:figure|noise]"
+            ))),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    frame: Option<Frame>,
+    produced: u64,
+    dropped: u64,
+    ended: Option<Result<(), String>>,
+}
+
+/// The single-slot mailbox between a source thread and its consumer.
+#[derive(Default)]
+pub struct Mailbox {
+    slot: Mutex<Slot>,
+    ready: Condvar,
+}
+
+impl Mailbox {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts a frame in, replacing (dropping) an unread one.
+    pub fn put(&self, frame: Frame) {
+        let mut s = self.lock();
+        if s.frame.replace(frame).is_some() {
+            s.dropped += 1;
+        }
+        s.produced += 1;
+        self.ready.notify_all();
+    }
+
+    /// Takes the newest unread frame, if any.
+    pub fn take(&self) -> Option<Frame> {
+        self.lock().frame.take()
+    }
+
+    /// Waits up to `timeout` for an unread frame and takes it.
+    pub fn wait_take(&self, timeout: Duration) -> Option<Frame> {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.lock();
+        loop {
+            if let Some(f) = s.frame.take() {
+                return Some(f);
+            }
+            if s.ended.is_some() {
+                return None;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            s = self.ready.wait_timeout(s, left).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    fn end(&self, result: Result<(), String>) {
+        self.lock().ended = Some(result);
+        self.ready.notify_all();
+    }
+}
+
+/// Counters of a running source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    pub produced: u64,
+    /// Frames replaced before anyone read them.
+    pub dropped: u64,
+}
+
+/// A source running on its own thread. Dropping it stops the thread.
+pub struct RunningSource {
+    name: String,
+    mailbox: Arc<Mailbox>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningSource {
+    /// Opens the configured source on a new thread (some cameras must stay on the thread
+    /// that opened them) and starts producing frames. Errors opening it are returned here.
+    pub fn start(config: SourceConfig) -> Result<RunningSource, SourceError> {
+        Self::spawn(move || config.open())
+    }
+
+    /// Runs the source built by `make` on a new thread.
+    pub fn spawn<F>(make: F) -> Result<RunningSource, SourceError>
+    where
+        F: FnOnce() -> Result<Box<dyn FrameSource>, SourceError> + Send + 'static,
+    {
+        let mailbox = Arc::new(Mailbox::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (opened_tx, opened_rx) = crossbeam_channel::bounded::<Result<String, SourceError>>(1);
+        let (mb, st) = (mailbox.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("frame-source".into())
+            .spawn(move || {
+                let mut source = match make() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = opened_tx.send(Ok(source.name()));
+                let result = loop {
+                    if st.load(Ordering::Relaxed) {
+                        break Ok(());
+                    }
+                    match source.next_frame() {
+                        Ok(Some(frame)) => mb.put(frame),
+                        Ok(None) => break Ok(()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "frame source stopped");
+                            break Err(e.to_string());
+                        }
+                    }
+                };
+                mb.end(result);
+            })
+            .map_err(|e| SourceError::ThreadDied(format!("could not start the thread: {e}")))?;
+        match opened_rx.recv() {
+            Ok(Ok(name)) => {
+                tracing::info!(source = %name, "frame source started");
+                Ok(RunningSource { name, mailbox, stop, thread: Some(thread) })
+            }
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(SourceError::ThreadDied("it ended while opening the source".into())),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The newest frame not read yet, without waiting.
+    pub fn latest(&self) -> Option<Frame> {
+        self.mailbox.take()
+    }
+
+    /// Waits up to `timeout` for a frame not read yet.
+    pub fn wait_frame(&self, timeout: Duration) -> Option<Frame> {
+        self.mailbox.wait_take(timeout)
+    }
+
+    pub fn stats(&self) -> SourceStats {
+        let s = self.mailbox.lock();
+        SourceStats { produced: s.produced, dropped: s.dropped }
+    }
+
+    /// Why the source stopped, if it stopped with an error.
+    pub fn error(&self) -> Option<String> {
+        match &self.mailbox.lock().ended {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether the source thread has finished (ended, failed or stopped).
+    pub fn has_ended(&self) -> bool {
+        self.mailbox.lock().ended.is_some()
+    }
+}
+
+impl Drop for RunningSource {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sleeps until `start + n / fps`, so a paced source keeps its rate without drift.
+pub(crate) fn pace(start: Instant, n: u64, fps: f32) {
+    let due = start + Duration::from_secs_f64(n as f64 / f64::from(fps));
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+    }
+}
+
+pub(crate) fn check_fps(fps: f32) -> Result<f32, SourceError> {
+    if fps.is_finite() && fps > 0.0 && fps <= 1000.0 {
+        Ok(fps)
+    } else {
+        Err(SourceError::Config(format!("frame rate {fps} is out of range — use 1 to 1000 fps")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_source_specs() {
+        assert_eq!("camera".parse::<SourceConfig>().unwrap(), SourceConfig::Camera(CameraSelector::First));
+        assert_eq!("camera:2".parse::<SourceConfig>().unwrap(), SourceConfig::Camera(CameraSelector::Index(2)));
+        assert_eq!(
+            "camera:HD Cam".parse::<SourceConfig>().unwrap(),
+            SourceConfig::Camera(CameraSelector::Name("HD Cam".into()))
+        );
+        assert!(matches!("frames:/tmp/x".parse::<SourceConfig>().unwrap(), SourceConfig::Folder { .. }));
+        assert!(matches!(
+            "synthetic:noise".parse::<SourceConfig>().unwrap(),
+            SourceConfig::Synthetic { pattern: Pattern::Noise, .. }
+        ));
+        let err = "tv".parse::<SourceConfig>().unwrap_err().to_string();
+        assert!(err.contains("frames:<folder>"), "{err}");
+    }
+
+    #[test]
+    fn mailbox_keeps_only_the_newest_frame() {
+        let mb = Mailbox::default();
+        let f = |seq| Frame::from_rgb(1, 1, vec![0u8; 3], seq, Instant::now()).unwrap();
+        mb.put(f(0));
+        mb.put(f(1));
+        mb.put(f(2));
+        assert_eq!(mb.take().map(|f| f.seq), Some(2));
+        assert!(mb.take().is_none());
+        let s = mb.lock();
+        assert_eq!((s.produced, s.dropped), (3, 2));
+    }
+
+    #[test]
+    fn slow_consumer_gets_newest_frames_and_stale_ones_are_dropped() {
+        let src = RunningSource::start(SourceConfig::Synthetic { width: 32, height: 24, fps: 200.0, pattern: Pattern::Noise })
+            .unwrap();
+        let first = src.wait_frame(Duration::from_secs(5)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let later = src.wait_frame(Duration::from_secs(5)).unwrap();
+        assert!(later.seq > first.seq + 1, "{} then {}", first.seq, later.seq);
+        assert!(src.stats().dropped > 0);
+        assert_eq!((later.width, later.height), (32, 24));
+    }
+}
