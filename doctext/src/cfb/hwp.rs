@@ -308,7 +308,7 @@ fn undistribute(data: &[u8], ctx: &mut Ctx, path: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cfb::test_support::{corpus, missing_units, run};
+    use crate::cfb::test_support::{cfb_file, corpus, missing_units, run};
     use aes::cipher::BlockEncrypt;
     use std::io::Write;
 
@@ -394,21 +394,13 @@ mod tests {
 
     /// A compound file with a FileHeader and the given section streams.
     fn hwp_file(flags: u32, sections: &[(&str, Vec<u8>)]) -> Vec<u8> {
-        let mut cf = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
         let mut header = vec![0u8; 256];
         header[..SIGNATURE.len()].copy_from_slice(SIGNATURE);
         header[32..36].copy_from_slice(&0x0500_0000u32.to_le_bytes());
         header[36..40].copy_from_slice(&flags.to_le_bytes());
-        cf.create_stream("FileHeader").unwrap().write_all(&header).unwrap();
-        for (path, data) in sections {
-            let parent = path.rsplit_once('/').unwrap().0;
-            if !cf.exists(parent) {
-                cf.create_storage(parent).unwrap();
-            }
-            cf.create_stream(path).unwrap().write_all(data).unwrap();
-        }
-        cf.flush().unwrap();
-        cf.into_inner().into_inner()
+        let mut streams = vec![("FileHeader", header)];
+        streams.extend(sections.iter().cloned());
+        cfb_file(&streams)
     }
 
     fn deflate(data: &[u8]) -> Vec<u8> {

@@ -126,6 +126,22 @@ pub(crate) mod test_support {
         std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
     }
 
+    /// An in-memory compound file holding `streams` (storages are created as needed).
+    pub(crate) fn cfb_file(streams: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        use std::io::Write;
+        let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).expect("create cfb");
+        for (path, data) in streams {
+            if let Some((parent, _)) = path.rsplit_once('/')
+                && !cf.exists(parent)
+            {
+                cf.create_storage_all(parent).expect("create storage");
+            }
+            cf.create_stream(path).expect("create stream").write_all(data).expect("write stream");
+        }
+        cf.flush().expect("flush cfb");
+        cf.into_inner().into_inner()
+    }
+
     /// Extracts with default limits.
     pub(crate) fn run(data: &[u8]) -> Result<Document> {
         let limits = Limits::default();
