@@ -179,3 +179,148 @@ pub(crate) mod test_support {
         }
     }
 }
+
+/// Damaged inputs: every reader must return (an error or partial text), never panic.
+#[cfg(test)]
+mod corruption {
+    use super::test_support::{cfb_file, corpus, run};
+    use super::*;
+    use crate::limits::Limits;
+
+    const FILES: &[&str] = &[
+        "base/plain_en.doc",
+        "base/quiz_ko.doc",
+        "realworld/test-ole-file.doc",
+        "base/plain_en.xls",
+        "base/quiz_ko.xls",
+        "base/plain_en.ppt",
+        "base/quiz_ko.ppt",
+        "base/plain_en.hwp",
+        "base/quiz_ko.hwp",
+        "base/quiz_ko_uncompressed.hwp",
+        "realworld/naver_documents__work_report.hwp",
+        "malformed/hwp_bad_deflate.hwp",
+        "malformed/cfb_bad_magic.doc",
+    ];
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Runs `data` and turns a panic into a test failure naming the variant.
+    fn survives(data: &[u8], what: &str) {
+        let r = std::panic::catch_unwind(|| run(data));
+        assert!(r.is_ok(), "panic on {what}");
+    }
+
+    /// Damaged copies of `data`: truncations, flipped bits, overwritten runs of 0x00/0xFF.
+    fn variants(data: &[u8], rng: &mut Rng, flips: usize) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for pct in [1, 10, 35, 60, 90, 99] {
+            out.push((format!("truncated to {pct} %"), data[..data.len() * pct / 100].to_vec()));
+        }
+        for k in 0..flips {
+            let mut v = data.to_vec();
+            let n = 1 + rng.below(8);
+            for _ in 0..n {
+                let at = rng.below(v.len());
+                if let Some(b) = v.get_mut(at) {
+                    *b ^= 1 << rng.below(8);
+                }
+            }
+            out.push((format!("bit flip set {k}"), v));
+        }
+        for k in 0..flips / 2 {
+            let mut v = data.to_vec();
+            let at = rng.below(v.len());
+            let len = 1 + rng.below(64);
+            let fill = if k % 2 == 0 { 0x00 } else { 0xFF };
+            for b in v.iter_mut().skip(at).take(len) {
+                *b = fill;
+            }
+            out.push((format!("run of {fill:#04x} at {at}"), v));
+        }
+        out
+    }
+
+    #[test]
+    fn damaged_files_never_panic() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for rel in FILES {
+            let data = corpus(rel);
+            for (what, v) in variants(&data, &mut rng, 24) {
+                survives(&v, &format!("{rel}: {what}"));
+            }
+        }
+    }
+
+    /// Damage inside the streams, with a valid container around them: this reaches the
+    /// format parsers rather than the compound-file layer. Compressed hwp sections are
+    /// damaged before compression so the record parser sees them.
+    #[test]
+    fn damaged_streams_never_panic() {
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        let limits = Limits::default();
+        for rel in FILES.iter().filter(|f| !f.starts_with("malformed/")) {
+            let data = corpus(rel);
+            let ctx = Ctx::new(&limits, None, None);
+            let mut ole = Ole::open(&data, &ctx).expect("corpus file opens");
+            let paths: Vec<String> = ole
+                .cf
+                .walk()
+                .filter(|e| e.is_stream())
+                .map(|e| e.path().to_string_lossy().trim_start_matches('/').to_string())
+                .collect();
+            let mut streams: Vec<(String, Vec<u8>)> = Vec::new();
+            for p in &paths {
+                streams.push((p.clone(), ole.read(p, &ctx).expect("stream reads")));
+            }
+            let compressed_hwp = streams
+                .iter()
+                .any(|(p, d)| p == "FileHeader" && d.get(36).is_some_and(|f| f & 1 != 0));
+            for target in 0..streams.len() {
+                let (name, original) = &streams[target];
+                let is_section = name.starts_with("BodyText/");
+                let interesting = matches!(
+                    name.as_str(),
+                    "WordDocument" | "0Table" | "1Table" | "Workbook" | "PowerPoint Document" | "Current User" | "FileHeader"
+                ) || is_section;
+                if !interesting {
+                    continue;
+                }
+                let plain = if compressed_hwp && is_section {
+                    let mut c = Ctx::new(&limits, None, None);
+                    bytes::inflate_raw(original, &mut c, Format::Hwp, name).expect("corpus section inflates")
+                } else {
+                    original.clone()
+                };
+                for (what, damaged) in variants(&plain, &mut rng, 10) {
+                    let damaged = if compressed_hwp && is_section { deflate(&damaged) } else { damaged };
+                    let mut files: Vec<(&str, Vec<u8>)> =
+                        streams.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+                    files[target].1 = damaged;
+                    survives(&cfb_file(&files), &format!("{rel}: stream {name}: {what}"));
+                }
+            }
+        }
+    }
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).expect("deflate to memory");
+        enc.finish().expect("deflate to memory")
+    }
+}
