@@ -10,7 +10,7 @@
 //! `TextBytesAtom` (8-bit) records.
 
 use super::Ole;
-use super::bytes::{Reader, u32_at, utf16le};
+use super::bytes::{Reader, u16_at, u32_at, utf16le};
 use crate::error::{Error, Result};
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin, Part};
@@ -26,6 +26,15 @@ const RT_SLIDE_LIST_WITH_TEXT: u16 = 0x0FF0;
 const RT_USER_EDIT_ATOM: u16 = 0x0FF5;
 const RT_CURRENT_USER_ATOM: u16 = 0x0FF6;
 const RT_PERSIST_DIRECTORY_ATOM: u16 = 0x1772;
+
+const RT_GROUP: u16 = 0xF003;
+const RT_SHAPE: u16 = 0xF004;
+const RT_FOPT: u16 = 0xF00B;
+const RT_TERTIARY_FOPT: u16 = 0xF122;
+const RT_CLIENT_TEXTBOX: u16 = 0xF00D;
+const RT_CHILD_ANCHOR: u16 = 0xF00F;
+/// The `tableProperties` shape property: marks a group shape as a table.
+const PROP_TABLE: u16 = 0x039F;
 
 const HEADER_TOKEN_ENCRYPTED: u32 = 0xF3D1_C4DF;
 /// Containers nest this deep at most before the rest is ignored.
@@ -194,26 +203,21 @@ impl Live {
         for (n, (id, placeholders)) in slides.into_iter().enumerate() {
             ctx.check()?;
             let n = u32::try_from(n + 1).unwrap_or(u32::MAX);
-            let mut used = vec![false; placeholders.len()];
-            let mut texts = Vec::new();
-            let mut notes = 0u32;
+            let mut shapes = Shapes { placeholders: &placeholders, used: vec![false; placeholders.len()], notes: 0 };
+            let mut items = Vec::new();
             if let Some(slide) = self.record(stream, id) {
-                walk(slide.body, 0, &mut |rec| match rec.kind {
-                    RT_OUTLINE_TEXT_REF_ATOM => {
-                        let k = u32_at(rec.body, 0).unwrap_or(u32::MAX) as usize;
-                        if let (Some(t), Some(u)) = (placeholders.get(k), used.get_mut(k)) {
-                            texts.push(t.clone());
-                            *u = true;
-                        }
-                    }
-                    RT_SLIDE_ATOM => notes = u32_at(rec.body, 16).unwrap_or(0),
-                    _ => texts.extend(text_of(&rec)),
-                });
+                shapes.collect(slide.body, 0, &mut items);
             }
-            texts.extend(placeholders.iter().zip(&used).filter(|(_, u)| !**u).map(|(t, _)| t.clone()));
-            for t in &texts {
-                push_text(doc, t, Part::Slide(n));
+            let unused = placeholders.iter().zip(&shapes.used).filter(|(_, u)| !**u);
+            items.extend(unused.map(|(t, _)| Item::Text(t.clone())));
+            let origin = Origin { part: Part::Slide(n), ..Origin::default() };
+            for item in items {
+                match item {
+                    Item::Text(t) => push_text(doc, &t, Part::Slide(n)),
+                    Item::Table(rows) => doc.push_table(rows, origin.clone()),
+                }
             }
+            let notes = shapes.notes;
             if let Some(notes) = (notes != 0).then(|| self.record(stream, notes)).flatten() {
                 walk(notes.body, 0, &mut |rec| {
                     if let Some(t) = text_of(&rec) {
@@ -224,6 +228,97 @@ impl Live {
         }
         Ok(())
     }
+}
+
+/// What a slide shows, in drawing order.
+enum Item {
+    Text(String),
+    Table(Vec<Vec<String>>),
+}
+
+/// Walks a slide's drawing: text boxes, placeholders (by `OutlineTextRefAtom` into the
+/// slide's `SlideListWithText` texts) and tables (groups flagged with the
+/// `tableProperties` shape property, whose cells are laid out by their anchors).
+struct Shapes<'p> {
+    placeholders: &'p [String],
+    used: Vec<bool>,
+    /// Persist id of the slide's notes (0: none).
+    notes: u32,
+}
+
+impl Shapes<'_> {
+    fn collect(&mut self, data: &[u8], depth: u32, out: &mut Vec<Item>) {
+        let mut r = Reader::new(data);
+        while let Some(rec) = Rec::read(&mut r) {
+            match rec.kind {
+                RT_GROUP if is_table(&rec) && depth < MAX_DEPTH => match self.table(&rec, depth) {
+                    Some(rows) => out.push(Item::Table(rows)),
+                    None => self.collect(rec.body, depth + 1, out),
+                },
+                _ if rec.is_container() => {
+                    if depth < MAX_DEPTH {
+                        self.collect(rec.body, depth + 1, out);
+                    }
+                }
+                RT_OUTLINE_TEXT_REF_ATOM => {
+                    let k = u32_at(rec.body, 0).unwrap_or(u32::MAX) as usize;
+                    if let (Some(t), Some(u)) = (self.placeholders.get(k), self.used.get_mut(k)) {
+                        out.push(Item::Text(t.clone()));
+                        *u = true;
+                    }
+                }
+                RT_SLIDE_ATOM => self.notes = u32_at(rec.body, 16).unwrap_or(0),
+                _ => out.extend(text_of(&rec).map(Item::Text)),
+            }
+        }
+    }
+
+    /// The cells of a table group as rows, or `None` when the cells do not form a grid.
+    fn table(&mut self, group: &Rec, depth: u32) -> Option<Vec<Vec<String>>> {
+        let mut cells: Vec<(i32, i32, String)> = Vec::new();
+        for shape in group.children().filter(|r| r.kind == RT_SHAPE) {
+            let Some(anchor) = shape.children().find(|r| r.kind == RT_CHILD_ANCHOR) else { continue };
+            if !shape.children().any(|r| r.kind == RT_CLIENT_TEXTBOX) {
+                continue;
+            }
+            let (left, top) = (u32_at(anchor.body, 0)? as i32, u32_at(anchor.body, 4)? as i32);
+            let mut items = Vec::new();
+            self.collect(shape.body, depth + 1, &mut items);
+            let text: Vec<String> = items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Item::Text(t) => Some(t.replace(['\r', '\u{b}'], "\n")),
+                    Item::Table(_) => None,
+                })
+                .collect();
+            cells.push((top, left, text.join("\n")));
+        }
+        let mut tops: Vec<i32> = cells.iter().map(|c| c.0).collect();
+        let mut lefts: Vec<i32> = cells.iter().map(|c| c.1).collect();
+        for v in [&mut tops, &mut lefts] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        if cells.is_empty() || tops.len().saturating_mul(lefts.len()) > 1 << 16 {
+            return None;
+        }
+        let mut rows = vec![vec![String::new(); lefts.len()]; tops.len()];
+        for (top, left, text) in cells {
+            let (r, c) = (tops.binary_search(&top).ok()?, lefts.binary_search(&left).ok()?);
+            *rows.get_mut(r)?.get_mut(c)? = text;
+        }
+        Some(rows)
+    }
+}
+
+/// Whether a group shape is a table: its first shape carries the `tableProperties`
+/// property (in its primary or tertiary property table).
+fn is_table(group: &Rec) -> bool {
+    let Some(first) = group.children().find(|r| r.kind == RT_SHAPE) else { return false };
+    first.children().filter(|r| r.kind == RT_FOPT || r.kind == RT_TERTIARY_FOPT).any(|opt| {
+        let count = usize::from(opt.instance);
+        (0..count).any(|k| u16_at(opt.body, k * 6).is_some_and(|id| id & 0x3FFF == PROP_TABLE))
+    })
 }
 
 /// Adds the entries of a `PersistDirectoryAtom` body that are not known yet (the newer
@@ -267,6 +362,23 @@ mod tests {
             let live = Live::find(&current, &stream, &ctx).unwrap().expect("an edit chain");
             assert!(live.record(&stream, live.document).is_some_and(|r| r.kind == RT_DOCUMENT), "{rel}");
         }
+    }
+
+    #[test]
+    fn tables_are_tables() {
+        let doc = run(&corpus("base/quiz_ko.ppt")).unwrap();
+        let (rows, origin) = doc
+            .blocks
+            .iter()
+            .find_map(|b| match b {
+                crate::model::Block::Table { rows, origin } => Some((rows, origin)),
+                _ => None,
+            })
+            .expect("a table");
+        assert_eq!(origin.part, Part::Slide(2));
+        assert_eq!(rows.len(), 21, "{rows:?}");
+        assert_eq!(rows[0], ["번호", "문제", "정답", "오답1", "오답2"]);
+        assert_eq!(rows[1], ["1", "대한민국의 수도는?", "서울", "부산", "인천"]);
     }
 
     #[test]
