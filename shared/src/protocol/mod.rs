@@ -54,3 +54,51 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     }
     Ok(msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::signal::{ClientMsg, ServerMsg};
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        /// Whatever arrives on the socket, decoding returns instead of panicking.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode::<ClientMsg>(&bytes);
+            let _ = decode::<ServerMsg>(&bytes);
+        }
+
+        /// Valid frames with a byte flipped or cut short still decode to `Ok` or `Err` only.
+        #[test]
+        fn mutated_valid_frames_never_panic(name in ".{0,30}", cut in 0usize..64, flip in 0usize..64, bit in 0u8..8) {
+            let msg = ClientMsg::Hello { protocol_version: signal::PROTOCOL_VERSION, name, reconnect_token: Some("t".into()) };
+            let mut bytes = encode(&msg).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(decode::<ClientMsg>(&bytes).ok(), Some(msg));
+            if let Some(b) = bytes.get_mut(flip) {
+                *b ^= 1 << bit;
+            }
+            let _ = decode::<ClientMsg>(&bytes);
+            bytes.truncate(cut);
+            let _ = decode::<ClientMsg>(&bytes);
+        }
+    }
+
+    #[test]
+    fn oversized_and_trailing_bytes_are_refused() {
+        let big = vec![0u8; MAX_FRAME_BYTES + 1];
+        assert!(matches!(decode::<ClientMsg>(&big), Err(CodecError::TooLarge { .. })));
+        let mut bytes = encode(&ClientMsg::QuickMatch).unwrap_or_default();
+        bytes.push(0);
+        assert!(matches!(decode::<ClientMsg>(&bytes), Err(CodecError::TrailingBytes(1))));
+    }
+
+    #[test]
+    fn huge_length_prefix_does_not_allocate_or_panic() {
+        // Hello (variant 0), version 1, then a name claiming ~2^63 bytes (varint 0xfd + u64).
+        let bytes = [0, 1, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, b'a'];
+        assert!(matches!(decode::<ClientMsg>(&bytes), Err(CodecError::Decode(_))));
+    }
+}

@@ -1,0 +1,208 @@
+//! Server configuration: command-line flags with `POSEPARTY_*` environment fallbacks.
+//!
+//! [`Config::default`] gives the same values as running the binary with no flags, so code
+//! that embeds the server (the client's `--local` mode, the tests) can start from it and
+//! override single fields.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Defaults, shared by clap and [`Default`].
+mod defaults {
+    pub const BIND: &str = "127.0.0.1:7878";
+    pub const STUN_PORT: u16 = 3478;
+    pub const DB: &str = "poseparty-history.sqlite3";
+    pub const ROOM_CAP: u8 = 8;
+    pub const MSG_RATE: u32 = 50;
+    pub const MSG_BURST: u32 = 100;
+    pub const FAILED_JOINS: u32 = 10;
+    pub const FAILED_JOIN_WINDOW_MS: u64 = 60_000;
+    pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+    pub const PING_INTERVAL_MS: u64 = 15_000;
+    pub const IDLE_TIMEOUT_MS: u64 = 45_000;
+    pub const RECONNECT_GRACE_MS: u64 = 30_000;
+    pub const READY_TIMEOUT_MS: u64 = 30_000;
+    pub const START_DELAY_MS: u64 = 3_000;
+    pub const WS_BUFFER_BYTES: usize = 4 * 1024;
+    pub const OUTBOX_FRAMES: usize = 128;
+    pub const SHUTDOWN_GRACE_MS: u64 = 3_000;
+}
+
+/// How the server runs. Every duration is in milliseconds so it can be given as a flag.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, about = "PoseParty matchmaking, signaling and match-history server")]
+pub struct Config {
+    /// Address of the HTTP/websocket listener (port 0 picks a free port).
+    #[arg(long, env = "POSEPARTY_BIND", default_value = defaults::BIND)]
+    pub bind: SocketAddr,
+
+    /// UDP port of the embedded STUN responder, on the same IP as `--bind` (0 picks a free port).
+    #[arg(long, env = "POSEPARTY_STUN_PORT", default_value_t = defaults::STUN_PORT)]
+    pub stun_port: u16,
+
+    /// Host name or IP put in the STUN URL sent to clients. Defaults to the bind IP
+    /// (or 127.0.0.1 when bound to an unspecified address) — set it when clients connect
+    /// through another address.
+    #[arg(long, env = "POSEPARTY_PUBLIC_HOST")]
+    pub public_host: Option<String>,
+
+    /// SQLite file of the match history (created on first run; ":memory:" keeps it in RAM).
+    #[arg(long, env = "POSEPARTY_DB", default_value = defaults::DB)]
+    pub db: PathBuf,
+
+    /// Most players in one room.
+    #[arg(long, env = "POSEPARTY_ROOM_CAP", default_value_t = defaults::ROOM_CAP,
+          value_parser = clap::value_parser!(u8).range(1..))]
+    pub room_cap: u8,
+
+    /// Sustained messages per second one connection may send.
+    #[arg(long, env = "POSEPARTY_MSG_RATE", default_value_t = defaults::MSG_RATE)]
+    pub msg_rate: u32,
+
+    /// Burst of messages one connection may send above the sustained rate.
+    #[arg(long, env = "POSEPARTY_MSG_BURST", default_value_t = defaults::MSG_BURST)]
+    pub msg_burst: u32,
+
+    /// Failed joins (unknown room code) one IP address may make per window.
+    #[arg(long, env = "POSEPARTY_FAILED_JOINS", default_value_t = defaults::FAILED_JOINS)]
+    pub failed_joins: u32,
+
+    /// Length of the failed-join window, ms.
+    #[arg(long, env = "POSEPARTY_FAILED_JOIN_WINDOW_MS", default_value_t = defaults::FAILED_JOIN_WINDOW_MS)]
+    pub failed_join_window_ms: u64,
+
+    /// Time a new connection has to send `Hello`, ms.
+    #[arg(long, env = "POSEPARTY_HANDSHAKE_TIMEOUT_MS", default_value_t = defaults::HANDSHAKE_TIMEOUT_MS)]
+    pub handshake_timeout_ms: u64,
+
+    /// Interval of websocket keep-alive pings, ms.
+    #[arg(long, env = "POSEPARTY_PING_INTERVAL_MS", default_value_t = defaults::PING_INTERVAL_MS)]
+    pub ping_interval_ms: u64,
+
+    /// A connection that sends nothing (not even a pong) for this long is closed, ms.
+    #[arg(long, env = "POSEPARTY_IDLE_TIMEOUT_MS", default_value_t = defaults::IDLE_TIMEOUT_MS)]
+    pub idle_timeout_ms: u64,
+
+    /// How long a dropped player's seat is kept for its reconnect token, ms.
+    #[arg(long, env = "POSEPARTY_RECONNECT_GRACE_MS", default_value_t = defaults::RECONNECT_GRACE_MS)]
+    pub reconnect_grace_ms: u64,
+
+    /// How long the loading screen waits for everyone to be ready before starting without
+    /// the players that are not, ms.
+    #[arg(long, env = "POSEPARTY_READY_TIMEOUT_MS", default_value_t = defaults::READY_TIMEOUT_MS)]
+    pub ready_timeout_ms: u64,
+
+    /// How far ahead of "now" the round's `start_at` is set, ms.
+    #[arg(long, env = "POSEPARTY_START_DELAY_MS", default_value_t = defaults::START_DELAY_MS)]
+    pub start_delay_ms: u64,
+
+    /// Websocket read and write buffer size per connection, bytes.
+    #[arg(long, env = "POSEPARTY_WS_BUFFER_BYTES", default_value_t = defaults::WS_BUFFER_BYTES)]
+    pub ws_buffer_bytes: usize,
+
+    /// Frames queued for one connection before it counts as too slow and is dropped.
+    #[arg(long, env = "POSEPARTY_OUTBOX_FRAMES", default_value_t = defaults::OUTBOX_FRAMES)]
+    pub outbox_frames: usize,
+
+    /// On shutdown, how long open connections get to receive their close frames, ms.
+    #[arg(long, env = "POSEPARTY_SHUTDOWN_GRACE_MS", default_value_t = defaults::SHUTDOWN_GRACE_MS)]
+    pub shutdown_grace_ms: u64,
+
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "POSEPARTY_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: defaults::BIND.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7878))),
+            stun_port: defaults::STUN_PORT,
+            public_host: None,
+            db: PathBuf::from(defaults::DB),
+            room_cap: defaults::ROOM_CAP,
+            msg_rate: defaults::MSG_RATE,
+            msg_burst: defaults::MSG_BURST,
+            failed_joins: defaults::FAILED_JOINS,
+            failed_join_window_ms: defaults::FAILED_JOIN_WINDOW_MS,
+            handshake_timeout_ms: defaults::HANDSHAKE_TIMEOUT_MS,
+            ping_interval_ms: defaults::PING_INTERVAL_MS,
+            idle_timeout_ms: defaults::IDLE_TIMEOUT_MS,
+            reconnect_grace_ms: defaults::RECONNECT_GRACE_MS,
+            ready_timeout_ms: defaults::READY_TIMEOUT_MS,
+            start_delay_ms: defaults::START_DELAY_MS,
+            ws_buffer_bytes: defaults::WS_BUFFER_BYTES,
+            outbox_frames: defaults::OUTBOX_FRAMES,
+            shutdown_grace_ms: defaults::SHUTDOWN_GRACE_MS,
+            log_json: false,
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for tests and embedding: both ports picked by the OS on 127.0.0.1,
+    /// history in memory, every other value at its default.
+    pub fn ephemeral() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stun_port: 0,
+            db: PathBuf::from(":memory:"),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+    pub(crate) fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms.max(1))
+    }
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms.max(1))
+    }
+    pub(crate) fn reconnect_grace(&self) -> Duration {
+        Duration::from_millis(self.reconnect_grace_ms)
+    }
+    pub(crate) fn ready_timeout(&self) -> Duration {
+        Duration::from_millis(self.ready_timeout_ms)
+    }
+    pub(crate) fn failed_join_window(&self) -> Duration {
+        Duration::from_millis(self.failed_join_window_ms.max(1))
+    }
+    pub(crate) fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_matches_flagless_command_line() {
+        let parsed = Config::try_parse_from(["server"]).map_err(|e| e.to_string());
+        let parsed = match parsed {
+            Ok(c) => c,
+            Err(e) => panic!("flagless parse failed: {e}"),
+        };
+        let default = Config::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let c = Config::try_parse_from(["server", "--bind", "0.0.0.0:9000", "--room-cap", "4", "--stun-port", "0"])
+            .map_err(|e| e.to_string());
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => panic!("parse failed: {e}"),
+        };
+        assert_eq!(c.bind, SocketAddr::from(([0, 0, 0, 0], 9000)));
+        assert_eq!(c.room_cap, 4);
+        assert_eq!(c.stun_port, 0);
+        assert!(Config::try_parse_from(["server", "--room-cap", "0"]).is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! Counters for `/metrics`, rendered in the Prometheus text exposition format.
+//!
+//! Everything is a relaxed atomic: the hot path only ever does `fetch_add`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use shared::protocol::signal::ErrorCode;
+
+/// Error kinds counted by `/metrics`: every [`ErrorCode`] the server sends, plus events that
+/// never reach a client as an error frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Code(ErrorCode),
+    /// A connection's outbox was full; the connection was dropped.
+    SlowConsumer,
+    /// The websocket itself failed (reset, protocol violation).
+    Transport,
+    /// The history database failed.
+    Database,
+}
+
+const CODES: [ErrorCode; 17] = [
+    ErrorCode::BadVersion,
+    ErrorCode::BadHandshake,
+    ErrorCode::Malformed,
+    ErrorCode::TooLarge,
+    ErrorCode::RateLimited,
+    ErrorCode::TooManyFailedJoins,
+    ErrorCode::RoomNotFound,
+    ErrorCode::RoomFull,
+    ErrorCode::WrongPhase,
+    ErrorCode::NotInRoom,
+    ErrorCode::AlreadyInRoom,
+    ErrorCode::NotHost,
+    ErrorCode::InvalidName,
+    ErrorCode::InvalidSettings,
+    ErrorCode::StaleToken,
+    ErrorCode::UnknownPeer,
+    ErrorCode::Internal,
+];
+const EXTRA: [ErrorKind; 3] = [ErrorKind::SlowConsumer, ErrorKind::Transport, ErrorKind::Database];
+const KINDS: usize = CODES.len() + EXTRA.len();
+
+impl ErrorKind {
+    fn index(self) -> usize {
+        match self {
+            ErrorKind::Code(code) => CODES.iter().position(|c| *c == code).unwrap_or(CODES.len() - 1),
+            ErrorKind::SlowConsumer => CODES.len(),
+            ErrorKind::Transport => CODES.len() + 1,
+            ErrorKind::Database => CODES.len() + 2,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Code(code) => match code {
+                ErrorCode::BadVersion => "bad_version",
+                ErrorCode::BadHandshake => "bad_handshake",
+                ErrorCode::Malformed => "malformed",
+                ErrorCode::TooLarge => "too_large",
+                ErrorCode::RateLimited => "rate_limited",
+                ErrorCode::TooManyFailedJoins => "too_many_failed_joins",
+                ErrorCode::RoomNotFound => "room_not_found",
+                ErrorCode::RoomFull => "room_full",
+                ErrorCode::WrongPhase => "wrong_phase",
+                ErrorCode::NotInRoom => "not_in_room",
+                ErrorCode::AlreadyInRoom => "already_in_room",
+                ErrorCode::NotHost => "not_host",
+                ErrorCode::InvalidName => "invalid_name",
+                ErrorCode::InvalidSettings => "invalid_settings",
+                ErrorCode::StaleToken => "stale_token",
+                ErrorCode::UnknownPeer => "unknown_peer",
+                ErrorCode::Internal => "internal",
+            },
+            ErrorKind::SlowConsumer => "slow_consumer",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Database => "database",
+        }
+    }
+
+    fn all() -> impl Iterator<Item = ErrorKind> {
+        CODES.into_iter().map(ErrorKind::Code).chain(EXTRA)
+    }
+}
+
+/// Upper bounds of the relay latency histogram, microseconds.
+const LATENCY_BUCKETS_US: [u64; 12] = [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000];
+
+/// The server's counters.
+#[derive(Debug)]
+pub struct Metrics {
+    connections: AtomicU64,
+    connections_total: AtomicU64,
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    signals_relayed: AtomicU64,
+    matches_recorded: AtomicU64,
+    errors: [AtomicU64; KINDS],
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            connections: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            signals_relayed: AtomicU64::new(0),
+            matches_recorded: AtomicU64::new(0),
+            errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_count: AtomicU64::new(0),
+            latency_sum_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn connection_opened(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn connection_closed(&self) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+    pub fn message_in(&self) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn message_out(&self) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn match_recorded(&self) {
+        self.matches_recorded.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Time from a `Signal` frame being read to its relayed copy being written.
+    pub fn relay_latency(&self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.signals_relayed.fetch_add(1, Ordering::Relaxed);
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        if let Some(i) = LATENCY_BUCKETS_US.iter().position(|b| us <= *b) {
+            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Renders every counter in the Prometheus text format; `rooms` is read by the caller.
+    pub fn render(&self, rooms: usize) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        metric("poseparty_connections", "gauge", "Open websocket connections.", load(&self.connections));
+        metric("poseparty_connections_total", "counter", "Websocket connections accepted.", load(&self.connections_total));
+        metric("poseparty_rooms", "gauge", "Rooms that exist.", rooms as u64);
+        metric("poseparty_messages_in_total", "counter", "Frames received from clients.", load(&self.messages_in));
+        metric("poseparty_messages_out_total", "counter", "Frames sent to clients.", load(&self.messages_out));
+        metric("poseparty_signals_relayed_total", "counter", "Signal messages relayed between peers.", load(&self.signals_relayed));
+        metric("poseparty_matches_recorded_total", "counter", "Matches written to the history.", load(&self.matches_recorded));
+
+        let _ = writeln!(out, "# HELP poseparty_errors_total Errors by kind.\n# TYPE poseparty_errors_total counter");
+        for kind in ErrorKind::all() {
+            let _ = writeln!(out, "poseparty_errors_total{{kind=\"{}\"}} {}", kind.label(), load(&self.errors[kind.index()]));
+        }
+
+        let name = "poseparty_relay_latency_seconds";
+        let _ = writeln!(out, "# HELP {name} Time from reading a Signal to writing its relayed copy.\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in LATENCY_BUCKETS_US.iter().zip(&self.latency_buckets) {
+            cumulative += load(count);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
+        }
+        let count = load(&self.latency_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", load(&self.latency_sum_us) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_kind_has_its_own_slot() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in ErrorKind::all() {
+            assert!(seen.insert(kind.index()), "{kind:?} shares a slot");
+            assert!(kind.index() < KINDS);
+        }
+        assert_eq!(seen.len(), KINDS);
+    }
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let m = Metrics::default();
+        m.relay_latency(Duration::from_micros(40));
+        m.relay_latency(Duration::from_micros(700));
+        m.relay_latency(Duration::from_secs(2));
+        m.error(ErrorKind::Code(ErrorCode::RoomFull));
+        let text = m.render(3);
+        assert!(text.contains("poseparty_relay_latency_seconds_bucket{le=\"0.00005\"} 1"), "{text}");
+        assert!(text.contains("poseparty_relay_latency_seconds_bucket{le=\"0.001\"} 2"), "{text}");
+        assert!(text.contains("poseparty_relay_latency_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
+        assert!(text.contains("poseparty_errors_total{kind=\"room_full\"} 1"), "{text}");
+        assert!(text.contains("poseparty_rooms 3"), "{text}");
+    }
+}

@@ -1,0 +1,425 @@
+//! Rooms: codes, membership, host, cap, phases, readiness, rounds and their reports.
+//!
+//! Each [`Room`] has its own mutex; nothing here blocks or awaits while holding it. Every
+//! change is broadcast to the members as a full [`RoomSnapshot`], encoded once and pushed
+//! to each member's [`Outbox`].
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::Rng;
+use shared::protocol::signal::{
+    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, PeerId, PlayerInfo, ROOM_CODE_ALPHABET,
+    ROOM_CODE_LEN, RoomPhase, RoomSettings, RoomSnapshot, ScoreLine, ServerMsg,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{ErrorKind, Metrics};
+use crate::store::NewMatch;
+
+/// Shortest and longest round the host may set, seconds.
+pub const ROUND_SECS: std::ops::RangeInclusive<u16> = 10..=600;
+
+/// A frame queued for one connection.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Bytes),
+    /// A relayed `Signal`, with the instant its original was read (for the latency metric).
+    Relay { frame: Bytes, received: Instant },
+}
+
+/// The sending half of one connection: its queue, and a token that drops it.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub conn_id: u64,
+    tx: mpsc::Sender<Outbound>,
+    kick: CancellationToken,
+}
+
+impl Outbox {
+    pub fn new(conn_id: u64, tx: mpsc::Sender<Outbound>, kick: CancellationToken) -> Self {
+        Self { conn_id, tx, kick }
+    }
+
+    /// Queues a frame without waiting. A connection whose queue is full is too slow to
+    /// keep up and is dropped (its seat stays for the reconnect grace period).
+    pub fn push(&self, out: Outbound, metrics: &Metrics) {
+        match self.tx.try_send(out) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics.error(ErrorKind::SlowConsumer);
+                tracing::warn!(conn = self.conn_id, "outbox full: dropping a connection that does not keep up");
+                self.kick.cancel();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    pub fn send(&self, msg: &ServerMsg, metrics: &Metrics) {
+        if let Some(frame) = encode(msg) {
+            self.push(Outbound::Frame(frame), metrics);
+        }
+    }
+
+    pub fn kick(&self) {
+        self.kick.cancel();
+    }
+}
+
+/// Encodes a server message; the server's own messages always fit, so a failure is a bug
+/// that is logged rather than sent.
+pub fn encode(msg: &ServerMsg) -> Option<Bytes> {
+    match shared::protocol::encode(msg) {
+        Ok(v) => Some(Bytes::from(v)),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode a server message");
+            None
+        }
+    }
+}
+
+/// A refused request, sent back as `ServerMsg::Error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// Draws a room code from the CSPRNG.
+pub fn new_code() -> String {
+    let mut rng = rand::rng();
+    (0..ROOM_CODE_LEN)
+        .map(|_| char::from(ROOM_CODE_ALPHABET[rng.random_range(0..ROOM_CODE_ALPHABET.len())]))
+        .collect()
+}
+
+/// Upper-cases a typed code and checks it could be one; `None` when it cannot.
+pub fn normalize_code(code: &str) -> Option<String> {
+    let code = code.trim().to_ascii_uppercase();
+    (code.len() == ROOM_CODE_LEN && code.bytes().all(|b| ROOM_CODE_ALPHABET.contains(&b))).then_some(code)
+}
+
+pub fn validate_settings(settings: &RoomSettings) -> Result<(), Refusal> {
+    if !ROUND_SECS.contains(&settings.duration_secs) {
+        return Err(Refusal::new(
+            ErrorCode::InvalidSettings,
+            format!(
+                "a round lasts {}–{} s, not {} s — pick a duration in that range",
+                ROUND_SECS.start(),
+                ROUND_SECS.end(),
+                settings.duration_secs
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+pub struct Seat {
+    pub id: PeerId,
+    pub name: String,
+    pub stage: LoadingStage,
+    pub progress: f32,
+    pub ready: bool,
+    /// `None` while the player's connection is down.
+    pub outbox: Option<Outbox>,
+}
+
+/// The round a room is playing or has just played, as the server started it.
+#[derive(Debug)]
+pub struct Round {
+    pub seed: u64,
+    pub mode: GameMode,
+    pub start_at_ms: u64,
+    pub players: Vec<PeerId>,
+    /// Names as the server knows them; they replace whatever names reports carry.
+    pub names: Vec<(PeerId, String)>,
+    pub reports: Vec<(PeerId, MatchReport)>,
+    pub recorded: bool,
+}
+
+#[derive(Debug)]
+pub struct RoomState {
+    pub host: PeerId,
+    pub settings: RoomSettings,
+    pub phase: RoomPhase,
+    pub seats: Vec<Seat>,
+    pub cap: u8,
+    /// Set when the last player left: the room is (being) removed from the index.
+    pub closed: bool,
+    pub round: Option<Round>,
+    /// Bumped on each entry into the loading phase, so an old ready timer does nothing.
+    pub loading_gen: u64,
+}
+
+#[derive(Debug)]
+pub struct Room {
+    pub code: String,
+    state: Mutex<RoomState>,
+    /// Lock-free hints for quick match: seat count and "in the lobby with room to spare".
+    seats_hint: AtomicUsize,
+    open_hint: AtomicBool,
+}
+
+/// The room, locked. Dropping it publishes the quick-match hints.
+pub struct RoomGuard<'a> {
+    room: &'a Room,
+    pub state: MutexGuard<'a, RoomState>,
+}
+
+impl Drop for RoomGuard<'_> {
+    fn drop(&mut self) {
+        let s = &self.state;
+        self.room.seats_hint.store(s.seats.len(), Ordering::Relaxed);
+        let open = !s.closed && s.phase == RoomPhase::Lobby && s.seats.len() < usize::from(s.cap);
+        self.room.open_hint.store(open, Ordering::Relaxed);
+    }
+}
+
+impl Room {
+    pub fn new(code: String, host: Seat, settings: RoomSettings, cap: u8) -> Self {
+        let state = RoomState {
+            host: host.id,
+            settings,
+            phase: RoomPhase::Lobby,
+            seats: vec![host],
+            cap,
+            closed: false,
+            round: None,
+            loading_gen: 0,
+        };
+        Self { code, state: Mutex::new(state), seats_hint: AtomicUsize::new(1), open_hint: AtomicBool::new(cap > 1) }
+    }
+
+    pub fn lock(&self) -> RoomGuard<'_> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        RoomGuard { room: self, state }
+    }
+
+    /// Seats taken, without locking (may be slightly stale).
+    pub fn seats_hint(&self) -> usize {
+        self.seats_hint.load(Ordering::Relaxed)
+    }
+
+    /// In the lobby with a free seat, without locking (may be slightly stale).
+    pub fn open_hint(&self) -> bool {
+        self.open_hint.load(Ordering::Relaxed)
+    }
+}
+
+impl RoomGuard<'_> {
+    pub fn code(&self) -> &str {
+        &self.room.code
+    }
+
+    pub fn seat(&self, id: PeerId) -> Option<&Seat> {
+        self.state.seats.iter().find(|s| s.id == id)
+    }
+
+    pub fn seat_mut(&mut self, id: PeerId) -> Option<&mut Seat> {
+        self.state.seats.iter_mut().find(|s| s.id == id)
+    }
+
+    pub fn is_member(&self, id: PeerId) -> bool {
+        self.seat(id).is_some()
+    }
+
+    pub fn require_host(&self, id: PeerId) -> Result<(), Refusal> {
+        if self.state.host == id {
+            Ok(())
+        } else {
+            Err(Refusal::new(ErrorCode::NotHost, "only the host can do this — ask the host"))
+        }
+    }
+
+    pub fn snapshot(&self) -> RoomSnapshot {
+        let s = &self.state;
+        RoomSnapshot {
+            code: self.room.code.clone(),
+            host: s.host,
+            settings: s.settings.clone(),
+            phase: s.phase,
+            players: s
+                .seats
+                .iter()
+                .map(|seat| PlayerInfo {
+                    id: seat.id,
+                    name: seat.name.clone(),
+                    connected: seat.outbox.is_some(),
+                    stage: seat.stage,
+                    progress: seat.progress,
+                    ready: seat.ready,
+                })
+                .collect(),
+            cap: s.cap,
+        }
+    }
+
+    /// Sends `msg` to every connected member.
+    pub fn broadcast(&self, msg: &ServerMsg, metrics: &Metrics) {
+        let Some(frame) = encode(msg) else { return };
+        for outbox in self.state.seats.iter().filter_map(|s| s.outbox.as_ref()) {
+            outbox.push(Outbound::Frame(frame.clone()), metrics);
+        }
+    }
+
+    /// Sends the full room snapshot to every connected member.
+    pub fn broadcast_snapshot(&self, metrics: &Metrics) {
+        self.broadcast(&ServerMsg::Room(self.snapshot()), metrics);
+    }
+
+    /// Removes a player; hands the host role over and closes the room when it empties.
+    /// Returns the removed seat.
+    pub fn remove(&mut self, id: PeerId) -> Option<Seat> {
+        let idx = self.state.seats.iter().position(|s| s.id == id)?;
+        let seat = self.state.seats.remove(idx);
+        if self.state.seats.is_empty() {
+            self.state.closed = true;
+        } else if self.state.host == id {
+            // Prefer a connected player, in join order.
+            let next = self.state.seats.iter().find(|s| s.outbox.is_some()).or(self.state.seats.first());
+            if let Some(next) = next {
+                self.state.host = next.id;
+            }
+        }
+        Some(seat)
+    }
+
+    /// Starts the round for every seated player.
+    pub fn start_round(&mut self, start_at_ms: u64, metrics: &Metrics) {
+        let seed: u64 = rand::rng().random();
+        let mode = self.state.settings.mode;
+        let duration_ms = u32::from(self.state.settings.duration_secs) * 1000;
+        let players: Vec<PeerId> = self.state.seats.iter().map(|s| s.id).collect();
+        let names = self.state.seats.iter().map(|s| (s.id, s.name.clone())).collect();
+        self.state.phase = RoomPhase::Playing { start_at_ms, round_seed: seed };
+        self.state.round =
+            Some(Round { seed, mode, start_at_ms, players: players.clone(), names, reports: Vec::new(), recorded: false });
+        self.broadcast(&ServerMsg::GameStarting { start_at_ms, round_seed: seed, mode, duration_ms, players }, metrics);
+        self.broadcast_snapshot(metrics);
+    }
+
+    /// Removes every player that is not ready, telling each why; returns their ids.
+    pub fn drop_unready(&mut self, metrics: &Metrics) -> Vec<PeerId> {
+        let unready: Vec<PeerId> = self.state.seats.iter().filter(|s| !s.ready).map(|s| s.id).collect();
+        for id in &unready {
+            if let Some(seat) = self.remove(*id) {
+                if let Some(outbox) = &seat.outbox {
+                    outbox.send(&ServerMsg::LeftRoom { reason: LeaveReason::NotReady }, metrics);
+                }
+            }
+        }
+        unready
+    }
+
+    pub fn all_ready(&self) -> bool {
+        !self.state.seats.is_empty() && self.state.seats.iter().all(|s| s.ready)
+    }
+
+    /// When every remaining (seated and connected) player of the round has reported,
+    /// marks the round recorded and returns what to write. Agreement means every one of
+    /// those reports carries the same scoreboard.
+    pub fn finished_round(&mut self) -> Option<NewMatch> {
+        let code = self.room.code.clone();
+        let state = &mut *self.state;
+        let seats = &state.seats;
+        let round = state.round.as_mut().filter(|r| !r.recorded)?;
+        let remaining: Vec<PeerId> = round
+            .players
+            .iter()
+            .copied()
+            .filter(|id| seats.iter().any(|s| s.id == *id && s.outbox.is_some()))
+            .collect();
+        let reports: Vec<(PeerId, MatchReport)> =
+            round.reports.iter().filter(|(by, _)| remaining.contains(by)).cloned().collect();
+        if remaining.is_empty() || reports.len() < remaining.len() {
+            return None;
+        }
+        round.recorded = true;
+        let agreed = reports.windows(2).all(|w| w[0].1.scores == w[1].1.scores);
+        let mut scores = majority_scores(&reports);
+        for line in &mut scores {
+            if let Some((_, name)) = round.names.iter().find(|(id, _)| *id == line.player) {
+                line.name.clone_from(name);
+            }
+        }
+        Some(NewMatch {
+            room_code: code,
+            mode: round.mode,
+            started_at_ms: round.start_at_ms,
+            round_seed: round.seed,
+            agreed,
+            scores,
+            reports,
+        })
+    }
+}
+
+/// The scoreboard most reporters gave (ties: the one reported first).
+fn majority_scores(reports: &[(PeerId, MatchReport)]) -> Vec<ScoreLine> {
+    let mut best: Option<(&Vec<ScoreLine>, usize)> = None;
+    for (_, r) in reports {
+        let votes = reports.iter().filter(|(_, o)| o.scores == r.scores).count();
+        if best.is_none_or(|(_, b)| votes > b) {
+            best = Some((&r.scores, votes));
+        }
+    }
+    best.map(|(s, _)| s.clone()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seat(id: PeerId) -> Seat {
+        Seat { id, name: format!("p{id}"), stage: LoadingStage::Idle, progress: 0.0, ready: false, outbox: None }
+    }
+
+    #[test]
+    fn codes_use_the_alphabet_and_normalize() {
+        for _ in 0..200 {
+            let code = new_code();
+            assert_eq!(code.len(), ROOM_CODE_LEN);
+            assert!(code.bytes().all(|b| ROOM_CODE_ALPHABET.contains(&b)), "{code}");
+            assert_eq!(normalize_code(&code.to_lowercase()).as_deref(), Some(code.as_str()));
+        }
+        assert_eq!(normalize_code("abcdef"), None, "B is not in the alphabet");
+        assert_eq!(normalize_code("ACDEF"), None);
+        assert_eq!(normalize_code(" acdefg "), Some("ACDEFG".into()));
+    }
+
+    #[test]
+    fn host_passes_to_next_and_room_closes_when_empty() {
+        let room = Room::new("ACDEFG".into(), seat(1), RoomSettings::default(), 8);
+        let mut g = room.lock();
+        g.state.seats.push(seat(2));
+        g.state.seats.push(seat(3));
+        assert!(g.remove(1).is_some());
+        assert_eq!(g.state.host, 2);
+        assert!(g.remove(3).is_some());
+        assert_eq!(g.state.host, 2);
+        assert!(!g.state.closed);
+        assert!(g.remove(2).is_some());
+        assert!(g.state.closed);
+        assert!(g.remove(2).is_none());
+    }
+
+    #[test]
+    fn majority_wins_ties_go_to_first() {
+        let line = |p| ScoreLine { player: p, name: String::new(), points: p, hits: 0, best_streak: 0, dropped: false };
+        let a = MatchReport { round_seed: 1, scores: vec![line(1)] };
+        let b = MatchReport { round_seed: 1, scores: vec![line(2)] };
+        assert_eq!(majority_scores(&[(1, a.clone()), (2, b.clone()), (3, b.clone())]), b.scores);
+        assert_eq!(majority_scores(&[(1, a.clone()), (2, b)]), a.scores);
+    }
+}
