@@ -423,7 +423,7 @@ mod tests {
     }
 
     /// A presentation edited once: slide 1 was first "stale text", the second save
-    /// appended a new slide container and a persist directory pointing at it.
+    /// appended a new slide container (with notes) and a persist directory pointing at it.
     #[test]
     fn edited_text_is_skipped() {
         let mut s = Vec::new();
@@ -438,12 +438,17 @@ mod tests {
         s.extend(persist_dir(&[(1, document), (2, old_slide)]));
         let edit1 = s.len() as u32;
         s.extend(user_edit(1, 0, dir1));
+        let notes = s.len() as u32;
+        s.extend(rec(0xF, 0x03F0, &chars("speaker note")));
         let new_slide = s.len() as u32;
-        let mut outline_ref = rec(0, RT_OUTLINE_TEXT_REF_ATOM, &0u32.to_le_bytes());
-        outline_ref.extend(chars("fresh text"));
-        s.extend(rec(0xF, 0x03EE, &outline_ref));
+        let mut slide_atom = vec![0u8; 24];
+        slide_atom[16..20].copy_from_slice(&3u32.to_le_bytes());
+        let mut body = rec(2, RT_SLIDE_ATOM, &slide_atom);
+        body.extend(rec(0, RT_OUTLINE_TEXT_REF_ATOM, &0u32.to_le_bytes()));
+        body.extend(chars("fresh text"));
+        s.extend(rec(0xF, 0x03EE, &body));
         let dir2 = s.len() as u32;
-        s.extend(persist_dir(&[(2, new_slide)]));
+        s.extend(persist_dir(&[(2, new_slide), (3, notes)]));
         let edit2 = s.len() as u32;
         s.extend(user_edit(1, edit1, dir2));
         let mut cu = vec![0u8; 20];
@@ -452,8 +457,9 @@ mod tests {
         cu[8..12].copy_from_slice(&edit2.to_le_bytes());
         let file = cfb_file(&[("PowerPoint Document", s), ("Current User", rec(0, RT_CURRENT_USER_ATOM, &cu))]);
         let doc = run(&file).unwrap();
-        assert_eq!(doc.text(), "title\nfresh text\n");
-        assert!(doc.blocks.iter().all(|b| b.origin().part == Part::Slide(1)));
+        assert_eq!(doc.text(), "title\nfresh text\nspeaker note\n");
+        let parts: Vec<Part> = doc.blocks.iter().map(|b| b.origin().part.clone()).collect();
+        assert_eq!(parts, [Part::Slide(1), Part::Slide(1), Part::Notes(1)]);
 
         // The encrypted header token is refused.
         cu[4..8].copy_from_slice(&HEADER_TOKEN_ENCRYPTED.to_le_bytes());
