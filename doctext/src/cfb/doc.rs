@@ -402,7 +402,7 @@ fn push_line(cell: &mut String, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cfb::test_support::{corpus, missing_units, run};
+    use crate::cfb::test_support::{corpus, edited, missing_units, run};
     use crate::model::Block;
 
     #[test]
@@ -442,5 +442,17 @@ mod tests {
         }
         b.finish(&mut doc);
         assert_eq!(doc.text(), "see the site.\na\tb\nc\td\nend\n");
+    }
+
+    #[test]
+    fn encrypted_doc_is_unsupported() {
+        for (flags, how) in [(F_ENCRYPTED, "RC4"), (F_ENCRYPTED | F_OBFUSCATED, "XOR")] {
+            let file = edited("base/plain_en.doc", "WordDocument", |w| {
+                let old = u16::from_le_bytes([w[0x0A], w[0x0B]]);
+                w[0x0A..0x0C].copy_from_slice(&(old | flags).to_le_bytes());
+            });
+            let err = run(&file).unwrap_err();
+            assert!(matches!(&err, Error::Unsupported(m) if m.contains("password-protected doc") && m.contains(how)), "{err}");
+        }
     }
 }

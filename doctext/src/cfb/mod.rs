@@ -172,6 +172,49 @@ pub(crate) mod test_support {
         assert!(err.to_string().contains("not a CFB file"), "{err}");
     }
 
+    /// The streams of a corpus file, by path.
+    pub(crate) fn streams(rel: &str) -> Vec<(String, Vec<u8>)> {
+        let data = corpus(rel);
+        let limits = Limits::default();
+        let ctx = Ctx::new(&limits, None, None);
+        let mut ole = Ole::open(&data, &ctx).expect("corpus file opens");
+        let paths: Vec<String> = ole
+            .cf
+            .walk()
+            .filter(|e| e.is_stream())
+            .map(|e| e.path().to_string_lossy().trim_start_matches('/').to_string())
+            .collect();
+        paths.into_iter().map(|p| (p.clone(), ole.read(&p, &ctx).expect("stream reads"))).collect()
+    }
+
+    /// A corpus file rebuilt with stream `name` changed by `edit`.
+    pub(crate) fn edited(rel: &str, name: &str, edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut all = streams(rel);
+        let stream = all.iter_mut().find(|(p, _)| p == name).map(|(_, d)| d).expect("stream exists");
+        edit(stream);
+        let refs: Vec<(&str, Vec<u8>)> = all.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+        cfb_file(&refs)
+    }
+
+    #[test]
+    fn limits_and_cancellation_are_enforced() {
+        let data = corpus("base/quiz_ko.doc");
+        let small = Limits { max_entry_bytes: 1000, ..Limits::default() };
+        let err = extract(&data, &mut Ctx::new(&small, None, None)).unwrap_err();
+        assert!(matches!(err, Error::Limit(LimitKind::EntryBytes { max: 1000 })), "{err}");
+        let few = Limits { max_entries: 2, ..Limits::default() };
+        let err = extract(&data, &mut Ctx::new(&few, None, None)).unwrap_err();
+        assert!(matches!(err, Error::Limit(LimitKind::Entries { max: 2 })), "{err}");
+        // Inflated hwp sections count against the per-file total.
+        let tiny_total = Limits { max_total_bytes: 100, ..Limits::default() };
+        let err = extract(&corpus("base/quiz_ko.hwp"), &mut Ctx::new(&tiny_total, None, None)).unwrap_err();
+        assert!(matches!(err, Error::Limit(LimitKind::TotalBytes { max: 100 })), "{err}");
+        let cancel = std::sync::atomic::AtomicBool::new(true);
+        let limits = Limits::default();
+        let err = extract(&corpus("base/quiz_ko.hwp"), &mut Ctx::new(&limits, None, Some(&cancel))).unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{err}");
+    }
+
     #[test]
     fn empty_and_tiny_inputs_are_errors() {
         for data in [&[][..], &CFB_MAGIC[..], &[0u8; 512][..]] {
@@ -183,7 +226,7 @@ pub(crate) mod test_support {
 /// Damaged inputs: every reader must return (an error or partial text), never panic.
 #[cfg(test)]
 mod corruption {
-    use super::test_support::{cfb_file, corpus, run};
+    use super::test_support::{cfb_file, corpus, run, streams};
     use super::*;
     use crate::limits::Limits;
 
@@ -274,19 +317,7 @@ mod corruption {
         let mut rng = Rng(0xD1B5_4A32_D192_ED03);
         let limits = Limits::default();
         for rel in FILES.iter().filter(|f| !f.starts_with("malformed/")) {
-            let data = corpus(rel);
-            let ctx = Ctx::new(&limits, None, None);
-            let mut ole = Ole::open(&data, &ctx).expect("corpus file opens");
-            let paths: Vec<String> = ole
-                .cf
-                .walk()
-                .filter(|e| e.is_stream())
-                .map(|e| e.path().to_string_lossy().trim_start_matches('/').to_string())
-                .collect();
-            let mut streams: Vec<(String, Vec<u8>)> = Vec::new();
-            for p in &paths {
-                streams.push((p.clone(), ole.read(p, &ctx).expect("stream reads")));
-            }
+            let streams = streams(rel);
             let compressed_hwp = streams
                 .iter()
                 .any(|(p, d)| p == "FileHeader" && d.get(36).is_some_and(|f| f & 1 != 0));

@@ -425,7 +425,7 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cfb::test_support::{corpus, missing_units, run};
+    use crate::cfb::test_support::{corpus, edited, missing_units, run};
     use crate::model::Block;
 
     #[test]
@@ -498,5 +498,17 @@ mod tests {
         assert_eq!(number(rk_value(((1.5f64.to_bits() >> 32) as u32) & !3)), "1.5");
         assert_eq!(number(3.0), "3");
         assert_eq!(number(0.1), "0.1");
+    }
+
+    #[test]
+    fn filepass_is_unsupported() {
+        let file = edited("base/plain_en.xls", "Workbook", |w| {
+            // After the first BOF record (4-byte header + body).
+            let bof_len = usize::from(u16::from_le_bytes([w[2], w[3]]));
+            let at = 4 + bof_len;
+            w.splice(at..at, rec(FILEPASS, &[1, 0, 1, 0]));
+        });
+        let err = run(&file).unwrap_err();
+        assert!(matches!(&err, Error::Unsupported(m) if m.contains("password-protected xls")), "{err}");
     }
 }
