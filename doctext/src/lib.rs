@@ -23,12 +23,14 @@ mod archive;
 mod cfb;
 mod crypto;
 mod ooxml;
+mod pool;
 mod xml;
 mod zipio;
 
 pub use error::{Error, LimitKind, Result};
 pub use limits::{Ctx, Limits};
 pub use model::{Block, Document, Format, Origin, Part};
+pub use pool::{JobId, Pool, PoolEvent};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -64,7 +66,21 @@ pub fn extract_bytes(data: &[u8], name_hint: &str, opts: &Options) -> Result<Doc
 
 /// [`extract_bytes`] with a cancellation flag, checked in every long loop.
 pub fn extract_with_cancel(data: &[u8], name_hint: &str, opts: &Options, cancel: Option<&AtomicBool>) -> Result<Document> {
+    run(data, name_hint, opts, cancel, None)
+}
+
+/// One guarded top-level extraction with optional cancellation and progress reports.
+pub(crate) fn run(
+    data: &[u8],
+    name_hint: &str,
+    opts: &Options,
+    cancel: Option<&AtomicBool>,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+) -> Result<Document> {
     let mut ctx = Ctx::new(&opts.limits, opts.password.as_deref(), cancel);
+    if let Some(p) = progress {
+        ctx = ctx.with_progress(p);
+    }
     guarded(|| extract_any(data, &mut ctx), name_hint)
 }
 
@@ -82,15 +98,20 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>, name_hint: &str) -> Resu
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
+            let msg = panic_message(payload.as_ref());
             tracing::error!(file = %name_hint, panic = %msg, "a reader panicked");
             Err(Error::Panicked(msg))
         }
     }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 /// What the first bytes say a file is.
@@ -140,7 +161,7 @@ pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
                 }
                 extract_any(&package, ctx)
             }
-            None => Err(Error::Unsupported("doc, xls, ppt and hwp reading is not built yet".into())),
+            None => cfb::extract(data, ctx),
         },
         Detected::Pdf => Err(Error::Unsupported("PDF reading is not built yet".into())),
         Detected::Unknown => Err(Error::UnknownFormat),

@@ -34,7 +34,6 @@ impl Default for Limits {
 
 /// The running budget of one top-level extraction: limits, the inflated bytes so far,
 /// the deadline, the nesting depth, the password and the cancellation flag.
-#[derive(Debug)]
 pub struct Ctx<'a> {
     pub limits: &'a Limits,
     pub password: Option<&'a str>,
@@ -43,11 +42,42 @@ pub struct Ctx<'a> {
     inflated: u64,
     /// Current archive nesting depth (0 = top-level file).
     pub depth: u32,
+    progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    next_report: u64,
+}
+
+/// Inflated bytes between two progress reports.
+const PROGRESS_STEP: u64 = 256 * 1024;
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("limits", &self.limits)
+            .field("password", &self.password.map(|_| "***"))
+            .field("inflated", &self.inflated)
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(limits: &'a Limits, password: Option<&'a str>, cancel: Option<&'a AtomicBool>) -> Self {
-        Self { limits, password, cancel, deadline: Instant::now() + limits.max_time, inflated: 0, depth: 0 }
+        Self {
+            limits,
+            password,
+            cancel,
+            deadline: Instant::now() + limits.max_time,
+            inflated: 0,
+            depth: 0,
+            progress: None,
+            next_report: PROGRESS_STEP,
+        }
+    }
+
+    /// Reports progress (bytes inflated so far) to `f` about every 256 KiB.
+    pub fn with_progress(mut self, f: &'a (dyn Fn(u64) + Sync)) -> Self {
+        self.progress = Some(f);
+        self
     }
 
     /// Fails when the file was cancelled or its time is up. Call it in every loop that
@@ -67,6 +97,12 @@ impl<'a> Ctx<'a> {
         self.inflated = self.inflated.saturating_add(n);
         if self.inflated > self.limits.max_total_bytes {
             return Err(Error::Limit(LimitKind::TotalBytes { max: self.limits.max_total_bytes }));
+        }
+        if self.inflated >= self.next_report {
+            self.next_report = self.inflated.saturating_add(PROGRESS_STEP);
+            if let Some(report) = self.progress {
+                report(self.inflated);
+            }
         }
         Ok(())
     }

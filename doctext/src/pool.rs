@@ -1,0 +1,333 @@
+//! A pool of worker threads that read documents off the caller's thread.
+//!
+//! Jobs go in with [`Pool::submit_file`] / [`Pool::submit_bytes`]; events come out of
+//! [`Pool::try_recv`] without blocking (poll it from a Bevy system each frame) or of
+//! [`Pool::recv`]. `Started` and `Progress` events arrive as they happen; `Done` events
+//! arrive in submission order, each carrying that file's result. A cancelled job ends
+//! with [`Error::Cancelled`]; a panic while reading one file becomes that file's
+//! [`Error::Panicked`] and the worker carries on.
+
+use crate::error::{Error, Result};
+use crate::model::Document;
+use crate::Options;
+use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
+use std::collections::{BTreeMap, HashMap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+/// Identifies a submitted job; ids grow in submission order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+/// What the pool reports.
+#[derive(Debug)]
+pub enum PoolEvent {
+    /// A worker began reading the file.
+    Started { id: JobId, name: String },
+    /// Bytes inflated so far (reported about every 256 KiB).
+    Progress { id: JobId, inflated: u64 },
+    /// The file's result; these come in submission order.
+    Done { id: JobId, name: String, result: Result<Document> },
+}
+
+enum Source {
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+    /// Test instrumentation: waits for the gate, then panics if asked to.
+    #[cfg(test)]
+    Gate { open: Receiver<()>, panic: bool },
+}
+
+struct Job {
+    id: JobId,
+    name: String,
+    source: Source,
+    opts: Options,
+    cancel: Arc<AtomicBool>,
+}
+
+/// The worker pool. Dropping it cancels what is left and joins the workers.
+pub struct Pool {
+    jobs: Option<Sender<Job>>,
+    events: Receiver<PoolEvent>,
+    workers: Vec<JoinHandle<()>>,
+    next_id: u64,
+    /// Id of the next `Done` event to hand out.
+    next_done: u64,
+    /// `Done` events that finished ahead of an earlier job.
+    held: BTreeMap<JobId, PoolEvent>,
+    cancels: HashMap<JobId, Arc<AtomicBool>>,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Self::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    }
+}
+
+impl Pool {
+    /// A pool of `workers` threads (at least one).
+    pub fn new(workers: usize) -> Self {
+        let (job_tx, job_rx) = unbounded::<Job>();
+        let (ev_tx, ev_rx) = unbounded::<PoolEvent>();
+        let workers = (0..workers.max(1))
+            .filter_map(|i| {
+                let rx = job_rx.clone();
+                let tx = ev_tx.clone();
+                std::thread::Builder::new()
+                    .name(format!("doctext-{i}"))
+                    .spawn(move || worker(rx, tx))
+                    .map_err(|e| tracing::error!(error = %e, "cannot start a doctext worker"))
+                    .ok()
+            })
+            .collect();
+        Self {
+            jobs: Some(job_tx),
+            events: ev_rx,
+            workers,
+            next_id: 0,
+            next_done: 0,
+            held: BTreeMap::new(),
+            cancels: HashMap::new(),
+        }
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Queues a file on disk.
+    pub fn submit_file(&mut self, path: impl Into<PathBuf>, opts: Options) -> JobId {
+        let path = path.into();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.submit(name, Source::Path(path), opts)
+    }
+
+    /// Queues a file held in memory; `name` is for events and logs.
+    pub fn submit_bytes(&mut self, name: impl Into<String>, data: Vec<u8>, opts: Options) -> JobId {
+        self.submit(name.into(), Source::Bytes(data), opts)
+    }
+
+    fn submit(&mut self, name: String, source: Source, opts: Options) -> JobId {
+        let id = JobId(self.next_id);
+        self.next_id += 1;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.cancels.insert(id, cancel.clone());
+        let job = Job { id, name, source, opts, cancel };
+        let sent = match &self.jobs {
+            Some(tx) if !self.workers.is_empty() => tx.send(job).map_err(|e| e.into_inner()),
+            _ => Err(job),
+        };
+        if let Err(job) = sent {
+            // No worker can take it: finish it here so its Done still comes in order.
+            let err = Error::Panicked("the document worker pool has no running worker".into());
+            self.held.insert(job.id, PoolEvent::Done { id: job.id, name: job.name, result: Err(err) });
+        }
+        id
+    }
+
+    /// Asks one job to stop; it ends with [`Error::Cancelled`] (unless already done).
+    pub fn cancel(&self, id: JobId) {
+        if let Some(c) = self.cancels.get(&id) {
+            c.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Cancels every job not yet delivered.
+    pub fn cancel_all(&self) {
+        for c in self.cancels.values() {
+            c.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Jobs submitted whose `Done` has not been handed out yet.
+    pub fn pending(&self) -> usize {
+        (self.next_id - self.next_done) as usize
+    }
+
+    /// The next event if one is ready; never blocks.
+    pub fn try_recv(&mut self) -> Option<PoolEvent> {
+        loop {
+            if let Some(ev) = self.take_next_done() {
+                return Some(ev);
+            }
+            match self.events.try_recv() {
+                Ok(ev) => {
+                    if let Some(ev) = self.order(ev) {
+                        return Some(ev);
+                    }
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// The next event, waiting for it; `None` once every submitted job was delivered.
+    pub fn recv(&mut self) -> Option<PoolEvent> {
+        loop {
+            if let Some(ev) = self.take_next_done() {
+                return Some(ev);
+            }
+            if self.pending() == 0 {
+                return None;
+            }
+            match self.events.recv() {
+                Ok(ev) => {
+                    if let Some(ev) = self.order(ev) {
+                        return Some(ev);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits for every job and returns the results in submission order.
+    pub fn finish(&mut self) -> Vec<(JobId, String, Result<Document>)> {
+        let mut out = Vec::new();
+        while let Some(ev) = self.recv() {
+            if let PoolEvent::Done { id, name, result } = ev {
+                out.push((id, name, result));
+            }
+        }
+        out
+    }
+
+    /// Passes progress through; holds a `Done` until the jobs before it are delivered.
+    fn order(&mut self, ev: PoolEvent) -> Option<PoolEvent> {
+        match ev {
+            PoolEvent::Done { id, .. } => {
+                self.held.insert(id, ev);
+                self.take_next_done()
+            }
+            other => Some(other),
+        }
+    }
+
+    fn take_next_done(&mut self) -> Option<PoolEvent> {
+        let id = JobId(self.next_done);
+        let ev = self.held.remove(&id)?;
+        self.next_done += 1;
+        self.cancels.remove(&id);
+        Some(ev)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.cancel_all();
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn worker(jobs: Receiver<Job>, events: Sender<PoolEvent>) {
+    while let Ok(job) = jobs.recv() {
+        let Job { id, name, source, opts, cancel } = job;
+        let result = if cancel.load(Ordering::Relaxed) {
+            Err(Error::Cancelled)
+        } else {
+            let _ = events.send(PoolEvent::Started { id, name: name.clone() });
+            let tx = events.clone();
+            let progress = move |inflated: u64| {
+                let _ = tx.send(PoolEvent::Progress { id, inflated });
+            };
+            // Everything that can panic runs inside the guard, reading the file included.
+            catch_unwind(AssertUnwindSafe(|| {
+                let data = match source {
+                    Source::Path(p) => crate::read_file(&p, &opts.limits)?,
+                    Source::Bytes(d) => d,
+                    #[cfg(test)]
+                    Source::Gate { open, panic } => {
+                        let _ = open.recv();
+                        assert!(!panic, "test panic inside a reader");
+                        b"gate".to_vec()
+                    }
+                };
+                crate::run(&data, &name, &opts, Some(&cancel), Some(&progress))
+            }))
+            .unwrap_or_else(|payload| Err(Error::Panicked(crate::panic_message(payload.as_ref()))))
+        };
+        if events.send(PoolEvent::Done { id, name, result }).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zip_of(name: &str, content: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        w.start_file(name, opts).unwrap();
+        w.write_all(content).unwrap();
+        w.finish().unwrap();
+        buf.into_inner()
+    }
+
+    #[test]
+    fn results_come_in_submission_order_and_errors_stay_per_file() {
+        let mut pool = Pool::new(3);
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let data = if i % 3 == 0 { b"garbage".to_vec() } else { zip_of("a.txt", b"x") };
+            ids.push(pool.submit_bytes(format!("f{i}"), data, Options::default()));
+        }
+        let done = pool.finish();
+        assert_eq!(done.iter().map(|d| d.0).collect::<Vec<_>>(), ids);
+        for (i, (_, name, result)) in done.iter().enumerate() {
+            assert_eq!(name, &format!("f{i}"));
+            // Both kinds fail (no document inside), each with its own error.
+            assert!(matches!(result, Err(Error::UnknownFormat)), "{name}: {result:?}");
+        }
+        assert_eq!(pool.pending(), 0);
+        assert!(pool.try_recv().is_none());
+    }
+
+    #[test]
+    fn cancelled_jobs_end_cancelled_and_panics_stay_in_their_file() {
+        let mut pool = Pool::new(1);
+        let (gate_tx, gate_rx) = unbounded();
+        // The single worker blocks on the first job until the gate opens.
+        let blocker = pool.submit(String::from("gate"), Source::Gate { open: gate_rx, panic: true }, Options::default());
+        let a = pool.submit_bytes("a", zip_of("a.txt", b"x"), Options::default());
+        let b = pool.submit_bytes("b", b"junk".to_vec(), Options::default());
+        pool.cancel(a);
+        gate_tx.send(()).unwrap();
+        let done = pool.finish();
+        assert_eq!(done.iter().map(|d| d.0).collect::<Vec<_>>(), vec![blocker, a, b]);
+        assert!(matches!(done[0].2, Err(Error::Panicked(ref m)) if m.contains("test panic")), "{:?}", done[0].2);
+        assert!(matches!(done[1].2, Err(Error::Cancelled)), "{:?}", done[1].2);
+        assert!(matches!(done[2].2, Err(Error::UnknownFormat)), "{:?}", done[2].2);
+    }
+
+    #[test]
+    fn try_recv_never_blocks() {
+        let mut pool = Pool::new(1);
+        assert!(pool.try_recv().is_none());
+        pool.submit_bytes("x", b"not a doc".to_vec(), Options::default());
+        let mut got_done = false;
+        let start = std::time::Instant::now();
+        while !got_done && start.elapsed() < std::time::Duration::from_secs(10) {
+            match pool.try_recv() {
+                Some(PoolEvent::Done { result, .. }) => {
+                    assert!(matches!(result, Err(Error::UnknownFormat)));
+                    got_done = true;
+                }
+                Some(_) => {}
+                None => std::thread::yield_now(),
+            }
+        }
+        assert!(got_done);
+    }
+}
