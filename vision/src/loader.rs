@@ -90,7 +90,7 @@ pub fn load_blocking(
 
     check()?;
     progress(LoadStage::WarmingUp, 0.0);
-    let mut pipeline = PosePipeline::from_sessions(detector, landmark, config.landmark, options);
+    let mut pipeline = PosePipeline::from_sessions(detector, landmark, config.landmark, options)?;
     pipeline.warm_up()?;
     progress(LoadStage::WarmingUp, 1.0);
     check()?;

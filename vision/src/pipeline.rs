@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use ort::session::Session;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 use shared::pose::{LANDMARK_COUNT, Landmark, Skeleton};
@@ -106,6 +106,8 @@ pub struct PosePipeline {
     anchors: Vec<Anchor>,
     det_input: Vec<f32>,
     lm_input: Vec<f32>,
+    /// Asks only for the outputs used, so ONNX Runtime can skip the segmentation and heatmap heads.
+    lm_run: RunOptions<HasSelectedOutputs>,
     tracked: Option<Roi>,
     last_time: Option<Instant>,
     smoother: LandmarkSmoother,
@@ -156,13 +158,21 @@ fn output<'a>(
 
 impl PosePipeline {
     /// Wraps built sessions (see [`build_session`] and [`crate::loader`]).
-    pub fn from_sessions(detector: Session, landmark: Session, model: LandmarkModel, options: PipelineOptions) -> Self {
+    pub fn from_sessions(
+        detector: Session,
+        landmark: Session,
+        model: LandmarkModel,
+        options: PipelineOptions,
+    ) -> Result<Self, VisionError> {
+        let selector = OutputSelector::no_default().with("Identity").with("Identity_1");
+        let lm_run = RunOptions::new().map_err(run_err("pose_landmark"))?.with_outputs(selector);
         let n_det = (DETECTOR_INPUT * DETECTOR_INPUT * 3) as usize;
         let n_lm = (LANDMARK_INPUT * LANDMARK_INPUT * 3) as usize;
-        PosePipeline {
+        Ok(PosePipeline {
             detector,
             landmark,
             model,
+            lm_run,
             smoother: LandmarkSmoother::new(options.smoothing.unwrap_or_default()),
             options,
             anchors: anchors::generate(),
@@ -171,7 +181,7 @@ impl PosePipeline {
             tracked: None,
             last_time: None,
             stats: PipelineStats::default(),
-        }
+        })
     }
 
     pub fn model(&self) -> LandmarkModel {
@@ -304,7 +314,8 @@ impl PosePipeline {
         let t = Instant::now();
         let n = LANDMARK_INPUT as usize;
         let input = TensorRef::from_array_view(([1usize, n, n, 3], self.lm_input.as_slice())).map_err(run_err(M))?;
-        let outputs = self.landmark.run(ort::inputs!["input_1" => input]).map_err(run_err(M))?;
+        let outputs =
+            self.landmark.run_with_options(ort::inputs!["input_1" => input], &self.lm_run).map_err(run_err(M))?;
         let raw = output(&outputs, "Identity", LANDMARK_ROWS * LANDMARK_VALUES, M)?.to_vec();
         let presence = output(&outputs, "Identity_1", 1, M)?.first().copied().unwrap_or(0.0);
         self.stats.landmark_runs += 1;

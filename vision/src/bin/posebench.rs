@@ -1,0 +1,177 @@
+//! Pose pipeline benchmark: loads lite and full side by side and prints one table.
+//!
+//! `cargo run --release -p vision --bin posebench [-- --frames 200]`
+//!
+//! Lite and full are measured in alternating rounds in the same run, so a noisy shared
+//! machine affects both alike; compare the columns, not absolute numbers across runs.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use vision::loader::{LoadStage, load_blocking};
+use vision::pipeline::PipelineOptions;
+use vision::{Frame, LandmarkModel, ModelConfig, PosePipeline};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark the BlazePose pipeline (lite vs full) without a window")]
+struct Args {
+    /// Picture to run on (must contain a person).
+    #[arg(long, env = "POSEBENCH_IMAGE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/images/astronaut.png"))]
+    image: PathBuf,
+    /// Frames per measurement (tracked and with-detector each).
+    #[arg(long, env = "POSEBENCH_FRAMES", default_value_t = 200)]
+    frames: usize,
+    /// Alternating rounds (frames are split across them).
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
+    /// Folder with the ONNX models (default: the project's assets/models).
+    #[arg(long, env = "POSEPARTY_MODELS")]
+    models: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct Row {
+    read: Duration,
+    build: Duration,
+    first_inference: Duration,
+    first_result: Duration,
+    tracked: Vec<Duration>,
+    detector: Vec<Duration>,
+    tracked_cpu: Option<Duration>,
+    detector_cpu: Option<Duration>,
+    landmark_only: Vec<Duration>,
+    detector_only: Vec<Duration>,
+}
+
+/// CPU time this thread has run so far (Linux: /proc/thread-self/schedstat), so the
+/// per-frame CPU cost can be told apart from waiting for a core on a loaded machine.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse::<u64>().ok().map(Duration::from_nanos)
+}
+
+/// Adds the CPU time spent since `before` (divided over `n` frames) to `acc`.
+fn add_cpu(acc: &mut Option<Duration>, before: Option<Duration>, n: usize) {
+    if let (Some(b), Some(a)) = (before, thread_cpu()) {
+        *acc = Some(acc.unwrap_or_default() + a.saturating_sub(b) / n.max(1) as u32);
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn pct(samples: &[Duration], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let mut v: Vec<f64> = samples.iter().map(|d| ms(*d)).collect();
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// Loads a pipeline timing each stage; the first-result delay ends at the first skeleton.
+fn load_timed(config: &ModelConfig, frame: &Frame, row: &mut Row) -> Result<PosePipeline> {
+    let start = Instant::now();
+    let mut marks: Vec<(LoadStage, f32, Instant)> = Vec::new();
+    let mut p = load_blocking(config, PipelineOptions::default(), &AtomicBool::new(false), &mut |s, f| {
+        marks.push((s, f, Instant::now()))
+    })
+    .with_context(|| format!("loading the {} model", config.landmark))?;
+    let at = |stage: LoadStage, f: f32| marks.iter().find(|m| m.0 == stage && m.1 == f).map(|m| m.2);
+    let (Some(r0), Some(b0), Some(w0), Some(w1)) = (
+        at(LoadStage::ReadingFiles, 0.0),
+        at(LoadStage::BuildingSession, 0.0),
+        at(LoadStage::WarmingUp, 0.0),
+        at(LoadStage::WarmingUp, 1.0),
+    ) else {
+        bail!("the loader did not report every stage");
+    };
+    row.read = b0 - r0;
+    row.build = w0 - b0;
+    row.first_inference = w1 - w0;
+    if p.process(frame)?.is_none() {
+        bail!("no person found in the benchmark picture");
+    }
+    row.first_result = start.elapsed();
+    Ok(p)
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let args = Args::parse();
+    let frame = Frame::load(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+    let models = [LandmarkModel::Lite, LandmarkModel::Full];
+    let mut rows: Vec<Row> = models.iter().map(|_| Row::default()).collect();
+    let mut pipelines = Vec::new();
+    for (m, row) in models.iter().zip(rows.iter_mut()) {
+        let mut config = ModelConfig::with_landmark(*m);
+        if let Some(dir) = &args.models {
+            config.dir = dir.clone();
+        }
+        pipelines.push(load_timed(&config, &frame, row)?);
+    }
+    let per_round = (args.frames / args.rounds.max(1)).max(1);
+    let mut seq = 1u64;
+    for _ in 0..args.rounds.max(1) {
+        for (p, row) in pipelines.iter_mut().zip(rows.iter_mut()) {
+            // Tracked frames: the region comes from the previous landmarks.
+            p.reset_tracking();
+            p.process(&frame.restamped(seq, Instant::now()))?;
+            let cpu = thread_cpu();
+            for _ in 0..per_round {
+                seq += 1;
+                let f = frame.restamped(seq, Instant::now());
+                let t = Instant::now();
+                p.process(&f)?.context("tracking lost on a still picture")?;
+                row.tracked.push(t.elapsed());
+                if p.stats().last_used_detector {
+                    bail!("the detector ran on a tracked frame");
+                }
+                row.landmark_only.push(p.stats().last_landmark);
+            }
+            add_cpu(&mut row.tracked_cpu, cpu, per_round);
+            let cpu = thread_cpu();
+            // Frames with the detector: tracking reset before each.
+            for _ in 0..per_round {
+                seq += 1;
+                p.reset_tracking();
+                let f = frame.restamped(seq, Instant::now());
+                let t = Instant::now();
+                p.process(&f)?.context("no person found")?;
+                row.detector.push(t.elapsed());
+                row.detector_only.push(p.stats().last_detector);
+            }
+            add_cpu(&mut row.detector_cpu, cpu, per_round);
+        }
+    }
+
+    println!("\nPose pipeline, {}×{} picture, {} frames per measurement, one intra-op thread", frame.width, frame.height, per_round * args.rounds.max(1));
+    println!("(ms; p50/p95 over frames; lite and full measured in alternating rounds)\n");
+    println!("| measure | {} |", models.map(|m| m.name()).join(" | "));
+    println!("|---|{}", "---:|".repeat(models.len()));
+    let line = |name: &str, f: &dyn Fn(&Row) -> String| {
+        println!("| {name} | {} |", rows.iter().map(f).collect::<Vec<_>>().join(" | "));
+    };
+    line("read model files", &|r| format!("{:.1}", ms(r.read)));
+    line("session build (detector + landmark)", &|r| format!("{:.1}", ms(r.build)));
+    line("first inference (warm-up, both models)", &|r| format!("{:.1}", ms(r.first_inference)));
+    line("first-result delay (load start → first skeleton)", &|r| format!("{:.1}", ms(r.first_result)));
+    line("tracked frame p50 / p95", &|r| format!("{:.2} / {:.2}", pct(&r.tracked, 0.5), pct(&r.tracked, 0.95)));
+    line("  of which landmark model p50", &|r| format!("{:.2}", pct(&r.landmark_only, 0.5)));
+    let rounds = args.rounds.max(1) as u32;
+    let cpu = |c: Option<Duration>| c.map_or("n/a".to_string(), |c| format!("{:.2}", ms(c / rounds)));
+    line("tracked frame CPU time (mean)", &|r| cpu(r.tracked_cpu));
+    line("frame with detector p50 / p95", &|r| format!("{:.2} / {:.2}", pct(&r.detector, 0.5), pct(&r.detector, 0.95)));
+    line("  of which detector model p50", &|r| format!("{:.2}", pct(&r.detector_only, 0.5)));
+    line("frame with detector CPU time (mean)", &|r| cpu(r.detector_cpu));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("\nmachine load average (1/5/15 min): {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    let lite = pct(&rows[0].tracked, 0.5);
+    println!("\ngoal: tracked frame p50 ≤ 12 ms with lite — {} ({lite:.2} ms)", if lite <= 12.0 { "met" } else { "NOT met" });
+    Ok(())
+}
