@@ -72,7 +72,15 @@ pub(crate) fn u32_at(data: &[u8], off: usize) -> Option<u32> {
 /// Decodes UTF-16LE, replacing unpaired surrogates (a trailing odd byte is dropped).
 pub(crate) fn utf16le(bytes: &[u8]) -> String {
     let units = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-    char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+    decode_utf16(units, bytes.len() / 2)
+}
+
+/// Decodes UTF-16 code units (about `count` of them), replacing unpaired surrogates.
+pub(crate) fn decode_utf16(units: impl IntoIterator<Item = u16>, count: usize) -> String {
+    // One unit becomes at most three UTF-8 bytes: reserve once instead of growing.
+    let mut out = String::with_capacity(count.saturating_mul(3));
+    out.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
+    out
 }
 
 /// Decodes 8-bit text as Windows-1252 (which Office's "compressed" 8-bit text is).

@@ -10,7 +10,7 @@
 //! each followed by the cell's paragraphs.
 
 use super::Ole;
-use super::bytes::{Reader, inflate_raw, u16_at, u32_at};
+use super::bytes::{Reader, decode_utf16, inflate_raw, u16_at, u32_at};
 use crate::error::{Error, Result};
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin, Part};
@@ -244,7 +244,8 @@ fn para_text(body: &[u8]) -> String {
             _ => units.push(u),
         }
     }
-    char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+    let count = units.len();
+    decode_utf16(units, count)
 }
 
 /// MSVC's `rand()`: the generator Hangul seeds to scramble distribution documents.

@@ -8,11 +8,10 @@
 //! cached string follows in a `STRING` record). Every sheet becomes one table.
 
 use super::Ole;
-use super::bytes::{Reader, u16_at, u32_at};
+use super::bytes::{Reader, decode_utf16, u16_at, u32_at, utf16le};
 use crate::error::{Error, Result};
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin, Part};
-use std::collections::BTreeMap;
 
 const BOF: u16 = 0x0809;
 const EOF: u16 = 0x000A;
@@ -73,43 +72,62 @@ fn split_records(data: &[u8]) -> Result<Vec<Rec<'_>>> {
     }
 }
 
-/// A sheet being read: its name and its non-empty cells by row, then column.
+/// A sheet being read: its name and its non-empty cells (row, column, value) in file
+/// order.
 struct Sheet {
     name: String,
-    cells: BTreeMap<u16, BTreeMap<u16, String>>,
+    cells: Vec<(u16, u16, String)>,
 }
 
 impl Sheet {
     fn set(&mut self, row: u16, col: u16, value: String) {
         if !value.is_empty() {
-            self.cells.entry(row).or_default().insert(col, value);
+            self.cells.push((row, col, value));
         }
     }
 
     /// Rows of the table: empty rows are dropped; columns are aligned from the leftmost
     /// used column when that stays small, otherwise each row keeps only its own cells.
-    fn into_rows(self) -> Vec<Vec<String>> {
-        let count: usize = self.cells.values().map(BTreeMap::len).sum();
-        let min = self.cells.values().filter_map(|r| r.keys().next()).min().copied().unwrap_or(0);
-        let max = self.cells.values().filter_map(|r| r.keys().next_back()).max().copied().unwrap_or(0);
+    /// A cell written twice keeps its last value.
+    fn into_rows(mut self) -> Vec<Vec<String>> {
+        // Stable sort: among duplicates the last written stays last.
+        self.cells.sort_by_key(|c| (c.0, c.1));
+        let mut cells: Vec<(u16, u16, String)> = Vec::with_capacity(self.cells.len());
+        for c in self.cells {
+            match cells.last_mut() {
+                Some(last) if (last.0, last.1) == (c.0, c.1) => *last = c,
+                _ => cells.push(c),
+            }
+        }
+        let min = cells.iter().map(|c| c.1).min().unwrap_or(0);
+        let max = cells.iter().map(|c| c.1).max().unwrap_or(0);
         let width = usize::from(max - min) + 1;
-        let aligned = self.cells.len().saturating_mul(width) <= count.saturating_mul(4).saturating_add(4096);
-        self.cells
-            .into_values()
-            .map(|row| {
-                if aligned {
-                    let mut out = vec![String::new(); width];
-                    for (col, v) in row {
-                        if let Some(slot) = out.get_mut(usize::from(col - min)) {
-                            *slot = v;
-                        }
-                    }
-                    out
-                } else {
-                    row.into_values().collect()
+        let mut row_count = 0usize;
+        let mut prev = None;
+        for c in &cells {
+            if prev != Some(c.0) {
+                row_count += 1;
+                prev = Some(c.0);
+            }
+        }
+        let aligned = row_count.saturating_mul(width) <= cells.len().saturating_mul(4).saturating_add(4096);
+        let mut rows: Vec<Vec<String>> = Vec::with_capacity(row_count);
+        let mut prev = None;
+        for (row, col, value) in cells {
+            if prev != Some(row) {
+                rows.push(if aligned { vec![String::new(); width] } else { Vec::new() });
+                prev = Some(row);
+            }
+            let Some(out) = rows.last_mut() else { continue };
+            if aligned {
+                if let Some(slot) = out.get_mut(usize::from(col - min)) {
+                    *slot = value;
                 }
-            })
-            .collect()
+            } else {
+                out.push(value);
+            }
+        }
+        rows
     }
 }
 
@@ -148,7 +166,7 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
                         .map(|(_, n)| n.clone())
                         .unwrap_or_else(|| format!("Sheet{}", worksheets_seen + 1));
                     worksheets_seen += 1;
-                    sheet = Some(Sheet { name, cells: BTreeMap::new() });
+                    sheet = Some(Sheet { name, cells: Vec::new() });
                     stack.clear();
                 }
                 stack.push(dt);
@@ -324,6 +342,7 @@ impl<'a> Segments<'a> {
 /// Reads `cch` characters after a flags byte (bit 0: two bytes per character); where the
 /// characters cross into the next segment, that segment starts with a new flags byte.
 fn read_chars(s: &mut Segments, mut cch: usize, mut wide: bool, out: &mut String) -> Option<()> {
+    // A surrogate pair may be split by a record boundary: decode all units at the end.
     let mut units: Vec<u16> = Vec::new();
     while cch > 0 {
         if s.at_boundary() {
@@ -338,7 +357,15 @@ fn read_chars(s: &mut Segments, mut cch: usize, mut wide: bool, out: &mut String
             return None;
         }
         let chunk = avail.get(..n * width)?;
-        if wide {
+        let whole = units.is_empty() && n == cch;
+        if wide && whole {
+            // The common cases: the whole string in one piece, decoded straight into `out`.
+            out.push_str(&utf16le(chunk));
+        } else if whole {
+            // 8-bit characters are Latin-1.
+            out.reserve(n * 2);
+            out.extend(chunk.iter().map(|&b| char::from(b)));
+        } else if wide {
             units.extend(chunk.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])));
         } else {
             units.extend(chunk.iter().map(|&b| u16::from(b)));
@@ -346,7 +373,10 @@ fn read_chars(s: &mut Segments, mut cch: usize, mut wide: bool, out: &mut String
         s.pos += n * width;
         cch -= n;
     }
-    out.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
+    if !units.is_empty() {
+        let count = units.len();
+        out.push_str(&decode_utf16(units, count));
+    }
     Some(())
 }
 
