@@ -5,7 +5,9 @@
 //! (`SST`, continued in `CONTINUE` records, where a string cut by a record boundary
 //! resumes with a fresh flags byte). Each worksheet substream (`BOF` … `EOF`) holds the
 //! cells: `LABELSST`, `LABEL`, `NUMBER`, `RK`, `MULRK`, `BOOLERR` and `FORMULA` (whose
-//! cached string follows in a `STRING` record). Every sheet becomes one table.
+//! cached string follows in a `STRING` record). Every sheet becomes one table. Numbers
+//! whose cell format (`XF` → `FORMAT`, or a built-in id) shows a date or time come out
+//! as ISO 8601 text, other numbers in their shortest form.
 
 use super::Ole;
 use super::bytes::{Reader, decode_utf16, u16_at, u32_at, utf16le};
@@ -27,6 +29,9 @@ const MULRK: u16 = 0x00BD;
 const BOOLERR: u16 = 0x0205;
 const FORMULA: u16 = 0x0006;
 const STRING: u16 = 0x0207;
+const DATEMODE: u16 = 0x0022;
+const FORMAT: u16 = 0x041E;
+const XF: u16 = 0x00E0;
 
 const BIFF8: u16 = 0x0600;
 const DT_GLOBALS: u16 = 0x0005;
@@ -141,6 +146,7 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
     let mut worksheets_seen = 0usize;
     // The cell waiting for the STRING record after its FORMULA.
     let mut pending_string: Option<(u16, u16)> = None;
+    let mut styles = Styles::default();
 
     let mut i = 0;
     while let Some(rec) = records.get(i) {
@@ -194,6 +200,15 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
                     .ok_or_else(|| malformed("a sheet name is cut short"))?;
                 sheet_names.push((pos, name));
             }
+            DATEMODE => styles.date1904 = u16_at(b, 0).is_some_and(|f| f != 0),
+            FORMAT => {
+                if let Some(id) = u16_at(b, 0)
+                    && let Some(code) = read_long_string(&mut Segments::new(vec![b.get(2..).unwrap_or(&[])]))
+                {
+                    styles.formats.push((id, date_kind(&code)));
+                }
+            }
+            XF => styles.xf_formats.push(u16_at(b, 2).unwrap_or(0)),
             SST => {
                 let (segments, used) = continued(b, &records[i..]);
                 i += used;
@@ -215,6 +230,7 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
             continue;
         }
         let (Some(row), Some(col)) = (u16_at(b, 0), u16_at(b, 2)) else { continue };
+        let xf = u16_at(b, 4).unwrap_or(0);
         match rec.kind {
             LABELSST => {
                 if let Some(s) = u32_at(b, 6).and_then(|k| sst.get(k as usize)) {
@@ -230,12 +246,12 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
             }
             NUMBER => {
                 if let Some(v) = b.get(6..14).and_then(|x| x.try_into().ok()) {
-                    sheet.set(row, col, number(f64::from_le_bytes(v)));
+                    sheet.set(row, col, styles.value(xf, f64::from_le_bytes(v)));
                 }
             }
             RK => {
                 if let Some(rk) = u32_at(b, 6) {
-                    sheet.set(row, col, number(rk_value(rk)));
+                    sheet.set(row, col, styles.value(xf, rk_value(rk)));
                 }
             }
             MULRK => {
@@ -243,8 +259,9 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
                 let cells = b.get(4..b.len().saturating_sub(2)).unwrap_or(&[]);
                 for (k, chunk) in cells.chunks_exact(6).enumerate() {
                     let Some(c) = u16::try_from(k).ok().and_then(|k| col.checked_add(k)) else { break };
+                    let xf = u16::from_le_bytes([chunk[0], chunk[1]]);
                     let rk = u32::from_le_bytes([chunk[2], chunk[3], chunk[4], chunk[5]]);
-                    sheet.set(row, c, number(rk_value(rk)));
+                    sheet.set(row, c, styles.value(xf, rk_value(rk)));
                 }
             }
             BOOLERR => {
@@ -261,7 +278,7 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
                             _ => {}
                         }
                     } else if let Ok(bytes) = v.try_into() {
-                        sheet.set(row, col, number(f64::from_le_bytes(bytes)));
+                        sheet.set(row, col, styles.value(xf, f64::from_le_bytes(bytes)));
                     }
                 }
             }
@@ -442,6 +459,146 @@ fn rk_value(rk: u32) -> f64 {
     if rk & 1 != 0 { v / 100.0 } else { v }
 }
 
+/// Which parts of a date or time a number format shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DateKind {
+    Number,
+    Date,
+    Time,
+    DateTime,
+}
+
+/// The number formats of a workbook, enough to tell dates from numbers.
+#[derive(Default)]
+struct Styles {
+    /// Custom formats: (format id, kind).
+    formats: Vec<(u16, DateKind)>,
+    /// Format id of each XF record, by XF index.
+    xf_formats: Vec<u16>,
+    /// Dates count from 1904 instead of 1900.
+    date1904: bool,
+}
+
+impl Styles {
+    /// The text of a number shown with cell format `xf`.
+    fn value(&self, xf: u16, v: f64) -> String {
+        let id = self.xf_formats.get(usize::from(xf)).copied().unwrap_or(0);
+        let kind = match self.formats.iter().rev().find(|(f, _)| *f == id) {
+            Some((_, kind)) => *kind,
+            None => builtin_date_kind(id),
+        };
+        date_text(v, kind, self.date1904).unwrap_or_else(|| number(v))
+    }
+}
+
+/// The date kind of the built-in number formats (ids below 164).
+fn builtin_date_kind(id: u16) -> DateKind {
+    match id {
+        14..=17 | 27..=31 | 34..=36 | 50..=58 => DateKind::Date,
+        18..=21 | 32 | 33 | 45..=47 => DateKind::Time,
+        22 => DateKind::DateTime,
+        _ => DateKind::Number,
+    }
+}
+
+/// The date kind of a custom format code: date letters outside quoted text, escapes and
+/// bracketed colours or locales ("[h]" style elapsed time counts as time).
+fn date_kind(code: &str) -> DateKind {
+    // Runs of date letters, in order (an "m" run is minutes next to hours or seconds).
+    let mut tokens: Vec<char> = Vec::new();
+    let mut chars = code.chars();
+    while let Some(c) = chars.next() {
+        let c = c.to_ascii_lowercase();
+        match c {
+            // Only the first section (positive numbers) matters.
+            ';' => break,
+            '"' => {
+                for q in chars.by_ref() {
+                    if q == '"' {
+                        break;
+                    }
+                }
+            }
+            '\\' | '_' | '*' => {
+                chars.next();
+            }
+            '[' => {
+                let inner: String = chars.by_ref().take_while(|&b| b != ']').collect();
+                let inner = inner.to_ascii_lowercase();
+                if let Some(first) = inner.chars().next()
+                    && inner.chars().all(|c| c == first)
+                    && matches!(first, 'h' | 'm' | 's')
+                {
+                    tokens.push(if first == 'm' { 'n' } else { first });
+                }
+            }
+            'y' | 'd' | 'm' | 'h' | 's' if tokens.last() != Some(&c) => tokens.push(c),
+            _ => {}
+        }
+    }
+    let (mut date, mut time) = (false, false);
+    for (k, &t) in tokens.iter().enumerate() {
+        match t {
+            'y' | 'd' => date = true,
+            'h' | 's' | 'n' => time = true,
+            _ => {
+                let after_hours = k.checked_sub(1).and_then(|p| tokens.get(p)) == Some(&'h');
+                let before_seconds = tokens.get(k + 1) == Some(&'s');
+                if after_hours || before_seconds { time = true } else { date = true }
+            }
+        }
+    }
+    match (date, time) {
+        (true, true) => DateKind::DateTime,
+        (true, false) => DateKind::Date,
+        (false, true) => DateKind::Time,
+        (false, false) => DateKind::Number,
+    }
+}
+
+/// Formats a date serial as ISO 8601 (`None` for numbers and impossible dates).
+fn date_text(v: f64, kind: DateKind, date1904: bool) -> Option<String> {
+    if kind == DateKind::Number || !v.is_finite() || !(0.0..2_958_466.0).contains(&v) {
+        return None;
+    }
+    let mut days = v.floor() as i64;
+    let mut secs = ((v - v.floor()) * 86_400.0).round() as i64;
+    if secs >= 86_400 {
+        days += 1;
+        secs -= 86_400;
+    }
+    // Serial 0 is 1900-01-00 (1904-01-01 in the 1904 system); Excel counts a 29 February
+    // 1900 that never was, so later serials are one day ahead.
+    let unix_days = if date1904 {
+        days - 24_107
+    } else if days >= 61 {
+        days - 25_569
+    } else {
+        days - 25_568
+    };
+    let (y, m, d) = civil_from_days(unix_days);
+    let (h, min, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    Some(match kind {
+        DateKind::Date => format!("{y:04}-{m:02}-{d:02}"),
+        DateKind::Time if v < 1.0 => format!("{h:02}:{min:02}:{s:02}"),
+        _ => format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}"),
+    })
+}
+
+/// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 /// Formats a cell number as Excel's General format would for the common cases: integers
 /// without a decimal point, other values in their shortest exact form.
 fn number(v: f64) -> String {
@@ -528,6 +685,32 @@ mod tests {
         assert_eq!(number(rk_value(((1.5f64.to_bits() >> 32) as u32) & !3)), "1.5");
         assert_eq!(number(3.0), "3");
         assert_eq!(number(0.1), "0.1");
+    }
+
+    #[test]
+    fn dates_by_number_format() {
+        assert_eq!(date_kind("yyyy\\-mm\\-dd"), DateKind::Date);
+        assert_eq!(date_kind("[$-412]yyyy\"년\" m\"월\""), DateKind::Date);
+        assert_eq!(date_kind("[h]:mm:ss"), DateKind::Time);
+        assert_eq!(date_kind("mm:ss"), DateKind::Time);
+        assert_eq!(date_kind("m/d/yy h:mm"), DateKind::DateTime);
+        assert_eq!(date_kind("mmm yyyy"), DateKind::Date);
+        assert_eq!(date_kind("[Red]#,##0.00;\"days\""), DateKind::Number);
+        assert_eq!(date_kind("General"), DateKind::Number);
+        assert_eq!(date_kind("0.0\"d\""), DateKind::Number);
+        assert_eq!(date_text(45_000.0, DateKind::Date, false).as_deref(), Some("2023-03-15"));
+        assert_eq!(date_text(1.0, DateKind::Date, false).as_deref(), Some("1900-01-01"));
+        assert_eq!(date_text(59.0, DateKind::Date, false).as_deref(), Some("1900-02-28"));
+        assert_eq!(date_text(61.0, DateKind::Date, false).as_deref(), Some("1900-03-01"));
+        assert_eq!(date_text(0.0, DateKind::Date, true).as_deref(), Some("1904-01-01"));
+        assert_eq!(date_text(0.5, DateKind::Time, false).as_deref(), Some("12:00:00"));
+        assert_eq!(date_text(45_000.75, DateKind::DateTime, false).as_deref(), Some("2023-03-15 18:00:00"));
+        assert_eq!(date_text(-1.0, DateKind::Date, false), None);
+        let styles = Styles { formats: vec![(164, DateKind::Date)], xf_formats: vec![0, 14, 164], date1904: false };
+        assert_eq!(styles.value(0, 45_000.0), "45000");
+        assert_eq!(styles.value(1, 45_000.0), "2023-03-15");
+        assert_eq!(styles.value(2, 45_000.0), "2023-03-15");
+        assert_eq!(styles.value(9, 2.5), "2.5");
     }
 
     #[test]
