@@ -16,8 +16,8 @@ use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin};
 
 const WORD_IDENT: u16 = 0xA5EC;
-/// nFib of Word 97; earlier versions keep text differently.
-const NFIB_WORD97: u16 = 0x00C1;
+/// The highest nFib of Word 6/95, which keep text differently from Word 97 and later.
+const NFIB_WORD95_MAX: u16 = 105;
 const F_ENCRYPTED: u16 = 0x0100;
 const F_WHICH_TBL_STM: u16 = 0x0200;
 const F_OBFUSCATED: u16 = 0x8000;
@@ -79,9 +79,9 @@ impl<'a> Fib<'a> {
             return Err(malformed("the WordDocument stream lacks the Word signature"));
         }
         let nfib = r.u16().ok_or_else(short)?;
-        if nfib < NFIB_WORD97 {
+        if nfib <= NFIB_WORD95_MAX {
             return Err(Error::Unsupported(
-                "a Word 6/95 document (only Word 97 and later .doc are read) — save it as .docx".into(),
+                "a Word 2/6/95 document (only Word 97 and later .doc are read) — save it as .docx".into(),
             ));
         }
         let flags = u16_at(word, 0x0A).ok_or_else(short)?;
@@ -149,7 +149,7 @@ fn parse_clx(clx: &[u8], word_len: usize) -> Result<Vec<Piece>> {
     let lcb = r.u32().ok_or_else(short)? as usize;
     let plc = r.bytes(lcb).ok_or_else(short)?;
     // (n + 1) CPs of 4 bytes, then n PCDs of 8 bytes.
-    if plc.len() < 4 || (plc.len() - 4) % 12 != 0 {
+    if plc.len() < 4 || !(plc.len() - 4).is_multiple_of(12) {
         return Err(malformed("the piece table has an impossible size"));
     }
     let n = (plc.len() - 4) / 12;

@@ -170,7 +170,7 @@ fn read_section(data: &[u8], n: u32, doc: &mut Document, ctx: &Ctx) -> Result<()
     let mut count = 0u32;
     while let Some(rec) = next_record(&mut r)? {
         count = count.wrapping_add(1);
-        if count % 1024 == 0 {
+        if count.is_multiple_of(1024) {
             ctx.check()?;
         }
         while tables.last().is_some_and(|t| rec.level <= t.level) {

@@ -151,7 +151,7 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
     let mut i = 0;
     while let Some(rec) = records.get(i) {
         i += 1;
-        if i % 4096 == 0 {
+        if i.is_multiple_of(4096) {
             ctx.check()?;
         }
         let b = rec.body;
@@ -433,7 +433,7 @@ fn read_sst(segments: Vec<&[u8]>, ctx: &Ctx) -> Result<Vec<String>> {
     // Every string takes at least 3 bytes: never trust the count for the allocation.
     let mut out = Vec::with_capacity(unique.min(total / 3));
     for k in 0..unique {
-        if k % 4096 == 0 {
+        if k.is_multiple_of(4096) {
             ctx.check()?;
         }
         match read_rich_string(&mut s) {
