@@ -114,6 +114,9 @@ struct TableBuild {
     rows: usize,
     cols: usize,
     cells: Vec<Cell>,
+    /// The `TABLE` record was seen: list headers before it belong to the caption.
+    started: bool,
+    caption: Option<String>,
 }
 
 struct Cell {
@@ -123,6 +126,16 @@ struct Cell {
 }
 
 impl TableBuild {
+    /// Where paragraph text goes now: the caption before the table starts, then the
+    /// current cell.
+    fn text_target(&mut self) -> Option<&mut String> {
+        if self.started {
+            self.cells.last_mut().map(|c| &mut c.text)
+        } else {
+            self.caption.as_mut()
+        }
+    }
+
     /// Lays the cells out as rows: by their declared addresses when those are coherent,
     /// otherwise in reading order, `cols` to a row.
     fn into_rows(self) -> Vec<Vec<String>> {
@@ -178,24 +191,36 @@ fn read_section(data: &[u8], n: u32, doc: &mut Document, ctx: &Ctx) -> Result<()
         }
         match rec.tag {
             TAG_CTRL_HEADER if u32_at(rec.body, 0) == Some(CTRL_TABLE) => {
-                tables.push(TableBuild { level: rec.level, rows: 0, cols: 0, cells: Vec::new() });
+                tables.push(TableBuild {
+                    level: rec.level,
+                    rows: 0,
+                    cols: 0,
+                    cells: Vec::new(),
+                    started: false,
+                    caption: None,
+                });
             }
             TAG_TABLE => {
                 if let Some(t) = tables.last_mut().filter(|t| rec.level == t.level + 1) {
                     t.rows = u16_at(rec.body, 4).unwrap_or(0) as usize;
                     t.cols = u16_at(rec.body, 6).unwrap_or(0) as usize;
+                    t.started = true;
                 }
             }
             TAG_LIST_HEADER => {
                 if let Some(t) = tables.last_mut().filter(|t| rec.level == t.level + 1) {
-                    let at = u16_at(rec.body, 8).zip(u16_at(rec.body, 10)).map(|(c, r)| (r as usize, c as usize));
-                    t.cells.push(Cell { at, text: String::new() });
+                    if t.started {
+                        let at = u16_at(rec.body, 8).zip(u16_at(rec.body, 10)).map(|(c, r)| (r as usize, c as usize));
+                        t.cells.push(Cell { at, text: String::new() });
+                    } else {
+                        t.caption = Some(String::new());
+                    }
                 }
             }
             TAG_PARA_TEXT => {
                 let text = para_text(rec.body);
-                match tables.last_mut().and_then(|t| t.cells.last_mut()) {
-                    Some(cell) => append_line(&mut cell.text, &text),
+                match tables.last_mut().and_then(TableBuild::text_target) {
+                    Some(target) => append_line(target, &text),
                     None => doc.push_paragraph(text, origin.clone()),
                 }
             }
@@ -211,15 +236,21 @@ fn read_section(data: &[u8], n: u32, doc: &mut Document, ctx: &Ctx) -> Result<()
 /// Closes the innermost table: into its parent's current cell when nested, else into the
 /// document.
 fn finish_table(tables: &mut Vec<TableBuild>, doc: &mut Document, origin: &Origin) {
-    let Some(table) = tables.pop() else { return };
+    let Some(mut table) = tables.pop() else { return };
+    let caption = table.caption.take();
     let rows = table.into_rows();
-    match tables.last_mut().and_then(|t| t.cells.last_mut()) {
-        Some(cell) => {
-            for row in rows {
-                append_line(&mut cell.text, &row.join("\t"));
+    match tables.last_mut().and_then(TableBuild::text_target) {
+        Some(target) => {
+            for line in caption.iter().cloned().chain(rows.iter().map(|row| row.join("\t"))) {
+                append_line(target, &line);
             }
         }
-        None => doc.push_table(rows, origin.clone()),
+        None => {
+            if let Some(caption) = caption {
+                doc.push_paragraph(caption, origin.clone());
+            }
+            doc.push_table(rows, origin.clone());
+        }
     }
 }
 
@@ -439,6 +470,10 @@ mod tests {
         let mut s = record(66, 0, &[0; 22]);
         s.extend(record(TAG_PARA_TEXT, 1, &utf16("배포용 문서 본문")));
         s.extend(record(TAG_CTRL_HEADER, 1, &CTRL_TABLE.to_le_bytes()));
+        // A caption comes before the TABLE record.
+        s.extend(record(TAG_LIST_HEADER, 2, &[0; 12]));
+        s.extend(record(66, 2, &[0; 22]));
+        s.extend(record(TAG_PARA_TEXT, 3, &utf16("표 캡션")));
         let mut table = vec![0u8; 4];
         table.extend_from_slice(&2u16.to_le_bytes());
         table.extend_from_slice(&2u16.to_le_bytes());
@@ -466,9 +501,9 @@ mod tests {
             let file = hwp_file(flags, &[("ViewText/Section0", distribute(&body, seed, key))]);
             let doc = run(&file).unwrap_or_else(|e| panic!("seed {seed:#x}: {e}"));
             let text = doc.text();
-            assert!(text.starts_with("배포용 문서 본문\n문제\t정답\n긴 셀"), "{text}");
+            assert!(text.starts_with("배포용 문서 본문\n표 캡션\n문제\t정답\n긴 셀"), "{text}");
             assert!(text.ends_with("\t서울\n끝\n"), "{text}");
-            assert!(matches!(&doc.blocks[1], crate::model::Block::Table { rows, .. } if rows.len() == 2));
+            assert!(matches!(&doc.blocks[2], crate::model::Block::Table { rows, .. } if rows.len() == 2));
         }
     }
 

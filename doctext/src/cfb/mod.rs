@@ -43,6 +43,24 @@ pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
     }
 }
 
+/// The format a compound file probably holds, for errors raised before its directory is
+/// read: by the UTF-16 stream names in its bytes; Word when none is found.
+fn guess_format(data: &[u8]) -> Format {
+    let has = |name: &str| {
+        let needle: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        data.windows(needle.len()).any(|w| w == needle.as_slice())
+    };
+    if has("Workbook") || has("Book") {
+        Format::Xls
+    } else if has("PowerPoint Document") {
+        Format::Ppt
+    } else if has("FileHeader") || has("BodyText") {
+        Format::Hwp
+    } else {
+        Format::Doc
+    }
+}
+
 /// An opened compound file over the caller's bytes, plus the format being read (for
 /// error messages).
 pub(crate) struct Ole<'a> {
@@ -54,22 +72,22 @@ pub(crate) struct Ole<'a> {
 impl<'a> Ole<'a> {
     /// Opens `data` as a compound file. Not a CFB → [`Error::Malformed`].
     fn open(data: &'a [u8], ctx: &Ctx) -> Result<Self> {
-        // Until a stream tells otherwise the file is reported as a Word document, the most
-        // common compound file.
-        let format = Format::Doc;
+        // Errors before the directory is read name the format the bytes suggest (a scan
+        // done only on that path).
         if !data.starts_with(&CFB_MAGIC) {
             return Err(Error::malformed(
-                format,
+                guess_format(data),
                 "not a CFB file (the OLE compound-file signature is missing) — save it again from its application",
             ));
         }
         let cf = cfb::CompoundFile::open(Cursor::new(data))
-            .map_err(|e| Error::malformed(format, format!("not a CFB file: {e}")))?;
+            .map_err(|e| Error::malformed(guess_format(data), format!("not a CFB file: {e}")))?;
         let max = ctx.limits.max_entries;
         if cf.walk().nth(max).is_some() {
             return Err(Error::Limit(LimitKind::Entries { max }));
         }
-        Ok(Self { cf, file_len: data.len() as u64, format })
+        // Set by `extract` once the streams tell the format.
+        Ok(Self { cf, file_len: data.len() as u64, format: Format::Doc })
     }
 
     pub(crate) fn is_stream(&self, path: &str) -> bool {
@@ -213,6 +231,17 @@ pub(crate) mod test_support {
         let limits = Limits::default();
         let err = extract(&corpus("base/quiz_ko.hwp"), &mut Ctx::new(&limits, None, Some(&cancel))).unwrap_err();
         assert!(matches!(err, Error::Cancelled), "{err}");
+    }
+
+    #[test]
+    fn damaged_containers_name_their_probable_format() {
+        let mut xls = corpus("base/quiz_ko.xls");
+        xls[0] = 0;
+        assert!(matches!(run(&xls), Err(Error::Malformed { format: Format::Xls, .. })));
+        // An impossible sector size: the container itself fails to open.
+        let mut hwp = corpus("base/quiz_ko.hwp");
+        hwp[0x1E] = 0x20;
+        assert!(matches!(run(&hwp), Err(Error::Malformed { format: Format::Hwp, .. })));
     }
 
     #[test]

@@ -33,7 +33,11 @@ const DATEMODE: u16 = 0x0022;
 const FORMAT: u16 = 0x041E;
 const XF: u16 = 0x00E0;
 
+const CODEPAGE: u16 = 0x0042;
+const RSTRING: u16 = 0x00D6;
+
 const BIFF8: u16 = 0x0600;
+const BIFF5: u16 = 0x0500;
 const DT_GLOBALS: u16 = 0x0005;
 const DT_WORKSHEET: u16 = 0x0010;
 
@@ -42,13 +46,9 @@ fn malformed(reason: impl Into<String>) -> Error {
 }
 
 pub(super) fn extract(ole: &mut Ole, ctx: &mut Ctx) -> Result<Document> {
-    let data = if ole.is_stream("Workbook") {
-        ole.read("Workbook", ctx)?
-    } else {
-        return Err(Error::Unsupported(
-            "an Excel 5.0/95 workbook (only Excel 97 and later .xls are read) — save it as .xlsx".into(),
-        ));
-    };
+    // Excel 97 and later write "Workbook", Excel 5.0/95 "Book".
+    let name = if ole.is_stream("Workbook") { "Workbook" } else { "Book" };
+    let data = ole.read(name, ctx)?;
     let records = split_records(&data)?;
     read_workbook(&records, ctx)
 }
@@ -147,6 +147,7 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
     // The cell waiting for the STRING record after its FORMULA.
     let mut pending_string: Option<(u16, u16)> = None;
     let mut styles = Styles::default();
+    let mut text = Text { biff8: true, codepage: encoding_rs::WINDOWS_1252 };
 
     let mut i = 0;
     while let Some(rec) = records.get(i) {
@@ -159,10 +160,16 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
             BOF => {
                 let version = u16_at(b, 0).unwrap_or(0);
                 let dt = u16_at(b, 2).unwrap_or(0);
-                if stack.is_empty() && dt == DT_GLOBALS && version != BIFF8 {
-                    return Err(Error::Unsupported(
-                        "an Excel 5.0/95 workbook (only Excel 97 and later .xls are read) — save it as .xlsx".into(),
-                    ));
+                if stack.is_empty() && dt == DT_GLOBALS {
+                    text.biff8 = match version {
+                        BIFF8 => true,
+                        BIFF5 => false,
+                        _ => {
+                            return Err(Error::Unsupported(format!(
+                                "an Excel workbook of BIFF version {version:#06x} (Excel 5.0 and later .xls are read) — save it as .xlsx"
+                            )));
+                        }
+                    };
                 }
                 if dt == DT_WORKSHEET && stack.iter().all(|&k| k == DT_GLOBALS) {
                     let name = sheet_names
@@ -192,19 +199,19 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
                 ));
             }
             BOUNDSHEET => {
-                let mut r = Reader::new(b);
-                let pos = r.u32().ok_or_else(|| malformed("BOUNDSHEET record is cut short"))?;
-                r.skip(2);
-                let cch = r.u8().unwrap_or(0);
-                let name = read_string(&mut Segments::new(vec![r.rest()]), usize::from(cch))
-                    .ok_or_else(|| malformed("a sheet name is cut short"))?;
+                let pos = u32_at(b, 0).ok_or_else(|| malformed("BOUNDSHEET record is cut short"))?;
+                let name = text.short(b.get(6..).unwrap_or(&[])).ok_or_else(|| malformed("a sheet name is cut short"))?;
                 sheet_names.push((pos, name));
             }
             DATEMODE => styles.date1904 = u16_at(b, 0).is_some_and(|f| f != 0),
+            CODEPAGE => text.codepage = codepage(u16_at(b, 0).unwrap_or(1252)),
             FORMAT => {
-                if let Some(id) = u16_at(b, 0)
-                    && let Some(code) = read_long_string(&mut Segments::new(vec![b.get(2..).unwrap_or(&[])]))
-                {
+                let code = if text.biff8 {
+                    read_long_string(&mut Segments::new(vec![b.get(2..).unwrap_or(&[])]))
+                } else {
+                    text.short(b.get(2..).unwrap_or(&[]))
+                };
+                if let (Some(id), Some(code)) = (u16_at(b, 0), code) {
                     styles.formats.push((id, date_kind(&code)));
                 }
             }
@@ -223,7 +230,7 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
             if let Some((r, c)) = pending_string.take() {
                 let (segments, used) = continued(b, &records[i..]);
                 i += used;
-                if let Some(s) = read_long_string(&mut Segments::new(segments)) {
+                if let Some(s) = text.long(segments) {
                     sheet.set(r, c, s);
                 }
             }
@@ -237,10 +244,10 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
                     sheet.set(row, col, s.clone());
                 }
             }
-            LABEL => {
+            LABEL | RSTRING => {
                 let (segments, used) = continued(b.get(6..).unwrap_or(&[]), &records[i..]);
                 i += used;
-                if let Some(s) = read_long_string(&mut Segments::new(segments)) {
+                if let Some(s) = text.long(segments) {
                     sheet.set(row, col, s);
                 }
             }
@@ -291,6 +298,59 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
         doc.push_table(done.into_rows(), origin);
     }
     Ok(doc)
+}
+
+/// How the workbook stores text: BIFF8 strings (flags byte, Latin-1 or UTF-16) or
+/// BIFF5 strings (bytes in the workbook's code page).
+struct Text {
+    biff8: bool,
+    codepage: &'static encoding_rs::Encoding,
+}
+
+impl Text {
+    /// A string with an 8-bit count (sheet names, BIFF5 formats).
+    fn short(&self, b: &[u8]) -> Option<String> {
+        let cch = usize::from(*b.first()?);
+        if self.biff8 {
+            read_string(&mut Segments::new(vec![b.get(1..)?]), cch)
+        } else {
+            Some(self.codepage.decode_without_bom_handling(b.get(1..1 + cch)?).0.into_owned())
+        }
+    }
+
+    /// A string with a 16-bit count (cells, cached formula results).
+    fn long(&self, segments: Vec<&[u8]>) -> Option<String> {
+        if self.biff8 {
+            return read_long_string(&mut Segments::new(segments));
+        }
+        let b = *segments.first()?;
+        let cch = usize::from(u16_at(b, 0)?);
+        // A BIFF5 string never needs CONTINUE records for a cell (255 characters max).
+        Some(self.codepage.decode_without_bom_handling(b.get(2..2 + cch)?).0.into_owned())
+    }
+}
+
+/// The encoding of a Windows code page number (CODEPAGE record); Windows-1252 for
+/// unknown ones.
+fn codepage(cp: u16) -> &'static encoding_rs::Encoding {
+    let label: &[u8] = match cp {
+        874 => b"windows-874",
+        932 => b"shift_jis",
+        936 => b"gbk",
+        949 | 1361 => b"euc-kr",
+        950 => b"big5",
+        1250 => b"windows-1250",
+        1251 => b"windows-1251",
+        1253 => b"windows-1253",
+        1254 => b"windows-1254",
+        1255 => b"windows-1255",
+        1256 => b"windows-1256",
+        1257 => b"windows-1257",
+        1258 => b"windows-1258",
+        10000 | 32768 => b"macintosh",
+        _ => b"windows-1252",
+    };
+    encoding_rs::Encoding::for_label(label).unwrap_or(encoding_rs::WINDOWS_1252)
 }
 
 /// The body of a record plus the bodies of the `CONTINUE` records right after it, and how
@@ -439,9 +499,10 @@ fn read_sst(segments: Vec<&[u8]>, ctx: &Ctx) -> Result<Vec<String>> {
         match read_rich_string(&mut s) {
             Some(text) => out.push(text),
             None => {
-                return Err(malformed(format!(
-                    "the shared string table ends after {k} of its {unique} strings"
-                )));
+                // Writers get the count wrong, and damaged files end early: keep what
+                // was read, cells pointing past it stay empty.
+                tracing::debug!(read = k, declared = unique, "the shared string table ends early");
+                break;
             }
         }
     }
@@ -612,7 +673,7 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cfb::test_support::{corpus, edited, missing_units, run};
+    use crate::cfb::test_support::{cfb_file, corpus, edited, missing_units, run};
     use crate::model::Block;
 
     #[test]
@@ -723,5 +784,26 @@ mod tests {
         });
         let err = run(&file).unwrap_err();
         assert!(matches!(&err, Error::Unsupported(m) if m.contains("password-protected xls")), "{err}");
+    }
+
+    /// An Excel 95 (BIFF5) workbook: "Book" stream, code-page text (here Korean, 949).
+    #[test]
+    fn biff5_workbook_with_a_code_page() {
+        let mut stream = rec(BOF, &[0x00, 0x05, 0x05, 0x00]);
+        stream.extend(rec(CODEPAGE, &949u16.to_le_bytes()));
+        let sheet_at = 4 + 4 + 4 + 2 + 4 + 11 + 4;
+        let mut sheet = (sheet_at as u32).to_le_bytes().to_vec();
+        sheet.extend_from_slice(&[0, 0, 4, 0xC7, 0xA5, 0xC1, 0xD8]); // "표준"
+        stream.extend(rec(BOUNDSHEET, &sheet));
+        stream.extend(rec(EOF, &[]));
+        assert_eq!(stream.len(), sheet_at);
+        stream.extend(rec(BOF, &[0x00, 0x05, 0x10, 0x00]));
+        let mut label = vec![0, 0, 0, 0, 0, 0, 4, 0];
+        label.extend_from_slice(&[0xB0, 0xA1, 0xB3, 0xAA]); // "가나"
+        stream.extend(rec(LABEL, &label));
+        stream.extend(rec(EOF, &[]));
+        let doc = run(&cfb_file(&[("Book", stream)])).unwrap();
+        assert_eq!(doc.text(), "가나\n");
+        assert_eq!(doc.blocks[0].origin().part, Part::Sheet("표준".into()));
     }
 }
