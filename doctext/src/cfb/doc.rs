@@ -16,6 +16,8 @@ use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin};
 
 const WORD_IDENT: u16 = 0xA5EC;
+/// wIdent of Word 6.0/95 documents.
+const WORD6_IDENT: u16 = 0xA5DC;
 /// The highest nFib of Word 6/95, which keep text differently from Word 97 and later.
 const NFIB_WORD95_MAX: u16 = 105;
 const F_ENCRYPTED: u16 = 0x0100;
@@ -37,12 +39,6 @@ fn malformed(reason: impl Into<String>) -> Error {
 pub(super) fn extract(ole: &mut Ole, ctx: &mut Ctx) -> Result<Document> {
     let word = ole.read("WordDocument", ctx)?;
     let fib = Fib::parse(&word)?;
-    if fib.flags & F_ENCRYPTED != 0 {
-        let how = if fib.flags & F_OBFUSCATED != 0 { "XOR obfuscation" } else { "RC4 encryption" };
-        return Err(Error::Unsupported(format!(
-            "password-protected doc ({how}) — remove the password in Word, or save it as .docx with a password"
-        )));
-    }
     let table_name = if fib.flags & F_WHICH_TBL_STM != 0 { "1Table" } else { "0Table" };
     let table = ole.read(table_name, ctx)?;
     let clx = fib.slice(&table, FC_CLX, table_name)?;
@@ -74,17 +70,27 @@ struct Fib<'a> {
 impl<'a> Fib<'a> {
     fn parse(word: &'a [u8]) -> Result<Self> {
         let short = || malformed("the FIB is cut short");
+        let old_word = || {
+            Error::Unsupported("a Word 6.0/95 document (only Word 97 and later .doc are read) — save it as .docx".into())
+        };
         let mut r = Reader::new(word);
-        if r.u16() != Some(WORD_IDENT) {
-            return Err(malformed("the WordDocument stream lacks the Word signature"));
+        match r.u16() {
+            Some(WORD_IDENT) => {}
+            Some(WORD6_IDENT) => return Err(old_word()),
+            _ => return Err(malformed("the WordDocument stream lacks the Word signature")),
         }
         let nfib = r.u16().ok_or_else(short)?;
         if nfib <= NFIB_WORD95_MAX {
-            return Err(Error::Unsupported(
-                "a Word 2/6/95 document (only Word 97 and later .doc are read) — save it as .docx".into(),
-            ));
+            return Err(old_word());
         }
         let flags = u16_at(word, 0x0A).ok_or_else(short)?;
+        // Only FibBase is in the clear in an encrypted file: check before reading on.
+        if flags & F_ENCRYPTED != 0 {
+            let how = if flags & F_OBFUSCATED != 0 { "XOR obfuscation" } else { "RC4 encryption" };
+            return Err(Error::Unsupported(format!(
+                "password-protected doc ({how}) — remove the password in Word, or save it as .docx with a password"
+            )));
+        }
         r = Reader::new(word.get(32..).ok_or_else(short)?);
         let csw = r.u16().ok_or_else(short)?;
         r.skip(usize::from(csw) * 2).ok_or_else(short)?;
@@ -454,5 +460,11 @@ mod tests {
             let err = run(&file).unwrap_err();
             assert!(matches!(&err, Error::Unsupported(m) if m.contains("password-protected doc") && m.contains(how)), "{err}");
         }
+    }
+
+    #[test]
+    fn word6_is_unsupported() {
+        let file = edited("base/plain_en.doc", "WordDocument", |w| w[..2].copy_from_slice(&WORD6_IDENT.to_le_bytes()));
+        assert!(matches!(run(&file), Err(Error::Unsupported(m)) if m.contains("Word 6.0/95")));
     }
 }

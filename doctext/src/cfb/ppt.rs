@@ -148,13 +148,27 @@ impl Live {
     /// Follows Current User → UserEditAtom → older edits. `None` when the chain cannot
     /// be read at all.
     fn find(current: &[u8], stream: &[u8], ctx: &Ctx) -> Result<Option<Self>> {
-        let Some(cu) = Rec::read(&mut Reader::new(current)).filter(|r| r.kind == RT_CURRENT_USER_ATOM) else {
-            return Ok(None);
-        };
-        if u32_at(cu.body, 4) == Some(HEADER_TOKEN_ENCRYPTED) {
+        let cu = Rec::read(&mut Reader::new(current)).filter(|r| r.kind == RT_CURRENT_USER_ATOM);
+        if let Some(cu) = &cu
+            && u32_at(cu.body, 4) == Some(HEADER_TOKEN_ENCRYPTED)
+        {
             return Err(encrypted());
         }
-        let Some(mut offset) = u32_at(cu.body, 8) else { return Ok(None) };
+        let named = cu
+            .as_ref()
+            .and_then(|cu| u32_at(cu.body, 8))
+            .filter(|&at| Rec::at(stream, at).is_some_and(|r| r.kind == RT_USER_EDIT_ATOM));
+        // Without a usable Current User, the last edit in the stream is the current one.
+        let Some(mut offset) = named.or_else(|| last_user_edit(stream)) else {
+            if !current.is_empty() && cu.is_none() {
+                // PowerPoint 95 and older keep a plain user name there and no edit atoms.
+                return Err(Error::Unsupported(
+                    "a PowerPoint 95 or older presentation (only PowerPoint 97 and later .ppt are read) — save it as .pptx"
+                        .into(),
+                ));
+            }
+            return Ok(None);
+        };
         let mut persist = HashMap::new();
         let mut document = None;
         let mut seen = HashSet::new();
@@ -321,6 +335,20 @@ fn is_table(group: &Rec) -> bool {
     })
 }
 
+/// The offset of the last top-level `UserEditAtom` of the stream.
+fn last_user_edit(stream: &[u8]) -> Option<u32> {
+    let mut r = Reader::new(stream);
+    let mut last = None;
+    loop {
+        let at = r.pos();
+        match Rec::read(&mut r) {
+            Some(rec) if rec.kind == RT_USER_EDIT_ATOM => last = u32::try_from(at).ok(),
+            Some(_) => {}
+            None => return last,
+        }
+    }
+}
+
 /// Adds the entries of a `PersistDirectoryAtom` body that are not known yet (the newer
 /// edit was read first).
 fn read_persist_directory(body: &[u8], persist: &mut HashMap<u32, u32>) {
@@ -455,11 +483,18 @@ mod tests {
         cu[0..4].copy_from_slice(&0x14u32.to_le_bytes());
         cu[4..8].copy_from_slice(&0xE391_C05Fu32.to_le_bytes());
         cu[8..12].copy_from_slice(&edit2.to_le_bytes());
-        let file = cfb_file(&[("PowerPoint Document", s), ("Current User", rec(0, RT_CURRENT_USER_ATOM, &cu))]);
+        let file = cfb_file(&[("PowerPoint Document", s.clone()), ("Current User", rec(0, RT_CURRENT_USER_ATOM, &cu))]);
         let doc = run(&file).unwrap();
         assert_eq!(doc.text(), "title\nfresh text\nspeaker note\n");
         let parts: Vec<Part> = doc.blocks.iter().map(|b| b.origin().part.clone()).collect();
         assert_eq!(parts, [Part::Slide(1), Part::Slide(1), Part::Notes(1)]);
+
+        // Without Current User the last UserEditAtom of the stream is the current edit.
+        let doc = run(&cfb_file(&[("PowerPoint Document", s.clone())])).unwrap();
+        assert_eq!(doc.text(), "title\nfresh text\nspeaker note\n");
+        // A PowerPoint 95 file: a plain user name in Current User, no edit atoms.
+        let pp95 = cfb_file(&[("PowerPoint Document", chars("x")), ("Current User", b"\x05\0\0\0Kim".to_vec())]);
+        assert!(matches!(run(&pp95), Err(Error::Unsupported(m)) if m.contains("PowerPoint 95")));
 
         // The encrypted header token is refused.
         cu[4..8].copy_from_slice(&HEADER_TOKEN_ENCRYPTED.to_le_bytes());

@@ -50,7 +50,7 @@ pub(super) fn extract(ole: &mut Ole, ctx: &mut Ctx) -> Result<Document> {
     let name = if ole.is_stream("Workbook") { "Workbook" } else { "Book" };
     let data = ole.read(name, ctx)?;
     let records = split_records(&data)?;
-    read_workbook(&records, ctx)
+    read_workbook(&records, name == "Workbook", ctx)
 }
 
 /// One BIFF record: type, offset of its header in the stream, body.
@@ -136,7 +136,9 @@ impl Sheet {
     }
 }
 
-fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
+/// Reads the records of a workbook stream; `biff8` is the guess from the stream name,
+/// used when the globals BOF gives no usable version.
+fn read_workbook(records: &[Rec], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
     let mut doc = Document::new(Format::Xls);
     let mut sheet_names: Vec<(u32, String)> = Vec::new();
     let mut sst: Vec<String> = Vec::new();
@@ -147,7 +149,7 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
     // The cell waiting for the STRING record after its FORMULA.
     let mut pending_string: Option<(u16, u16)> = None;
     let mut styles = Styles::default();
-    let mut text = Text { biff8: true, codepage: encoding_rs::WINDOWS_1252 };
+    let mut text = Text { biff8, codepage: encoding_rs::WINDOWS_1252 };
 
     let mut i = 0;
     while let Some(rec) = records.get(i) {
@@ -161,14 +163,11 @@ fn read_workbook(records: &[Rec], ctx: &mut Ctx) -> Result<Document> {
                 let version = u16_at(b, 0).unwrap_or(0);
                 let dt = u16_at(b, 2).unwrap_or(0);
                 if stack.is_empty() && dt == DT_GLOBALS {
+                    // Writers differ in the minor bits: 0x05xx is BIFF5/7, 0x06xx BIFF8.
                     text.biff8 = match version {
-                        BIFF8 => true,
-                        BIFF5 => false,
-                        _ => {
-                            return Err(Error::Unsupported(format!(
-                                "an Excel workbook of BIFF version {version:#06x} (Excel 5.0 and later .xls are read) — save it as .xlsx"
-                            )));
-                        }
+                        v if v >= BIFF8 => true,
+                        v if v >= BIFF5 => false,
+                        _ => biff8,
                     };
                 }
                 if dt == DT_WORKSHEET && stack.iter().all(|&k| k == DT_GLOBALS) {
@@ -736,7 +735,7 @@ mod tests {
         let records = split_records(&stream).unwrap();
         let limits = crate::Limits::default();
         let mut ctx = Ctx::new(&limits, None, None);
-        let doc = read_workbook(&records, &mut ctx).unwrap();
+        let doc = read_workbook(&records, true, &mut ctx).unwrap();
         assert_eq!(doc.text(), "AB가\t\nxyz\t\n\t-7\n");
     }
 
