@@ -182,7 +182,7 @@ fn for_each_char(
     pieces: &[Piece],
     start: u32,
     len: u32,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     mut f: impl FnMut(char, usize),
 ) -> Result<()> {
     let end = start.saturating_add(len);
@@ -194,6 +194,8 @@ fn for_each_char(
         }
         ctx.check()?;
         let (skip, count) = ((from - p.cp) as usize, (to - from) as usize);
+        // Pieces may point at the same bytes over and over: count what comes out.
+        ctx.charge(count as u64)?;
         if p.compressed {
             let bytes = word.get(p.fc + skip..p.fc + skip + count).unwrap_or(&[]);
             for (k, c) in cp1252(bytes).chars().enumerate() {

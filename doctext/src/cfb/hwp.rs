@@ -33,6 +33,9 @@ const CTRL_TABLE: u32 = u32::from_be_bytes(*b"tbl ");
 /// Cells a table may span (rows × columns) before its layout is ignored and its cells are
 /// laid out in reading order instead.
 const MAX_GRID: usize = 1 << 16;
+/// Tables nested deeper than this are read as plain text of the enclosing cell (each
+/// level copies its text into the level above).
+const MAX_NESTED_TABLES: usize = 8;
 
 pub(super) fn extract(ole: &mut Ole, ctx: &mut Ctx) -> Result<Document> {
     let header = ole.read("FileHeader", ctx)?;
@@ -190,7 +193,7 @@ fn read_section(data: &[u8], n: u32, doc: &mut Document, ctx: &Ctx) -> Result<()
             finish_table(&mut tables, doc, &origin);
         }
         match rec.tag {
-            TAG_CTRL_HEADER if u32_at(rec.body, 0) == Some(CTRL_TABLE) => {
+            TAG_CTRL_HEADER if u32_at(rec.body, 0) == Some(CTRL_TABLE) && tables.len() < MAX_NESTED_TABLES => {
                 tables.push(TableBuild {
                     level: rec.level,
                     rows: 0,

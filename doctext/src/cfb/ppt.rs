@@ -198,7 +198,7 @@ impl Live {
         Rec::at(stream, *self.persist.get(&id)?)
     }
 
-    fn read(&self, stream: &[u8], doc: &mut Document, ctx: &Ctx) -> Result<()> {
+    fn read(&self, stream: &[u8], doc: &mut Document, ctx: &mut Ctx) -> Result<()> {
         let container = self
             .record(stream, self.document)
             .filter(|r| r.kind == RT_DOCUMENT)
@@ -214,9 +214,14 @@ impl Live {
                 }
             }
         }
+        // A slide or notes page listed twice is read once (the text would repeat).
+        let mut seen = HashSet::new();
         for (n, (id, placeholders)) in slides.into_iter().enumerate() {
             ctx.check()?;
             let n = u32::try_from(n + 1).unwrap_or(u32::MAX);
+            if !seen.insert(id) {
+                continue;
+            }
             let mut shapes = Shapes { placeholders: &placeholders, used: vec![false; placeholders.len()], notes: 0 };
             let mut items = Vec::new();
             if let Some(slide) = self.record(stream, id) {
@@ -227,17 +232,27 @@ impl Live {
             let origin = Origin { part: Part::Slide(n), ..Origin::default() };
             for item in items {
                 match item {
-                    Item::Text(t) => push_text(doc, &t, Part::Slide(n)),
-                    Item::Table(rows) => doc.push_table(rows, origin.clone()),
+                    Item::Text(t) => {
+                        ctx.charge(t.len() as u64)?;
+                        push_text(doc, &t, Part::Slide(n));
+                    }
+                    Item::Table(rows) => {
+                        ctx.charge(rows.iter().flatten().map(|c| c.len() as u64).sum())?;
+                        doc.push_table(rows, origin.clone());
+                    }
                 }
             }
             let notes = shapes.notes;
-            if let Some(notes) = (notes != 0).then(|| self.record(stream, notes)).flatten() {
-                walk(notes.body, 0, &mut |rec| {
-                    if let Some(t) = text_of(&rec) {
-                        push_text(doc, &t, Part::Notes(n));
-                    }
-                });
+            if notes != 0
+                && seen.insert(notes)
+                && let Some(notes) = self.record(stream, notes)
+            {
+                let mut texts = Vec::new();
+                walk(notes.body, 0, &mut |rec| texts.extend(text_of(&rec)));
+                for t in texts {
+                    ctx.charge(t.len() as u64)?;
+                    push_text(doc, &t, Part::Notes(n));
+                }
             }
         }
         Ok(())
@@ -276,7 +291,10 @@ impl Shapes<'_> {
                 }
                 RT_OUTLINE_TEXT_REF_ATOM => {
                     let k = u32_at(rec.body, 0).unwrap_or(u32::MAX) as usize;
-                    if let (Some(t), Some(u)) = (self.placeholders.get(k), self.used.get_mut(k)) {
+                    // Each placeholder text shows once, however often it is referenced.
+                    if let (Some(t), Some(u)) = (self.placeholders.get(k), self.used.get_mut(k))
+                        && !*u
+                    {
                         out.push(Item::Text(t.clone()));
                         *u = true;
                     }
@@ -460,7 +478,13 @@ mod tests {
         let document = s.len() as u32;
         let mut persist_atom = vec![0u8; 20];
         persist_atom[..4].copy_from_slice(&2u32.to_le_bytes());
-        let slwt = rec(0xF, RT_SLIDE_LIST_WITH_TEXT, &[rec(0, RT_SLIDE_PERSIST_ATOM, &persist_atom), chars("title")].concat());
+        // The slide is listed twice (a damaged or hostile list): it is read once.
+        let slwt = rec(
+            0xF,
+            RT_SLIDE_LIST_WITH_TEXT,
+            &[rec(0, RT_SLIDE_PERSIST_ATOM, &persist_atom), chars("title"), rec(0, RT_SLIDE_PERSIST_ATOM, &persist_atom)]
+                .concat(),
+        );
         s.extend(rec(0xF, RT_DOCUMENT, &slwt));
         let dir1 = s.len() as u32;
         s.extend(persist_dir(&[(1, document), (2, old_slide)]));

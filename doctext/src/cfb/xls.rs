@@ -240,6 +240,8 @@ fn read_workbook(records: &[Rec], biff8: bool, ctx: &mut Ctx) -> Result<Document
         match rec.kind {
             LABELSST => {
                 if let Some(s) = u32_at(b, 6).and_then(|k| sst.get(k as usize)) {
+                    // Many cells may share one long string: count the copies.
+                    ctx.charge(s.len() as u64)?;
                     sheet.set(row, col, s.clone());
                 }
             }
@@ -804,5 +806,33 @@ mod tests {
         let doc = run(&cfb_file(&[("Book", stream)])).unwrap();
         assert_eq!(doc.text(), "가나\n");
         assert_eq!(doc.blocks[0].origin().part, Part::Sheet("표준".into()));
+    }
+
+    /// One long shared string referenced by many cells: the copies count against the
+    /// per-file total, so a small file cannot expand without bound.
+    #[test]
+    fn shared_string_copies_are_charged() {
+        let mut sst = 1u32.to_le_bytes().to_vec();
+        sst.extend_from_slice(&1u32.to_le_bytes());
+        sst.extend_from_slice(&5000u16.to_le_bytes());
+        sst.push(0);
+        sst.extend(std::iter::repeat_n(b'x', 5000));
+        let mut stream = rec(BOF, &[0x00, 0x06, 0x05, 0x00]);
+        stream.extend(rec(SST, &sst));
+        stream.extend(rec(EOF, &[]));
+        stream.extend(rec(BOF, &[0x00, 0x06, 0x10, 0x00]));
+        for row in 0..100u16 {
+            let mut b = row.to_le_bytes().to_vec();
+            b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+            stream.extend(rec(LABELSST, &b));
+        }
+        stream.extend(rec(EOF, &[]));
+        let records = split_records(&stream).unwrap();
+        let limits = crate::Limits { max_total_bytes: 100_000, ..crate::Limits::default() };
+        let err = read_workbook(&records, true, &mut Ctx::new(&limits, None, None)).unwrap_err();
+        assert!(matches!(err, Error::Limit(crate::LimitKind::TotalBytes { max: 100_000 })), "{err}");
+        let limits = crate::Limits::default();
+        let doc = read_workbook(&records, true, &mut Ctx::new(&limits, None, None)).unwrap();
+        assert_eq!(doc.text().len(), 100 * 5001);
     }
 }
