@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use shared::protocol::signal::{ClientMsg, ErrorCode, MAX_NAME_CHARS, PROTOCOL_VERSION, PeerId, ServerMsg};
 use shared::protocol::{self, CodecError, MAX_FRAME_BYTES};
-use tokio::sync::mpsc;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, now_ms};
 use crate::metrics::ErrorKind;
-use crate::rooms::{Outbound, Outbox, Refusal};
+use crate::rooms::{Outbound, Outbox, Queue, Refusal};
 
 /// Websocket close codes (RFC 6455 §7.4.1).
 mod close {
@@ -108,41 +109,68 @@ fn decode_error(e: &CodecError) -> Exit {
 }
 
 impl Conn {
+    /// The connection's life. Only [`Conn::session`] stays resident while a client idles,
+    /// so everything else (handshake, per-frame work, closing) runs in boxed futures that
+    /// exist only while they run: this keeps each idle connection's task small.
     async fn run(&mut self) {
+        let (name, token) = match Box::pin(self.handshake()).await {
+            Ok(hello) => hello,
+            Err(exit) => return Box::pin(self.finish(exit)).await,
+        };
+        let Some((peer, conn_id, queue, kick)) = Box::pin(self.welcome(name, token)).await else { return };
+        let exit = self.session(peer, &queue, &kick).await;
+        self.hub.detach(peer, conn_id);
+        Box::pin(async {
+            if let Exit::Close { .. } = exit {
+                // Flush what the room already queued for us (e.g. LeftRoom on shutdown).
+                while let Some(out) = queue.pop() {
+                    if !self.write(out).await {
+                        break;
+                    }
+                }
+            }
+            self.finish(exit).await;
+        })
+        .await;
+    }
+
+    /// Waits for a valid `Hello`; returns the checked name and the reconnect token.
+    async fn handshake(&mut self) -> Result<(String, Option<String>), Exit> {
         let hub = Arc::clone(&self.hub);
         let hello = tokio::select! {
             r = tokio::time::timeout(hub.config.handshake_timeout(), self.read_msg()) => r,
-            () = hub.shutdown.cancelled() => return self.finish(Exit::Close { error: None, code: close::GOING_AWAY, reason: "server shutting down" }).await,
+            () = hub.shutdown.cancelled() => return Err(Exit::Close { error: None, code: close::GOING_AWAY, reason: "server shutting down" }),
         };
-        let (name, token) = match hello {
-            Err(_) => {
-                return self.finish(Exit::refuse(ErrorCode::BadHandshake, "no Hello within the handshake timeout", close::POLICY, "handshake timeout")).await;
-            }
-            Ok(Err(exit)) => return self.finish(exit).await,
+        match hello {
+            Err(_) => Err(Exit::refuse(ErrorCode::BadHandshake, "no Hello within the handshake timeout", close::POLICY, "handshake timeout")),
+            Ok(Err(exit)) => Err(exit),
             Ok(Ok(ClientMsg::Hello { protocol_version, name, reconnect_token })) => {
                 if protocol_version != PROTOCOL_VERSION {
                     let msg = format!(
                         "this server speaks protocol {PROTOCOL_VERSION}, the client speaks {protocol_version} — update the game so both match"
                     );
-                    return self.finish(Exit::refuse(ErrorCode::BadVersion, msg, close::POLICY, "protocol version mismatch")).await;
+                    return Err(Exit::refuse(ErrorCode::BadVersion, msg, close::POLICY, "protocol version mismatch"));
                 }
                 match valid_name(&name) {
-                    Ok(name) => (name, reconnect_token),
-                    Err(msg) => return self.finish(Exit::refuse(ErrorCode::InvalidName, msg, close::POLICY, "invalid name")).await,
+                    Ok(name) => Ok((name, reconnect_token)),
+                    Err(msg) => Err(Exit::refuse(ErrorCode::InvalidName, msg, close::POLICY, "invalid name")),
                 }
             }
-            Ok(Ok(_)) => {
-                return self.finish(Exit::refuse(ErrorCode::BadHandshake, "the first message must be Hello", close::POLICY, "no handshake")).await;
-            }
-        };
+            Ok(Ok(_)) => Err(Exit::refuse(ErrorCode::BadHandshake, "the first message must be Hello", close::POLICY, "no handshake")),
+        }
+    }
 
+    /// Attaches the session and sends `Welcome`; `None` when the socket already failed.
+    async fn welcome(&mut self, name: String, token: Option<String>) -> Option<(PeerId, u64, Arc<Queue>, CancellationToken)> {
+        let hub = Arc::clone(&self.hub);
         let conn_id = hub.next_conn_id();
-        let (tx, mut rx) = mpsc::channel(hub.config.outbox_frames.max(1));
+        let queue = Arc::new(Queue::new(hub.config.outbox_frames));
         let kick = hub.shutdown.child_token();
-        let outbox = Outbox::new(conn_id, tx, kick.clone());
+        let outbox = Outbox::new(conn_id, Arc::clone(&queue), kick.clone());
 
-        // Queue Welcome before attaching, so it precedes the snapshot a resumed seat gets.
-        let attached = hub.attach(name, token, outbox.clone());
+        // Anything the room sends after attaching is queued, so Welcome (sent directly
+        // below) precedes the snapshot a resumed seat gets.
+        let attached = hub.attach(name, token, outbox);
         if attached.stale_token {
             hub.metrics.error(ErrorKind::Code(ErrorCode::StaleToken));
             let message = "the reconnect token is unknown or expired: your seat is gone — you join as a new player".to_owned();
@@ -156,24 +184,13 @@ impl Conn {
         };
         if !self.send_now(&welcome).await {
             hub.detach(attached.peer_id, conn_id);
-            return;
+            return None;
         }
         tracing::debug!(peer = attached.peer_id, conn = conn_id, ip = %self.ip, "connected");
-
-        let exit = self.session(attached.peer_id, &mut rx, &kick).await;
-        hub.detach(attached.peer_id, conn_id);
-        if let Exit::Close { .. } = exit {
-            // Flush what the room already queued for us (e.g. LeftRoom on shutdown).
-            while let Ok(out) = rx.try_recv() {
-                if !self.write(out).await {
-                    break;
-                }
-            }
-        }
-        self.finish(exit).await;
+        Some((attached.peer_id, conn_id, queue, kick))
     }
 
-    async fn session(&mut self, peer: PeerId, rx: &mut mpsc::Receiver<Outbound>, kick: &tokio_util::sync::CancellationToken) -> Exit {
+    async fn session(&mut self, peer: PeerId, queue: &Queue, kick: &CancellationToken) -> Exit {
         let hub = Arc::clone(&self.hub);
         let mut rate = RateLimit::new(hub.config.msg_rate, hub.config.msg_burst);
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + hub.config.ping_interval(), hub.config.ping_interval());
@@ -189,43 +206,17 @@ impl Conn {
                     }
                     return Exit::Close { error: None, code: close::POLICY, reason: "connection replaced or too slow" };
                 }
-                out = rx.recv() => {
-                    // The hub holds a sender while the session exists, so `None` cannot
-                    // happen before detach; treat it as the end anyway.
-                    let Some(out) = out else { return Exit::Gone };
-                    if !self.write(out).await {
-                        return Exit::Gone;
+                () = queue.wait() => {
+                    while let Some(out) = queue.pop() {
+                        if !self.write(out).await {
+                            return Exit::Gone;
+                        }
                     }
                 }
                 frame = self.ws.recv() => {
                     last_seen = Instant::now();
-                    let bytes = match frame {
-                        None => return Exit::Gone,
-                        Some(Err(e)) => return self.transport_error(&e),
-                        Some(Ok(Message::Binary(b))) => b,
-                        Some(Ok(Message::Text(_))) => return Exit::refuse(ErrorCode::Malformed, "text frames are not part of the protocol — send binary frames", close::UNSUPPORTED, "text frame"),
-                        Some(Ok(Message::Close(_))) => return Exit::Gone,
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    };
-                    hub.metrics.message_in();
-                    if !rate.take() {
-                        hub.metrics.error(ErrorKind::Code(ErrorCode::RateLimited));
-                        if rate.dropped > hub.config.msg_burst.saturating_mul(10).max(100) {
-                            return Exit::refuse(ErrorCode::RateLimited, "far too many messages — slow down", close::POLICY, "rate limit");
-                        }
-                        if rate.should_warn() {
-                            let message = format!("more than {} messages per second — this one was dropped, slow down", hub.config.msg_rate);
-                            self.send_now(&ServerMsg::Error { code: ErrorCode::RateLimited, message }).await;
-                        }
-                        continue;
-                    }
-                    let msg = match protocol::decode::<ClientMsg>(&bytes) {
-                        Ok(msg) => msg,
-                        Err(e) => return decode_error(&e),
-                    };
-                    if let Err(refusal) = self.dispatch(peer, msg).await {
-                        hub.metrics.error(ErrorKind::Code(refusal.code));
-                        self.send_now(&ServerMsg::Error { code: refusal.code, message: refusal.message }).await;
+                    if let Some(exit) = Box::pin(self.on_frame(peer, frame, &mut rate)).await {
+                        return exit;
                     }
                 }
                 _ = keepalive.tick() => {
@@ -239,6 +230,47 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Handles one frame from the client; `Some` ends the session.
+    async fn on_frame(&mut self, peer: PeerId, frame: Option<Result<Message, axum::Error>>, rate: &mut RateLimit) -> Option<Exit> {
+        let hub = Arc::clone(&self.hub);
+        let bytes = match frame {
+            None => return Some(Exit::Gone),
+            Some(Err(e)) => return Some(self.transport_error(&e)),
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Text(_))) => {
+                return Some(Exit::refuse(
+                    ErrorCode::Malformed,
+                    "text frames are not part of the protocol — send binary frames",
+                    close::UNSUPPORTED,
+                    "text frame",
+                ));
+            }
+            Some(Ok(Message::Close(_))) => return Some(Exit::Gone),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return None,
+        };
+        hub.metrics.message_in();
+        if !rate.take() {
+            hub.metrics.error(ErrorKind::Code(ErrorCode::RateLimited));
+            if rate.dropped > hub.config.msg_burst.saturating_mul(10).max(100) {
+                return Some(Exit::refuse(ErrorCode::RateLimited, "far too many messages — slow down", close::POLICY, "rate limit"));
+            }
+            if rate.should_warn() {
+                let message = format!("more than {} messages per second — this one was dropped, slow down", hub.config.msg_rate);
+                self.send_now(&ServerMsg::Error { code: ErrorCode::RateLimited, message }).await;
+            }
+            return None;
+        }
+        let msg = match protocol::decode::<ClientMsg>(&bytes) {
+            Ok(msg) => msg,
+            Err(e) => return Some(decode_error(&e)),
+        };
+        if let Err(refusal) = self.dispatch(peer, msg).await {
+            hub.metrics.error(ErrorKind::Code(refusal.code));
+            self.send_now(&ServerMsg::Error { code: refusal.code, message: refusal.message }).await;
+        }
+        None
     }
 
     async fn dispatch(&mut self, peer: PeerId, msg: ClientMsg) -> Result<(), Refusal> {

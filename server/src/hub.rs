@@ -317,11 +317,10 @@ impl Hub {
         let mut g = room.lock();
         let removed = g.remove(peer);
         self.set_room(peer, None);
-        if let (Some(seat), Some(reason)) = (&removed, reason) {
-            if let Some(outbox) = &seat.outbox {
+        if let (Some(seat), Some(reason)) = (&removed, reason)
+            && let Some(outbox) = &seat.outbox {
                 outbox.send(&ServerMsg::LeftRoom { reason }, &self.metrics);
             }
-        }
         if removed.is_some() {
             g.broadcast_snapshot(&self.metrics);
             self.after_membership_change(room, &mut g);
@@ -560,11 +559,10 @@ impl Hub {
 
     /// Tells `peer`'s room it is leaving because the server shuts down.
     pub fn notify_shutdown(&self, peer: PeerId) {
-        if self.room_of(peer).is_some() {
-            if let Some(outbox) = self.outbox_of(peer) {
+        if self.room_of(peer).is_some()
+            && let Some(outbox) = self.outbox_of(peer) {
                 outbox.send(&ServerMsg::LeftRoom { reason: LeaveReason::ServerShutdown }, &self.metrics);
             }
-        }
     }
 
     // ---- failed joins ---------------------------------------------------------------

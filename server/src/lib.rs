@@ -86,6 +86,13 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     let app = http::router(Arc::clone(&hub)).into_make_service_with_connect_info::<SocketAddr>();
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {
+        use axum::serve::ListenerExt as _;
+        // Signaling frames are small and latency-bound: no Nagle delay.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned()).await {
             tracing::error!(error = %e, "HTTP server failed");
         }

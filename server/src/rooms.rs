@@ -5,7 +5,8 @@
 //! to each member's [`Outbox`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use shared::protocol::signal::{
     ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, PeerId, PlayerInfo, ROOM_CODE_ALPHABET,
     ROOM_CODE_LEN, RoomPhase, RoomSettings, RoomSnapshot, ScoreLine, ServerMsg,
 };
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{ErrorKind, Metrics};
@@ -31,31 +32,69 @@ pub enum Outbound {
     Relay { frame: Bytes, received: Instant },
 }
 
-/// The sending half of one connection: its queue, and a token that drops it.
+/// Frames waiting to be written to one connection.
+///
+/// A plain locked queue plus a `Notify` rather than a channel: an idle connection's queue
+/// holds no allocation at all, which matters with thousands of idle clients.
+#[derive(Debug)]
+pub struct Queue {
+    frames: Mutex<VecDeque<Outbound>>,
+    ready: Notify,
+    cap: usize,
+}
+
+impl Queue {
+    pub fn new(cap: usize) -> Self {
+        Self { frames: Mutex::new(VecDeque::new()), ready: Notify::new(), cap: cap.max(1) }
+    }
+
+    fn frames(&self) -> MutexGuard<'_, VecDeque<Outbound>> {
+        self.frames.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Resolves when frames may be waiting (a push since the last wait).
+    pub async fn wait(&self) {
+        self.ready.notified().await;
+    }
+
+    /// The oldest queued frame; gives memory back once the queue has drained.
+    pub fn pop(&self) -> Option<Outbound> {
+        let mut frames = self.frames();
+        let out = frames.pop_front();
+        if out.is_none() && frames.capacity() > 16 {
+            frames.shrink_to_fit();
+        }
+        out
+    }
+}
+
+/// The sending side of one connection: its queue, and a token that drops it.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     pub conn_id: u64,
-    tx: mpsc::Sender<Outbound>,
+    queue: Arc<Queue>,
     kick: CancellationToken,
 }
 
 impl Outbox {
-    pub fn new(conn_id: u64, tx: mpsc::Sender<Outbound>, kick: CancellationToken) -> Self {
-        Self { conn_id, tx, kick }
+    pub fn new(conn_id: u64, queue: Arc<Queue>, kick: CancellationToken) -> Self {
+        Self { conn_id, queue, kick }
     }
 
     /// Queues a frame without waiting. A connection whose queue is full is too slow to
     /// keep up and is dropped (its seat stays for the reconnect grace period).
     pub fn push(&self, out: Outbound, metrics: &Metrics) {
-        match self.tx.try_send(out) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics.error(ErrorKind::SlowConsumer);
-                tracing::warn!(conn = self.conn_id, "outbox full: dropping a connection that does not keep up");
-                self.kick.cancel();
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        let mut frames = self.queue.frames();
+        if frames.len() >= self.queue.cap {
+            drop(frames);
+            metrics.error(ErrorKind::SlowConsumer);
+            tracing::warn!(conn = self.conn_id, "outbox full: dropping a connection that does not keep up");
+            self.kick.cancel();
+            return;
         }
+        frames.push_back(out);
+        drop(frames);
+        self.queue.ready.notify_one();
     }
 
     pub fn send(&self, msg: &ServerMsg, metrics: &Metrics) {
@@ -313,11 +352,10 @@ impl RoomGuard<'_> {
     pub fn drop_unready(&mut self, metrics: &Metrics) -> Vec<PeerId> {
         let unready: Vec<PeerId> = self.state.seats.iter().filter(|s| !s.ready).map(|s| s.id).collect();
         for id in &unready {
-            if let Some(seat) = self.remove(*id) {
-                if let Some(outbox) = &seat.outbox {
+            if let Some(seat) = self.remove(*id)
+                && let Some(outbox) = &seat.outbox {
                     outbox.send(&ServerMsg::LeftRoom { reason: LeaveReason::NotReady }, metrics);
                 }
-            }
         }
         unready
     }

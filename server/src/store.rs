@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 pub enum StoreError {
     #[error("cannot open the history database {path}: {source} — check the --db path and its permissions")]
     Open { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot create the folder {dir} for the history database: {source} — check --db")]
+    CreateDir { dir: PathBuf, source: std::io::Error },
     #[error("history database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("history entry is corrupt: {0}")]
@@ -110,12 +112,10 @@ impl StoreThread {
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() && path.as_os_str() != ":memory:" {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                open_err(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-            })?;
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        && path.as_os_str() != ":memory:"
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { dir: dir.to_path_buf(), source })?;
     }
     let conn = Connection::open(path).map_err(open_err)?;
     conn.execute_batch(
