@@ -410,14 +410,16 @@ impl Hub {
                 g.state.loading_gen += 1;
                 let gen_ = g.state.loading_gen;
                 g.broadcast_snapshot(&self.metrics);
+                // Armed in every case: it does nothing once the round has started.
+                self.arm_ready_timeout(&room, gen_);
                 if g.all_ready() {
                     self.start(&mut g);
+                    Ok(())
                 } else if force {
-                    self.force_start(&mut g)?;
+                    self.force_start(&mut g)
                 } else {
-                    self.arm_ready_timeout(&room, gen_);
+                    Ok(())
                 }
-                Ok(())
             }
             RoomPhase::Loading if force => self.force_start(&mut g),
             RoomPhase::Loading => Ok(()),

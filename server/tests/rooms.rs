@@ -224,6 +224,11 @@ async fn malformed_and_oversized_frames_close_only_that_socket() {
     assert_eq!(big.error().await.0, ErrorCode::TooLarge);
     assert_eq!(closed(&mut big.ws).await, Some(1009));
 
+    // Far over the limit: cut off by the websocket layer, still answered and closed.
+    let mut huge = Client::connect(&server, "huge").await;
+    huge.ws.send(Message::Binary(vec![0u8; 1024 * 1024].into())).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(huge.error().await.0, ErrorCode::TooLarge);
+
     let mut text = Client::connect(&server, "text").await;
     text.ws.send(Message::Text("hello".into())).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(text.error().await.0, ErrorCode::Malformed);

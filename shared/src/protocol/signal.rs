@@ -34,6 +34,9 @@ pub enum ClientMsg {
         protocol_version: u16,
         name: String,
         /// A token from an earlier [`ServerMsg::Welcome`] to reclaim a seat after a drop.
+        /// A valid token gives back the same `peer_id` and seat (and a new token: each token
+        /// works once). An unknown or expired one is answered with
+        /// `Error { code: StaleToken }` followed by a `Welcome` as a new player.
         reconnect_token: Option<String>,
     },
     CreateRoom { settings: RoomSettings },
