@@ -203,60 +203,85 @@ impl Live {
             .record(stream, self.document)
             .filter(|r| r.kind == RT_DOCUMENT)
             .ok_or_else(|| malformed("the current edit does not lead to the document container"))?;
-        // Slides in presentation order, each with its placeholder texts.
-        let mut slides: Vec<(u32, Vec<String>)> = Vec::new();
-        for list in container.children().filter(|r| r.kind == RT_SLIDE_LIST_WITH_TEXT && r.instance == 0) {
-            for rec in list.children() {
-                if rec.kind == RT_SLIDE_PERSIST_ATOM {
-                    slides.push((u32_at(rec.body, 0).unwrap_or(0), Vec::new()));
-                } else if let (Some(t), Some(slide)) = (text_of(&rec), slides.last_mut()) {
-                    slide.1.push(t);
-                }
-            }
-        }
+        let slides = slide_list(&container, 0);
+        // Notes pages by notes id (what a SlideAtom refers to).
+        let notes: HashMap<u32, ListedPage> = slide_list(&container, 2).into_iter().map(|p| (p.id, p)).collect();
         // A slide or notes page listed twice is read once (the text would repeat).
         let mut seen = HashSet::new();
-        for (n, (id, placeholders)) in slides.into_iter().enumerate() {
+        for (n, slide) in slides.iter().enumerate() {
             ctx.check()?;
             let n = u32::try_from(n + 1).unwrap_or(u32::MAX);
-            if !seen.insert(id) {
+            if !seen.insert(slide.persist) {
                 continue;
             }
-            let mut shapes = Shapes { placeholders: &placeholders, used: vec![false; placeholders.len()], notes: 0 };
-            let mut items = Vec::new();
-            if let Some(slide) = self.record(stream, id) {
-                shapes.collect(slide.body, 0, &mut items);
-            }
-            let unused = placeholders.iter().zip(&shapes.used).filter(|(_, u)| !**u);
-            items.extend(unused.map(|(t, _)| Item::Text(t.clone())));
-            let origin = Origin { part: Part::Slide(n), ..Origin::default() };
-            for item in items {
-                match item {
-                    Item::Text(t) => {
-                        ctx.charge(t.len() as u64)?;
-                        push_text(doc, &t, Part::Slide(n));
-                    }
-                    Item::Table(rows) => {
-                        ctx.charge(rows.iter().flatten().map(|c| c.len() as u64).sum())?;
-                        doc.push_table(rows, origin.clone());
-                    }
-                }
-            }
-            let notes = shapes.notes;
-            if notes != 0
-                && seen.insert(notes)
-                && let Some(notes) = self.record(stream, notes)
+            let notes_id = self.read_page(stream, slide, Part::Slide(n), doc, ctx)?;
+            if let Some(page) = notes_id.and_then(|id| notes.get(&id))
+                && seen.insert(page.persist)
             {
-                let mut texts = Vec::new();
-                walk(notes.body, 0, &mut |rec| texts.extend(text_of(&rec)));
-                for t in texts {
-                    ctx.charge(t.len() as u64)?;
-                    push_text(doc, &t, Part::Notes(n));
-                }
+                self.read_page(stream, page, Part::Notes(n), doc, ctx)?;
             }
         }
         Ok(())
     }
+
+    /// Reads one slide or notes page into `doc`; returns the notes id the page refers to.
+    fn read_page(
+        &self,
+        stream: &[u8],
+        page: &ListedPage,
+        part: Part,
+        doc: &mut Document,
+        ctx: &mut Ctx,
+    ) -> Result<Option<u32>> {
+        let placeholders = &page.texts;
+        let mut shapes = Shapes { placeholders, used: vec![false; placeholders.len()], notes: 0 };
+        let mut items = Vec::new();
+        if let Some(container) = self.record(stream, page.persist) {
+            shapes.collect(container.body, 0, &mut items);
+        }
+        let unused = placeholders.iter().zip(&shapes.used).filter(|(_, u)| !**u);
+        items.extend(unused.map(|(t, _)| Item::Text(t.clone())));
+        let origin = Origin { part: part.clone(), ..Origin::default() };
+        for item in items {
+            match item {
+                Item::Text(t) => {
+                    ctx.charge(t.len() as u64)?;
+                    push_text(doc, &t, part.clone());
+                }
+                Item::Table(rows) => {
+                    ctx.charge(rows.iter().flatten().map(|c| c.len() as u64).sum())?;
+                    doc.push_table(rows, origin.clone());
+                }
+            }
+        }
+        Ok((shapes.notes != 0).then_some(shapes.notes))
+    }
+}
+
+/// A page listed in a `SlideListWithText`: its persist id, its slide or notes id, and
+/// the placeholder texts stored with it.
+struct ListedPage {
+    persist: u32,
+    id: u32,
+    texts: Vec<String>,
+}
+
+/// The pages of the document's `SlideListWithText` of `instance` (0 slides, 2 notes),
+/// in order.
+fn slide_list(container: &Rec, instance: u16) -> Vec<ListedPage> {
+    let mut pages: Vec<ListedPage> = Vec::new();
+    for list in container.children().filter(|r| r.kind == RT_SLIDE_LIST_WITH_TEXT && r.instance == instance) {
+        for rec in list.children() {
+            if rec.kind == RT_SLIDE_PERSIST_ATOM {
+                let persist = u32_at(rec.body, 0).unwrap_or(0);
+                let id = u32_at(rec.body, 12).unwrap_or(0);
+                pages.push(ListedPage { persist, id, texts: Vec::new() });
+            } else if let (Some(t), Some(page)) = (text_of(&rec), pages.last_mut()) {
+                page.texts.push(t);
+            }
+        }
+    }
+    pages
 }
 
 /// What a slide shows, in drawing order.
@@ -485,7 +510,12 @@ mod tests {
             &[rec(0, RT_SLIDE_PERSIST_ATOM, &persist_atom), chars("title"), rec(0, RT_SLIDE_PERSIST_ATOM, &persist_atom)]
                 .concat(),
         );
-        s.extend(rec(0xF, RT_DOCUMENT, &slwt));
+        // The notes list: notes page persist id 3, notes id 0x100.
+        let mut notes_atom = vec![0u8; 20];
+        notes_atom[..4].copy_from_slice(&3u32.to_le_bytes());
+        notes_atom[12..16].copy_from_slice(&0x100u32.to_le_bytes());
+        let notes_slwt = rec(0xF | (2 << 4), RT_SLIDE_LIST_WITH_TEXT, &rec(0, RT_SLIDE_PERSIST_ATOM, &notes_atom));
+        s.extend(rec(0xF, RT_DOCUMENT, &[slwt, notes_slwt].concat()));
         let dir1 = s.len() as u32;
         s.extend(persist_dir(&[(1, document), (2, old_slide)]));
         let edit1 = s.len() as u32;
@@ -494,7 +524,7 @@ mod tests {
         s.extend(rec(0xF, 0x03F0, &chars("speaker note")));
         let new_slide = s.len() as u32;
         let mut slide_atom = vec![0u8; 24];
-        slide_atom[16..20].copy_from_slice(&3u32.to_le_bytes());
+        slide_atom[16..20].copy_from_slice(&0x100u32.to_le_bytes());
         let mut body = rec(2, RT_SLIDE_ATOM, &slide_atom);
         body.extend(rec(0, RT_OUTLINE_TEXT_REF_ATOM, &0u32.to_le_bytes()));
         body.extend(chars("fresh text"));
