@@ -25,6 +25,8 @@ const FAST_PROBES: u32 = 5;
 const FAST_PROBE_INTERVAL: Duration = Duration::from_millis(150);
 /// Reliable messages held for a peer whose link is not open yet.
 const MAX_BACKLOG: usize = 4096;
+/// How often an unanswered [`PeerMsg::LinkUp`] is repeated.
+const LINK_UP_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Why the session ended.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,7 @@ async fn session(
         udp_bind: config.udp_bind.clone().unwrap_or_else(|| default_udp_bind(&config.server_url)),
         rewrite: config.candidate_rewrite.clone(),
         events: link_tx,
+        skipped_live: shared.skipped_live.clone(),
     };
     let mut driver = Driver {
         config,
@@ -129,6 +132,7 @@ async fn session(
         generation: 0,
         probes_sent: 0,
         next_probe: Instant::now(),
+        next_link_up: Instant::now(),
         ping_nonce: 0,
     };
     let mut tick = tokio::time::interval(TICK);
@@ -166,8 +170,11 @@ struct Slot {
     /// When a lost ICE connection was first seen.
     disconnected_since: Option<Instant>,
     open: [bool; 2],
+    /// The peer said both its channels are open ([`PeerMsg::LinkUp`]).
+    peer_up: bool,
     attempts: u32,
     rtt: Option<Duration>,
+    connected_in: Option<Duration>,
     retry_at: Option<Instant>,
     backlog: Vec<Vec<u8>>,
 }
@@ -181,8 +188,10 @@ impl Slot {
             started: now,
             disconnected_since: None,
             open: [false; 2],
+            peer_up: false,
             attempts: 0,
             rtt: None,
+            connected_in: None,
             retry_at: None,
             backlog: Vec::new(),
         }
@@ -201,6 +210,7 @@ struct Driver {
     generation: u32,
     probes_sent: u32,
     next_probe: Instant,
+    next_link_up: Instant,
     ping_nonce: u32,
 }
 
@@ -217,7 +227,7 @@ impl Driver {
         let mut links: Vec<LinkInfo> = self
             .slots
             .iter()
-            .map(|(&peer, s)| LinkInfo { peer, state: s.state, rtt: s.rtt, attempts: s.attempts })
+            .map(|(&peer, s)| LinkInfo { peer, state: s.state, rtt: s.rtt, attempts: s.attempts, connected_in: s.connected_in })
             .collect();
         links.sort_by_key(|l| l.peer);
         self.shared.with_status(|s| s.links = links);
@@ -228,8 +238,9 @@ impl Driver {
             && slot.state != state
         {
             slot.state = state;
-            self.emit(Event::LinkState { peer, state });
+            // Status first, so a caller reacting to the event sees it in `status()`.
             self.publish_status();
+            self.emit(Event::LinkState { peer, state });
         }
     }
 
@@ -371,9 +382,9 @@ impl Driver {
                 link.close();
             }
             self.names.remove(&peer);
+            self.publish_status();
             self.emit(Event::LinkState { peer, state: LinkState::Closed });
             self.emit(Event::PeerLeft { peer });
-            self.publish_status();
         }
     }
 
@@ -396,6 +407,7 @@ impl Driver {
         }
         slot.generation = generation;
         slot.open = [false; 2];
+        slot.peer_up = false;
         slot.started = Instant::now();
         slot.disconnected_since = None;
         slot.retry_at = None;
@@ -449,7 +461,7 @@ impl Driver {
                 }
                 self.set_state(from, LinkState::Connecting);
                 let answer = match self.slots.get_mut(&from).and_then(|s| s.link.as_mut()) {
-                    Some(link) => link.answer(sdp).await,
+                    Some(link) => link.answer(&sdp).await,
                     None => return Ok(()),
                 };
                 match answer {
@@ -464,7 +476,7 @@ impl Driver {
             }
             SignalPayload::Answer { sdp } => {
                 let result = match self.slots.get_mut(&from).and_then(|s| s.link.as_mut()) {
-                    Some(link) => link.accept_answer(sdp).await,
+                    Some(link) => link.accept_answer(&sdp).await,
                     None => return Ok(()),
                 };
                 if let Err(e) = result {
@@ -497,6 +509,7 @@ impl Driver {
                 link.close();
             }
             slot.open = [false; 2];
+            slot.peer_up = false;
             slot.retry_at = Some(Instant::now() + delay);
         }
         self.set_state(peer, LinkState::Retrying);
@@ -520,8 +533,8 @@ impl Driver {
                 })
                 .await?;
             }
-            LinkEventKind::State(state) => {
-                tracing::debug!(peer, ?state, "peer connection state");
+            LinkEventKind::State(part, state) => {
+                tracing::debug!(peer, ?part, ?state, "peer connection state");
                 match state {
                     RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => self.retry(peer),
                     RTCPeerConnectionState::Disconnected => {
@@ -534,13 +547,8 @@ impl Driver {
             LinkEventKind::ChannelOpen(channel) => {
                 slot.open[usize::from(channel.stream_id())] = true;
                 if slot.open == [true, true] {
-                    tracing::info!(peer, elapsed = ?slot.started.elapsed(), "link open");
-                    let backlog = std::mem::take(&mut slot.backlog);
-                    self.set_state(peer, LinkState::Open);
-                    for bytes in backlog {
-                        self.send_bytes(peer, Channel::Reliable, bytes);
-                    }
-                    self.probe_link(peer);
+                    self.send_link_up(peer, false);
+                    self.maybe_open(peer);
                 }
             }
             LinkEventKind::ChannelClosed(channel) => {
@@ -550,6 +558,14 @@ impl Driver {
             LinkEventKind::Message(channel, bytes) => {
                 self.shared.with_status(|s| s.received += 1);
                 match decode::<PeerMsg>(&bytes) {
+                    Ok(PeerMsg::LinkUp { open }) => {
+                        slot.peer_up = true;
+                        self.maybe_open(peer);
+                        let open_here = self.slots.get(&peer).is_some_and(|s| s.state == LinkState::Open);
+                        if !open && open_here {
+                            self.send_link_up(peer, true);
+                        }
+                    }
                     Ok(PeerMsg::Ping { nonce, sent_us }) => {
                         if let Some(bytes) = encode_peer(&PeerMsg::Pong { nonce, sent_us }) {
                             self.send_bytes(peer, Channel::Unreliable, bytes);
@@ -578,6 +594,32 @@ impl Driver {
         Ok(())
     }
 
+    /// Sends [`PeerMsg::LinkUp`] on the reliable channel, whatever the link state.
+    fn send_link_up(&self, peer: PeerId, open: bool) {
+        if let (Some(link), Some(bytes)) =
+            (self.slots.get(&peer).and_then(|s| s.link.as_ref()), encode_peer(&PeerMsg::LinkUp { open }))
+        {
+            link.send(Channel::Reliable, &bytes);
+        }
+    }
+
+    /// The link is open once both local channels are open and the peer said the same.
+    fn maybe_open(&mut self, peer: PeerId) {
+        let Some(slot) = self.slots.get_mut(&peer) else { return };
+        if slot.open != [true, true] || !slot.peer_up || slot.state == LinkState::Open {
+            return;
+        }
+        let elapsed = slot.started.elapsed();
+        slot.connected_in = Some(elapsed);
+        tracing::info!(peer, ?elapsed, "link open");
+        let backlog = std::mem::take(&mut slot.backlog);
+        self.set_state(peer, LinkState::Open);
+        for bytes in backlog {
+            self.send_bytes(peer, Channel::Reliable, bytes);
+        }
+        self.probe_link(peer);
+    }
+
     fn probe_link(&mut self, peer: PeerId) {
         self.ping_nonce = self.ping_nonce.wrapping_add(1);
         let sent_us = self.shared.with_clock(|c| c.epoch()).elapsed().as_micros() as u64;
@@ -599,6 +641,19 @@ impl Driver {
                 self.slots.iter().filter(|(_, s)| s.state == LinkState::Open).map(|(&p, _)| p).collect();
             for peer in open {
                 self.probe_link(peer);
+            }
+        }
+        // Repeat the link handshake until the peer answers (its first copy may be dropped).
+        if now >= self.next_link_up {
+            self.next_link_up = now + LINK_UP_INTERVAL;
+            let waiting: Vec<PeerId> = self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.open == [true, true] && s.state != LinkState::Open)
+                .map(|(&p, _)| p)
+                .collect();
+            for peer in waiting {
+                self.send_link_up(peer, false);
             }
         }
         let mut to_retry = Vec::new();

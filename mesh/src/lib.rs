@@ -39,6 +39,7 @@
 
 mod clock;
 mod driver;
+pub mod harness;
 mod link;
 pub mod relay;
 mod signaling;
@@ -221,6 +222,9 @@ pub struct LinkInfo {
     pub rtt: Option<Duration>,
     /// Times the link was (re)negotiated.
     pub attempts: u32,
+    /// How long the last successful attempt took from its start (the offer, or receiving
+    /// it) until both channels were open.
+    pub connected_in: Option<Duration>,
 }
 
 /// Counters and state shared between the mesh task and the handle.
@@ -233,12 +237,16 @@ pub struct Status {
     /// Messages sent / received on the data channels.
     pub sent: u64,
     pub received: u64,
+    /// Live (unreliable) messages not sent because the link was backed up: the newest pose
+    /// replaces them.
+    pub skipped_live: u64,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub clock: Mutex<ClockSync>,
     pub status: Mutex<Status>,
+    pub skipped_live: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Shared {
@@ -281,6 +289,17 @@ impl Mesh {
     }
 }
 
+/// Queues commands on a mesh from anywhere; see [`MeshHandle::command_sender`].
+#[derive(Clone, Debug)]
+pub struct CommandSender(mpsc::UnboundedSender<Command>);
+
+impl CommandSender {
+    /// Queues a command. Returns false when the mesh has already stopped.
+    pub fn send(&self, command: Command) -> bool {
+        self.0.send(command).is_ok()
+    }
+}
+
 /// The caller's side of a running mesh. Dropping it shuts the mesh down.
 pub struct MeshHandle {
     commands: mpsc::UnboundedSender<Command>,
@@ -294,6 +313,11 @@ impl MeshHandle {
     /// Queues a command. Returns false when the mesh has already stopped.
     pub fn send(&self, command: Command) -> bool {
         self.commands.send(command).is_ok()
+    }
+
+    /// A cloneable sender of commands, for other threads or tasks.
+    pub fn command_sender(&self) -> CommandSender {
+        CommandSender(self.commands.clone())
     }
 
     /// The next event, if one is waiting. Never blocks.
@@ -323,7 +347,9 @@ impl MeshHandle {
 
     /// Links, counters and this player's id, as of now.
     pub fn status(&self) -> Status {
-        self.shared.with_status(|s| s.clone())
+        let mut status = self.shared.with_status(|s| s.clone());
+        status.skipped_live = self.shared.skipped_live.load(std::sync::atomic::Ordering::Relaxed);
+        status
     }
 
     /// The instant the mesh measures its local clock from.

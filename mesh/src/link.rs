@@ -1,4 +1,18 @@
-//! One WebRTC peer connection to one other player, with its two pre-negotiated data channels.
+//! The link to one other player: its two data channels, each in a peer connection of its own.
+//!
+//! Why two peer connections: all channels of one peer connection share one SCTP association,
+//! and its congestion control treats them as one flow. When a reliable message is lost, the
+//! association may wait for a retransmission timeout (at least 1 s in this SCTP stack) with
+//! its window full, and every live pose queued behind it arrives a second late. With the
+//! unreliable channel alone on its association, a lost pose is simply abandoned.
+//!
+//! Each part carries one pre-negotiated channel, created identically on both sides:
+//! [`Channel::Reliable`] on SCTP stream 0 (reliable, ordered) and [`Channel::Unreliable`] on
+//! stream 1 (unordered, `maxRetransmits = 0`).
+//!
+//! Signaling for both parts travels in one exchange: an offer or answer carries both SDPs
+//! joined by [`SDP_SEPARATOR`], and a trickled ICE candidate names its part in
+//! `sdp_mline_index` (0 reliable, 1 unreliable), restored to 0 when it is added.
 //!
 //! A [`Link`] reports everything that happens on it as [`LinkEvent`]s tagged with the peer
 //! and the link's generation, so the driver can ignore late events of a link it already
@@ -6,6 +20,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
 use shared::protocol::peer::Channel;
@@ -25,12 +40,15 @@ use rtc::ice::mdns::MulticastDnsMode;
 
 pub(crate) use webrtc::error::Error as RtcError;
 
+/// Joins the two SDPs of one offer or answer (a NUL never occurs in an SDP).
+pub(crate) const SDP_SEPARATOR: char = '\0';
+
 /// What a link reports to the driver.
 #[derive(Debug)]
 pub(crate) enum LinkEventKind {
-    /// A local ICE candidate to send to the peer (already rewritten).
+    /// A local ICE candidate to send to the peer (already rewritten and tagged).
     LocalCandidate(RTCIceCandidateInit),
-    State(RTCPeerConnectionState),
+    State(Channel, RTCPeerConnectionState),
     ChannelOpen(Channel),
     ChannelClosed(Channel),
     Message(Channel, BytesMut),
@@ -50,11 +68,23 @@ pub(crate) struct LinkSetup {
     pub udp_bind: Vec<SocketAddr>,
     pub rewrite: Option<CandidateRewrite>,
     pub events: mpsc::UnboundedSender<LinkEvent>,
+    /// Live messages skipped because the unreliable channel was backed up.
+    pub skipped_live: Arc<AtomicU64>,
+}
+
+/// Why signaling from the peer could not be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LinkError {
+    #[error(transparent)]
+    Rtc(#[from] RtcError),
+    #[error("the peer's session description does not have two parts")]
+    BadBundle,
 }
 
 struct Handler {
     peer: PeerId,
     generation: u32,
+    part: Channel,
     rewrite: Option<CandidateRewrite>,
     events: mpsc::UnboundedSender<LinkEvent>,
 }
@@ -76,6 +106,7 @@ impl PeerConnectionEventHandler for Handler {
                         None => return,
                     }
                 }
+                init.sdp_mline_index = Some(self.part.stream_id());
                 self.emit(LinkEventKind::LocalCandidate(init));
             }
             Err(e) => tracing::warn!(peer = self.peer, "local ICE candidate not serializable: {e}"),
@@ -83,17 +114,22 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.emit(LinkEventKind::State(state));
+        self.emit(LinkEventKind::State(self.part, state));
     }
 }
 
-/// A live peer connection.
-pub(crate) struct Link {
+/// One of the two peer connections of a link.
+struct Part {
     pc: Arc<dyn PeerConnection>,
-    out: mpsc::UnboundedSender<(Channel, BytesMut)>,
-    rewrite: Option<CandidateRewrite>,
     remote_set: bool,
     pending_remote: Vec<RTCIceCandidateInit>,
+}
+
+/// A live link: two peer connections and a writer task.
+pub(crate) struct Link {
+    parts: [Part; 2],
+    out: mpsc::UnboundedSender<(Channel, BytesMut)>,
+    rewrite: Option<CandidateRewrite>,
 }
 
 fn channel_init(channel: Channel) -> RTCDataChannelInit {
@@ -138,13 +174,20 @@ fn spawn_reader(dc: Arc<dyn DataChannel>, channel: Channel, handler: Arc<Handler
     });
 }
 
-/// Sends queued messages in order; a failed unreliable send is dropped, a failed reliable
-/// send ends the writer (the link is failing and will be replaced).
+/// Live data waiting in the unreliable channel beyond which new live messages are skipped
+/// instead of queued (about three poses): a pose that cannot leave now is worthless by the
+/// time the association recovers from a stall, and queueing it would delay every newer one.
+pub(crate) const LIVE_BACKLOG_BYTES: usize = 1024;
+
+/// Sends queued messages in order. A live message is skipped while the unreliable channel
+/// is backed up; a failed unreliable send is dropped; a failed reliable send ends the writer
+/// (the link is failing and will be replaced).
 fn spawn_writer(
     reliable: Arc<dyn DataChannel>,
     unreliable: Arc<dyn DataChannel>,
     mut rx: mpsc::UnboundedReceiver<(Channel, BytesMut)>,
     peer: PeerId,
+    skipped: Arc<AtomicU64>,
 ) {
     tokio::spawn(async move {
         while let Some((channel, bytes)) = rx.recv().await {
@@ -152,6 +195,12 @@ fn spawn_writer(
                 Channel::Reliable => &reliable,
                 Channel::Unreliable => &unreliable,
             };
+            if channel == Channel::Unreliable
+                && dc.outstanding_bytes().await.unwrap_or(0) > LIVE_BACKLOG_BYTES
+            {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if let Err(e) = dc.send(bytes).await {
                 tracing::debug!(peer, ?channel, "data channel send failed: {e}");
                 if channel == Channel::Reliable {
@@ -183,91 +232,142 @@ fn rewrite_sdp(sdp: &str, rewrite: &Option<CandidateRewrite>) -> String {
     out
 }
 
-impl Link {
-    /// Builds the peer connection and both channels.
-    pub(crate) async fn build(peer: PeerId, generation: u32, setup: &LinkSetup) -> Result<Self, RtcError> {
-        let handler = Arc::new(Handler {
-            peer,
-            generation,
-            rewrite: setup.rewrite.clone(),
-            events: setup.events.clone(),
-        });
-        let ice_servers = setup
-            .ice_servers
-            .iter()
-            .map(|s| RTCIceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone().unwrap_or_default(),
-                credential: s.credential.clone().unwrap_or_default(),
-            })
-            .collect();
-        let config = RTCConfigurationBuilder::default().with_ice_servers(ice_servers).build();
-        let setting_engine = SettingEngineBuilder::new()
-            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-            .with_include_loopback_candidate(true)
-            .build();
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(config)
-            .with_setting_engine(setting_engine)
-            .with_handler(handler.clone() as Arc<dyn PeerConnectionEventHandler>)
-            .with_udp_addrs(setup.udp_bind.clone())
-            .build()
-            .await?;
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let reliable = pc.create_data_channel(label(Channel::Reliable), Some(channel_init(Channel::Reliable))).await?;
-        let unreliable =
-            pc.create_data_channel(label(Channel::Unreliable), Some(channel_init(Channel::Unreliable))).await?;
-        spawn_reader(reliable.clone(), Channel::Reliable, handler.clone());
-        spawn_reader(unreliable.clone(), Channel::Unreliable, handler);
-        let (out, rx) = mpsc::unbounded_channel();
-        spawn_writer(reliable, unreliable, rx, peer);
-        Ok(Self { pc, out, rewrite: setup.rewrite.clone(), remote_set: false, pending_remote: Vec::new() })
+/// Splits a bundle into its two SDPs.
+fn split_bundle(bundle: &str) -> Result<[String; 2], LinkError> {
+    let mut parts = bundle.split(SDP_SEPARATOR);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty() => Ok([a.to_owned(), b.to_owned()]),
+        _ => Err(LinkError::BadBundle),
     }
+}
 
-    /// Offerer side: creates the offer and returns its SDP (rewritten) for the peer.
-    pub(crate) async fn offer(&self) -> Result<String, RtcError> {
-        let offer = self.pc.create_offer(None).await?;
-        self.pc.set_local_description(offer.clone()).await?;
-        let sdp = self.pc.local_description().await.map(|d| d.sdp).unwrap_or(offer.sdp);
-        Ok(rewrite_sdp(&sdp, &self.rewrite))
-    }
+async fn build_part(
+    peer: PeerId,
+    generation: u32,
+    part: Channel,
+    setup: &LinkSetup,
+) -> Result<(Part, Arc<dyn DataChannel>), RtcError> {
+    let handler = Arc::new(Handler {
+        peer,
+        generation,
+        part,
+        rewrite: setup.rewrite.clone(),
+        events: setup.events.clone(),
+    });
+    let ice_servers = setup
+        .ice_servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone().unwrap_or_default(),
+            credential: s.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let config = RTCConfigurationBuilder::default().with_ice_servers(ice_servers).build();
+    let setting_engine = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_include_loopback_candidate(true)
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(config)
+        .with_setting_engine(setting_engine)
+        .with_handler(handler.clone() as Arc<dyn PeerConnectionEventHandler>)
+        .with_udp_addrs(setup.udp_bind.clone())
+        .build()
+        .await?;
+    let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+    let dc = pc.create_data_channel(label(part), Some(channel_init(part))).await?;
+    spawn_reader(dc.clone(), part, handler);
+    Ok((Part { pc, remote_set: false, pending_remote: Vec::new() }, dc))
+}
 
-    /// Answerer side: takes the peer's offer, returns the answer SDP (rewritten).
-    pub(crate) async fn answer(&mut self, offer_sdp: String) -> Result<String, RtcError> {
-        self.pc.set_remote_description(RTCSessionDescription::offer(offer_sdp)?).await?;
-        self.remote_description_set().await;
-        let answer = self.pc.create_answer(None).await?;
-        self.pc.set_local_description(answer.clone()).await?;
-        let sdp = self.pc.local_description().await.map(|d| d.sdp).unwrap_or(answer.sdp);
-        Ok(rewrite_sdp(&sdp, &self.rewrite))
-    }
-
-    /// Offerer side: takes the peer's answer.
-    pub(crate) async fn accept_answer(&mut self, answer_sdp: String) -> Result<(), RtcError> {
-        self.pc.set_remote_description(RTCSessionDescription::answer(answer_sdp)?).await?;
-        self.remote_description_set().await;
+impl Part {
+    async fn set_remote(&mut self, desc: RTCSessionDescription) -> Result<(), RtcError> {
+        self.pc.set_remote_description(desc).await?;
+        self.remote_set = true;
+        for candidate in std::mem::take(&mut self.pending_remote) {
+            add_candidate(&self.pc, candidate).await;
+        }
         Ok(())
     }
 
-    async fn remote_description_set(&mut self) {
-        self.remote_set = true;
-        for candidate in std::mem::take(&mut self.pending_remote) {
-            self.add_candidate_now(candidate).await;
-        }
+    async fn local_sdp(&self, created: RTCSessionDescription) -> Result<String, RtcError> {
+        self.pc.set_local_description(created.clone()).await?;
+        Ok(self.pc.local_description().await.map(|d| d.sdp).unwrap_or(created.sdp))
+    }
+}
+
+async fn add_candidate(pc: &Arc<dyn PeerConnection>, candidate: RTCIceCandidateInit) {
+    if let Err(e) = pc.add_ice_candidate(candidate).await {
+        tracing::debug!("remote ICE candidate refused: {e}");
+    }
+}
+
+impl Link {
+    /// Builds both peer connections and their channels.
+    pub(crate) async fn build(peer: PeerId, generation: u32, setup: &LinkSetup) -> Result<Self, RtcError> {
+        let (reliable, rel_dc) = build_part(peer, generation, Channel::Reliable, setup).await?;
+        let (unreliable, unrel_dc) = match build_part(peer, generation, Channel::Unreliable, setup).await {
+            Ok(part) => part,
+            Err(e) => {
+                let _ = reliable.pc.close().await;
+                return Err(e);
+            }
+        };
+        let (out, rx) = mpsc::unbounded_channel();
+        spawn_writer(rel_dc, unrel_dc, rx, peer, setup.skipped_live.clone());
+        Ok(Self { parts: [reliable, unreliable], out, rewrite: setup.rewrite.clone() })
     }
 
-    /// A remote candidate; held back until the remote description is set.
-    pub(crate) async fn add_remote_candidate(&mut self, candidate: RTCIceCandidateInit) {
-        if self.remote_set {
-            self.add_candidate_now(candidate).await;
+    fn bundle(&self, sdps: [String; 2]) -> String {
+        let [a, b] = sdps.map(|sdp| rewrite_sdp(&sdp, &self.rewrite));
+        format!("{a}{SDP_SEPARATOR}{b}")
+    }
+
+    /// Offerer side: creates the offers and returns them bundled (rewritten) for the peer.
+    pub(crate) async fn offer(&self) -> Result<String, LinkError> {
+        let mut sdps = [String::new(), String::new()];
+        for (part, sdp) in self.parts.iter().zip(sdps.iter_mut()) {
+            let offer = part.pc.create_offer(None).await?;
+            *sdp = part.local_sdp(offer).await?;
+        }
+        Ok(self.bundle(sdps))
+    }
+
+    /// Answerer side: takes the peer's offers, returns the answers bundled (rewritten).
+    pub(crate) async fn answer(&mut self, offer: &str) -> Result<String, LinkError> {
+        let offers = split_bundle(offer)?;
+        let mut sdps = [String::new(), String::new()];
+        for ((part, offer), sdp) in self.parts.iter_mut().zip(offers).zip(sdps.iter_mut()) {
+            part.set_remote(RTCSessionDescription::offer(offer)?).await?;
+            let answer = part.pc.create_answer(None).await?;
+            *sdp = part.local_sdp(answer).await?;
+        }
+        Ok(self.bundle(sdps))
+    }
+
+    /// Offerer side: takes the peer's answers.
+    pub(crate) async fn accept_answer(&mut self, answer: &str) -> Result<(), LinkError> {
+        let answers = split_bundle(answer)?;
+        for (part, answer) in self.parts.iter_mut().zip(answers) {
+            part.set_remote(RTCSessionDescription::answer(answer)?).await?;
+        }
+        Ok(())
+    }
+
+    /// A remote candidate (tagged with its part); held back until that part's remote
+    /// description is set.
+    pub(crate) async fn add_remote_candidate(&mut self, mut candidate: RTCIceCandidateInit) {
+        let index = candidate.sdp_mline_index.unwrap_or(0);
+        let Some(part) = self.parts.get_mut(usize::from(index)) else {
+            tracing::debug!("remote ICE candidate for unknown part {index}");
+            return;
+        };
+        candidate.sdp_mline_index = Some(0);
+        if part.remote_set {
+            add_candidate(&part.pc, candidate).await;
         } else {
-            self.pending_remote.push(candidate);
-        }
-    }
-
-    async fn add_candidate_now(&self, candidate: RTCIceCandidateInit) {
-        if let Err(e) = self.pc.add_ice_candidate(candidate).await {
-            tracing::debug!("remote ICE candidate refused: {e}");
+            part.pending_remote.push(candidate);
         }
     }
 
@@ -276,14 +376,16 @@ impl Link {
         self.out.send((channel, BytesMut::from(bytes))).is_ok()
     }
 
-    /// Closes the connection in the background.
+    /// Closes both connections in the background.
     pub(crate) fn close(self) {
-        let pc = self.pc;
-        tokio::spawn(async move {
-            if let Err(e) = pc.close().await {
-                tracing::debug!("closing a peer connection: {e}");
-            }
-        });
+        for part in self.parts {
+            let pc = part.pc;
+            tokio::spawn(async move {
+                if let Err(e) = pc.close().await {
+                    tracing::debug!("closing a peer connection: {e}");
+                }
+            });
+        }
     }
 }
 
@@ -316,6 +418,7 @@ mod pair_tests {
             udp_bind: vec!["127.0.0.1:0".parse().unwrap()],
             rewrite: None,
             events,
+            skipped_live: Arc::default(),
         }
     }
 
@@ -328,9 +431,9 @@ mod pair_tests {
         let a = Link::build(2, 1, &setup(tx_a)).await.unwrap();
         let mut b = Link::build(1, 1, &setup(tx_b)).await.unwrap();
         let offer = a.offer().await.unwrap();
-        let answer = b.answer(offer).await.unwrap();
+        let answer = b.answer(&offer).await.unwrap();
         let mut a = a;
-        a.accept_answer(answer).await.unwrap();
+        a.accept_answer(&answer).await.unwrap();
 
         let mut open_a = 0;
         let mut open_b = 0;
@@ -356,6 +459,9 @@ mod pair_tests {
             }
             if open_a == 2 && open_b == 2 && !sent {
                 sent = true;
+                // (The driver waits for the peer's LinkUp before using the unreliable
+                // channel; this test gives the peer a moment instead.)
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 assert!(a.send(Channel::Reliable, b"a-rel"));
                 assert!(a.send(Channel::Unreliable, b"a-unrel"));
                 assert!(b.send(Channel::Reliable, b"b-rel"));
@@ -368,5 +474,20 @@ mod pair_tests {
         assert_eq!(got_b, vec![(Channel::Reliable, b"a-rel".to_vec()), (Channel::Unreliable, b"a-unrel".to_vec())]);
         a.close();
         b.close();
+    }
+}
+
+#[cfg(test)]
+mod bundle_tests {
+    use super::*;
+
+    #[test]
+    fn bundles_split_into_exactly_two_sdps() {
+        let joined = format!("v=0 a{SDP_SEPARATOR}v=0 b");
+        assert_eq!(split_bundle(&joined).unwrap(), ["v=0 a".to_owned(), "v=0 b".to_owned()]);
+        assert!(matches!(split_bundle("v=0 only one"), Err(LinkError::BadBundle)));
+        let three = format!("a{SDP_SEPARATOR}b{SDP_SEPARATOR}c");
+        assert!(matches!(split_bundle(&three), Err(LinkError::BadBundle)));
+        assert!(matches!(split_bundle(&format!("{SDP_SEPARATOR}b")), Err(LinkError::BadBundle)));
     }
 }

@@ -40,7 +40,8 @@ pub struct LossyRelay {
 impl LossyRelay {
     /// Starts a relay on 127.0.0.1 in front of `target`. Must be called inside a tokio
     /// runtime.
-    pub fn start(target: SocketAddr, loss: f64, seed: u64, stats: Arc<RelayStats>) -> std::io::Result<Self> {
+    /// `loss` holds the drop probability as `f64` bits and may be changed while running.
+    pub fn start(target: SocketAddr, loss: Arc<AtomicU64>, seed: u64, stats: Arc<RelayStats>) -> std::io::Result<Self> {
         let bind = |addr: SocketAddr| -> std::io::Result<UdpSocket> {
             let socket = std::net::UdpSocket::bind(addr)?;
             socket.set_nonblocking(true)?;
@@ -66,7 +67,8 @@ impl LossyRelay {
                         _ => continue,
                     },
                 };
-                if rng.random_bool(loss) {
+                let p = f64::from_bits(loss.load(Ordering::Relaxed));
+                if p > 0.0 && rng.random_bool(p.min(1.0)) {
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -102,7 +104,7 @@ impl Drop for LossyRelay {
 
 /// Relays created on demand for the candidates passing through [`LossyRelays::rewrite`].
 pub struct LossyRelays {
-    loss: f64,
+    loss: Arc<AtomicU64>,
     seed: u64,
     stats: Arc<RelayStats>,
     relays: Mutex<HashMap<SocketAddr, LossyRelay>>,
@@ -112,11 +114,16 @@ impl LossyRelays {
     /// `loss` is the probability (0–1) that a datagram is dropped.
     pub fn new(loss: f64, seed: u64) -> Arc<Self> {
         Arc::new(Self {
-            loss: loss.clamp(0.0, 1.0),
+            loss: Arc::new(AtomicU64::new(loss.clamp(0.0, 1.0).to_bits())),
             seed,
             stats: Arc::default(),
             relays: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Changes the drop probability of every relay, running or future.
+    pub fn set_loss(&self, loss: f64) {
+        self.loss.store(loss.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
     }
 
     /// Totals over every relay.
@@ -143,7 +150,7 @@ impl LossyRelays {
             Some(relay) => relay.front_addr(),
             None => {
                 let seed = self.seed ^ u64::from(port);
-                match LossyRelay::start(target, self.loss, seed, self.stats.clone()) {
+                match LossyRelay::start(target, self.loss.clone(), seed, self.stats.clone()) {
                     Ok(relay) => {
                         let front = relay.front_addr();
                         relays.insert(target, relay);

@@ -45,6 +45,13 @@ pub enum PeerMsg {
     /// Link probe (unreliable channel), answered with [`PeerMsg::Pong`] echoing the fields.
     /// `sent_us` is the sender's own monotonic clock; only the sender interprets it.
     Ping { nonce: u32, sent_us: u64 },
+    /// Link handshake on the reliable channel, sent when both channels of a new link are open
+    /// on the sender's side. Neither side sends on the unreliable channel before it has the
+    /// other's `LinkUp`: a message arriving on a stream the receiver has not configured yet
+    /// would make its SCTP stack create that stream with default (reliable) settings and
+    /// drop the message. `open: false` is repeated until the peer's `LinkUp` arrives and is
+    /// answered once with `open: true`.
+    LinkUp { open: bool },
     Pong { nonce: u32, sent_us: u64 },
     /// The sender's current skeleton (unreliable, ~30 Hz).
     Pose(LivePose),
@@ -377,6 +384,7 @@ mod tests {
         let totals = ScoreTotals { points: 1200, hits: 4, streak: 2, best_streak: 3 };
         let msgs = vec![
             PeerMsg::Ping { nonce: 7, sent_us: 123_456_789 },
+            PeerMsg::LinkUp { open: true },
             PeerMsg::Pong { nonce: 7, sent_us: 123_456_789 },
             PeerMsg::Pose(LivePose { seq: 0, round_ms: 0, skeleton: None }),
             PeerMsg::Score(LiveScore { seq: 9, totals }),
