@@ -287,6 +287,42 @@ async fn start_server(bin: Option<PathBuf>) -> anyhow::Result<ChildServer> {
     Ok(server)
 }
 
+/// The server's relay latency histogram from `/metrics`: (upper bound in ms, cumulative count).
+async fn server_histogram(ws_url: &str) -> Option<Vec<(f64, u64)>> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let host = ws_url.strip_prefix("ws://")?.split('/').next()?;
+    let mut stream = TcpStream::connect(host).await.ok()?;
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.ok()?;
+    let mut body = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut body)).await.ok()?.ok()?;
+    let buckets = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("poseparty_relay_latency_seconds_bucket{le=\""))
+        .filter_map(|l| {
+            let (le, count) = l.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse::<f64>().ok()? * 1000.0 };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect::<Vec<_>>();
+    (!buckets.is_empty()).then_some(buckets)
+}
+
+/// "≤ X ms" for quantile `q` of the histogram difference `after - before`.
+fn histogram_quantile(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> String {
+    let diff: Vec<(f64, u64)> =
+        after.iter().map(|(le, n)| (*le, n - before.iter().find(|(b, _)| b == le).map_or(0, |(_, m)| *m))).collect();
+    let total = diff.last().map_or(0, |(_, n)| *n);
+    if total == 0 {
+        return "n/a".into();
+    }
+    let target = (total as f64 * q).ceil() as u64;
+    match diff.iter().find(|(_, n)| *n >= target) {
+        Some((le, _)) if le.is_finite() => format!("<= {le} ms"),
+        _ => "> 250 ms".into(),
+    }
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -377,6 +413,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(args.settle_secs)).await;
     let rss_idle = pid.and_then(rss_bytes);
 
+    let hist_before = server_histogram(&url).await;
     let _ = phase_tx.send(Phase::Load);
     let load_start = Instant::now();
     let sent_before = stats.sent.load(Ordering::Relaxed);
@@ -393,6 +430,7 @@ async fn main() -> anyhow::Result<()> {
     let sent_in_load = stats.sent.load(Ordering::Relaxed) - sent_before;
     let _ = phase_tx.send(Phase::Drain);
     tokio::time::sleep(Duration::from_millis(1000)).await;
+    let hist_after = server_histogram(&url).await;
     let _ = phase_tx.send(Phase::Stop);
 
     let mut samples = Vec::new();
@@ -423,6 +461,9 @@ async fn main() -> anyhow::Result<()> {
     println!("{:<34} {:.3} ms", "relay latency p90", percentile(&samples, 0.90));
     println!("{:<34} {:.3} ms", "relay latency p99", percentile(&samples, 0.99));
     println!("{:<34} {:.3} ms", "relay latency max", percentile(&samples, 1.0));
+    if let (Some(b), Some(a)) = (&hist_before, &hist_after) {
+        println!("{:<34} p50 {} / p99 {}", "server-side relay (read → written)", histogram_quantile(b, a, 0.5), histogram_quantile(b, a, 0.99));
+    }
     println!("{:<34} {}", "server RSS before clients", fmt_rss(rss_base));
     println!("{:<34} {}", "server RSS idle", fmt_rss(rss_idle));
     println!("{:<34} {}", "server RSS per idle client", per_client(rss_idle));
