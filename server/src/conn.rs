@@ -319,9 +319,14 @@ impl Conn {
     }
 
     fn transport_error(&self, e: &axum::Error) -> Exit {
-        // tungstenite refuses frames over its own size cap before we see them.
-        let text = e.to_string();
-        if text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity") {
+        use std::error::Error as _;
+        use tokio_tungstenite::tungstenite;
+        // The websocket layer refuses frames over its own size cap before we see them.
+        let too_large = e
+            .source()
+            .and_then(|s| s.downcast_ref::<tungstenite::Error>())
+            .is_some_and(|t| matches!(t, tungstenite::Error::Capacity(_)));
+        if too_large {
             return Exit::refuse(ErrorCode::TooLarge, format!("frame is over the {MAX_FRAME_BYTES}-byte limit"), close::TOO_BIG, "frame too large");
         }
         self.hub.metrics.error(ErrorKind::Transport);
