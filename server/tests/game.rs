@@ -278,3 +278,16 @@ async fn stun_binding_round_trip() {
     assert_eq!(ip, [127, 0, 0, 1]);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn ready_timeout_with_nobody_ready_goes_back_to_the_lobby() {
+    let server = start(Config { ready_timeout_ms: 200, ..config() }).await;
+    let mut cs = room_of(&server, &["h", "g"]).await;
+    cs[0].send(ClientMsg::StartGame { force: false }).await;
+    cs[1].room_where("loading", |r| r.phase == RoomPhase::Loading).await;
+    let r = cs[1].room_where("back in the lobby", |r| r.phase == RoomPhase::Lobby).await;
+    assert_eq!(r.players.len(), 2, "nobody is dropped when nobody was ready");
+    cs[0].send(ClientMsg::StartGame { force: true }).await;
+    assert_eq!(cs[0].error().await.0, ErrorCode::WrongPhase, "forcing needs at least one ready player");
+    server.shutdown().await;
+}

@@ -310,3 +310,31 @@ async fn shutdown_sends_going_away_to_everyone() {
     assert_eq!(closed(&mut a.ws).await, Some(1001));
     assert_eq!(closed(&mut idle.ws).await, Some(1001));
 }
+
+#[tokio::test]
+async fn a_token_used_while_the_old_socket_lives_takes_the_seat_over() {
+    let server = start(config()).await;
+    let mut a = Client::connect(&server, "a").await;
+    let code = a.create().await;
+    // The client thinks its socket died; the server has not noticed yet.
+    let mut a2 = Client::connect_with(&server, "a", Some(a.token.clone())).await;
+    assert_eq!(a2.id, a.id);
+    assert_eq!(a2.room_where("the room", |_| true).await.code, code);
+    assert_eq!(closed(&mut a.ws).await, Some(1008), "the old socket is dropped");
+    a2.assert_alive().await;
+    // The old socket's end does not mark the seat as disconnected.
+    a2.expect_silence(Duration::from_millis(200)).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn silent_connections_get_no_session() {
+    let server = start(Config { handshake_timeout_ms: 150, ..config() }).await;
+    let mut ws = raw(&server).await;
+    match recv_raw(&mut ws).await {
+        Ok(ServerMsg::Error { code: ErrorCode::BadHandshake, .. }) => {}
+        other => panic!("expected BadHandshake, got {other:?}"),
+    }
+    assert_eq!(closed(&mut ws).await, Some(1008));
+    server.shutdown().await;
+}
