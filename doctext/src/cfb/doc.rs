@@ -230,11 +230,21 @@ impl ParaRuns {
             return Self { runs };
         }
         let n = (plc.len() - 4) / 8;
+        // Each page is read once, however often the table names it: the runs stay
+        // bounded by the size of the WordDocument stream.
+        let mut seen = std::collections::HashSet::new();
         for k in 0..n {
             let Some(pn) = u32_at(plc, (n + 1) * 4 + k * 4) else { break };
+            if !seen.insert(pn & 0x3F_FFFF) {
+                continue;
+            }
             let at = (pn & 0x3F_FFFF) as usize * 512;
             let Some(page) = word.get(at..at + 512) else { continue };
             let crun = usize::from(page[511]);
+            // (crun + 1) FCs and crun 13-byte BxPap must fit in the page.
+            if (crun + 1) * 4 + crun * 13 > 511 {
+                continue;
+            }
             for i in 0..crun {
                 let (Some(start), Some(end)) = (u32_at(page, i * 4), u32_at(page, i * 4 + 4)) else { break };
                 let bx = (crun + 1) * 4 + i * 13;

@@ -49,8 +49,7 @@ pub(super) fn extract(ole: &mut Ole, ctx: &mut Ctx) -> Result<Document> {
     // Excel 97 and later write "Workbook", Excel 5.0/95 "Book".
     let name = if ole.is_stream("Workbook") { "Workbook" } else { "Book" };
     let data = ole.read(name, ctx)?;
-    let records = split_records(&data)?;
-    read_workbook(&records, name == "Workbook", ctx)
+    read_workbook(&data, name == "Workbook", ctx)
 }
 
 /// One BIFF record: type, offset of its header in the stream, body.
@@ -60,20 +59,39 @@ struct Rec<'a> {
     body: &'a [u8],
 }
 
-/// Splits the stream into records. A record cut short at the very end is dropped (Excel
-/// pads streams; damage past the last EOF does not matter).
-fn split_records(data: &[u8]) -> Result<Vec<Rec<'_>>> {
-    let mut out = Vec::new();
-    let mut r = Reader::new(data);
-    while r.remaining() >= 4 {
-        let offset = r.pos();
-        let (Some(kind), Some(size)) = (r.u16(), r.u16()) else { break };
-        let Some(body) = r.bytes(size as usize) else { break };
-        out.push(Rec { kind, offset, body });
+/// The records of a workbook stream, read one at a time. A record cut short at the very
+/// end ends the stream (Excel pads streams; damage past the last EOF does not matter).
+#[derive(Clone)]
+struct Records<'a> {
+    r: Reader<'a>,
+}
+
+impl<'a> Records<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self { r: Reader::new(data) }
     }
-    match out.first() {
-        Some(first) if first.kind == BOF => Ok(out),
-        _ => Err(malformed("the Workbook stream does not start with a BOF record")),
+
+    fn next(&mut self) -> Option<Rec<'a>> {
+        let offset = self.r.pos();
+        let kind = self.r.u16()?;
+        let size = self.r.u16()?;
+        let body = self.r.bytes(usize::from(size))?;
+        Some(Rec { kind, offset, body })
+    }
+
+    /// `first` plus the bodies of the `CONTINUE` records that follow, which are consumed.
+    fn continued(&mut self, first: &'a [u8]) -> Vec<&'a [u8]> {
+        let mut segments = vec![first];
+        loop {
+            let before = self.clone();
+            match self.next() {
+                Some(rec) if rec.kind == CONTINUE => segments.push(rec.body),
+                _ => {
+                    *self = before;
+                    return segments;
+                }
+            }
+        }
     }
 }
 
@@ -136,9 +154,13 @@ impl Sheet {
     }
 }
 
-/// Reads the records of a workbook stream; `biff8` is the guess from the stream name,
-/// used when the globals BOF gives no usable version.
-fn read_workbook(records: &[Rec], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
+/// Reads a workbook stream; `biff8` is the guess from the stream name, used when the
+/// globals BOF gives no usable version.
+fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
+    let mut records = Records::new(data);
+    if records.clone().next().is_none_or(|r| r.kind != BOF) {
+        return Err(malformed("the Workbook stream does not start with a BOF record"));
+    }
     let mut doc = Document::new(Format::Xls);
     let mut sheet_names: Vec<(u32, String)> = Vec::new();
     let mut sst: Vec<String> = Vec::new();
@@ -151,8 +173,8 @@ fn read_workbook(records: &[Rec], biff8: bool, ctx: &mut Ctx) -> Result<Document
     let mut styles = Styles::default();
     let mut text = Text { biff8, codepage: encoding_rs::WINDOWS_1252 };
 
-    let mut i = 0;
-    while let Some(rec) = records.get(i) {
+    let mut i = 0usize;
+    while let Some(rec) = records.next() {
         i += 1;
         if i.is_multiple_of(4096) {
             ctx.check()?;
@@ -216,9 +238,7 @@ fn read_workbook(records: &[Rec], biff8: bool, ctx: &mut Ctx) -> Result<Document
             }
             XF => styles.xf_formats.push(u16_at(b, 2).unwrap_or(0)),
             SST => {
-                let (segments, used) = continued(b, &records[i..]);
-                i += used;
-                sst = read_sst(segments, ctx)?;
+                sst = read_sst(records.continued(b), ctx)?;
             }
             _ => {}
         }
@@ -226,12 +246,10 @@ fn read_workbook(records: &[Rec], biff8: bool, ctx: &mut Ctx) -> Result<Document
         let in_sheet = stack.last() == Some(&DT_WORKSHEET);
         let Some(sheet) = sheet.as_mut().filter(|_| in_sheet) else { continue };
         if rec.kind == STRING {
-            if let Some((r, c)) = pending_string.take() {
-                let (segments, used) = continued(b, &records[i..]);
-                i += used;
-                if let Some(s) = text.long(segments) {
-                    sheet.set(r, c, s);
-                }
+            if let Some((r, c)) = pending_string.take()
+                && let Some(s) = text.long(records.continued(b))
+            {
+                sheet.set(r, c, s);
             }
             continue;
         }
@@ -246,9 +264,7 @@ fn read_workbook(records: &[Rec], biff8: bool, ctx: &mut Ctx) -> Result<Document
                 }
             }
             LABEL | RSTRING => {
-                let (segments, used) = continued(b.get(6..).unwrap_or(&[]), &records[i..]);
-                i += used;
-                if let Some(s) = text.long(segments) {
+                if let Some(s) = text.long(records.continued(b.get(6..).unwrap_or(&[]))) {
                     sheet.set(row, col, s);
                 }
             }
@@ -352,15 +368,6 @@ fn codepage(cp: u16) -> &'static encoding_rs::Encoding {
         _ => b"windows-1252",
     };
     encoding_rs::Encoding::for_label(label).unwrap_or(encoding_rs::WINDOWS_1252)
-}
-
-/// The body of a record plus the bodies of the `CONTINUE` records right after it, and how
-/// many of those there were.
-fn continued<'a>(first: &'a [u8], rest: &[Rec<'a>]) -> (Vec<&'a [u8]>, usize) {
-    let mut segments = vec![first];
-    segments.extend(rest.iter().take_while(|r| r.kind == CONTINUE).map(|r| r.body));
-    let used = segments.len() - 1;
-    (segments, used)
 }
 
 /// Reads a record body split over `CONTINUE` records.
@@ -734,10 +741,9 @@ mod tests {
         rk.extend_from_slice(&((-7i32 << 2) as u32 | 2).to_le_bytes());
         stream.extend(rec(RK, &rk));
         stream.extend(rec(EOF, &[]));
-        let records = split_records(&stream).unwrap();
         let limits = crate::Limits::default();
         let mut ctx = Ctx::new(&limits, None, None);
-        let doc = read_workbook(&records, true, &mut ctx).unwrap();
+        let doc = read_workbook(&stream, true, &mut ctx).unwrap();
         assert_eq!(doc.text(), "AB가\t\nxyz\t\n\t-7\n");
     }
 
@@ -827,12 +833,11 @@ mod tests {
             stream.extend(rec(LABELSST, &b));
         }
         stream.extend(rec(EOF, &[]));
-        let records = split_records(&stream).unwrap();
         let limits = crate::Limits { max_total_bytes: 100_000, ..crate::Limits::default() };
-        let err = read_workbook(&records, true, &mut Ctx::new(&limits, None, None)).unwrap_err();
+        let err = read_workbook(&stream, true, &mut Ctx::new(&limits, None, None)).unwrap_err();
         assert!(matches!(err, Error::Limit(crate::LimitKind::TotalBytes { max: 100_000 })), "{err}");
         let limits = crate::Limits::default();
-        let doc = read_workbook(&records, true, &mut Ctx::new(&limits, None, None)).unwrap();
+        let doc = read_workbook(&stream, true, &mut Ctx::new(&limits, None, None)).unwrap();
         assert_eq!(doc.text().len(), 100 * 5001);
     }
 }
