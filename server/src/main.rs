@@ -16,11 +16,13 @@ async fn main() -> anyhow::Result<()> {
     }
     raise_fd_limit();
 
+    // Handlers first: a signal that comes as soon as the port is open must not kill us.
+    let stop = stop_signal()?;
     let db = config.db.clone();
     let running = server::spawn(config).await.with_context(|| format!("starting the server (history at {})", db.display()))?;
     tracing::info!(ws = %running.ws_url(), stun = %running.stun_addr(), db = %db.display(), "PoseParty server ready");
 
-    wait_for_signal().await?;
+    stop.await?;
     running.shutdown().await;
     Ok(())
 }
@@ -33,17 +35,23 @@ fn raise_fd_limit() {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Installs the Ctrl-C / SIGTERM handlers now; the returned future resolves on either.
+fn stop_signal() -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
-        }
+        let mut int = signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("Ctrl-C received"),
+            }
+            Ok(())
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    Ok(())
+    {
+        Ok(async { tokio::signal::ctrl_c().await.context("waiting for Ctrl-C") })
+    }
 }
