@@ -23,6 +23,7 @@ mod archive;
 mod cfb;
 mod crypto;
 mod ooxml;
+mod pdf;
 mod pool;
 mod xml;
 mod zipio;
@@ -163,7 +164,7 @@ pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
             }
             None => cfb::extract(data, ctx),
         },
-        Detected::Pdf => Err(Error::Unsupported("PDF reading is not built yet".into())),
+        Detected::Pdf => pdf::extract(data, ctx),
         Detected::Unknown => Err(Error::UnknownFormat),
     }
 }

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 /// Which file format a document (or an archive entry) was read as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Docx,
     Xlsx,
@@ -39,7 +40,7 @@ impl std::fmt::Display for Format {
 }
 
 /// Where a block came from inside its file.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Origin {
     /// Path of archive entries leading to the file, outermost first (empty for a
     /// top-level file). Names are decoded (UTF-8, or CP949 for legacy zips).
@@ -49,7 +50,8 @@ pub struct Origin {
 }
 
 /// The part of a document a block belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Part {
     /// The main text flow (word processors).
     #[default]
@@ -67,7 +69,8 @@ pub enum Part {
 }
 
 /// One block of content.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum Block {
     Paragraph { text: String, origin: Origin },
     Table { rows: Vec<Vec<String>>, origin: Origin },
@@ -82,7 +85,7 @@ impl Block {
 }
 
 /// A document's text with its structure: paragraphs and tables in reading order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Document {
     /// The format of the outermost file.
     pub format: Format,

@@ -236,3 +236,76 @@ fn archive_nesting_is_bounded_by_max_depth() {
     let err = doctext::extract_file(corpus_path("archives/bundle_ko.zip"), &opts).expect_err("5 entries > 1");
     assert!(matches!(err, Error::Limit(LimitKind::Entries { max: 1 })), "{err}");
 }
+
+/// Units of base/quiz_ko.pdf that pdf-extract cannot give back, so far:
+/// - the 🏆 glyph has no Unicode mapping pdf-extract understands (🎮 beside it has one);
+/// - "태극기의 괘는 / 몇 개?" is a table cell whose second line LibreOffice put on the next
+///   page, after the rest of the row.
+const PDF_KNOWN_MISSES: [&str; 2] = ["Emoji outside the BMP: 🎮 게임 🏆 트로피.", "태극기의 괘는 몇 개?"];
+
+#[test]
+fn pdf_base_units() {
+    for e in entries("base", &["pdf"]) {
+        let doc = extract(&e, &Options::default()).unwrap_or_else(|err| panic!("{}: {err}", e.path));
+        assert_eq!(doc.format, doctext::Format::Pdf);
+        let units = e.expected().units;
+        let c = coverage(&units, &doc.text());
+        let known: Vec<String> = PDF_KNOWN_MISSES.iter().map(|u| normalize(u)).collect();
+        let unexpected: Vec<&String> = c.missing.iter().filter(|m| !known.contains(m)).collect();
+        assert!(unexpected.is_empty(), "{}: missing {unexpected:?}", e.path);
+        if e.path == "base/plain_en.pdf" {
+            assert!(c.all(), "{}: {:?}", e.path, c.missing);
+        }
+        // Everything but the known misses, and never fewer than 98 % of the units.
+        assert!(c.ratio() >= 0.98, "{}: {}/{}", e.path, c.found, c.total);
+    }
+}
+
+#[test]
+fn pdf_realworld_95_percent() {
+    // The reference (pdftotext) keeps some ligatures (ﬀ) and spells out others (ﬁ):
+    // compare compatibility-normalized text (NFKC) on both sides for these files.
+    use unicode_normalization::UnicodeNormalization;
+    let nfkc = |s: &str| -> String { s.nfkc().collect() };
+    let (mut found, mut total) = (0, 0);
+    for e in entries("realworld", &["pdf"]) {
+        let doc = extract(&e, &Options::default()).unwrap_or_else(|err| panic!("{}: {err}", e.path));
+        let units: Vec<String> = e.expected().units.iter().map(|u| nfkc(u)).collect();
+        let c = coverage(&units, &nfkc(&doc.text()));
+        assert!(c.ratio() >= 0.90, "{}: {}/{} units; missing {:?}", e.path, c.found, c.total, c.missing);
+        found += c.found;
+        total += c.total;
+    }
+    assert!(found as f64 >= 0.95 * total as f64, "realworld pdf: {found}/{total} units");
+}
+
+#[test]
+fn pdf_lines_carry_their_page() {
+    let doc = doctext::extract_file(corpus_path("realworld/example.pdf"), &Options::default()).unwrap();
+    assert!(doc.blocks.iter().all(|b| matches!(b.origin().part, doctext::Part::Page(n) if n >= 1)));
+}
+
+#[test]
+fn damaged_pdf_is_an_error_not_a_panic() {
+    let data = std::fs::read(corpus_path("base/quiz_ko.pdf")).unwrap();
+    for cut in [16, data.len() / 3, data.len() * 2 / 3] {
+        match doctext::extract_bytes(&data[..cut], "cut.pdf", &Options::default()) {
+            Ok(_) => {}
+            Err(e) => assert!(matches!(e, Error::Malformed { .. } | Error::Panicked(_)), "{e}"),
+        }
+    }
+}
+
+#[test]
+fn archives_every_unit() {
+    // Every entry of both archives, legacy formats (doc, xls, ppt, hwp) included; only the
+    // PDF entry's two known misses (see PDF_KNOWN_MISSES) are allowed to be absent.
+    let known: Vec<String> = PDF_KNOWN_MISSES.iter().map(|u| normalize(u)).collect();
+    for e in entries("archives", &["zip"]) {
+        let doc = extract(&e, &Options::default()).unwrap_or_else(|err| panic!("{}: {err}", e.path));
+        let units = e.expected().units;
+        let c = coverage(&units, &doc.text());
+        let unexpected: Vec<&String> = c.missing.iter().filter(|m| !known.contains(m)).collect();
+        assert!(unexpected.is_empty(), "{}: {}/{} units; missing {unexpected:?}", e.path, c.found, c.total);
+    }
+}

@@ -1,0 +1,327 @@
+//! PDF through `pdf-extract` (fonts, CMaps, CID fonts) with our own layout pass.
+//!
+//! `pdf-extract` hands every glyph to an output device with its text-rendering matrix.
+//! Writers such as LibreOffice draw a line in several passes (one per font), so glyphs
+//! arrive out of reading order; we therefore collect the glyphs of a page, group them
+//! into lines by baseline and order each line by x, which restores the text as printed.
+//!
+//! Guarding: the parser runs on its own thread. The caller waits in short slices and
+//! checks the time limit and cancellation between them; when either fires, the parser is
+//! told to stop at its next glyph and the caller returns at once. A panic inside the
+//! third-party parser becomes [`Error::Panicked`].
+
+use crate::error::{Error, LimitKind, Result};
+use crate::limits::Ctx;
+use crate::model::{Document, Format, Origin, Part};
+use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How often the waiting caller checks time and cancellation.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A finished page: its text blocks in reading order.
+type Pages = Vec<(u32, Vec<String>)>;
+
+pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
+    let abort = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let owned = data.to_vec();
+    let password = ctx.password.map(str::to_owned);
+    let max_text = ctx.limits.max_entry_bytes;
+    let stop = abort.clone();
+    std::thread::Builder::new()
+        .name("doctext-pdf".into())
+        .spawn(move || {
+            let r = catch_unwind(AssertUnwindSafe(|| read(&owned, password.as_deref(), &stop, max_text)))
+                .unwrap_or_else(|p| Err(Error::Panicked(crate::panic_message(p.as_ref()))));
+            let _ = tx.send(r);
+        })
+        .map_err(Error::Io)?;
+    let pages = loop {
+        match rx.recv_timeout(POLL) {
+            Ok(r) => break r?,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if let Err(e) = ctx.check() {
+                    abort.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Panicked("the PDF reader thread ended without a result".into()));
+            }
+        }
+    };
+    let mut doc = Document::new(Format::Pdf);
+    for (page, lines) in pages {
+        for line in lines {
+            ctx.charge(line.len() as u64)?;
+            doc.push_paragraph(line, Origin { entry: Vec::new(), part: Part::Page(page) });
+        }
+    }
+    Ok(doc)
+}
+
+/// Parses the PDF and lays out its pages (runs on the reader thread).
+fn read(data: &[u8], password: Option<&str>, abort: &AtomicBool, max_text: u64) -> Result<Pages> {
+    let mut doc = pdf_extract::Document::load_mem(data).map_err(|e| Error::malformed(Format::Pdf, e.to_string()))?;
+    if doc.is_encrypted() {
+        // Many PDFs are encrypted with an empty user password (permissions only).
+        if doc.decrypt("").is_err() {
+            let password = password.ok_or(Error::PasswordRequired)?;
+            doc.decrypt(password).map_err(|e| match e {
+                pdf_extract::Error::Decryption(pdf_extract::encryption::DecryptionError::IncorrectPassword) => {
+                    Error::WrongPassword
+                }
+                other => Error::Unsupported(format!("this PDF's encryption ({other})")),
+            })?;
+        }
+    }
+    let mut dev = Layout { abort: Some(abort), max_text, ..Layout::default() };
+    match pdf_extract::output_doc(&doc, &mut dev) {
+        Ok(()) => {}
+        Err(_) if dev.stopped.is_some() => {}
+        Err(e) => {
+            // Keep the pages read before the damage, if any.
+            if dev.pages.is_empty() && dev.glyphs.is_empty() {
+                return Err(Error::malformed(Format::Pdf, e.to_string()));
+            }
+            tracing::warn!(error = %e, "PDF partly read");
+        }
+    }
+    if let Some(e) = dev.stopped.take() {
+        return Err(e);
+    }
+    dev.finish_page();
+    Ok(dev.pages)
+}
+
+#[derive(Debug, Clone)]
+struct Glyph {
+    /// Drawing order on the page.
+    seq: usize,
+    x: f64,
+    /// Baseline, downwards from the top of the page.
+    y: f64,
+    end: f64,
+    size: f64,
+    text: String,
+}
+
+#[derive(Default)]
+struct Layout<'a> {
+    abort: Option<&'a AtomicBool>,
+    max_text: u64,
+    text_bytes: u64,
+    page: u32,
+    page_height: f64,
+    glyphs: Vec<Glyph>,
+    pages: Pages,
+    stopped: Option<Error>,
+}
+
+impl Layout<'_> {
+    fn keep_going(&mut self) -> std::result::Result<(), OutputError> {
+        if self.abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+            self.stopped = Some(Error::Cancelled);
+        } else if self.text_bytes > self.max_text {
+            self.stopped = Some(Error::Limit(LimitKind::EntryBytes { max: self.max_text }));
+        }
+        match self.stopped {
+            Some(_) => Err(OutputError::FormatError(std::fmt::Error)),
+            None => Ok(()),
+        }
+    }
+
+    fn finish_page(&mut self) {
+        if !self.glyphs.is_empty() {
+            let lines = lay_out(std::mem::take(&mut self.glyphs));
+            self.pages.push((self.page, lines));
+        }
+    }
+}
+
+impl OutputDev for Layout<'_> {
+    fn begin_page(&mut self, page_num: u32, media_box: &MediaBox, _: Option<(f64, f64, f64, f64)>) -> std::result::Result<(), OutputError> {
+        self.finish_page();
+        self.page = page_num;
+        self.page_height = media_box.ury - media_box.lly;
+        self.keep_going()
+    }
+
+    fn end_page(&mut self) -> std::result::Result<(), OutputError> {
+        self.finish_page();
+        Ok(())
+    }
+
+    fn output_character(&mut self, trm: &Transform, width: f64, _spacing: f64, font_size: f64, text: &str) -> std::result::Result<(), OutputError> {
+        self.keep_going()?;
+        // Font size in device space: the side of the square with the area the text
+        // matrix gives a font_size × font_size square.
+        let vx = font_size * (trm.m11 + trm.m21);
+        let vy = font_size * (trm.m12 + trm.m22);
+        let size = (vx * vy).abs().sqrt().max(0.1);
+        let x = trm.m31;
+        let y = self.page_height - trm.m32;
+        if !(x.is_finite() && y.is_finite() && size.is_finite()) {
+            return Ok(());
+        }
+        let text = unligature(text);
+        self.text_bytes += text.len() as u64;
+        let end = x + (width * size).max(0.0);
+        let seq = self.glyphs.len();
+        self.glyphs.push(Glyph { seq, x, y, end, size, text });
+        Ok(())
+    }
+
+    fn begin_word(&mut self) -> std::result::Result<(), OutputError> {
+        Ok(())
+    }
+
+    fn end_word(&mut self) -> std::result::Result<(), OutputError> {
+        Ok(())
+    }
+
+    fn end_line(&mut self) -> std::result::Result<(), OutputError> {
+        self.keep_going()
+    }
+}
+
+/// Lays out a page's glyphs, given in drawing order.
+///
+/// The drawing order is cut into blocks: a glyph that moves up the page (a new table
+/// cell, a new column) or jumps far down starts a new block; glyphs on the same baseline
+/// or on the next lines stay in their block. Within a block, glyphs are grouped into lines
+/// by baseline and each line is ordered by x, which undoes the per-font drawing passes.
+/// A block's lines become one paragraph, joined by newlines.
+fn lay_out(glyphs: Vec<Glyph>) -> Vec<String> {
+    let mut blocks: Vec<Vec<Glyph>> = Vec::new();
+    let mut cur: Vec<Glyph> = Vec::new();
+    let mut last_y = f64::NAN;
+    for g in glyphs {
+        let tol = 0.5 * g.size;
+        let same_block = !cur.is_empty() && g.y >= last_y - tol && g.y <= last_y + 2.0 * g.size;
+        if !same_block && !cur.is_empty() {
+            blocks.push(std::mem::take(&mut cur));
+        }
+        // Stay on the current baseline while glyphs remain on it.
+        if cur.is_empty() || (g.y - last_y).abs() > tol {
+            last_y = g.y;
+        }
+        cur.push(g);
+    }
+    if !cur.is_empty() {
+        blocks.push(cur);
+    }
+    blocks.into_iter().map(block_text).filter(|t| !t.is_empty()).collect()
+}
+
+/// Lines of one block in reading order, joined by newlines.
+fn block_text(mut glyphs: Vec<Glyph>) -> String {
+    glyphs.sort_by(|a, b| a.y.total_cmp(&b.y));
+    let mut lines: Vec<Vec<Glyph>> = Vec::new();
+    let mut base = f64::NAN;
+    for g in glyphs {
+        match lines.last_mut() {
+            Some(line) if (g.y - base).abs() <= 0.5 * g.size => line.push(g),
+            _ => {
+                base = g.y;
+                lines.push(vec![g]);
+            }
+        }
+    }
+    let mut out = String::new();
+    for mut line in lines {
+        line.sort_by_key(|g| g.seq);
+        // Drawing order is kept unless it jumps back by more than a glyph or two: then the
+        // line was drawn in several passes (one per font) and x gives the reading order.
+        // Small backward steps come from imprecise glyph widths and must not reorder.
+        let mut max_end = f64::NEG_INFINITY;
+        let mut passes = false;
+        for g in &line {
+            if g.x < max_end - 2.5 * g.size {
+                passes = true;
+                break;
+            }
+            max_end = max_end.max(g.end);
+        }
+        if passes {
+            line.sort_by(|a, b| a.x.total_cmp(&b.x));
+        }
+        let mut text = String::new();
+        let mut last_end = f64::NEG_INFINITY;
+        for g in line {
+            let gap = g.x - last_end;
+            if gap > 0.15 * g.size && !text.is_empty() && !text.ends_with(' ') && !g.text.starts_with(' ') {
+                text.push(' ');
+            }
+            text.push_str(&g.text);
+            last_end = last_end.max(g.end);
+        }
+        let text = text.trim();
+        if !text.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(text);
+        }
+    }
+    out
+}
+
+/// Typographic ligatures (U+FB00–FB06) spelled out, as a reader would type them.
+fn unligature(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{FB00}' => out.push_str("ff"),
+            '\u{FB01}' => out.push_str("fi"),
+            '\u{FB02}' => out.push_str("fl"),
+            '\u{FB03}' => out.push_str("ffi"),
+            '\u{FB04}' => out.push_str("ffl"),
+            '\u{FB05}' | '\u{FB06}' => out.push_str("st"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(x: f64, y: f64, text: &str) -> Glyph {
+        Glyph { seq: 0, x, y, end: x + 5.0 * text.chars().count() as f64, size: 10.0, text: text.into() }
+    }
+
+    fn seq(mut v: Vec<Glyph>) -> Vec<Glyph> {
+        for (i, g) in v.iter_mut().enumerate() {
+            g.seq = i;
+        }
+        v
+    }
+
+    #[test]
+    fn slightly_overlapping_glyphs_keep_their_drawing_order() {
+        // Widths a little too large make each glyph start before the previous one ends.
+        let glyphs = seq(vec![g(0.0, 100.0, "G"), g(4.0, 100.0, "e"), g(8.0, 100.0, "r"), g(7.0, 100.0, "m")]);
+        assert_eq!(lay_out(glyphs), vec!["Germ".to_string()]);
+    }
+
+    #[test]
+    fn glyphs_drawn_in_two_passes_come_out_in_reading_order() {
+        // One font's glyphs drawn first, then the other's, on the same baseline (±1);
+        // then the wrapped second line of the paragraph.
+        let glyphs = seq(vec![g(30.0, 101.0, "“"), g(0.0, 100.0, "ab"), g(35.0, 100.0, "cd"), g(0.0, 112.0, "next")]);
+        assert_eq!(lay_out(glyphs), vec!["ab “cd\nnext".to_string()]);
+    }
+
+    #[test]
+    fn table_cells_stay_whole() {
+        // Row: cell "1", a cell wrapped over two lines, then a cell back on the first line.
+        let glyphs = seq(vec![g(0.0, 100.0, "1"), g(20.0, 100.0, "capital"), g(20.0, 112.0, "city?"), g(90.0, 100.0, "Seoul")]);
+        assert_eq!(lay_out(glyphs), vec!["1 capital\ncity?".to_string(), "Seoul".to_string()]);
+    }
+}
