@@ -453,6 +453,26 @@ mod tests {
     }
 
     #[test]
+    fn a_full_outbox_drops_the_slow_connection_not_the_sender() {
+        let metrics = Metrics::default();
+        let queue = Arc::new(Queue::new(2));
+        let kick = CancellationToken::new();
+        let outbox = Outbox::new(7, Arc::clone(&queue), kick.clone());
+        outbox.push(Outbound::Frame(Bytes::from_static(b"a")), &metrics);
+        outbox.push(Outbound::Frame(Bytes::from_static(b"b")), &metrics);
+        assert!(!kick.is_cancelled());
+        outbox.push(Outbound::Frame(Bytes::from_static(b"c")), &metrics);
+        assert!(kick.is_cancelled(), "the third frame overflows a 2-frame outbox");
+        assert!(metrics.render(0).contains("poseparty_errors_total{kind=\"slow_consumer\"} 1"));
+        let order: Vec<_> = std::iter::from_fn(|| queue.pop())
+            .map(|o| match o {
+                Outbound::Frame(b) | Outbound::Relay { frame: b, .. } => b,
+            })
+            .collect();
+        assert_eq!(order, [Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+    }
+
+    #[test]
     fn majority_wins_ties_go_to_first() {
         let line = |p| ScoreLine { player: p, name: String::new(), points: p, hits: 0, best_streak: 0, dropped: false };
         let a = MatchReport { round_seed: 1, scores: vec![line(1)] };
