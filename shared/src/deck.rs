@@ -222,6 +222,12 @@ fn is_one_of(cell: &str, words: &[&str]) -> bool {
     words.iter().any(|w| c == *w)
 }
 
+/// A header cell: "question", "질문 / Question", "Q", …
+fn is_header(cell: &str) -> bool {
+    let c = clean(cell).to_lowercase();
+    is_one_of(&c, HEADER_WORDS) || HEADER_WORDS.iter().any(|w| w.chars().count() > 1 && c.contains(w))
+}
+
 fn parse_routine(at: Place, cells: &[&str]) -> Result<Routine, DeckError> {
     let name = checked_text(at, cells.first().copied().unwrap_or("routine"))?;
     let steps = cells
@@ -250,7 +256,7 @@ pub fn parse_rows(title: &str, rows: &[Vec<String>]) -> Result<Deck, DeckError> 
         let at = Place::Row(i + 1);
         let cells: Vec<&str> = row.iter().map(|c| clean(c)).filter(|c| !c.is_empty()).collect();
         let Some((first, rest)) = cells.split_first() else { continue };
-        if i == 0 && is_one_of(first, HEADER_WORDS) {
+        if i == 0 && is_header(first) {
             continue;
         }
         if is_one_of(first, ROUTINE_WORDS) {
@@ -403,7 +409,7 @@ mod tests {
         let deck = parse_rows(
             "수도 퀴즈",
             &rows(&[
-                &["질문", "보기1", "보기2", "보기3", "정답"],
+                &["질문 / Question", "보기1", "보기2", "보기3", "정답"],
                 &["한국의 수도는?", "부산", "서울", "대구", "2"],
                 &["Capital of France?", "Paris", "Rome", "", "A"],
                 &["지구는 둥글다", "O"],

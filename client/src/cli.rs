@@ -1,0 +1,313 @@
+//! Command-line flags (with environment fallbacks) and the [`ClientConfig`] resource built
+//! from them. Every flag of the client lives here; each plugin reads the part it needs.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use bevy::prelude::Resource;
+use clap::{Parser, ValueEnum};
+
+use crate::flow::Screen;
+
+/// The PoseParty game client.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "client", version, about = "PoseParty: a motion party game for friends on a video call")]
+pub struct Cli {
+    /// Player name shown to the others (default: the saved one).
+    #[arg(long, env = "POSEPARTY_NAME")]
+    pub name: Option<String>,
+    /// Websocket URL of the matchmaking server (default: the saved one, else
+    /// ws://127.0.0.1:7878/ws).
+    #[arg(long, env = "POSEPARTY_SERVER")]
+    pub server: Option<String>,
+    /// Start an embedded server in this process (a one-machine game).
+    #[arg(long, env = "POSEPARTY_LOCAL")]
+    pub local: bool,
+    /// No window, no audio output: the same plugins for bots, tests and benchmarks.
+    #[arg(long, env = "POSEPARTY_HEADLESS")]
+    pub headless: bool,
+    /// Play automatically: join or create a room, ready up, play a round, leave.
+    #[arg(long, env = "POSEPARTY_BOT")]
+    pub bot: bool,
+    /// Join the room with this code on start.
+    #[arg(long, env = "POSEPARTY_ROOM", conflicts_with_all = ["create", "quick"])]
+    pub room: Option<String>,
+    /// Create a room on start.
+    #[arg(long, conflicts_with = "quick")]
+    pub create: bool,
+    /// Quick-match into an open room on start.
+    #[arg(long)]
+    pub quick: bool,
+    /// Frame source: webcam[:INDEX|NAME], frames:DIR[@FPS], synthetic, script:SPEC.
+    #[arg(long, env = "POSEPARTY_SOURCE", value_parser = SourceSpec::from_str)]
+    pub source: Option<SourceSpec>,
+    /// List the cameras found and exit.
+    #[arg(long)]
+    pub list_cameras: bool,
+    /// Pose landmark model.
+    #[arg(long, env = "POSEPARTY_MODEL", value_enum)]
+    pub model: Option<ModelChoice>,
+    /// Where the pose model runs: in the frame schedule, or on a background task.
+    #[arg(long, env = "POSEPARTY_INFERENCE", value_enum, default_value_t = InferencePlacement::Frame)]
+    pub inference: InferencePlacement,
+    /// Save a screenshot to PATH (PNG) after `--screenshot-frames` frames, then exit.
+    #[arg(long, value_name = "PATH")]
+    pub screenshot: Option<PathBuf>,
+    /// Frames to render before taking the `--screenshot`.
+    #[arg(long, default_value_t = 45)]
+    pub screenshot_frames: u32,
+    /// Start on this screen filled with demo data (for screenshots).
+    #[arg(long, value_enum)]
+    pub screen: Option<ScreenArg>,
+    /// A quiz deck to import for Motion Quiz (docx, xlsx, pptx, hwp, pdf, …).
+    #[arg(long, env = "POSEPARTY_DECK")]
+    pub deck: Option<PathBuf>,
+    /// Directory of the settings file (default: the user's config directory).
+    #[arg(long, env = "POSEPARTY_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// No sound at all.
+    #[arg(long, env = "POSEPARTY_MUTE")]
+    pub mute: bool,
+}
+
+/// Pose landmark model size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum ModelChoice {
+    /// Faster, a little less precise (default).
+    #[default]
+    Lite,
+    /// Slower, more precise.
+    Full,
+}
+
+/// Where pose inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum InferencePlacement {
+    /// In the app's frame schedule, on the newest frame.
+    #[default]
+    Frame,
+    /// On a background task; the frame loop takes the latest result.
+    Pool,
+}
+
+/// `--screen` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScreenArg {
+    Menu,
+    Lobby,
+    Loading,
+    Game,
+    Results,
+    History,
+}
+
+impl From<ScreenArg> for Screen {
+    fn from(s: ScreenArg) -> Screen {
+        match s {
+            ScreenArg::Menu => Screen::Menu,
+            ScreenArg::Lobby => Screen::Lobby,
+            ScreenArg::Loading => Screen::Loading,
+            ScreenArg::Game => Screen::Game,
+            ScreenArg::Results => Screen::Results,
+            ScreenArg::History => Screen::History,
+        }
+    }
+}
+
+/// Which camera of the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebcamSelector {
+    Index(u32),
+    Name(String),
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    /// A webcam (the first one when not chosen).
+    Webcam(Option<WebcamSelector>),
+    /// A folder of images played in a loop at `fps`.
+    Frames { dir: PathBuf, fps: f32 },
+    /// A generated picture (tests).
+    Synthetic,
+    /// Scripted skeletons without a model (bots in tests); the spec is read by the bot.
+    Script(String),
+}
+
+impl Default for SourceSpec {
+    fn default() -> Self {
+        SourceSpec::Webcam(None)
+    }
+}
+
+/// Default playback rate of `frames:DIR`.
+pub const DEFAULT_FRAMES_FPS: f32 = 15.0;
+
+impl FromStr for SourceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, rest) = match s.split_once(':') {
+            Some((k, r)) => (k, Some(r)),
+            None => (s, None),
+        };
+        match (kind.to_ascii_lowercase().as_str(), rest) {
+            ("webcam", None) => Ok(SourceSpec::Webcam(None)),
+            ("webcam", Some(sel)) if !sel.is_empty() => Ok(SourceSpec::Webcam(Some(
+                sel.parse::<u32>()
+                    .map(WebcamSelector::Index)
+                    .unwrap_or_else(|_| WebcamSelector::Name(sel.to_string())),
+            ))),
+            ("synthetic", None) => Ok(SourceSpec::Synthetic),
+            ("frames", Some(spec)) if !spec.is_empty() => {
+                let (dir, fps) = match spec.rsplit_once('@') {
+                    Some((dir, fps)) => {
+                        let fps: f32 = fps.parse().map_err(|_| {
+                            format!("frame rate {fps:?} in {s:?} is not a number — write e.g. frames:DIR@15")
+                        })?;
+                        if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
+                            return Err(format!("frame rate {fps} in {s:?} must be between 0 and 240"));
+                        }
+                        (dir, fps)
+                    }
+                    None => (spec, DEFAULT_FRAMES_FPS),
+                };
+                Ok(SourceSpec::Frames { dir: PathBuf::from(dir), fps })
+            }
+            ("script", Some(spec)) if !spec.is_empty() => Ok(SourceSpec::Script(spec.to_string())),
+            _ => Err(format!(
+                "unknown frame source {s:?} — use webcam, webcam:INDEX, webcam:NAME, frames:DIR[@FPS], synthetic or script:SPEC"
+            )),
+        }
+    }
+}
+
+/// What the player asked to do right after start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum JoinIntent {
+    #[default]
+    None,
+    Create,
+    Code(String),
+    Quick,
+}
+
+/// Default server address.
+pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:7878/ws";
+
+/// The client's configuration for this run, as a resource every plugin can read.
+/// Settings the player can change in the menu live in [`crate::settings::Settings`];
+/// the flags here override them for this run.
+#[derive(Debug, Clone, Resource)]
+pub struct ClientConfig {
+    pub name: Option<String>,
+    pub server: Option<String>,
+    pub local: bool,
+    pub headless: bool,
+    pub bot: bool,
+    pub join: JoinIntent,
+    pub source: Option<SourceSpec>,
+    pub list_cameras: bool,
+    pub model: Option<ModelChoice>,
+    pub inference: InferencePlacement,
+    pub screenshot: Option<PathBuf>,
+    pub screenshot_frames: u32,
+    pub screen: Option<Screen>,
+    pub deck: Option<PathBuf>,
+    pub config_dir: Option<PathBuf>,
+    pub mute: bool,
+}
+
+impl Default for ClientConfig {
+    /// No flags given (environment not consulted).
+    fn default() -> Self {
+        Self {
+            name: None,
+            server: None,
+            local: false,
+            headless: false,
+            bot: false,
+            join: JoinIntent::None,
+            source: None,
+            list_cameras: false,
+            model: None,
+            inference: InferencePlacement::Frame,
+            screenshot: None,
+            screenshot_frames: 45,
+            screen: None,
+            deck: None,
+            config_dir: None,
+            mute: false,
+        }
+    }
+}
+
+impl From<Cli> for ClientConfig {
+    fn from(c: Cli) -> Self {
+        let join = match (c.room, c.create, c.quick) {
+            (Some(code), _, _) => JoinIntent::Code(code),
+            (None, true, _) => JoinIntent::Create,
+            (None, false, true) => JoinIntent::Quick,
+            _ => JoinIntent::None,
+        };
+        Self {
+            name: c.name,
+            server: c.server,
+            local: c.local,
+            headless: c.headless,
+            bot: c.bot,
+            join,
+            source: c.source,
+            list_cameras: c.list_cameras,
+            model: c.model,
+            inference: c.inference,
+            screenshot: c.screenshot,
+            screenshot_frames: c.screenshot_frames,
+            screen: c.screen.map(Screen::from),
+            deck: c.deck,
+            config_dir: c.config_dir,
+            mute: c.mute,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!("webcam".parse(), Ok(SourceSpec::Webcam(None)));
+        assert_eq!("webcam:2".parse(), Ok(SourceSpec::Webcam(Some(WebcamSelector::Index(2)))));
+        assert_eq!(
+            "webcam:HD Cam".parse(),
+            Ok(SourceSpec::Webcam(Some(WebcamSelector::Name("HD Cam".into()))))
+        );
+        assert_eq!(
+            "frames:/tmp/x@30".parse(),
+            Ok(SourceSpec::Frames { dir: "/tmp/x".into(), fps: 30.0 })
+        );
+        assert_eq!(
+            "frames:/tmp/x".parse(),
+            Ok(SourceSpec::Frames { dir: "/tmp/x".into(), fps: DEFAULT_FRAMES_FPS })
+        );
+        assert_eq!("synthetic".parse(), Ok(SourceSpec::Synthetic));
+        assert_eq!("script:hit".parse(), Ok(SourceSpec::Script("hit".into())));
+        for bad in ["", "frames:", "frames:/x@fast", "frames:/x@0", "tv", "synthetic:3"] {
+            let e = bad.parse::<SourceSpec>().unwrap_err();
+            assert!(!e.is_empty(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn flags_build_the_config() {
+        let c: ClientConfig =
+            Cli::parse_from(["client", "--headless", "--room", "ACDEFG", "--model", "full"]).into();
+        assert!(c.headless);
+        assert_eq!(c.join, JoinIntent::Code("ACDEFG".into()));
+        assert_eq!(c.model, Some(ModelChoice::Full));
+        assert!(Cli::try_parse_from(["client", "--room", "X", "--quick"]).is_err());
+        let c: ClientConfig = Cli::parse_from(["client", "--screen", "results"]).into();
+        assert_eq!(c.screen, Some(Screen::Results));
+    }
+}

@@ -1,0 +1,219 @@
+//! `--screen NAME`: open a screen filled with demo data (a room of four, a round in
+//! progress, a scoreboard, a history) without a server, for screenshots and UI work. The
+//! player's skeleton in the demo round is scripted: the current target pose, slightly noisy.
+
+use bevy::asset::RenderAssetUsages;
+use bevy::image::{CompressedImageFormats, ImageSampler, ImageType};
+use bevy::prelude::*;
+use shared::protocol::peer::ScoreTotals;
+use shared::protocol::signal::{
+    GameMode, LoadingStage, MatchReport, MatchSummary, PlayerInfo, RoomPhase, RoomSettings,
+    RoomSnapshot, ScoreLine,
+};
+use shared::rules::PoseId;
+use shared::rules::fixtures::{pose_skeleton, with_noise};
+
+use crate::cli::{ClientConfig, SourceSpec};
+use crate::flow::Screen;
+use crate::game::{FinalBoard, ModelStatus, Play, PlayerPose, Round};
+use crate::session::{Connection, LinkState, LinkView, PeerBoard, PeerLive, RoundInfo, Session};
+use crate::ui::CameraPicture;
+
+const ME: u32 = 1;
+const PLAYERS: [(u32, &str); 4] = [(1, "민수"), (2, "지은"), (3, "Alex"), (4, "하늘")];
+/// How far into the round the demo game screen opens, ms.
+const DEMO_ROUND_MS: i64 = 21_700;
+
+/// Fills the resources of the `--screen` with demo data.
+pub struct DemoPlugin;
+
+impl Plugin for DemoPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Startup, (fill_demo, load_demo_picture))
+            .add_systems(Update, (prime_demo_round, script_player).chain().run_if(in_state(Screen::Game)));
+    }
+}
+
+fn room(phase: RoomPhase, screen: Screen) -> RoomSnapshot {
+    let players = PLAYERS
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name))| {
+            let (stage, progress, ready) = match (screen, i) {
+                (Screen::Loading, 0) => (LoadingStage::BuildingSession, 0.6, false),
+                (Screen::Loading, 1) => (LoadingStage::Done, 1.0, true),
+                (Screen::Loading, 2) => (LoadingStage::WarmingUp, 0.3, false),
+                (Screen::Loading, _) => (LoadingStage::ReadingModel, 0.45, false),
+                _ => (LoadingStage::Idle, 0.0, false),
+            };
+            PlayerInfo { id: *id, name: name.to_string(), connected: true, stage, progress, ready }
+        })
+        .collect();
+    RoomSnapshot {
+        code: "HK7PAX".into(),
+        host: ME,
+        settings: RoomSettings { mode: GameMode::PoseRush, duration_secs: 60 },
+        phase,
+        players,
+        cap: 8,
+    }
+}
+
+fn fill_demo(
+    config: Res<ClientConfig>,
+    mut session: ResMut<Session>,
+    mut model: ResMut<ModelStatus>,
+    mut board: ResMut<PeerBoard>,
+    mut final_board: ResMut<FinalBoard>,
+) {
+    let Some(screen) = config.screen else { return };
+    session.connection = Connection::Online { my_id: ME };
+    let phase = match screen {
+        Screen::Loading => RoomPhase::Loading,
+        Screen::Game => RoomPhase::Playing { start_at_ms: 0, round_seed: 7 },
+        Screen::Results => RoomPhase::Results,
+        _ => RoomPhase::Lobby,
+    };
+    if screen != Screen::Menu {
+        session.room = Some(room(phase, screen));
+    }
+    session.links.insert(2, LinkView { state: LinkState::Open, rtt_ms: Some(23) });
+    session.links.insert(3, LinkView { state: LinkState::Open, rtt_ms: Some(41) });
+    session.links.insert(4, LinkView { state: LinkState::Connecting, rtt_ms: None });
+    *model = ModelStatus {
+        stage: LoadingStage::BuildingSession,
+        progress: 0.6,
+        detail: "라이트 모델 / lite model · pose_landmark_lite.onnx".into(),
+    };
+    let info = RoundInfo {
+        start_in_ms: -DEMO_ROUND_MS,
+        round_seed: 7,
+        mode: GameMode::PoseRush,
+        duration_ms: 60_000,
+        players: PLAYERS.iter().map(|(id, _)| *id).collect(),
+    };
+    session.round = Some(info);
+    board.reset(7);
+    let peer_poses = [PoseId::TPose, PoseId::HandsUp, PoseId::Star];
+    for ((id, _), (pose, points)) in PLAYERS.iter().skip(1).zip(peer_poses.into_iter().zip([1480, 960, 2210])) {
+        board.peers.insert(
+            *id,
+            PeerLive {
+                totals: ScoreTotals { points, hits: points / 180, streak: 2, best_streak: 4 },
+                skeleton: Some(with_noise(&pose_skeleton(Some(pose)), u64::from(*id), 0.004)),
+                ..PeerLive::default()
+            },
+        );
+    }
+    let line = |id: u32, name: &str, points, hits, best_streak, dropped| ScoreLine {
+        player: id,
+        name: name.into(),
+        points,
+        hits,
+        best_streak,
+        dropped,
+    };
+    let scores = vec![
+        line(3, "Alex", 3120, 14, 7, false),
+        line(1, "민수", 2890, 13, 5, false),
+        line(2, "지은", 2455, 12, 6, false),
+        line(4, "하늘", 940, 5, 2, true),
+    ];
+    final_board.report = Some(MatchReport { round_seed: 7, scores: scores.clone() });
+    final_board.mode = Some(GameMode::PoseRush);
+    session.recorded = Some((42, true));
+    session.history = Some(vec![
+        MatchSummary {
+            match_id: 42,
+            room_code: "HK7PAX".into(),
+            mode: GameMode::PoseRush,
+            started_at_ms: 1_795_000_000_000,
+            agreed: true,
+            scores,
+        },
+        MatchSummary {
+            match_id: 41,
+            room_code: "QT3MWE".into(),
+            mode: GameMode::MotionQuiz,
+            started_at_ms: 1_794_990_000_000,
+            agreed: true,
+            scores: vec![line(1, "민수", 1450, 6, 4, false), line(2, "지은", 1200, 5, 3, false)],
+        },
+    ]);
+}
+
+/// Shows the first picture of `--source frames:DIR` as the camera picture.
+fn load_demo_picture(
+    config: Res<ClientConfig>,
+    images: Option<ResMut<Assets<Image>>>,
+    mut picture: ResMut<CameraPicture>,
+) {
+    let (Some(SourceSpec::Frames { dir, .. }), Some(mut images)) = (&config.source, images) else {
+        return;
+    };
+    let first = std::fs::read_dir(dir).ok().and_then(|entries| {
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("png")))
+            .collect();
+        files.sort();
+        files.into_iter().next()
+    });
+    let Some(path) = first else {
+        warn!("no PNG picture in {} for the demo camera picture", dir.display());
+        return;
+    };
+    let loaded = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
+        Image::from_buffer(
+            &bytes,
+            ImageType::Extension("png"),
+            CompressedImageFormats::NONE,
+            true,
+            ImageSampler::default(),
+            RenderAssetUsages::default(),
+        )
+        .map_err(|e| e.to_string())
+    });
+    match loaded {
+        Ok(image) => {
+            picture.size = image.size();
+            picture.image = Some(images.add(image));
+        }
+        Err(e) => warn!("could not load {}: {e}", path.display()),
+    }
+}
+
+/// Plays the demo round from its start up to now with a player who matches each target
+/// after 0.9 s, so the HUD opens mid-round with a score and a streak.
+fn prime_demo_round(round: Option<ResMut<Round>>, mut primed: Local<bool>) {
+    let Some(mut round) = round else { return };
+    if *primed {
+        return;
+    }
+    *primed = true;
+    let Play::Rush(rush) = &mut round.play else { return };
+    let mut shown_at = 0;
+    let mut last_target = None;
+    for t in (-3000..DEMO_ROUND_MS - 1500).step_by(33) {
+        let target = rush.current_target().map(|(i, p, _)| (i, p));
+        if target != last_target {
+            last_target = target;
+            shown_at = t;
+        }
+        let skeleton = match target {
+            Some((_, pose)) if t - shown_at > 900 => pose_skeleton(Some(pose)),
+            _ => pose_skeleton(None),
+        };
+        rush.update(t, Some(&skeleton));
+    }
+}
+
+/// The demo player holds the current target pose (with a little noise).
+fn script_player(round: Option<Res<Round>>, mut pose: ResMut<PlayerPose>, mut frame: Local<u64>) {
+    *frame += 1;
+    let target = round.and_then(|r| match &r.play {
+        Play::Rush(rush) => rush.current_target().map(|(_, p, _)| p),
+        Play::Quiz { .. } => None,
+    });
+    pose.skeleton = Some(with_noise(&pose_skeleton(target), *frame, 0.003));
+}

@@ -1,0 +1,224 @@
+//! The screens as Bevy [`States`] and the moves between them.
+//!
+//! Menu → Lobby (in a room) → Loading (the host pressed Start; everyone loads their model
+//! and readies) → Game (the server announced the round) → Results (the round ended and the
+//! scoreboard is agreed) → Lobby. History is reachable from the menu and the lobby.
+//! The moves follow the server's room snapshots and round announcements, so every player's
+//! screens stay in step; the systems here also do what needs no click: report the model's
+//! loading stage, ready up when it is loaded, and act on `--create` / `--room` / `--quick`.
+
+use bevy::prelude::*;
+use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings};
+
+use crate::cli::{ClientConfig, JoinIntent};
+use crate::game::ModelStatus;
+use crate::session::{Connection, NetCommand, NetEvent, Session};
+use crate::settings::Settings;
+
+/// The screen on show.
+#[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Screen {
+    #[default]
+    Menu,
+    Lobby,
+    Loading,
+    Game,
+    Results,
+    History,
+}
+
+/// A room request waiting for the connection to come up.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct PendingIntent(pub Option<NetCommand>);
+
+/// What the player asked for in the menu (or on the command line).
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+pub enum MenuAction {
+    Create,
+    Join(String),
+    Quick,
+}
+
+/// Screen flow.
+pub struct FlowPlugin;
+
+impl Plugin for FlowPlugin {
+    fn build(&self, app: &mut App) {
+        let start = app.world().get_resource::<ClientConfig>().and_then(|c| c.screen);
+        app.init_state::<Screen>()
+            .init_resource::<PendingIntent>()
+            .init_resource::<LoadingReport>()
+            .add_message::<MenuAction>()
+            .add_systems(Startup, intent_from_flags)
+            .add_systems(
+                Update,
+                (
+                    menu_actions.run_if(on_message::<MenuAction>),
+                    send_pending_intent.run_if(on_message::<NetEvent>),
+                    follow_server.run_if(on_message::<NetEvent>),
+                    report_loading.run_if(in_state(Screen::Loading)),
+                )
+                    .chain(),
+            )
+            .add_systems(OnEnter(Screen::Loading), reset_loading_report);
+        if let Some(screen) = start {
+            app.insert_state(screen);
+        }
+    }
+}
+
+fn intent_from_flags(config: Res<ClientConfig>, mut actions: MessageWriter<MenuAction>) {
+    // Demo screens (`--screen`) play no network.
+    if config.screen.is_some() {
+        return;
+    }
+    match &config.join {
+        JoinIntent::None => {}
+        JoinIntent::Create => {
+            actions.write(MenuAction::Create);
+        }
+        JoinIntent::Code(code) => {
+            actions.write(MenuAction::Join(code.clone()));
+        }
+        JoinIntent::Quick => {
+            actions.write(MenuAction::Quick);
+        }
+    }
+}
+
+/// Turns a menu action into a room request, connecting first when offline.
+fn menu_actions(
+    mut actions: MessageReader<MenuAction>,
+    mut session: ResMut<Session>,
+    settings: Res<Settings>,
+    mut pending: ResMut<PendingIntent>,
+    mut commands: MessageWriter<NetCommand>,
+) {
+    for action in actions.read() {
+        let request = match action {
+            MenuAction::Create => NetCommand::CreateRoom(RoomSettings::default()),
+            MenuAction::Join(code) => NetCommand::JoinRoom(code.trim().to_uppercase()),
+            MenuAction::Quick => NetCommand::QuickMatch,
+        };
+        session.notice = None;
+        match session.connection {
+            Connection::Online { .. } => {
+                commands.write(request);
+            }
+            Connection::Connecting => pending.0 = Some(request),
+            Connection::Offline => {
+                session.connection = Connection::Connecting;
+                pending.0 = Some(request);
+                let name = if settings.name.trim().is_empty() {
+                    "Player".to_string()
+                } else {
+                    settings.name.clone()
+                };
+                commands.write(NetCommand::Connect { server: settings.server.clone(), name });
+            }
+        }
+    }
+}
+
+fn send_pending_intent(
+    mut events: MessageReader<NetEvent>,
+    mut pending: ResMut<PendingIntent>,
+    mut commands: MessageWriter<NetCommand>,
+) {
+    for ev in events.read() {
+        match ev {
+            NetEvent::Connected { .. } => {
+                if let Some(request) = pending.0.take() {
+                    commands.write(request);
+                }
+            }
+            NetEvent::Disconnected { .. } => pending.0 = None,
+            _ => {}
+        }
+    }
+}
+
+/// The screen a room phase calls for, seen from `current` (`None`: stay).
+fn screen_for_phase(phase: RoomPhase, current: Screen) -> Option<Screen> {
+    match (phase, current) {
+        (RoomPhase::Lobby, Screen::Menu | Screen::Loading | Screen::Results | Screen::Game) => {
+            Some(Screen::Lobby)
+        }
+        (RoomPhase::Loading, Screen::Menu | Screen::Lobby | Screen::Results | Screen::History) => {
+            Some(Screen::Loading)
+        }
+        _ => None,
+    }
+}
+
+fn follow_server(
+    mut events: MessageReader<NetEvent>,
+    screen: Res<State<Screen>>,
+    mut next: ResMut<NextState<Screen>>,
+) {
+    let mut target: Option<Screen> = None;
+    for ev in events.read() {
+        let current = target.unwrap_or(*screen.get());
+        let to = match ev {
+            NetEvent::Room(room) => screen_for_phase(room.phase, current),
+            NetEvent::GameStarting(_) => Some(Screen::Game),
+            NetEvent::LeftRoom(_) | NetEvent::Disconnected { .. } => Some(Screen::Menu),
+            _ => None,
+        };
+        if let Some(to) = to {
+            target = Some(to);
+        }
+    }
+    if let Some(to) = target
+        && to != *screen.get()
+    {
+        info!("screen {:?} → {:?}", screen.get(), to);
+        next.set(to);
+    }
+}
+
+/// What was last told to the server about our loading.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct LoadingReport {
+    stage: Option<LoadingStage>,
+    progress_step: i32,
+    ready_sent: bool,
+}
+
+fn reset_loading_report(mut report: ResMut<LoadingReport>) {
+    *report = LoadingReport::default();
+}
+
+/// Tells the server our model's stage (on change, and every 10 %), and readies up once the
+/// model is loaded.
+fn report_loading(
+    model: Res<ModelStatus>,
+    mut report: ResMut<LoadingReport>,
+    mut commands: MessageWriter<NetCommand>,
+) {
+    let step = (model.progress.clamp(0.0, 1.0) * 10.0) as i32;
+    if report.stage != Some(model.stage) || report.progress_step != step {
+        report.stage = Some(model.stage);
+        report.progress_step = step;
+        commands.write(NetCommand::SetLoading { stage: model.stage, progress: model.progress });
+    }
+    if model.stage == LoadingStage::Done && !report.ready_sent {
+        report.ready_sent = true;
+        commands.write(NetCommand::SetReady(true));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_move_screens_forward_only() {
+        assert_eq!(screen_for_phase(RoomPhase::Lobby, Screen::Menu), Some(Screen::Lobby));
+        assert_eq!(screen_for_phase(RoomPhase::Lobby, Screen::Results), Some(Screen::Lobby));
+        assert_eq!(screen_for_phase(RoomPhase::Lobby, Screen::History), None);
+        assert_eq!(screen_for_phase(RoomPhase::Loading, Screen::Lobby), Some(Screen::Loading));
+        assert_eq!(screen_for_phase(RoomPhase::Loading, Screen::Game), None);
+        assert_eq!(screen_for_phase(RoomPhase::Results, Screen::Game), None);
+    }
+}

@@ -1,0 +1,367 @@
+//! The round: feeds the player's skeleton to the pure rules of `shared::rules` on the shared
+//! clock, publishes score events and live poses to the peers, and builds the final scoreboard.
+//!
+//! Inputs: [`PlayerPose`] (filled each frame by the pose plugin, or a scripted source) and the
+//! round announced in [`Session::round`]. Outputs: [`GameFeed`] messages (the HUD and audio
+//! react to them), `NetCommand::SendReliable(PeerMsg::Game(..))` per scoring event,
+//! `SendUnreliable` live poses and scores at ~30 Hz, and at the end the [`FinalBoard`] plus
+//! `NetCommand::ReportResult`.
+
+use bevy::prelude::*;
+use shared::deck::Deck;
+use shared::pose::Skeleton;
+use shared::protocol::peer::{
+    GameEvent, GameEventKind, LivePose, LiveScore, PeerMsg, QuantizedSkeleton, ScoreTotals,
+};
+use shared::protocol::signal::{GameMode, LoadingStage, MatchReport, PeerId, ScoreLine};
+use shared::rules::{
+    PoseRush, QuizConfig, QuizEvent, QuizRound, RushConfig, RushEvent, Tally,
+};
+
+use crate::deck::ActiveDeck;
+use crate::flow::Screen;
+use crate::session::{NetCommand, PeerBoard, RoundInfo, Session};
+
+/// The local pose model's loading, as the loading screen shows it and the server is told.
+/// Set by the pose plugin.
+#[derive(Debug, Clone, Resource)]
+pub struct ModelStatus {
+    pub stage: LoadingStage,
+    /// Progress of `stage`, 0–1.
+    pub progress: f32,
+    /// A line for the player ("lite model, 3.1 MB", or what went wrong).
+    pub detail: String,
+}
+
+impl Default for ModelStatus {
+    fn default() -> Self {
+        Self { stage: LoadingStage::Idle, progress: 0.0, detail: String::new() }
+    }
+}
+
+/// The player's newest skeleton (`None`: nobody in the picture). Set each frame by the pose
+/// plugin, or by a scripted source.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct PlayerPose {
+    pub skeleton: Option<Skeleton>,
+}
+
+/// Something that happened in the local round.
+#[derive(Debug, Clone, PartialEq, Message)]
+pub enum GameFeed {
+    Rush(RushEvent),
+    Quiz(QuizEvent),
+}
+
+/// The mode-specific rules of a round.
+#[derive(Debug, Clone)]
+pub enum Play {
+    Rush(PoseRush),
+    Quiz { round: QuizRound, deck: Deck },
+}
+
+impl Play {
+    pub fn tally(&self) -> Tally {
+        match self {
+            Play::Rush(r) => r.tally(),
+            Play::Quiz { round, .. } => round.tally(),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        match self {
+            Play::Rush(r) => r.is_finished(),
+            Play::Quiz { round, .. } => round.is_finished(),
+        }
+    }
+}
+
+/// How long to wait for the other players' last events after our round ended.
+pub const FINISH_GRACE_S: f64 = 5.0;
+/// Live pose / score rate.
+pub const LIVE_HZ: f64 = 30.0;
+
+/// The round being played.
+#[derive(Debug, Clone, Resource)]
+pub struct Round {
+    pub info: RoundInfo,
+    /// Real time (seconds since app start) of the round's start.
+    pub start_s: f64,
+    pub play: Play,
+    /// Round time of the last update, ms (negative during the countdown).
+    pub t_ms: i64,
+    /// The last hit or answer, for the HUD: (text, points, round time).
+    pub flash: Option<(String, u32, i64)>,
+    event_seq: u32,
+    live_seq: u32,
+    last_live_s: f64,
+    finished_at_s: Option<f64>,
+}
+
+impl Round {
+    pub fn new(info: RoundInfo, now_s: f64, deck: &Deck) -> Self {
+        let play = match info.mode {
+            GameMode::PoseRush => Play::Rush(PoseRush::new(
+                info.round_seed,
+                RushConfig { duration_ms: info.duration_ms, ..RushConfig::default() },
+            )),
+            GameMode::MotionQuiz => Play::Quiz {
+                round: QuizRound::new(
+                    deck.questions.iter().map(|q| q.to_item()).collect(),
+                    QuizConfig::default(),
+                ),
+                deck: deck.clone(),
+            },
+        };
+        Self {
+            start_s: now_s + info.start_in_ms as f64 / 1000.0,
+            info,
+            play,
+            t_ms: i64::MIN,
+            flash: None,
+            event_seq: 0,
+            live_seq: 0,
+            last_live_s: f64::NEG_INFINITY,
+            finished_at_s: None,
+        }
+    }
+
+    pub fn totals(&self) -> ScoreTotals {
+        totals(self.play.tally())
+    }
+
+    /// Milliseconds left in the round.
+    pub fn remaining_ms(&self) -> u32 {
+        let elapsed = self.t_ms.max(0);
+        u32::try_from((i64::from(self.info.duration_ms) - elapsed).max(0)).unwrap_or(0)
+    }
+
+    fn next_event(&mut self, kind: GameEventKind) -> PeerMsg {
+        self.event_seq += 1;
+        PeerMsg::Game(GameEvent {
+            round_seed: self.info.round_seed,
+            seq: self.event_seq,
+            round_ms: u32::try_from(self.t_ms.max(0)).unwrap_or(u32::MAX),
+            kind,
+            totals: self.totals(),
+        })
+    }
+}
+
+fn totals(t: Tally) -> ScoreTotals {
+    ScoreTotals { points: t.points, hits: t.hits, streak: t.streak, best_streak: t.best_streak }
+}
+
+/// The agreed scoreboard of the last round.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct FinalBoard {
+    pub report: Option<MatchReport>,
+    pub mode: Option<GameMode>,
+}
+
+/// Plays rounds.
+pub struct GamePlugin;
+
+impl Plugin for GamePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ModelStatus>()
+            .init_resource::<PlayerPose>()
+            .init_resource::<FinalBoard>()
+            .add_message::<GameFeed>()
+            .add_systems(OnEnter(Screen::Game), start_round)
+            .add_systems(
+                Update,
+                (tick_round, publish_live, finish_round)
+                    .chain()
+                    .run_if(in_state(Screen::Game).and_then(resource_exists::<Round>)),
+            );
+    }
+}
+
+fn start_round(
+    mut commands: Commands,
+    session: Res<Session>,
+    deck: Res<ActiveDeck>,
+    time: Res<Time<Real>>,
+    mut next: ResMut<NextState<Screen>>,
+) {
+    let Some(info) = session.round.clone() else {
+        warn!("the game screen opened without a round announced; back to the lobby");
+        next.set(Screen::Lobby);
+        return;
+    };
+    info!(seed = info.round_seed, mode = ?info.mode, "round starts in {} ms", info.start_in_ms);
+    commands.insert_resource(Round::new(info, time.elapsed_secs_f64(), &deck.0));
+}
+
+fn tick_round(
+    mut round: ResMut<Round>,
+    pose: Res<PlayerPose>,
+    time: Res<Time<Real>>,
+    mut feed: MessageWriter<GameFeed>,
+    mut net: MessageWriter<NetCommand>,
+) {
+    let round = &mut *round;
+    let t_ms = ((time.elapsed_secs_f64() - round.start_s) * 1000.0).round() as i64;
+    round.t_ms = t_ms;
+    let skeleton = pose.skeleton.as_ref();
+    let mut out = Vec::new();
+    match &mut round.play {
+        Play::Rush(rush) => {
+            for ev in rush.update(t_ms, skeleton) {
+                let kind = match &ev {
+                    RushEvent::Hit { index, pose, points, .. } => {
+                        round.flash = Some((pose.name_ko().to_string(), *points, t_ms));
+                        Some(GameEventKind::Hit { target: clamp_u16(*index), points: *points })
+                    }
+                    RushEvent::Miss { index, .. } => Some(GameEventKind::Miss { target: clamp_u16(*index) }),
+                    RushEvent::Finished { .. } => Some(GameEventKind::Finished),
+                    _ => None,
+                };
+                out.push((GameFeed::Rush(ev), kind));
+            }
+        }
+        Play::Quiz { round: quiz, deck } => {
+            for ev in quiz.update(t_ms, skeleton) {
+                let kind = match &ev {
+                    QuizEvent::Answered { index, choice, correct, points } => {
+                        let text = deck
+                            .questions
+                            .get(*index as usize)
+                            .and_then(|q| q.choices.get(*choice))
+                            .cloned()
+                            .unwrap_or_default();
+                        round.flash = Some((text, *points, t_ms));
+                        Some(GameEventKind::Answer {
+                            question: clamp_u16(*index),
+                            choice: u8::try_from(*choice).ok(),
+                            correct: *correct,
+                            points: *points,
+                        })
+                    }
+                    QuizEvent::TimeUp { index } => Some(GameEventKind::Answer {
+                        question: clamp_u16(*index),
+                        choice: None,
+                        correct: false,
+                        points: 0,
+                    }),
+                    QuizEvent::Finished { .. } => Some(GameEventKind::Finished),
+                    QuizEvent::Question { .. } => None,
+                };
+                out.push((GameFeed::Quiz(ev), kind));
+            }
+        }
+    }
+    for (ev, kind) in out {
+        feed.write(ev);
+        if let Some(kind) = kind {
+            net.write(NetCommand::SendReliable(round.next_event(kind)));
+        }
+    }
+}
+
+fn clamp_u16(v: u32) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
+}
+
+/// Sends our skeleton and running score to the peers at [`LIVE_HZ`].
+fn publish_live(
+    mut round: ResMut<Round>,
+    pose: Res<PlayerPose>,
+    time: Res<Time<Real>>,
+    mut net: MessageWriter<NetCommand>,
+) {
+    let now = time.elapsed_secs_f64();
+    if now - round.last_live_s < 1.0 / LIVE_HZ || round.play.is_finished() {
+        return;
+    }
+    round.last_live_s = now;
+    round.live_seq += 1;
+    let seq = round.live_seq;
+    net.write(NetCommand::SendUnreliable(PeerMsg::Pose(LivePose {
+        seq,
+        round_ms: u32::try_from(round.t_ms.max(0)).unwrap_or(0),
+        skeleton: pose.skeleton.as_ref().map(QuantizedSkeleton::from_skeleton),
+    })));
+    net.write(NetCommand::SendUnreliable(PeerMsg::Score(LiveScore { seq, totals: round.totals() })));
+}
+
+/// The scoreboard from our own totals and the last totals each peer sent. Sorted by points
+/// (highest first), ties by player id, so every client that saw the same events builds the
+/// same board.
+pub fn build_report(
+    round: &Round,
+    my_id: Option<PeerId>,
+    session: &Session,
+    board: &PeerBoard,
+) -> MatchReport {
+    let in_room = |id: PeerId| {
+        session
+            .room
+            .as_ref()
+            .is_some_and(|r| r.players.iter().any(|p| p.id == id && p.connected))
+    };
+    let mut scores: Vec<ScoreLine> = round
+        .info
+        .players
+        .iter()
+        .map(|&id| {
+            let (t, dropped) = if Some(id) == my_id {
+                (round.totals(), false)
+            } else {
+                let peer = board.peers.get(&id);
+                let finished = peer.is_some_and(|p| p.finished);
+                (peer.map(|p| p.totals).unwrap_or_default(), !finished || !in_room(id))
+            };
+            ScoreLine {
+                player: id,
+                name: session.player_name(id),
+                points: t.points,
+                hits: t.hits,
+                best_streak: t.best_streak,
+                dropped,
+            }
+        })
+        .collect();
+    scores.sort_by(|a, b| b.points.cmp(&a.points).then(a.player.cmp(&b.player)));
+    MatchReport { round_seed: round.info.round_seed, scores }
+}
+
+/// After our round ends: wait for every other player's `Finished` (or for them to leave,
+/// or the grace time), then report the scoreboard and show the results.
+fn finish_round(
+    mut commands: Commands,
+    mut round: ResMut<Round>,
+    session: Res<Session>,
+    board: Res<PeerBoard>,
+    time: Res<Time<Real>>,
+    mut final_board: ResMut<FinalBoard>,
+    mut net: MessageWriter<NetCommand>,
+    mut next: ResMut<NextState<Screen>>,
+) {
+    if !round.play.is_finished() {
+        return;
+    }
+    let now = time.elapsed_secs_f64();
+    let finished_at = *round.finished_at_s.get_or_insert(now);
+    let me = session.my_id();
+    let still_playing = round.info.players.iter().any(|&id| {
+        Some(id) != me
+            && !board.peers.get(&id).is_some_and(|p| p.finished)
+            && session
+                .room
+                .as_ref()
+                .is_some_and(|r| r.players.iter().any(|p| p.id == id && p.connected))
+    });
+    if still_playing && now - finished_at < FINISH_GRACE_S {
+        return;
+    }
+    let report = build_report(&round, me, &session, &board);
+    info!(seed = report.round_seed, "round over: {:?}", report.scores);
+    net.write(NetCommand::SendReliable(PeerMsg::Final(report.clone())));
+    net.write(NetCommand::ReportResult(report.clone()));
+    final_board.report = Some(report);
+    final_board.mode = Some(round.info.mode);
+    commands.remove_resource::<Round>();
+    next.set(Screen::Results);
+}

@@ -1,0 +1,293 @@
+//! The contract between the game/UI and the network glue (`net::NetPlugin`).
+//!
+//! The UI and the game never talk to the network directly. They write [`NetCommand`]s and
+//! read [`NetEvent`]s (Bevy messages); the net plugin turns commands into `mesh::Command`s
+//! and mesh events into [`NetEvent`]s, once per frame, without blocking. The shapes mirror the
+//! `mesh` crate one-to-one so the glue is a plain translation:
+//!
+//! | [`NetCommand`]                  | `mesh::Command`                 |
+//! |---------------------------------|---------------------------------|
+//! | `Connect { server, name }`      | `Mesh::start(Config::new(..))`  |
+//! | `CreateRoom(settings)` …        | same variant                    |
+//! | `SendReliable(msg)` / `SendUnreliable(msg)` | same variant        |
+//! | `Disconnect`                    | `Shutdown`                      |
+//!
+//! | `mesh::Event`                   | [`NetEvent`]                    |
+//! |---------------------------------|---------------------------------|
+//! | `Welcome { peer_id, .. }`       | `Connected { my_id }`           |
+//! | `GameStarting { start_at, .. }` | `GameStarting(RoundInfo)` with `start_in_ms` = `start_at − now` (may be negative) |
+//! | `LinkState` / `LinkRtt`         | `Link { peer, state, rtt_ms }`  |
+//! | `PeerMessage { from, msg, .. }` | `Peer { from, msg }`            |
+//! | others                          | same variant                    |
+//!
+//! [`SessionPlugin`] folds the events into the [`Session`] and [`PeerBoard`] resources that
+//! the screens draw; the flow (`crate::flow`) moves between screens on them. A test or a demo
+//! can stand in for the network by writing [`NetEvent`]s and reading [`NetCommand`]s.
+
+use std::collections::BTreeMap;
+
+use bevy::prelude::*;
+use shared::pose::Skeleton;
+use shared::protocol::peer::{GameEventKind, PeerMsg, ScoreTotals};
+use shared::protocol::signal::{
+    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchSummary, PeerId,
+    PlayerInfo, RoomSettings, RoomSnapshot,
+};
+
+/// What the game and the UI ask of the network. Server requests map one-to-one onto
+/// `shared::protocol::signal::ClientMsg`.
+#[derive(Debug, Clone, PartialEq, Message)]
+pub enum NetCommand {
+    /// Open the connection to the server (the net plugin drops an older one first).
+    Connect { server: String, name: String },
+    CreateRoom(RoomSettings),
+    /// Join by code (case-insensitive).
+    JoinRoom(String),
+    QuickMatch,
+    LeaveRoom,
+    /// Host only, in the lobby.
+    UpdateSettings(RoomSettings),
+    /// This player's model loading stage (sent on every change of stage and every ~10 %).
+    SetLoading { stage: LoadingStage, progress: f32 },
+    SetReady(bool),
+    /// Host only: start the round (with `force`, without players that are not ready).
+    StartGame { force: bool },
+    /// This player's view of the final scoreboard.
+    ReportResult(MatchReport),
+    /// Host only: from the results back to the lobby.
+    BackToLobby,
+    /// Ask for this player's match history (answered by [`NetEvent::History`]).
+    FetchHistory { limit: u16 },
+    /// To every linked peer on the reliable channel (game events, final scores, decks).
+    SendReliable(PeerMsg),
+    /// To every linked peer on the unreliable channel (live poses and scores).
+    SendUnreliable(PeerMsg),
+    /// Close the links and the websocket.
+    Disconnect,
+}
+
+/// State of the link to one peer (mirrors `mesh::LinkState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LinkState {
+    #[default]
+    Connecting,
+    Open,
+    Retrying,
+    Closed,
+}
+
+/// A round about to start, as the server announced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundInfo {
+    /// Milliseconds from the moment the event was written until the round starts on the
+    /// server clock (negative when it already started).
+    pub start_in_ms: i64,
+    pub round_seed: u64,
+    pub mode: GameMode,
+    pub duration_ms: u32,
+    pub players: Vec<PeerId>,
+}
+
+/// What the network reports to the game and the UI.
+#[derive(Debug, Clone, PartialEq, Message)]
+pub enum NetEvent {
+    /// The server accepted the connection.
+    Connected { my_id: PeerId },
+    /// The room this player is in changed (full snapshot).
+    Room(RoomSnapshot),
+    /// This player is no longer in a room.
+    LeftRoom(LeaveReason),
+    GameStarting(RoundInfo),
+    /// The link to `peer` changed, or a new round-trip time was measured.
+    Link { peer: PeerId, state: LinkState, rtt_ms: Option<u32> },
+    /// A message from another player.
+    Peer { from: PeerId, msg: PeerMsg },
+    ResultRecorded { match_id: i64, agreed: bool },
+    History(Vec<MatchSummary>),
+    /// The server refused something; `message` is for the player.
+    ServerError { code: ErrorCode, message: String },
+    /// The connection is gone; `reason` is for the player.
+    Disconnected { reason: String },
+}
+
+/// Connection to the server, as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Connection {
+    #[default]
+    Offline,
+    Connecting,
+    Online { my_id: PeerId },
+}
+
+/// One peer's link, as the lobby shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkView {
+    pub state: LinkState,
+    pub rtt_ms: Option<u32>,
+}
+
+/// Everything the screens show about the server side of the game.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct Session {
+    pub connection: Connection,
+    pub room: Option<RoomSnapshot>,
+    pub links: BTreeMap<PeerId, LinkView>,
+    /// The round being played or last played.
+    pub round: Option<RoundInfo>,
+    pub history: Option<Vec<MatchSummary>>,
+    /// The last result the server recorded: (match id, all reports agreed).
+    pub recorded: Option<(i64, bool)>,
+    /// A message for the player (errors, "you left the room"), shown until dismissed.
+    pub notice: Option<String>,
+}
+
+impl Session {
+    pub fn my_id(&self) -> Option<PeerId> {
+        match self.connection {
+            Connection::Online { my_id } => Some(my_id),
+            _ => None,
+        }
+    }
+
+    pub fn is_host(&self) -> bool {
+        matches!((&self.room, self.my_id()), (Some(r), Some(me)) if r.host == me)
+    }
+
+    pub fn me(&self) -> Option<&PlayerInfo> {
+        let me = self.my_id()?;
+        self.room.as_ref()?.players.iter().find(|p| p.id == me)
+    }
+
+    pub fn player_name(&self, id: PeerId) -> String {
+        self.room
+            .as_ref()
+            .and_then(|r| r.players.iter().find(|p| p.id == id))
+            .map_or_else(|| format!("#{id}"), |p| p.name.clone())
+    }
+}
+
+/// One other player during a round.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerLive {
+    /// Totals of the last reliable game event (the authoritative stream).
+    pub totals: ScoreTotals,
+    /// Highest game-event sequence seen (older ones are ignored).
+    pub event_seq: u32,
+    /// Highest live-pose sequence seen.
+    pub pose_seq: u32,
+    pub skeleton: Option<Skeleton>,
+    /// The peer sent its `Finished` event.
+    pub finished: bool,
+    /// The peer's final scoreboard, if it sent one.
+    pub report: Option<MatchReport>,
+}
+
+/// Other players' live state in the current round, keyed by peer id.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct PeerBoard {
+    pub round_seed: u64,
+    pub peers: BTreeMap<PeerId, PeerLive>,
+}
+
+impl PeerBoard {
+    /// Clears the board for a new round.
+    pub fn reset(&mut self, round_seed: u64) {
+        self.round_seed = round_seed;
+        self.peers.clear();
+    }
+
+    /// Applies one peer message; stale or foreign-round messages are ignored.
+    pub fn apply(&mut self, from: PeerId, msg: &PeerMsg) {
+        let round_seed = self.round_seed;
+        let peer = self.peers.entry(from).or_default();
+        match msg {
+            PeerMsg::Game(ev) if ev.round_seed == round_seed && ev.seq > peer.event_seq => {
+                peer.event_seq = ev.seq;
+                peer.totals = ev.totals;
+                if ev.kind == GameEventKind::Finished {
+                    peer.finished = true;
+                }
+            }
+            PeerMsg::Pose(p) if p.seq > peer.pose_seq || p.seq == 0 => {
+                peer.pose_seq = p.seq;
+                peer.skeleton = p.skeleton.as_ref().map(|q| q.to_skeleton());
+            }
+            PeerMsg::Score(s) if peer.event_seq == 0 => {
+                // Live scores only fill in until the first reliable event arrives.
+                peer.totals = s.totals;
+            }
+            PeerMsg::Final(report) if report.round_seed == round_seed => {
+                peer.report = Some(report.clone());
+                peer.finished = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Folds [`NetEvent`]s into [`Session`] and [`PeerBoard`].
+pub struct SessionPlugin;
+
+impl Plugin for SessionPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<NetCommand>()
+            .add_message::<NetEvent>()
+            .init_resource::<Session>()
+            .init_resource::<PeerBoard>()
+            .add_systems(PreUpdate, apply_net_events);
+    }
+}
+
+fn apply_net_events(
+    mut events: MessageReader<NetEvent>,
+    mut session: ResMut<Session>,
+    mut board: ResMut<PeerBoard>,
+) {
+    for ev in events.read() {
+        match ev {
+            NetEvent::Connected { my_id } => session.connection = Connection::Online { my_id: *my_id },
+            NetEvent::Room(snapshot) => {
+                session.links.retain(|id, _| snapshot.players.iter().any(|p| p.id == *id));
+                session.room = Some(snapshot.clone());
+            }
+            NetEvent::LeftRoom(reason) => {
+                session.room = None;
+                session.links.clear();
+                session.notice = match reason {
+                    LeaveReason::Requested => None,
+                    LeaveReason::NotReady => Some(
+                        "방장이 준비되지 않은 플레이어 없이 시작했어요 / The host started without you (not ready in time)".into(),
+                    ),
+                    LeaveReason::ServerShutdown => {
+                        Some("서버가 종료되었어요 / The server shut down".into())
+                    }
+                };
+            }
+            NetEvent::GameStarting(info) => {
+                board.reset(info.round_seed);
+                session.round = Some(info.clone());
+            }
+            NetEvent::Link { peer, state, rtt_ms } => {
+                let link = session.links.entry(*peer).or_default();
+                link.state = *state;
+                if rtt_ms.is_some() {
+                    link.rtt_ms = *rtt_ms;
+                }
+            }
+            NetEvent::Peer { from, msg } => board.apply(*from, msg),
+            NetEvent::ResultRecorded { match_id, agreed } => {
+                session.recorded = Some((*match_id, *agreed));
+            }
+            NetEvent::History(matches) => session.history = Some(matches.clone()),
+            NetEvent::ServerError { code, message } => {
+                session.notice = Some(format!("{message} ({code:?})"));
+            }
+            NetEvent::Disconnected { reason } => {
+                session.connection = Connection::Offline;
+                session.room = None;
+                session.links.clear();
+                session.notice = Some(format!("서버 연결 끊김 / Disconnected: {reason}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Loading: our own model's stages as progress bars, every player's stage and readiness
+//! live, cancel; the host may start without players that are not ready.
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+use shared::protocol::signal::LoadingStage;
+
+use super::{BAD, GOOD, MUTED, card, screen, stage_label};
+use crate::game::ModelStatus;
+use crate::session::{NetCommand, Session};
+
+/// Our stages in order, with their labels.
+const STAGES: [(LoadingStage, &str); 3] = [
+    (LoadingStage::ReadingModel, "① 모델 파일 읽기 / Reading the model files"),
+    (LoadingStage::BuildingSession, "② 추론 세션 만들기 / Building the inference session"),
+    (LoadingStage::WarmingUp, "③ 첫 추론 워밍업 / First warm-up inference"),
+];
+
+fn order(stage: LoadingStage) -> usize {
+    match stage {
+        LoadingStage::Idle | LoadingStage::Failed => 0,
+        LoadingStage::ReadingModel => 1,
+        LoadingStage::BuildingSession => 2,
+        LoadingStage::WarmingUp => 3,
+        LoadingStage::Done => 4,
+    }
+}
+
+/// Progress (0–1) of stage `which` when the model is at `current` with `progress`.
+pub(crate) fn stage_progress(which: LoadingStage, current: LoadingStage, progress: f32) -> f32 {
+    match order(current).cmp(&order(which)) {
+        std::cmp::Ordering::Greater => 1.0,
+        std::cmp::Ordering::Equal => progress.clamp(0.0, 1.0),
+        std::cmp::Ordering::Less => 0.0,
+    }
+}
+
+/// Progress over all stages (0–1).
+pub(crate) fn overall_progress(current: LoadingStage, progress: f32) -> f32 {
+    STAGES.iter().map(|(s, _)| stage_progress(*s, current, progress)).sum::<f32>() / STAGES.len() as f32
+}
+
+pub(crate) fn loading_screen(
+    mut contexts: EguiContexts,
+    mut session: ResMut<Session>,
+    model: Res<ModelStatus>,
+    mut net: MessageWriter<NetCommand>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    let room = session.room.clone();
+    let is_host = session.is_host();
+    let me = session.my_id();
+    let mut commands = Vec::new();
+    screen(&ctx, "로딩 / Loading", &mut session, |ui| {
+        ui.columns(2, |cols| {
+            card(&mut cols[0], "내 포즈 모델 / My pose model", |ui| {
+                for (stage, label) in STAGES {
+                    ui.label(label);
+                    let p = stage_progress(stage, model.stage, model.progress);
+                    ui.add(egui::ProgressBar::new(p).show_percentage().desired_width(420.0));
+                }
+                match model.stage {
+                    LoadingStage::Done => {
+                        ui.label(egui::RichText::new("✔ 준비 완료! / Ready!").color(GOOD).size(22.0));
+                    }
+                    LoadingStage::Failed => {
+                        ui.label(egui::RichText::new("✖ 모델을 불러오지 못했어요 / The model failed to load").color(BAD));
+                    }
+                    _ => {
+                        ui.horizontal(|ui| {
+                            ui.spinner();
+                            ui.label(stage_label(model.stage));
+                        });
+                    }
+                }
+                if !model.detail.is_empty() {
+                    ui.label(egui::RichText::new(&model.detail).color(MUTED));
+                }
+            });
+            card(&mut cols[1], "모두의 준비 상태 / Everyone's readiness", |ui| {
+                let Some(room) = &room else { return };
+                egui::Grid::new("ready").num_columns(3).spacing([16.0, 8.0]).show(ui, |ui| {
+                    for p in &room.players {
+                        let name = if Some(p.id) == me { format!("{} (나/me)", p.name) } else { p.name.clone() };
+                        ui.label(name);
+                        ui.add(
+                            egui::ProgressBar::new(overall_progress(p.stage, p.progress))
+                                .desired_width(220.0)
+                                .text(stage_label(p.stage)),
+                        );
+                        if p.ready {
+                            ui.label(egui::RichText::new("✔ 준비 / ready").color(GOOD));
+                        } else if !p.connected {
+                            ui.label(egui::RichText::new("끊김 / offline").color(BAD));
+                        } else {
+                            ui.label(egui::RichText::new("… 로딩 / loading").color(MUTED));
+                        }
+                        ui.end_row();
+                    }
+                });
+            });
+        });
+        ui.add_space(10.0);
+        ui.horizontal(|ui| {
+            if ui.button("취소 / Cancel").clicked() {
+                commands.push(NetCommand::LeaveRoom);
+            }
+            let someone_waiting = room.as_ref().is_some_and(|r| r.players.iter().any(|p| !p.ready));
+            if is_host && someone_waiting && ui.button("준비된 사람만 시작 / Start without the others").clicked() {
+                commands.push(NetCommand::StartGame { force: true });
+            }
+        });
+    });
+    for c in commands {
+        net.write(c);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_bars_fill_in_order() {
+        use LoadingStage::*;
+        assert_eq!(stage_progress(ReadingModel, BuildingSession, 0.5), 1.0);
+        assert_eq!(stage_progress(BuildingSession, BuildingSession, 0.5), 0.5);
+        assert_eq!(stage_progress(WarmingUp, BuildingSession, 0.5), 0.0);
+        assert_eq!(stage_progress(WarmingUp, Done, 0.0), 1.0);
+        assert_eq!(stage_progress(ReadingModel, Failed, 0.7), 0.0);
+        assert!((overall_progress(BuildingSession, 0.5) - 0.5).abs() < 1e-6);
+        assert_eq!(overall_progress(Done, 0.0), 1.0);
+    }
+}

@@ -1,0 +1,105 @@
+//! Menu: name, server, create / join by code / quick match, settings.
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+use shared::protocol::signal::{MAX_NAME_CHARS, ROOM_CODE_LEN};
+
+use super::{MUTED, big_button, card, screen};
+use crate::cli::ModelChoice;
+use crate::flow::{MenuAction, Screen};
+use crate::session::{Connection, Session};
+use crate::settings::{SaveSettings, Settings};
+
+/// The menu's text fields between frames.
+#[derive(Debug, Default, Resource)]
+pub(crate) struct MenuForm {
+    code: String,
+    /// Editable copy of the settings (written back when changed).
+    draft: Option<Settings>,
+}
+
+pub(crate) fn menu_screen(
+    mut contexts: EguiContexts,
+    mut form: ResMut<MenuForm>,
+    mut session: ResMut<Session>,
+    mut settings: ResMut<Settings>,
+    mut save: MessageWriter<SaveSettings>,
+    mut actions: MessageWriter<MenuAction>,
+    mut next: ResMut<NextState<Screen>>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    let form = &mut *form;
+    let draft = form.draft.get_or_insert_with(|| settings.clone());
+    let busy = session.connection == Connection::Connecting;
+    let mut action = None;
+    screen(&ctx, "메뉴 / Menu", &mut session, |ui| {
+        ui.columns(2, |cols| {
+            card(&mut cols[0], "플레이 / Play", |ui| {
+                ui.label("이름 / Name");
+                ui.add(
+                    egui::TextEdit::singleline(&mut draft.name)
+                        .char_limit(MAX_NAME_CHARS)
+                        .hint_text("예: 민수")
+                        .desired_width(300.0),
+                );
+                ui.label("서버 / Server");
+                ui.add(egui::TextEdit::singleline(&mut draft.server).desired_width(300.0));
+                ui.add_space(8.0);
+                ui.add_enabled_ui(!busy, |ui| {
+                    if big_button(ui, "방 만들기 / Create room").clicked() {
+                        action = Some(MenuAction::Create);
+                    }
+                    if big_button(ui, "빠른 매칭 / Quick match").clicked() {
+                        action = Some(MenuAction::Quick);
+                    }
+                    ui.horizontal(|ui| {
+                        ui.add(
+                            egui::TextEdit::singleline(&mut form.code)
+                                .char_limit(ROOM_CODE_LEN)
+                                .hint_text("방 코드 / Code")
+                                .font(egui::TextStyle::Monospace)
+                                .desired_width(120.0),
+                        );
+                        let valid = form.code.trim().chars().count() == ROOM_CODE_LEN;
+                        if ui.add_enabled(valid, egui::Button::new("참가 / Join")).clicked() {
+                            action = Some(MenuAction::Join(form.code.clone()));
+                        }
+                    });
+                });
+                if busy {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("서버에 연결 중… / Connecting…");
+                    });
+                }
+                ui.add_space(8.0);
+                if ui.button("지난 기록 / Match history").clicked() {
+                    next.set(Screen::History);
+                }
+            });
+            card(&mut cols[1], "설정 / Settings", |ui| {
+                ui.label("카메라 / Camera");
+                ui.add(egui::TextEdit::singleline(&mut draft.camera).desired_width(300.0));
+                ui.label(
+                    egui::RichText::new("webcam, webcam:1, frames:폴더@15, synthetic").color(MUTED).small(),
+                );
+                ui.label("포즈 모델 / Pose model");
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut draft.model, ModelChoice::Lite, "라이트 / Lite (빠름)");
+                    ui.radio_value(&mut draft.model, ModelChoice::Full, "풀 / Full (정확)");
+                });
+                ui.label("음량 / Volume");
+                ui.add(egui::Slider::new(&mut draft.volume, 0.0..=1.0).show_value(true));
+                ui.checkbox(&mut draft.mirror, "거울 모드 / Mirror the picture");
+            });
+        });
+    });
+    if *draft != *settings {
+        *settings = draft.clone();
+        save.write(SaveSettings);
+    }
+    if let Some(action) = action {
+        actions.write(action);
+    }
+    Ok(())
+}

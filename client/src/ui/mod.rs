@@ -1,0 +1,169 @@
+//! The screens, drawn with egui: one small system per screen, each running only in its
+//! [`Screen`] state. Labels are bilingual (한국어 / English) and the bundled Hangul font is
+//! installed before the first screen is drawn.
+
+mod draw;
+mod history;
+mod hud;
+mod lobby;
+mod loading;
+mod menu;
+mod results;
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use shared::protocol::signal::{GameMode, LoadingStage};
+
+pub use draw::{CameraPicture, draw_skeleton};
+
+use crate::flow::Screen;
+use crate::session::{LinkState, Session};
+
+/// Marks that fonts and style are installed in the egui context.
+#[derive(Resource)]
+struct EguiStyled;
+
+/// The egui screens (windowed mode only).
+pub struct UiPlugin;
+
+impl Plugin for UiPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<CameraPicture>()
+            .init_resource::<menu::MenuForm>()
+            .add_systems(OnEnter(Screen::History), history::request_history)
+            .add_systems(
+                EguiPrimaryContextPass,
+                (
+                    style_egui.run_if(not(resource_exists::<EguiStyled>)),
+                    menu::menu_screen.run_if(in_state(Screen::Menu)),
+                    lobby::lobby_screen.run_if(in_state(Screen::Lobby)),
+                    loading::loading_screen.run_if(in_state(Screen::Loading)),
+                    hud::game_screen.run_if(in_state(Screen::Game)),
+                    results::results_screen.run_if(in_state(Screen::Results)),
+                    history::history_screen.run_if(in_state(Screen::History)),
+                )
+                    .chain(),
+            );
+    }
+}
+
+fn style_egui(mut commands: Commands, mut contexts: EguiContexts) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    ctx.set_fonts(crate::fonts::font_definitions());
+    ctx.set_visuals(egui::Visuals::dark());
+    ctx.all_styles_mut(|style| {
+        use egui::{FontFamily::Proportional, FontId, TextStyle};
+        style.text_styles = [
+            (TextStyle::Small, FontId::new(14.0, Proportional)),
+            (TextStyle::Body, FontId::new(18.0, Proportional)),
+            (TextStyle::Button, FontId::new(19.0, Proportional)),
+            (TextStyle::Heading, FontId::new(30.0, Proportional)),
+            (TextStyle::Monospace, FontId::new(18.0, egui::FontFamily::Monospace)),
+        ]
+        .into();
+        style.spacing.item_spacing = egui::vec2(10.0, 10.0);
+        style.spacing.button_padding = egui::vec2(14.0, 8.0);
+        style.spacing.interact_size.y = 34.0;
+    });
+    commands.insert_resource(EguiStyled);
+    Ok(())
+}
+
+/// Accent colours.
+pub(crate) const ACCENT: egui::Color32 = egui::Color32::from_rgb(255, 176, 59);
+pub(crate) const GOOD: egui::Color32 = egui::Color32::from_rgb(110, 220, 140);
+pub(crate) const BAD: egui::Color32 = egui::Color32::from_rgb(240, 100, 100);
+pub(crate) const MUTED: egui::Color32 = egui::Color32::from_rgb(160, 160, 170);
+pub(crate) const PANEL: egui::Color32 = egui::Color32::from_rgb(30, 32, 40);
+
+/// A root `Ui` covering the whole window, for the panels of one screen.
+pub(crate) fn root_ui(ctx: &egui::Context) -> egui::Ui {
+    egui::Ui::new(
+        ctx.clone(),
+        "screen".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(ctx.viewport_rect()),
+    )
+}
+
+/// A screen: a title bar with `title` and the session notice, then the contents.
+pub(crate) fn screen(
+    ctx: &egui::Context,
+    title: &str,
+    session: &mut Session,
+    add_contents: impl FnOnce(&mut egui::Ui),
+) {
+    let mut root = root_ui(ctx);
+    egui::Panel::top("title").show(&mut root, |ui| {
+        ui.add_space(6.0);
+        ui.horizontal(|ui| {
+            ui.label(egui::RichText::new("PoseParty 포즈파티").color(ACCENT).size(22.0).strong());
+            ui.separator();
+            ui.label(egui::RichText::new(title).size(22.0));
+        });
+        notice_bar(ui, session);
+        ui.add_space(2.0);
+    });
+    egui::CentralPanel::default().show(&mut root, |ui| {
+        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, add_contents);
+    });
+}
+
+/// The session's notice (errors, "you left the room") with a dismiss button.
+fn notice_bar(ui: &mut egui::Ui, session: &mut Session) {
+    let Some(text) = session.notice.clone() else { return };
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new(format!("⚠ {text}")).color(BAD));
+        if ui.small_button("닫기 / Dismiss").clicked() {
+            session.notice = None;
+        }
+    });
+}
+
+/// A wide button.
+pub(crate) fn big_button(ui: &mut egui::Ui, text: &str) -> egui::Response {
+    ui.add_sized([260.0, 44.0], egui::Button::new(egui::RichText::new(text).size(20.0)))
+}
+
+/// A card: a framed group with a heading.
+pub(crate) fn card<R>(ui: &mut egui::Ui, heading: &str, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
+    egui::Frame::group(ui.style())
+        .fill(PANEL)
+        .corner_radius(8.0)
+        .inner_margin(14.0)
+        .show(ui, |ui| {
+            ui.label(egui::RichText::new(heading).size(21.0).strong().color(ACCENT));
+            ui.add_space(4.0);
+            add(ui)
+        })
+        .inner
+}
+
+pub(crate) fn stage_label(stage: LoadingStage) -> &'static str {
+    match stage {
+        LoadingStage::Idle => "대기 / Waiting",
+        LoadingStage::ReadingModel => "모델 읽는 중 / Reading model",
+        LoadingStage::BuildingSession => "세션 준비 중 / Building session",
+        LoadingStage::WarmingUp => "워밍업 / Warming up",
+        LoadingStage::Done => "완료 / Loaded",
+        LoadingStage::Failed => "실패 / Failed",
+    }
+}
+
+pub(crate) fn mode_label(mode: GameMode) -> &'static str {
+    match mode {
+        GameMode::PoseRush => "포즈 러시 / Pose Rush",
+        GameMode::MotionQuiz => "모션 퀴즈 / Motion Quiz",
+    }
+}
+
+pub(crate) fn link_label(state: LinkState, rtt_ms: Option<u32>) -> (String, egui::Color32) {
+    match (state, rtt_ms) {
+        (LinkState::Open, Some(ms)) => (format!("연결됨 / linked · {ms} ms"), GOOD),
+        (LinkState::Open, None) => ("연결됨 / linked".into(), GOOD),
+        (LinkState::Connecting, _) => ("연결 중 / connecting…".into(), ACCENT),
+        (LinkState::Retrying, _) => ("재시도 / retrying…".into(), BAD),
+        (LinkState::Closed, _) => ("끊김 / closed".into(), BAD),
+    }
+}

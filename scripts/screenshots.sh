@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Saves a screenshot of each client screen into docs/screens/ by running the client under
+# Xvfb with Mesa's software Vulkan (lavapipe), on the image-folder source, with demo data
+# (--screen) so no server or webcam is needed.
+#
+#   ./scripts/setup.sh --screenshots   # once: Xvfb + Mesa
+#   ./scripts/screenshots.sh [--release] [SCREEN...]
+#
+# SCREEN is any of: menu lobby loading game results history (default: all).
+# Env: FRAMES_DIR (default ../shared/testdata/images), CARGO_TARGET_DIR (cargo's default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=debug
+cargo_flags=()
+screens=()
+for arg in "$@"; do
+  case "$arg" in
+    --release) profile=release; cargo_flags+=(--release) ;;
+    menu|lobby|loading|game|results|history) screens+=("$arg") ;;
+    *) echo "screenshots.sh: unknown argument $arg (screens: menu lobby loading game results history)" >&2; exit 2 ;;
+  esac
+done
+[ ${#screens[@]} -gt 0 ] || screens=(menu lobby loading game results history)
+
+for tool in xvfb-run Xvfb; do
+  command -v "$tool" >/dev/null || { echo "screenshots.sh: $tool is missing — run ./scripts/setup.sh --screenshots" >&2; exit 1; }
+done
+
+frames_dir=${FRAMES_DIR:-../shared/testdata/images}
+[ -d "$frames_dir" ] || { echo "screenshots.sh: no image folder at $frames_dir — set FRAMES_DIR" >&2; exit 1; }
+
+cargo build -p client "${cargo_flags[@]}"
+target_dir=${CARGO_TARGET_DIR:-target}
+bin="$target_dir/$profile/client"
+
+# Settings of a clean first run, not the user's.
+config_dir=$(mktemp -d)
+trap 'rm -rf "$config_dir"' EXIT
+
+# Software rendering: Mesa's lavapipe Vulkan driver when present.
+lvp=$(ls /usr/share/vulkan/icd.d/lvp_icd.*.json 2>/dev/null | head -n1 || true)
+if [ -n "$lvp" ]; then export VK_ICD_FILENAMES="$lvp" WGPU_BACKEND=vulkan; fi
+
+mkdir -p docs/screens
+for screen in "${screens[@]}"; do
+  out="docs/screens/$screen.png"
+  echo "screenshots.sh: $screen → $out"
+  POSEPARTY_NAME="민수" RUST_LOG=${RUST_LOG:-warn} \
+    xvfb-run -a -s "-screen 0 1280x720x24" \
+    "$bin" --screen "$screen" --screenshot "$out" --screenshot-frames 40 --mute \
+      --config-dir "$config_dir" --source "frames:$frames_dir"
+  [ -s "$out" ] || { echo "screenshots.sh: $out was not written" >&2; exit 1; }
+done
+echo "screenshots.sh: done"
