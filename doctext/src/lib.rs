@@ -115,6 +115,38 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_string())
 }
 
+/// Entry points for the fuzz targets (doctext/fuzz): the XML walkers of each OOXML
+/// format on raw text, without a zip around them. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Ctx, Document, Format, Limits, Origin, Result};
+
+    /// The docx body walker on one XML part.
+    pub fn docx_part(xml: &str) -> Result<Document> {
+        walk(xml, Format::Docx)
+    }
+
+    /// The pptx slide walker on one XML part.
+    pub fn pptx_part(xml: &str) -> Result<Document> {
+        walk(xml, Format::Pptx)
+    }
+
+    /// The xlsx readers on one XML text used as workbook, shared strings and sheet.
+    pub fn xlsx_parts(xml: &str) -> Result<usize> {
+        let limits = Limits::default();
+        let ctx = Ctx::new(&limits, None, None);
+        crate::ooxml::fuzz_xlsx(xml, &ctx)
+    }
+
+    fn walk(xml: &str, format: Format) -> Result<Document> {
+        let limits = Limits::default();
+        let ctx = Ctx::new(&limits, None, None);
+        let mut doc = Document::new(format);
+        crate::ooxml::fuzz_walk(xml, format, &Origin::default(), &mut doc, &ctx)?;
+        Ok(doc)
+    }
+}
+
 /// What the first bytes say a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detected {

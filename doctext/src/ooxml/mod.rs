@@ -66,6 +66,16 @@ pub(crate) fn extract(pkg: &mut ZipPackage<'_>, format: Format, main: &str, ctx:
     }
 }
 
+/// Fuzzing hook: the shared text walker.
+pub(crate) fn fuzz_walk(xml: &str, format: Format, origin: &crate::Origin, doc: &mut Document, ctx: &Ctx) -> Result<()> {
+    text::walk(xml, format, origin, doc, ctx)
+}
+
+/// Fuzzing hook: the xlsx readers on one text; returns how many strings and rows it saw.
+pub(crate) fn fuzz_xlsx(xml: &str, ctx: &Ctx) -> Result<usize> {
+    xlsx::fuzz(xml, ctx)
+}
+
 /// The content type of a part: its Override, else the Default for its extension.
 fn content_type(pkg: &mut ZipPackage<'_>, part: &str, ctx: &mut Ctx) -> Result<Option<String>> {
     let data = pkg.read_required("[Content_Types].xml", ctx)?;

@@ -37,6 +37,14 @@ pub(crate) fn extract(pkg: &mut ZipPackage<'_>, main: &str, ctx: &mut Ctx) -> Re
     Ok(doc)
 }
 
+/// Fuzzing hook: every xlsx XML reader on the same text.
+pub(crate) fn fuzz(xml_text: &str, ctx: &Ctx) -> Result<usize> {
+    let sheets = sheet_list(xml_text, ctx)?;
+    let shared = shared_strings(xml_text, ctx)?;
+    let rows = sheet_rows(xml_text, &shared, ctx)?;
+    Ok(sheets.len() + shared.len() + rows.len())
+}
+
 /// `(name, r:id)` of every sheet, in workbook order.
 fn sheet_list(xml_text: &str, ctx: &Ctx) -> Result<Vec<(String, String)>> {
     let mut r = XmlReader::new(xml_text, Format::Xlsx);
