@@ -309,3 +309,47 @@ fn archives_every_unit() {
         assert!(unexpected.is_empty(), "{}: {}/{} units; missing {unexpected:?}", e.path, c.found, c.total);
     }
 }
+
+#[test]
+fn pool_reports_progress_and_limit_errors_per_file() {
+    let mut pool = doctext::Pool::new(2);
+    let bomb = pool.submit_file(corpus_path("malformed/bomb_ratio_1GiB.docx"), Options::default());
+    let good = pool.submit_file(corpus_path("base/quiz_ko.docx"), Options::default());
+    let (mut started, mut progress) = (0, 0);
+    let mut done = Vec::new();
+    while let Some(ev) = pool.recv() {
+        match ev {
+            doctext::PoolEvent::Started { .. } => started += 1,
+            doctext::PoolEvent::Progress { id, inflated } => {
+                assert_eq!(id, bomb, "only the bomb inflates past 256 KiB");
+                assert!(inflated > 0);
+                progress += 1;
+            }
+            doctext::PoolEvent::Done { id, result, .. } => done.push((id, result)),
+        }
+    }
+    assert_eq!(started, 2);
+    assert!(progress > 10, "{progress} progress events");
+    assert_eq!(done[0].0, bomb);
+    assert!(matches!(done[0].1, Err(Error::Limit(LimitKind::EntryBytes { .. }))));
+    assert_eq!(done[1].0, good);
+    let doc = done[1].1.as_ref().expect("the good file reads");
+    assert_all_units("pool docx", &read_expected("base/quiz_ko.docx.expected.txt").units, &doc.text());
+}
+
+#[test]
+fn time_limit_stops_a_file() {
+    let mut opts = Options::default();
+    opts.limits.max_time = std::time::Duration::ZERO;
+    for f in ["base/quiz_ko.docx", "base/quiz_ko.pdf", "encrypted/quiz_ko_agile_pw-Secret123.docx"] {
+        let err = doctext::extract_file(corpus_path(f), &opts.clone().with_password("Secret123")).expect_err(f);
+        assert!(matches!(err, Error::Limit(LimitKind::Time { .. })), "{f}: {err}");
+    }
+    // The PDF parser runs on its own thread; the caller gives up when the time is over
+    // (a debug build needs far more than a millisecond for this file).
+    opts.limits.max_time = std::time::Duration::from_millis(1);
+    let start = std::time::Instant::now();
+    let err = doctext::extract_file(corpus_path("base/quiz_ko.pdf"), &opts).expect_err("1 ms is too short");
+    assert!(matches!(err, Error::Limit(LimitKind::Time { .. })), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
