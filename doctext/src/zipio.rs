@@ -12,7 +12,7 @@ use zip::ZipArchive;
 
 /// Bit 11 of the general-purpose flags: names are UTF-8.
 const FLAG_UTF8: u16 = 1 << 11;
-const CHUNK: usize = 64 * 1024;
+const CHUNK: u64 = 64 * 1024;
 
 /// An opened zip with its entry names decoded.
 pub(crate) struct ZipPackage<'d> {
@@ -82,20 +82,20 @@ impl<'d> ZipPackage<'d> {
         // The declared size is a hint for the first allocation only.
         let hint = file.size().min(max).min(16 << 20) as usize;
         let mut out = Vec::with_capacity(hint);
-        let mut buf = vec![0u8; CHUNK];
         loop {
-            let n = file
-                .read(&mut buf)
+            // Inflate straight into `out`, one chunk at a time, counting as we go.
+            let n = (&mut file)
+                .take(CHUNK)
+                .read_to_end(&mut out)
                 .map_err(|e| Error::malformed(format, format!("cannot inflate zip entry {index}: {e}")))?;
             if n == 0 {
                 break;
             }
-            if (out.len() + n) as u64 > max {
+            if out.len() as u64 > max {
                 return Err(Error::Limit(LimitKind::EntryBytes { max }));
             }
             ctx.charge(n as u64)?;
             ctx.check()?;
-            out.extend_from_slice(&buf[..n]);
         }
         Ok(out)
     }
