@@ -29,6 +29,9 @@ fn files(format: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A contender: reads one file, says whether it succeeded.
+type Reads = fn(&Path) -> bool;
+
 /// Whether `f` reads the file without an error or a panic.
 fn reads(f: fn(&Path) -> bool, p: &Path) -> bool {
     std::panic::catch_unwind(|| f(p)).unwrap_or(false)
@@ -72,7 +75,7 @@ fn calamine_reads(p: &Path) -> bool {
             }
         }
     }
-    black_box(s).len() > 0
+    !black_box(s).is_empty()
 }
 
 fn pdf_extract_reads(p: &Path) -> bool {
@@ -112,7 +115,7 @@ fn main() {
     println!("|--------|------------------------|-------|------------|----------|------------|--------|");
     for format in ["docx", "xlsx", "pptx", "pdf", "doc", "xls", "ppt", "hwp"] {
         let all = files(format);
-        let mut contenders: Vec<(&str, fn(&Path) -> bool)> = vec![("doctext", doctext_reads)];
+        let mut contenders: Vec<(&str, Reads)> = vec![("doctext", doctext_reads)];
         match format {
             "docx" => contenders.push(("dotext", dotext_reads::<dotext::Docx>)),
             "xlsx" => contenders.push(("dotext", dotext_reads::<dotext::Xlsx>)),

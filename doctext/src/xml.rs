@@ -39,7 +39,7 @@ impl<'a> XmlReader<'a> {
     /// The next event; `Event::Eof` at the end.
     pub(crate) fn next(&mut self, ctx: &Ctx) -> Result<Event<'a>> {
         self.events = self.events.wrapping_add(1);
-        if self.events % 4096 == 0 {
+        if self.events.is_multiple_of(4096) {
             ctx.check()?;
         }
         self.inner.read_event().map_err(|e| {

@@ -15,10 +15,11 @@ pub(crate) fn extract(pkg: &mut ZipPackage<'_>, main: &str, ctx: &mut Ctx) -> Re
     drop(data);
     // Notes follow the body, in the order Word lists them.
     for rel in rels(pkg, main, ctx)? {
-        if matches!(rel.kind.as_str(), "footnotes" | "endnotes") && !rel.target.is_empty() {
-            if let Some(data) = pkg.read(&rel.target, ctx)? {
-                text::walk(&xml::decode(&data), Format::Docx, &origin, &mut doc, ctx)?;
-            }
+        if !matches!(rel.kind.as_str(), "footnotes" | "endnotes") || rel.target.is_empty() {
+            continue;
+        }
+        if let Some(data) = pkg.read(&rel.target, ctx)? {
+            text::walk(&xml::decode(&data), Format::Docx, &origin, &mut doc, ctx)?;
         }
     }
     Ok(doc)

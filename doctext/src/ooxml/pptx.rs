@@ -25,11 +25,10 @@ pub(crate) fn extract(pkg: &mut ZipPackage<'_>, main: &str, ctx: &mut Ctx) -> Re
         text::walk(&xml::decode(&data), Format::Pptx, &origin, &mut doc, ctx)?;
         drop(data);
         let notes = rels(pkg, &rel.target, ctx)?.into_iter().find(|r| r.kind == "notesSlide" && !r.target.is_empty());
-        if let Some(notes) = notes {
-            if let Some(data) = pkg.read(&notes.target, ctx)? {
-                let origin = Origin { entry: Vec::new(), part: Part::Notes(n) };
-                notes_text(&xml::decode(&data), &origin, &mut doc, ctx)?;
-            }
+        let Some(notes) = notes else { continue };
+        if let Some(data) = pkg.read(&notes.target, ctx)? {
+            let origin = Origin { entry: Vec::new(), part: Part::Notes(n) };
+            notes_text(&xml::decode(&data), &origin, &mut doc, ctx)?;
         }
     }
     Ok(doc)
@@ -79,10 +78,8 @@ fn notes_text(xml_text: &str, origin: &Origin, doc: &mut Document, ctx: &Ctx) ->
             }
             Event::End(e) if local_end(&e) == "sp" && depth_in_sp > 0 => {
                 depth_in_sp -= 1;
-                if depth_in_sp == 0 && !skip_sp {
-                    if let Some(s) = xml_text.get(sp_start..r.position()) {
-                        kept.push_str(s);
-                    }
+                if let Some(s) = xml_text.get(sp_start..r.position()).filter(|_| depth_in_sp == 0 && !skip_sp) {
+                    kept.push_str(s);
                 }
             }
             Event::Eof => break,
