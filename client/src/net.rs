@@ -1,1 +1,290 @@
-//! Net plugin: Bevy glue over the `mesh` crate (server websocket + WebRTC mesh) (issue 4).
+//! Net plugin: Bevy glue over the `mesh` crate (server websocket + WebRTC mesh).
+//!
+//! The mesh runs on a small tokio runtime owned by [`NetRuntime`]; this plugin only moves
+//! values between it and Bevy, never blocking the frame:
+//! - [`NetCommand`]s written by the game and the UI are translated into `mesh::Command`s
+//!   (in `PostUpdate`, so commands of this frame leave this frame);
+//! - `mesh::Event`s are drained into [`NetEvent`]s in `First`, before anything reads them.
+//!
+//! With `--local` the first `Connect` also starts an embedded server on 127.0.0.1 (ports
+//! picked by the OS, history in memory) on the same runtime and connects to it, whatever
+//! address was asked for.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bevy::prelude::*;
+use mesh::{Command, Config, Event, Mesh, MeshHandle, PeerId};
+
+use crate::cli::ClientConfig;
+use crate::session::{LinkState, NetCommand, NetEvent, RoundInfo};
+
+/// Adds the network: reads [`NetCommand`]s, writes [`NetEvent`]s.
+pub struct NetPlugin;
+
+impl Plugin for NetPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<NetCommand>()
+            .add_message::<NetEvent>()
+            .init_resource::<NetConnection>()
+            .add_systems(First, pump_events)
+            .add_systems(PostUpdate, handle_commands);
+    }
+}
+
+/// The tokio runtime the mesh (and an embedded server) run on, created on first use.
+#[derive(Resource)]
+pub struct NetRuntime(pub tokio::runtime::Runtime);
+
+/// The live connection, if any.
+#[derive(Resource, Default)]
+pub struct NetConnection {
+    mesh: Option<MeshHandle>,
+    embedded: Option<server::RunningServer>,
+    /// Last link state per peer, so an RTT update carries it too.
+    links: HashMap<PeerId, LinkState>,
+}
+
+impl NetConnection {
+    /// The mesh, while connected (status panels: link RTTs, counters, clock).
+    pub fn mesh(&self) -> Option<&MeshHandle> {
+        self.mesh.as_ref()
+    }
+
+    /// The embedded server's websocket URL (`--local`).
+    pub fn embedded_url(&self) -> Option<String> {
+        self.embedded.as_ref().map(|s| s.ws_url())
+    }
+}
+
+impl Drop for NetConnection {
+    fn drop(&mut self) {
+        // The mesh first, so it can say goodbye to a still-running embedded server.
+        self.mesh = None;
+    }
+}
+
+fn runtime(commands: &mut Commands, existing: Option<&NetRuntime>) -> Result<tokio::runtime::Handle, String> {
+    if let Some(rt) = existing {
+        return Ok(rt.0.handle().clone());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("net")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the network runtime: {e}"))?;
+    let handle = rt.handle().clone();
+    commands.insert_resource(NetRuntime(rt));
+    Ok(handle)
+}
+
+fn to_mesh(command: NetCommand) -> Option<Command> {
+    Some(match command {
+        NetCommand::Connect { .. } => return None,
+        NetCommand::CreateRoom(settings) => Command::CreateRoom(settings),
+        NetCommand::JoinRoom(code) => Command::JoinRoom(code),
+        NetCommand::QuickMatch => Command::QuickMatch,
+        NetCommand::LeaveRoom => Command::LeaveRoom,
+        NetCommand::UpdateSettings(settings) => Command::UpdateSettings(settings),
+        NetCommand::SetLoading { stage, progress } => Command::SetLoading { stage, progress },
+        NetCommand::SetReady(ready) => Command::SetReady(ready),
+        NetCommand::StartGame { force } => Command::StartGame { force },
+        NetCommand::ReportResult(report) => Command::ReportResult(report),
+        NetCommand::BackToLobby => Command::BackToLobby,
+        NetCommand::FetchHistory { limit } => Command::History { limit },
+        NetCommand::SendReliable(msg) => Command::SendReliable(msg),
+        NetCommand::SendUnreliable(msg) => Command::SendUnreliable(msg),
+        NetCommand::Disconnect => Command::Shutdown,
+    })
+}
+
+fn link_state(state: mesh::LinkState) -> LinkState {
+    match state {
+        mesh::LinkState::Connecting => LinkState::Connecting,
+        mesh::LinkState::Open => LinkState::Open,
+        mesh::LinkState::Retrying => LinkState::Retrying,
+        mesh::LinkState::Closed => LinkState::Closed,
+    }
+}
+
+/// Starts the embedded server (once) and returns its URL.
+fn start_embedded(conn: &mut NetConnection, rt: &tokio::runtime::Handle) -> Result<String, String> {
+    if let Some(url) = conn.embedded_url() {
+        return Ok(url);
+    }
+    let server = rt
+        .block_on(server::spawn(server::Config::ephemeral()))
+        .map_err(|e| format!("could not start the local server: {e}"))?;
+    let url = server.ws_url();
+    info!("embedded server listening at {url}");
+    conn.embedded = Some(server);
+    Ok(url)
+}
+
+fn connect(
+    commands: &mut Commands,
+    existing: Option<&NetRuntime>,
+    conn: &mut NetConnection,
+    config: Option<&ClientConfig>,
+    server_url: String,
+    name: String,
+) -> Result<(), String> {
+    let rt = runtime(commands, existing)?;
+    let url = if config.is_some_and(|c| c.local) { start_embedded(conn, &rt)? } else { server_url };
+    conn.mesh = None;
+    conn.links.clear();
+    let mesh = Mesh::start_on(&rt, Config::new(url, name)).map_err(|e| e.to_string())?;
+    conn.mesh = Some(mesh);
+    Ok(())
+}
+
+fn handle_commands(
+    mut commands: Commands,
+    mut incoming: MessageReader<NetCommand>,
+    mut events: MessageWriter<NetEvent>,
+    mut conn: ResMut<NetConnection>,
+    runtime: Option<Res<NetRuntime>>,
+    config: Option<Res<ClientConfig>>,
+) {
+    for command in incoming.read() {
+        match command.clone() {
+            NetCommand::Connect { server, name } => {
+                if let Err(reason) =
+                    connect(&mut commands, runtime.as_deref(), &mut conn, config.as_deref(), server, name)
+                {
+                    warn!("{reason}");
+                    events.write(NetEvent::Disconnected { reason });
+                }
+            }
+            other => {
+                let Some(command) = to_mesh(other) else { continue };
+                let sent = conn.mesh.as_ref().is_some_and(|m| m.send(command));
+                if !sent {
+                    debug!("network command dropped: not connected");
+                }
+            }
+        }
+    }
+}
+
+fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEvent>) {
+    let conn = &mut *conn;
+    let Some(mesh) = conn.mesh.as_mut() else { return };
+    let mut disconnected = false;
+    while let Some(event) = mesh.try_recv() {
+        let out = match event {
+            Event::Welcome { peer_id, .. } => NetEvent::Connected { my_id: peer_id },
+            Event::Room(room) => NetEvent::Room(room),
+            Event::LeftRoom(reason) => NetEvent::LeftRoom(reason),
+            Event::GameStarting { start_at, round_seed, mode, duration, players, .. } => {
+                let now = Instant::now();
+                let start_in_ms = if start_at >= now {
+                    (start_at - now).as_millis() as i64
+                } else {
+                    -((now - start_at).as_millis() as i64)
+                };
+                NetEvent::GameStarting(RoundInfo {
+                    start_in_ms,
+                    round_seed,
+                    mode,
+                    duration_ms: u32::try_from(duration.as_millis()).unwrap_or(u32::MAX),
+                    players,
+                })
+            }
+            Event::PeerJoined { .. } | Event::PeerLeft { .. } => continue,
+            Event::LinkState { peer, state } => {
+                let state = link_state(state);
+                if state == LinkState::Closed {
+                    conn.links.remove(&peer);
+                } else {
+                    conn.links.insert(peer, state);
+                }
+                NetEvent::Link { peer, state, rtt_ms: None }
+            }
+            Event::LinkRtt { peer, rtt } => NetEvent::Link {
+                peer,
+                state: conn.links.get(&peer).copied().unwrap_or(LinkState::Open),
+                rtt_ms: Some(u32::try_from(rtt.as_millis()).unwrap_or(u32::MAX)),
+            },
+            Event::PeerMessage { from, msg, .. } => NetEvent::Peer { from, msg },
+            Event::ResultRecorded { match_id, agreed } => NetEvent::ResultRecorded { match_id, agreed },
+            Event::History(matches) => NetEvent::History(matches),
+            Event::ServerError { code, message } => NetEvent::ServerError { code, message },
+            Event::Disconnected { reason } => {
+                disconnected = true;
+                NetEvent::Disconnected { reason }
+            }
+        };
+        events.write(out);
+    }
+    if disconnected {
+        conn.mesh = None;
+        conn.links.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SessionPlugin;
+    use bevy::state::app::StatesPlugin;
+    use std::time::Duration;
+
+    /// Two headless apps with the net plugin and an embedded server: the first creates a
+    /// room, the second joins by code, both see each other's link open.
+    #[test]
+    fn two_apps_meet_through_the_embedded_server() {
+        let mut host = App::new();
+        host.add_plugins((MinimalPlugins, StatesPlugin, SessionPlugin, NetPlugin))
+            .insert_resource(ClientConfig { local: true, ..Default::default() });
+        host.world_mut()
+            .write_message(NetCommand::Connect { server: "ws://unused.invalid/ws".into(), name: "호스트".into() });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let step = |app: &mut App| {
+            app.update();
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let code = loop {
+            step(&mut host);
+            let session = host.world().resource::<crate::session::Session>();
+            if session.my_id().is_some() && session.room.is_none() {
+                host.world_mut().write_message(NetCommand::CreateRoom(Default::default()));
+                step(&mut host);
+            }
+            if let Some(room) = &host.world().resource::<crate::session::Session>().room {
+                break room.code.clone();
+            }
+            assert!(Instant::now() < deadline, "host never got a room");
+        };
+        let url = host.world().resource::<NetConnection>().embedded_url().unwrap();
+
+        let mut guest = App::new();
+        guest.add_plugins((MinimalPlugins, StatesPlugin, SessionPlugin, NetPlugin));
+        guest.world_mut().write_message(NetCommand::Connect { server: url, name: "손님".into() });
+        let mut joined = false;
+        loop {
+            step(&mut host);
+            step(&mut guest);
+            let g = guest.world().resource::<crate::session::Session>();
+            if g.my_id().is_some() && !joined {
+                joined = true;
+                guest.world_mut().write_message(NetCommand::JoinRoom(code.clone().to_lowercase()));
+            }
+            let open = |app: &App| {
+                app.world()
+                    .resource::<crate::session::Session>()
+                    .links
+                    .values()
+                    .any(|l| l.state == LinkState::Open)
+            };
+            if open(&host) && open(&guest) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "links never opened");
+        }
+        let g = guest.world().resource::<crate::session::Session>();
+        assert_eq!(g.room.as_ref().map(|r| r.players.len()), Some(2));
+        assert_eq!(g.room.as_ref().map(|r| r.code.clone()), Some(code));
+    }
+}
