@@ -1,1 +1,239 @@
-//! Camera plugin: the chosen frame source on its own thread, newest frame each frame (issue 3).
+//! Camera plugin: runs the chosen frame source on its own thread ([`vision::RunningSource`]),
+//! puts the newest frame into [`LatestFrame`] each frame, and uploads it into the Bevy image
+//! of [`CameraPicture`] for the UI to show.
+//!
+//! The source comes from `--source` (else the menu's camera setting, else the first
+//! webcam). `script:` sources have no pictures: the plugin then does nothing. A source that
+//! cannot be opened leaves a clear message in [`CameraStatus`] (and the log) and the game
+//! goes on without a picture.
+
+use bevy::asset::RenderAssetUsages;
+use bevy::prelude::*;
+use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+use vision::source::{CameraSelector, Pattern, list_cameras};
+use vision::{Frame, RunningSource, SourceConfig};
+
+use crate::cli::{ClientConfig, SourceSpec, WebcamSelector};
+use crate::settings::Settings;
+use crate::ui::CameraPicture;
+
+/// The newest camera frame. `fresh` is true in the update where it arrived.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct LatestFrame {
+    pub frame: Option<Frame>,
+    pub fresh: bool,
+}
+
+/// Which source runs, or why none does.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct CameraStatus {
+    /// Description of the running source.
+    pub source: Option<String>,
+    /// Why there is no picture (opening failed or the source stopped).
+    pub error: Option<String>,
+}
+
+/// The running source (dropping it stops its thread).
+#[derive(Default, Resource)]
+pub struct ActiveSource(pub Option<RunningSource>);
+
+/// Starts the frame source and keeps [`LatestFrame`] and [`CameraPicture`] current.
+pub struct CameraPlugin;
+
+impl Plugin for CameraPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<LatestFrame>()
+            .init_resource::<CameraStatus>()
+            .init_resource::<ActiveSource>()
+            .init_resource::<CameraPicture>()
+            .add_systems(Startup, start_source)
+            .add_systems(PreUpdate, take_newest_frame)
+            .add_systems(Update, upload_picture.run_if(resource_exists::<Assets<Image>>));
+    }
+}
+
+/// The frame source the configuration asks for (`None` for `script:`, which has no pictures).
+pub fn source_config(spec: &SourceSpec) -> Option<SourceConfig> {
+    Some(match spec {
+        SourceSpec::Webcam(None) => SourceConfig::Camera(CameraSelector::First),
+        SourceSpec::Webcam(Some(WebcamSelector::Index(i))) => SourceConfig::Camera(CameraSelector::Index(*i)),
+        SourceSpec::Webcam(Some(WebcamSelector::Name(n))) => SourceConfig::Camera(CameraSelector::Name(n.clone())),
+        SourceSpec::Frames { dir, fps } => SourceConfig::Folder { path: dir.clone(), fps: *fps },
+        SourceSpec::Synthetic => SourceConfig::Synthetic {
+            width: 640,
+            height: 480,
+            fps: SourceConfig::DEFAULT_FPS,
+            pattern: Pattern::Figure,
+        },
+        SourceSpec::Script(_) => return None,
+    })
+}
+
+/// The source spec in effect: `--source`, else the menu setting, else the first webcam.
+pub fn effective_source(config: Option<&ClientConfig>, settings: Option<&Settings>) -> SourceSpec {
+    config
+        .and_then(|c| c.source.clone())
+        .or_else(|| settings.and_then(|s| s.camera.parse().ok()))
+        .unwrap_or_default()
+}
+
+/// The text `--list-cameras` prints.
+pub fn list_cameras_text() -> String {
+    match list_cameras() {
+        Ok(cams) if cams.is_empty() => {
+            "No camera found. Use --source frames:DIR (a folder of PNG/JPEG pictures) or --source synthetic.".to_string()
+        }
+        Ok(cams) => {
+            let mut s = String::from("Cameras (use --source webcam:INDEX or webcam:NAME):\n");
+            for c in cams {
+                s.push_str(&format!("  {c}\n"));
+            }
+            s
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+fn start_source(
+    config: Option<Res<ClientConfig>>,
+    settings: Option<Res<Settings>>,
+    mut active: ResMut<ActiveSource>,
+    mut status: ResMut<CameraStatus>,
+) {
+    let spec = effective_source(config.as_deref(), settings.as_deref());
+    let Some(source) = source_config(&spec) else {
+        info!("frame source {spec:?} has no pictures; camera plugin idle");
+        return;
+    };
+    match RunningSource::start(source) {
+        Ok(running) => {
+            status.source = Some(running.name().to_string());
+            status.error = None;
+            active.0 = Some(running);
+        }
+        Err(e) => {
+            error!("{e}");
+            status.error = Some(e.to_string());
+        }
+    }
+}
+
+fn take_newest_frame(active: Res<ActiveSource>, mut latest: ResMut<LatestFrame>, mut status: ResMut<CameraStatus>) {
+    let Some(source) = &active.0 else {
+        latest.fresh = false;
+        return;
+    };
+    match source.latest() {
+        Some(frame) => {
+            latest.frame = Some(frame);
+            latest.fresh = true;
+        }
+        None => {
+            latest.fresh = false;
+            if status.error.is_none()
+                && let Some(e) = source.error()
+            {
+                error!("camera stopped: {e}");
+                status.error = Some(e);
+            }
+        }
+    }
+}
+
+/// RGB8 → RGBA8 into `out` (resized as needed).
+fn rgb_to_rgba(rgb: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(rgb.len() / 3 * 4);
+    for p in rgb.chunks_exact(3) {
+        out.extend_from_slice(&[p[0], p[1], p[2], 255]);
+    }
+}
+
+fn upload_picture(latest: Res<LatestFrame>, mut picture: ResMut<CameraPicture>, mut images: ResMut<Assets<Image>>) {
+    let (true, Some(frame)) = (latest.fresh, &latest.frame) else { return };
+    let size = UVec2::new(frame.width, frame.height);
+    // Reuse the image while the size stays the same; otherwise make a new one.
+    if picture.size == size
+        && let Some(handle) = &picture.image
+        && let Some(mut image) = images.get_mut(handle)
+    {
+        let mut data = image.data.take().unwrap_or_default();
+        rgb_to_rgba(&frame.data, &mut data);
+        image.data = Some(data);
+        return;
+    }
+    let mut data = Vec::new();
+    rgb_to_rgba(&frame.data, &mut data);
+    let image = Image::new(
+        Extent3d { width: frame.width, height: frame.height, depth_or_array_layers: 1 },
+        TextureDimension::D2,
+        data,
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::RENDER_WORLD | RenderAssetUsages::MAIN_WORLD,
+    );
+    picture.image = Some(images.add(image));
+    picture.size = size;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bevy::state::app::StatesPlugin;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn specs_map_to_sources() {
+        assert_eq!(source_config(&SourceSpec::Webcam(None)), Some(SourceConfig::Camera(CameraSelector::First)));
+        assert_eq!(
+            source_config(&SourceSpec::Frames { dir: "/x".into(), fps: 12.0 }),
+            Some(SourceConfig::Folder { path: "/x".into(), fps: 12.0 })
+        );
+        assert_eq!(source_config(&SourceSpec::Script("hit".into())), None);
+        let cfg = ClientConfig { source: None, ..Default::default() };
+        let settings = Settings { camera: "synthetic".into(), ..Default::default() };
+        assert_eq!(effective_source(Some(&cfg), Some(&settings)), SourceSpec::Synthetic);
+        assert_eq!(effective_source(None, None), SourceSpec::Webcam(None));
+    }
+
+    #[test]
+    fn headless_app_receives_synthetic_frames_and_uploads_a_picture() {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StatesPlugin, AssetPlugin::default()))
+            .init_asset::<Image>()
+            .insert_resource(ClientConfig { source: Some(SourceSpec::Synthetic), ..Default::default() })
+            .add_plugins(CameraPlugin);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seqs = Vec::new();
+        while seqs.len() < 3 && Instant::now() < deadline {
+            app.update();
+            let latest = app.world().resource::<LatestFrame>();
+            if latest.fresh {
+                seqs.push(latest.frame.as_ref().map(|f| f.seq));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(seqs.len(), 3, "no frames arrived: {:?}", app.world().resource::<CameraStatus>());
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        let picture = app.world().resource::<CameraPicture>();
+        assert_eq!(picture.size, UVec2::new(640, 480));
+        let handle = picture.image.clone().unwrap();
+        let images = app.world().resource::<Assets<Image>>();
+        let image = images.get(&handle).unwrap();
+        assert_eq!(image.data.as_ref().map(Vec::len), Some(640 * 480 * 4));
+    }
+
+    #[test]
+    fn missing_folder_is_reported_not_fatal() {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StatesPlugin))
+            .insert_resource(ClientConfig {
+                source: Some(SourceSpec::Frames { dir: "/nonexistent/poseparty".into(), fps: 10.0 }),
+                ..Default::default()
+            })
+            .add_plugins(CameraPlugin);
+        app.update();
+        let status = app.world().resource::<CameraStatus>();
+        assert!(status.error.as_deref().is_some_and(|e| e.contains("/nonexistent/poseparty")), "{status:?}");
+        assert!(app.world().resource::<LatestFrame>().frame.is_none());
+    }
+}

@@ -1,0 +1,160 @@
+//! Headless frame-loop benchmark of the camera + pose plugins: frame vs pool inference
+//! placement, lite vs full model, side by side in one run, one table.
+//!
+//! `cargo run --release -p client --bin framebench [-- --seconds 8]`
+//!
+//! Each configuration runs a headless Bevy app (MinimalPlugins + StatesPlugin + the camera and
+//! pose plugins) on the image-folder source (astronaut.png at 30 fps), paced at 60 Hz like a
+//! display would. It measures the longest frame while the model loads (target: none over
+//! 50 ms), the first-result delay, and then the achieved FPS and frame times.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use clap::Parser;
+use client::camera::CameraPlugin;
+use client::cli::{ClientConfig, InferencePlacement, ModelChoice, SourceSpec};
+use client::game::PlayerPose;
+use client::pose::{PoseLoading, PosePlugin, PoseStats};
+
+#[derive(Parser, Debug)]
+#[command(about = "Headless frame-loop benchmark: pose inference in the frame vs on a pool task")]
+struct Args {
+    /// Seconds to measure after the first skeleton, per configuration.
+    #[arg(long, default_value_t = 8.0)]
+    seconds: f64,
+    /// Target frame rate of the paced loop.
+    #[arg(long, default_value_t = 60.0)]
+    fps: f64,
+    /// Picture played by the image-folder source (must show a person).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/images/astronaut.png"))]
+    image: PathBuf,
+}
+
+struct Outcome {
+    longest_loading_frame: Duration,
+    loading_frames_over_50ms: usize,
+    first_result: Duration,
+    fps: f64,
+    p50: Duration,
+    p95: Duration,
+    max: Duration,
+    inferences_per_s: f64,
+    skeleton_share: f64,
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v.get(((v.len().saturating_sub(1)) as f64 * p).round() as usize).copied().unwrap_or_default()
+}
+
+fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement, args: &Args) -> Result<Outcome> {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StatesPlugin))
+        .insert_resource(ClientConfig {
+            source: Some(SourceSpec::Frames { dir: dir.to_path_buf(), fps: 30.0 }),
+            model: Some(model),
+            inference: placement,
+            headless: true,
+            ..Default::default()
+        })
+        .add_plugins((CameraPlugin, PosePlugin));
+    let budget = Duration::from_secs_f64(1.0 / args.fps);
+    let pace = |t: Instant| {
+        let spent = t.elapsed();
+        if spent < budget {
+            std::thread::sleep(budget - spent);
+        }
+    };
+    // Loading: until the first skeleton.
+    let start = Instant::now();
+    let mut loading_frames = Vec::new();
+    loop {
+        let t = Instant::now();
+        app.update();
+        loading_frames.push(t.elapsed());
+        let loading = app.world().resource::<PoseLoading>();
+        if let Some(e) = &loading.error {
+            bail!("{model:?}: {e}");
+        }
+        if loading.first_skeleton_after.is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            bail!("{model:?}/{placement:?}: no skeleton after 120 s");
+        }
+        pace(t);
+    }
+    let first_result = app.world().resource::<PoseLoading>().first_skeleton_after.unwrap_or_default();
+    // The frame that produced the first skeleton already ran inference; count loading frames before it.
+    loading_frames.pop();
+    let longest_loading_frame = loading_frames.iter().copied().max().unwrap_or_default();
+    let loading_frames_over_50ms = loading_frames.iter().filter(|d| **d > Duration::from_millis(50)).count();
+
+    let inferences_before = app.world().resource::<PoseStats>().inferences;
+    let measure = Instant::now();
+    let mut frames = Vec::new();
+    let mut with_skeleton = 0usize;
+    while measure.elapsed().as_secs_f64() < args.seconds {
+        let t = Instant::now();
+        app.update();
+        frames.push(t.elapsed());
+        with_skeleton += usize::from(app.world().resource::<PlayerPose>().skeleton.is_some());
+        pace(t);
+    }
+    let elapsed = measure.elapsed().as_secs_f64();
+    let inferences = app.world().resource::<PoseStats>().inferences - inferences_before;
+    let n = frames.len();
+    Ok(Outcome {
+        longest_loading_frame,
+        loading_frames_over_50ms,
+        first_result,
+        fps: n as f64 / elapsed,
+        p50: pct(&mut frames, 0.5),
+        p95: pct(&mut frames, 0.95),
+        max: frames.iter().copied().max().unwrap_or_default(),
+        inferences_per_s: inferences as f64 / elapsed,
+        skeleton_share: with_skeleton as f64 / n.max(1) as f64,
+    })
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("warn")).init();
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("poseparty-framebench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::copy(&args.image, dir.join("0001.png")).with_context(|| format!("copying {}", args.image.display()))?;
+    let configs = [
+        (ModelChoice::Lite, InferencePlacement::Frame),
+        (ModelChoice::Lite, InferencePlacement::Pool),
+        (ModelChoice::Full, InferencePlacement::Frame),
+        (ModelChoice::Full, InferencePlacement::Pool),
+    ];
+    let mut results = Vec::new();
+    for (m, p) in configs {
+        results.push(run(&dir, m, p, &args));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let results: Vec<Outcome> = results.into_iter().collect::<Result<_>>()?;
+    let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
+    println!("\nHeadless frame loop (camera + pose plugins), paced at {} Hz, source 30 fps, {} s per column\n", args.fps, args.seconds);
+    println!("| measure | lite / frame | lite / pool | full / frame | full / pool |");
+    println!("|---|---:|---:|---:|---:|");
+    let line = |name: &str, f: &dyn Fn(&Outcome) -> String| {
+        println!("| {name} | {} |", results.iter().map(f).collect::<Vec<_>>().join(" | "));
+    };
+    line("longest frame while loading (ms)", &|o| ms(o.longest_loading_frame));
+    line("loading frames over 50 ms", &|o| o.loading_frames_over_50ms.to_string());
+    line("first-result delay (ms)", &|o| ms(o.first_result));
+    line("frame-loop FPS", &|o| format!("{:.1}", o.fps));
+    line("frame time p50 / p95 (ms)", &|o| format!("{} / {}", ms(o.p50), ms(o.p95)));
+    line("longest frame (ms)", &|o| ms(o.max));
+    line("inferences per second", &|o| format!("{:.1}", o.inferences_per_s));
+    line("frames with a skeleton", &|o| format!("{:.0} %", o.skeleton_share * 100.0));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("\nmachine load average (1/5/15 min): {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    Ok(())
+}
