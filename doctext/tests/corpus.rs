@@ -353,3 +353,17 @@ fn time_limit_stops_a_file() {
     assert!(matches!(err, Error::Limit(LimitKind::Time { .. })), "{err}");
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn pdf_parser_panics_become_errors() {
+    // Found by the pdf fuzz target: two bytes of crazyones.pdf changed make pdf-extract
+    // panic on a dangling object reference. The panic stays on the reader thread.
+    let mut data = std::fs::read(corpus_path("realworld/crazyones.pdf")).unwrap();
+    data[1460] = b'v';
+    data[10608] = b'9';
+    match doctext::extract_bytes(&data, "fuzzed.pdf", &Options::default()) {
+        Err(Error::Panicked(msg)) => assert!(msg.contains("missing object reference"), "{msg}"),
+        Err(Error::Malformed { .. }) | Ok(_) => {}
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}

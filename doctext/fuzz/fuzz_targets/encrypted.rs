@@ -3,9 +3,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let mut opts = doctext::Options::default().with_password("Secret123");
-    opts.limits.max_entry_bytes = 8 << 20;
-    opts.limits.max_total_bytes = 32 << 20;
-    let _ = doctext::extract_bytes(data, "fuzz", &opts);
+fuzz_target!(init: doctext_fuzz::contain_pdf_parser_panics(), |data: &[u8]| {
+    let _ = doctext::extract_bytes(data, "fuzz", &doctext_fuzz::options(Some("Secret123")));
 });
