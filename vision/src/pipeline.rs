@@ -303,7 +303,7 @@ impl PosePipeline {
         let map = roi.crop_to_image(LANDMARK_INPUT);
         warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.lm_input, LANDMARK_INPUT, Normalize::UNIT);
         let (raw, presence) = self.run_landmark_raw()?;
-        if !(presence >= self.options.presence_threshold) {
+        if presence < self.options.presence_threshold {
             return Ok(None);
         }
         Ok(Some(decode_landmarks(&raw, presence, &map)))
@@ -369,7 +369,7 @@ fn decode_detections(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &Pi
         .zip(boxes.chunks_exact(DETECTOR_COORDS))
         .filter_map(|((a, &logit), r)| {
             let score = sigmoid(logit);
-            if !(score >= opt.detection_threshold) {
+            if score.is_nan() || score < opt.detection_threshold {
                 return None;
             }
             let (cx, cy, w, h) = (r[0] / s + a.x, r[1] / s + a.y, r[2] / s, r[3] / s);
