@@ -174,20 +174,59 @@ fn leave_after_results(
     }
 }
 
+/// A headless app with the game plugins, the network and a bot that quick-matches on
+/// `server` as `name` with frames from `source`; settings are kept in `config_dir`. Step it
+/// with `app.update()` until `app.should_exit()` (tests, load runs).
+pub fn headless_bot_app(
+    server: &str,
+    name: &str,
+    source: SourceSpec,
+    config_dir: &std::path::Path,
+    bot: BotPlugin,
+) -> App {
+    use crate::cli::JoinIntent;
+    let config = ClientConfig {
+        name: Some(name.into()),
+        server: Some(server.into()),
+        headless: true,
+        bot: true,
+        join: JoinIntent::Quick,
+        source: Some(source),
+        config_dir: Some(config_dir.to_path_buf()),
+        mute: true,
+        ..Default::default()
+    };
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, bevy::state::app::StatesPlugin))
+        .insert_resource(config)
+        .add_plugins((
+            crate::settings::SettingsPlugin,
+            crate::session::SessionPlugin,
+            crate::deck::DeckPlugin,
+            crate::flow::FlowPlugin,
+            crate::game::GamePlugin,
+            crate::net::NetPlugin,
+        ))
+        .add_plugins(bot);
+    app
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    use bevy::state::app::StatesPlugin;
+    use crate::game::FinalBoard;
 
-    use crate::cli::JoinIntent;
-    use crate::deck::DeckPlugin;
-    use crate::flow::FlowPlugin;
-    use crate::game::{FinalBoard, GamePlugin};
-    use crate::net::NetPlugin;
-    use crate::session::SessionPlugin;
-    use crate::settings::SettingsPlugin;
+    fn test_bot(url: &str, name: &str, script: &str, dir: &std::path::Path) -> App {
+        headless_bot_app(
+            url,
+            name,
+            SourceSpec::Script(script.into()),
+            &dir.join(name),
+            BotPlugin { min_players: 2, round_secs: Some(10), results_timeout_s: 10.0 },
+        )
+    }
 
     #[test]
     fn scripts_parse() {
@@ -195,26 +234,6 @@ mod tests {
         assert_eq!(" MISS ".parse(), Ok(Script::Miss));
         let e = "dance".parse::<Script>().unwrap_err();
         assert!(e.contains("script:hit"), "{e}");
-    }
-
-    fn bot_app(url: &str, name: &str, script: &str, dir: &std::path::Path) -> App {
-        let config = ClientConfig {
-            name: Some(name.into()),
-            server: Some(url.into()),
-            headless: true,
-            bot: true,
-            join: JoinIntent::Quick,
-            source: Some(SourceSpec::Script(script.into())),
-            config_dir: Some(dir.join(name)),
-            mute: true,
-            ..Default::default()
-        };
-        let mut app = App::new();
-        app.add_plugins((MinimalPlugins, StatesPlugin))
-            .insert_resource(config)
-            .add_plugins((SettingsPlugin, SessionPlugin, DeckPlugin, FlowPlugin, GamePlugin, NetPlugin))
-            .add_plugins(BotPlugin { min_players: 2, round_secs: Some(10), results_timeout_s: 10.0 });
-        app
     }
 
     /// Two bots meet on a real server (quick match), play a 10 s Pose Rush round — one shows
@@ -225,7 +244,7 @@ mod tests {
         let server = rt.block_on(server::spawn(server::Config::ephemeral())).unwrap();
         let url = server.ws_url();
         let dir = std::env::temp_dir().join(format!("poseparty-bot-test-{}", std::process::id()));
-        let mut apps = [bot_app(&url, "hitter", "hit", &dir), bot_app(&url, "idler", "miss", &dir)];
+        let mut apps = [test_bot(&url, "hitter", "hit", &dir), test_bot(&url, "idler", "miss", &dir)];
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut done = [false, false];
         while done != [true, true] {
