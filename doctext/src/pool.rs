@@ -312,6 +312,13 @@ mod tests {
     }
 
     #[test]
+    fn pool_can_be_a_bevy_resource() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Pool>();
+        send_sync::<PoolEvent>();
+    }
+
+    #[test]
     fn try_recv_never_blocks() {
         let mut pool = Pool::new(1);
         assert!(pool.try_recv().is_none());
