@@ -244,7 +244,7 @@ impl Driver {
         }
     }
 
-    async fn to_server(&mut self, msg: ClientMsg) -> Result<(), SessionError> {
+    async fn send_server(&mut self, msg: ClientMsg) -> Result<(), SessionError> {
         self.server.send(&msg).await?;
         Ok(())
     }
@@ -262,8 +262,14 @@ impl Driver {
             Command::ReportResult(report) => ClientMsg::ReportResult { report },
             Command::BackToLobby => ClientMsg::BackToLobby,
             Command::History { limit } => ClientMsg::History { limit },
-            Command::SendReliable(msg) => return Ok(self.broadcast(Channel::Reliable, &msg)),
-            Command::SendUnreliable(msg) => return Ok(self.broadcast(Channel::Unreliable, &msg)),
+            Command::SendReliable(msg) => {
+                self.broadcast(Channel::Reliable, &msg);
+                return Ok(());
+            }
+            Command::SendUnreliable(msg) => {
+                self.broadcast(Channel::Unreliable, &msg);
+                return Ok(());
+            }
             Command::SendTo { to, channel, msg } => {
                 if let Some(bytes) = encode_peer(&msg) {
                     self.send_bytes(to, channel, bytes);
@@ -272,7 +278,7 @@ impl Driver {
             }
             Command::Shutdown => return Ok(()),
         };
-        self.to_server(msg).await
+        self.send_server(msg).await
     }
 
     fn broadcast(&mut self, channel: Channel, msg: &PeerMsg) {
@@ -449,10 +455,8 @@ impl Driver {
     }
 
     async fn signal(&mut self, from: PeerId, payload: SignalPayload) -> Result<(), SessionError> {
-        if !self.slots.contains_key(&from) {
-            // The offer may overtake the room snapshot that introduces its sender.
-            self.slots.insert(from, Slot::new(Instant::now()));
-        }
+        // The offer may overtake the room snapshot that introduces its sender.
+        self.slots.entry(from).or_insert_with(|| Slot::new(Instant::now()));
         match payload {
             SignalPayload::Offer { sdp } => {
                 if self.new_link(from).await.is_none() {
@@ -466,7 +470,7 @@ impl Driver {
                 };
                 match answer {
                     Ok(sdp) => {
-                        self.to_server(ClientMsg::Signal { to: from, payload: SignalPayload::Answer { sdp } }).await?
+                        self.send_server(ClientMsg::Signal { to: from, payload: SignalPayload::Answer { sdp } }).await?
                     }
                     Err(e) => {
                         tracing::warn!(peer = from, "could not answer the offer: {e}");
@@ -523,7 +527,7 @@ impl Driver {
         }
         match kind {
             LinkEventKind::LocalCandidate(init) => {
-                self.to_server(ClientMsg::Signal {
+                self.send_server(ClientMsg::Signal {
                     to: peer,
                     payload: SignalPayload::IceCandidate {
                         candidate: init.candidate,
@@ -636,7 +640,7 @@ impl Driver {
                 + if self.probes_sent < FAST_PROBES { FAST_PROBE_INTERVAL } else { self.config.probe_interval };
             let client_time_ms = self.shared.with_clock(|c| c.local_ms(now));
             self.ping_nonce = self.ping_nonce.wrapping_add(1);
-            self.to_server(ClientMsg::Ping { nonce: self.ping_nonce, client_time_ms }).await?;
+            self.send_server(ClientMsg::Ping { nonce: self.ping_nonce, client_time_ms }).await?;
             let open: Vec<PeerId> =
                 self.slots.iter().filter(|(_, s)| s.state == LinkState::Open).map(|(&p, _)| p).collect();
             for peer in open {

@@ -40,6 +40,9 @@ impl Channel {
 }
 
 /// One message between two players.
+// The pose variant is ~270 bytes; messages are short-lived values, boxing it would only add
+// an allocation per pose.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PeerMsg {
     /// Link probe (unreliable channel), answered with [`PeerMsg::Pong`] echoing the fields.
