@@ -4,11 +4,14 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 
 use crate::audio::GameAudioPlugin;
-use crate::cli::ClientConfig;
+use crate::camera::CameraPlugin;
+use crate::cli::{ClientConfig, SourceSpec};
 use crate::deck::DeckPlugin;
 use crate::demo::DemoPlugin;
 use crate::flow::FlowPlugin;
 use crate::game::GamePlugin;
+use crate::net::NetPlugin;
+use crate::pose::PosePlugin;
 use crate::screenshot::ScreenshotPlugin;
 use crate::session::SessionPlugin;
 use crate::settings::SettingsPlugin;
@@ -24,8 +27,42 @@ pub enum AppMode {
     Headless,
 }
 
-/// Builds the client app. The caller runs it (`app.run()`) or steps it (`app.update()`).
+/// Which plugins talking to the outside world are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Io {
+    /// `NetPlugin`: the server websocket and the WebRTC mesh.
+    pub network: bool,
+    /// `CameraPlugin` + `PosePlugin`: frames and the pose model.
+    pub vision: bool,
+}
+
+impl Io {
+    /// Everything real.
+    pub const ALL: Io = Io { network: true, vision: true };
+    /// Nothing: the caller plays the network (writes `NetEvent`s, reads `NetCommand`s) and
+    /// the pose source (writes `PlayerPose` and `ModelStatus`), as the flow test does.
+    pub const NONE: Io = Io { network: false, vision: false };
+
+    /// What a configuration calls for: demo screens (`--screen`) have no network, and run
+    /// the pose model only on a picture folder (so the game screen shows a real skeleton).
+    pub fn for_config(config: &ClientConfig) -> Io {
+        match (&config.screen, &config.source) {
+            (None, _) => Io::ALL,
+            (Some(_), Some(SourceSpec::Frames { .. })) => Io { network: false, vision: true },
+            (Some(_), _) => Io::NONE,
+        }
+    }
+}
+
+/// Builds the client app with [`Io::for_config`]. The caller runs it (`app.run()`) or steps
+/// it (`app.update()`).
 pub fn build_app(config: ClientConfig, mode: AppMode) -> App {
+    let io = Io::for_config(&config);
+    build_app_with(config, mode, io)
+}
+
+/// Builds the client app with the chosen outside-world plugins.
+pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
     let mut app = App::new();
     match mode {
         AppMode::Windowed => {
@@ -62,8 +99,14 @@ pub fn build_app(config: ClientConfig, mode: AppMode) -> App {
             app.add_plugins(plugin);
         }
     }
+    if io.network {
+        app.add_plugins(NetPlugin);
+    }
+    if io.vision {
+        app.add_plugins((CameraPlugin, PosePlugin));
+    }
     if demo {
-        app.add_plugins(DemoPlugin);
+        app.add_plugins(DemoPlugin { script_player: !io.vision });
     }
     app
 }

@@ -1,9 +1,9 @@
 //! `--screen NAME`: open a screen filled with demo data (a room of four, a round in
-//! progress, a scoreboard, a history) without a server, for screenshots and UI work. The
-//! player's skeleton in the demo round is scripted: the current target pose, slightly noisy.
+//! progress, a scoreboard, a history) without a server, for screenshots and UI work. With a
+//! picture folder as source the real camera and pose plugins run on it; otherwise the
+//! player's skeleton in the demo round is scripted (the current target pose, a little noisy).
 
-use bevy::asset::RenderAssetUsages;
-use bevy::image::{CompressedImageFormats, ImageSampler, ImageType};
+use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use shared::protocol::peer::ScoreTotals;
 use shared::protocol::signal::{
@@ -13,11 +13,10 @@ use shared::protocol::signal::{
 use shared::rules::PoseId;
 use shared::rules::fixtures::{pose_skeleton, with_noise};
 
-use crate::cli::{ClientConfig, SourceSpec};
+use crate::cli::ClientConfig;
 use crate::flow::Screen;
 use crate::game::{FinalBoard, ModelStatus, Play, PlayerPose, Round};
 use crate::session::{Connection, LinkState, LinkView, PeerBoard, PeerLive, RoundInfo, Session};
-use crate::ui::CameraPicture;
 
 const ME: u32 = 1;
 const PLAYERS: [(u32, &str); 4] = [(1, "민수"), (2, "지은"), (3, "Alex"), (4, "하늘")];
@@ -25,12 +24,22 @@ const PLAYERS: [(u32, &str); 4] = [(1, "민수"), (2, "지은"), (3, "Alex"), (4
 const DEMO_ROUND_MS: i64 = 21_700;
 
 /// Fills the resources of the `--screen` with demo data.
-pub struct DemoPlugin;
+pub struct DemoPlugin {
+    /// Script the player's skeleton (when no pose model runs).
+    pub script_player: bool,
+}
 
 impl Plugin for DemoPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, (fill_demo, load_demo_picture))
-            .add_systems(Update, (prime_demo_round, script_player).chain().run_if(in_state(Screen::Game)));
+        // Filled now, while building: the first screen's OnEnter runs before any startup
+        // system and needs the data.
+        if let Err(e) = app.world_mut().run_system_once(fill_demo) {
+            error!("could not fill the demo data: {e}");
+        }
+        app.add_systems(Update, prime_demo_round.before(crate::game::tick_round).run_if(in_state(Screen::Game)));
+        if self.script_player {
+            app.add_systems(Update, script_player.after(prime_demo_round).run_if(in_state(Screen::Game)));
+        }
     }
 }
 
@@ -140,47 +149,6 @@ fn fill_demo(
             scores: vec![line(1, "민수", 1450, 6, 4, false), line(2, "지은", 1200, 5, 3, false)],
         },
     ]);
-}
-
-/// Shows the first picture of `--source frames:DIR` as the camera picture.
-fn load_demo_picture(
-    config: Res<ClientConfig>,
-    images: Option<ResMut<Assets<Image>>>,
-    mut picture: ResMut<CameraPicture>,
-) {
-    let (Some(SourceSpec::Frames { dir, .. }), Some(mut images)) = (&config.source, images) else {
-        return;
-    };
-    let first = std::fs::read_dir(dir).ok().and_then(|entries| {
-        let mut files: Vec<_> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("png")))
-            .collect();
-        files.sort();
-        files.into_iter().next()
-    });
-    let Some(path) = first else {
-        warn!("no PNG picture in {} for the demo camera picture", dir.display());
-        return;
-    };
-    let loaded = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
-        Image::from_buffer(
-            &bytes,
-            ImageType::Extension("png"),
-            CompressedImageFormats::NONE,
-            true,
-            ImageSampler::default(),
-            RenderAssetUsages::default(),
-        )
-        .map_err(|e| e.to_string())
-    });
-    match loaded {
-        Ok(image) => {
-            picture.size = image.size();
-            picture.image = Some(images.add(image));
-        }
-        Err(e) => warn!("could not load {}: {e}", path.display()),
-    }
 }
 
 /// Plays the demo round from its start up to now with a player who matches each target

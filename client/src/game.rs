@@ -194,7 +194,7 @@ fn start_round(
     commands.insert_resource(Round::new(info, time.elapsed_secs_f64(), &deck.0));
 }
 
-fn tick_round(
+pub(crate) fn tick_round(
     mut round: ResMut<Round>,
     pose: Res<PlayerPose>,
     time: Res<Time<Real>>,

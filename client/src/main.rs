@@ -8,6 +8,11 @@ use client::cli::{Cli, ClientConfig};
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = ClientConfig::from(cli);
+    if config.list_cameras {
+        // The binary's own output, not a log line.
+        print!("{}", client::camera::list_cameras_text());
+        return Ok(());
+    }
     let mode = if config.headless { AppMode::Headless } else { AppMode::Windowed };
     if mode == AppMode::Headless {
         // The windowed app logs through Bevy's LogPlugin; headless sets up its own.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use client::app::{AppMode, build_app};
+use client::app::{AppMode, Io, build_app_with};
 use client::cli::ClientConfig;
 use client::flow::{MenuAction, Screen};
 use client::game::{FinalBoard, GameFeed, ModelStatus, Play, PlayerPose, Round};
@@ -47,7 +47,7 @@ impl Harness {
     fn new(tag: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("poseparty-flow-{tag}-{}", std::process::id()));
         let config = ClientConfig { config_dir: Some(dir), name: Some("민수".into()), ..ClientConfig::default() };
-        let mut app = build_app(config, AppMode::Headless);
+        let mut app = build_app_with(config, AppMode::Headless, Io::NONE);
         app.insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
         Self {
             app,

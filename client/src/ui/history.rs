@@ -48,7 +48,7 @@ pub(crate) fn history_screen(
     let mut back = false;
     screen(&ctx, "지난 기록 / Match history", &mut session, |ui| {
         ui.horizontal(|ui| {
-            if ui.button("← 뒤로 / Back").clicked() {
+            if ui.button("◀ 뒤로 / Back").clicked() {
                 back = true;
             }
             if online && ui.button("↻ 새로고침 / Refresh").clicked() {

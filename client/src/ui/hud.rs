@@ -39,6 +39,7 @@ pub(crate) fn game_screen(
     let totals = round.totals();
 
     egui::Panel::top("hud_top").show(&mut root, |ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         ui.horizontal(|ui| {
             let time = if round.t_ms < 0 { "준비 / Ready".to_string() } else { clock(round.remaining_ms()) };
             ui.label(egui::RichText::new(format!("⏱ {time}")).size(34.0).strong());

@@ -85,7 +85,7 @@ pub(crate) fn loading_screen(
                         ui.label(name);
                         ui.add(
                             egui::ProgressBar::new(overall_progress(p.stage, p.progress))
-                                .desired_width(220.0)
+                                .desired_width(330.0)
                                 .text(stage_label(p.stage)),
                         );
                         if p.ready {

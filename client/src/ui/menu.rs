@@ -58,7 +58,7 @@ pub(crate) fn menu_screen(
                                 .char_limit(ROOM_CODE_LEN)
                                 .hint_text("방 코드 / Code")
                                 .font(egui::TextStyle::Monospace)
-                                .desired_width(120.0),
+                                .desired_width(190.0),
                         );
                         let valid = form.code.trim().chars().count() == ROOM_CODE_LEN;
                         if ui.add_enabled(valid, egui::Button::new("참가 / Join")).clicked() {

@@ -37,8 +37,7 @@ pub(crate) fn results_screen(
                 }
                 ui.end_row();
                 for (rank, line) in report.scores.iter().enumerate() {
-                    let medal = ["🥇", "🥈", "🥉"].get(rank).copied().unwrap_or("");
-                    ui.label(egui::RichText::new(format!("{} {medal}", rank + 1)).size(22.0));
+                    ui.label(egui::RichText::new(format!("{}", rank + 1)).size(22.0));
                     let mut name = egui::RichText::new(&line.name).size(22.0);
                     if Some(line.player) == me {
                         name = name.color(ACCENT).strong();
