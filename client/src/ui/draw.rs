@@ -54,7 +54,7 @@ pub fn draw_skeleton(
 pub const FULL_VIEW: egui::Rect = egui::Rect { min: egui::pos2(0.0, 0.0), max: egui::pos2(1.0, 1.0) };
 
 /// The part of a synthetic skeleton's picture that holds the body (for pose icons).
-pub const BODY_VIEW: egui::Rect = egui::Rect { min: egui::pos2(0.12, 0.1), max: egui::pos2(0.88, 1.02) };
+pub const BODY_VIEW: egui::Rect = egui::Rect { min: egui::pos2(0.1, 0.04), max: egui::pos2(0.9, 1.02) };
 
 /// The largest rect of `aspect` (width / height) centred in `outer`.
 pub fn fit(outer: egui::Rect, aspect: f32) -> egui::Rect {
