@@ -329,6 +329,7 @@ pub fn build_report(
 
 /// After our round ends: wait for every other player's `Finished` (or for them to leave,
 /// or the grace time), then report the scoreboard and show the results.
+#[allow(clippy::too_many_arguments)]
 fn finish_round(
     mut commands: Commands,
     mut round: ResMut<Round>,

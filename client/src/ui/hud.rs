@@ -80,7 +80,7 @@ pub(crate) fn game_screen(
                 }
             })
             .collect();
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.1));
         for (name, points, skeleton, mine) in rows {
             egui::Frame::group(ui.style()).fill(PANEL).show(ui, |ui| {
                 ui.horizontal(|ui| {
