@@ -72,6 +72,9 @@ pub struct Hub {
     failed_joins: DashMap<IpAddr, FailWindow>,
     next_peer: AtomicU32,
     next_conn: AtomicU64,
+    /// Held only while a quick match finds no open room and creates one, so that
+    /// simultaneous quick matches on an empty server meet in one room.
+    quick_create: std::sync::Mutex<()>,
 }
 
 fn new_token() -> String {
@@ -94,6 +97,7 @@ impl Hub {
             failed_joins: DashMap::new(),
             next_peer: AtomicU32::new(1),
             next_conn: AtomicU64::new(1),
+            quick_create: std::sync::Mutex::new(()),
         }
     }
 
@@ -288,6 +292,20 @@ impl Hub {
     }
 
     pub fn quick_match(&self, peer: PeerId) -> Result<(), Refusal> {
+        if self.join_open_room(peer)? {
+            return Ok(());
+        }
+        // No open room: the scan and the creation happen under one lock, so a second quick
+        // match arriving meanwhile finds the room this one creates. Joins stay lock-free.
+        let _creating = self.quick_create.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.join_open_room(peer)? {
+            return Ok(());
+        }
+        self.create_room(peer, RoomSettings::default())
+    }
+
+    /// Joins the fullest open room; `Ok(false)` when there is none left to join.
+    fn join_open_room(&self, peer: PeerId) -> Result<bool, Refusal> {
         for _ in 0..4 {
             // Collect first, lock later: never lock a room while iterating the index.
             let best = self
@@ -296,14 +314,14 @@ impl Hub {
                 .filter(|r| r.open_hint())
                 .max_by_key(|r| r.seats_hint())
                 .map(|r| Arc::clone(r.value()));
-            let Some(room) = best else { break };
+            let Some(room) = best else { return Ok(false) };
             match self.join(peer, &room) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(r) if matches!(r.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound) => continue,
                 Err(r) => return Err(r),
             }
         }
-        self.create_room(peer, RoomSettings::default())
+        Ok(false)
     }
 
     pub fn leave_room(self: &Arc<Self>, peer: PeerId) -> Result<(), Refusal> {

@@ -61,6 +61,34 @@ async fn quick_match_prefers_the_fullest_open_room_else_creates() {
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_quick_matches_on_an_empty_server_meet_in_one_room() {
+    for round in 0..5 {
+        let server = start(config()).await;
+        let mut clients = Vec::new();
+        for i in 0..6 {
+            clients.push(Client::connect(&server, &format!("q{i}")).await);
+        }
+        // Everyone asks at once, each from its own task.
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .map(|mut c| {
+                tokio::spawn(async move {
+                    c.send(ClientMsg::QuickMatch).await;
+                    let id = c.id;
+                    c.room_where("own quick-matched room", |r| r.players.iter().any(|p| p.id == id)).await.code
+                })
+            })
+            .collect();
+        let mut codes = std::collections::BTreeSet::new();
+        for t in tasks {
+            codes.insert(t.await.expect("quick-match task"));
+        }
+        assert_eq!(codes.len(), 1, "round {round}: six simultaneous quick matches landed in rooms {codes:?}");
+        server.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn full_room_and_unknown_code_are_refused() {
     let server = start(Config { room_cap: 2, ..config() }).await;
