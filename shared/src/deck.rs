@@ -70,6 +70,84 @@ impl Question {
     }
 }
 
+/// Most pose routines a deck may hold, and most poses in one routine.
+pub const MAX_ROUTINES: usize = 50;
+pub const MAX_ROUTINE_STEPS: usize = 64;
+/// Longest time a question may give, seconds.
+pub const MAX_TIME_SECS: u16 = 600;
+
+/// Why deck bytes could not be written or read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeckBytesError {
+    #[error("the deck could not be encoded: {0}")]
+    Encode(String),
+    #[error("the deck data is damaged ({0}) — ask the host to share it again")]
+    Decode(String),
+    #[error("the deck data has {0} bytes too many — ask the host to share it again")]
+    TrailingBytes(usize),
+    #[error("the shared deck is not valid: {0}")]
+    Invalid(String),
+}
+
+fn deck_codec() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<{ crate::protocol::peer::MAX_DECK_BYTES }>()
+}
+
+impl Deck {
+    /// The deck as bytes for sharing with the other players.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DeckBytesError> {
+        bincode::serde::encode_to_vec(self, deck_codec()).map_err(|e| DeckBytesError::Encode(e.to_string()))
+    }
+
+    /// A deck from bytes another player sent: decoded within the size limit and checked
+    /// with [`Deck::validate`], so a bad deck never reaches the game.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Deck, DeckBytesError> {
+        let (deck, used): (Deck, usize) = bincode::serde::decode_from_slice(bytes, deck_codec())
+            .map_err(|e| DeckBytesError::Decode(e.to_string()))?;
+        if used != bytes.len() {
+            return Err(DeckBytesError::TrailingBytes(bytes.len() - used));
+        }
+        deck.validate().map_err(DeckBytesError::Invalid)?;
+        Ok(deck)
+    }
+
+    /// Checks what the parser guarantees: 1–[`MAX_QUESTIONS`] questions of 2–4 choices with
+    /// the right one among them, texts within [`MAX_TEXT_CHARS`], bounded routines.
+    pub fn validate(&self) -> Result<(), String> {
+        let long = |s: &str| s.chars().count() > MAX_TEXT_CHARS;
+        if long(&self.title) {
+            return Err("the title is too long".into());
+        }
+        if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
+            return Err(format!("{} questions (1 to {MAX_QUESTIONS} allowed)", self.questions.len()));
+        }
+        for (i, q) in self.questions.iter().enumerate() {
+            let n = i + 1;
+            if !(2..=4).contains(&q.choices.len()) {
+                return Err(format!("question {n} has {} choices", q.choices.len()));
+            }
+            if q.correct >= q.choices.len() {
+                return Err(format!("question {n} marks a choice that does not exist"));
+            }
+            if long(&q.prompt) || q.choices.iter().any(|c| long(c)) {
+                return Err(format!("question {n} has a text longer than {MAX_TEXT_CHARS} characters"));
+            }
+            if q.time_secs == 0 || q.time_secs > MAX_TIME_SECS {
+                return Err(format!("question {n} gives {} s to answer", q.time_secs));
+            }
+        }
+        if self.routines.len() > MAX_ROUTINES {
+            return Err(format!("{} routines (at most {MAX_ROUTINES})", self.routines.len()));
+        }
+        for r in &self.routines {
+            if long(&r.name) || r.steps.is_empty() || r.steps.len() > MAX_ROUTINE_STEPS {
+                return Err(format!("routine {:?} is empty, too long or badly named", r.name));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A named sequence of poses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Routine {
@@ -222,12 +300,6 @@ fn is_one_of(cell: &str, words: &[&str]) -> bool {
     words.iter().any(|w| c == *w)
 }
 
-/// A header cell: "question", "질문 / Question", "Q", …
-fn is_header(cell: &str) -> bool {
-    let c = clean(cell).to_lowercase();
-    is_one_of(&c, HEADER_WORDS) || HEADER_WORDS.iter().any(|w| w.chars().count() > 1 && c.contains(w))
-}
-
 fn parse_routine(at: Place, cells: &[&str]) -> Result<Routine, DeckError> {
     let name = checked_text(at, cells.first().copied().unwrap_or("routine"))?;
     let steps = cells
@@ -249,37 +321,168 @@ fn push_question(deck: &mut Deck, q: Question) -> Result<(), DeckError> {
     Ok(())
 }
 
-/// Reads a deck from table rows.
-pub fn parse_rows(title: &str, rows: &[Vec<String>]) -> Result<Deck, DeckError> {
-    let mut deck = Deck { title: title.trim().to_string(), questions: vec![], routines: vec![] };
-    for (i, row) in rows.iter().enumerate() {
-        let at = Place::Row(i + 1);
-        let cells: Vec<&str> = row.iter().map(|c| clean(c)).filter(|c| !c.is_empty()).collect();
-        let Some((first, rest)) = cells.split_first() else { continue };
-        if i == 0 && is_header(first) {
-            continue;
+/// What a header cell names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A question number ("번호", "No."): ignored.
+    Number,
+    Prompt,
+    Answer,
+    /// A wrong answer ("오답1", "Wrong 2"): the answer-first layout.
+    Wrong,
+    /// Anything else (choice columns, notes).
+    Other,
+}
+
+const NUMBER_WORDS: &[&str] = &["번호", "순번", "no", "no.", "#", "number", "num"];
+const ANSWER_WORDS: &[&str] = &["정답", "답", "answer", "correct", "right answer"];
+const WRONG_PREFIXES: &[&str] = &["오답", "wrong", "incorrect", "distractor"];
+
+/// The role of a header cell; bilingual cells ("질문 / Question") are read part by part.
+fn role(cell: &str) -> Role {
+    let c = clean(cell).to_lowercase();
+    for part in c.split('/').map(|p| p.trim().trim_end_matches(':').trim()) {
+        let named = |words: &[&str]| {
+            words.contains(&part) || words.iter().any(|w| w.chars().count() > 1 && part.contains(w))
+        };
+        if NUMBER_WORDS.contains(&part) {
+            return Role::Number;
         }
-        if is_one_of(first, ROUTINE_WORDS) {
-            deck.routines.push(parse_routine(at, rest)?);
-            continue;
+        if WRONG_PREFIXES.iter().any(|w| part.starts_with(w)) {
+            return Role::Wrong;
         }
-        let mut draft = Draft { prompt: checked_text(at, first)?, ..Draft::default() };
-        match rest {
-            [] => return Err(bad(at, Problem::NoAnswer)),
-            [answer] => draft.answer = Some(answer.to_string()),
-            [choices @ .., answer] => {
-                for c in choices {
-                    draft.add_choice(at, c)?;
-                }
-                // A marked choice with no answer column: the last cell is a choice too.
-                if draft.marked.is_some() && resolve_answer(answer, &draft.choices).is_none() {
-                    draft.add_choice(at, answer)?;
-                } else {
-                    draft.answer = Some(answer.to_string());
-                }
+        if named(HEADER_WORDS) {
+            return Role::Prompt;
+        }
+        if named(ANSWER_WORDS) {
+            return Role::Answer;
+        }
+    }
+    Role::Other
+}
+
+/// Columns named by a header row: a header has a question column.
+#[derive(Debug)]
+struct Header {
+    roles: Vec<Role>,
+}
+
+impl Header {
+    fn read(row: &[String]) -> Option<Self> {
+        let roles: Vec<Role> = row.iter().map(|c| role(c)).collect();
+        roles.contains(&Role::Prompt).then_some(Self { roles })
+    }
+
+    fn column(&self, role: Role) -> Option<usize> {
+        self.roles.iter().position(|r| *r == role)
+    }
+
+    /// Question, right answer and wrong answers in columns of their own
+    /// (`번호 | 문제 | 정답 | 오답1 | 오답2`): (prompt, answer, wrong columns).
+    fn answer_first(&self) -> Option<(usize, usize, Vec<usize>)> {
+        let wrong: Vec<usize> =
+            self.roles.iter().enumerate().filter(|(_, r)| **r == Role::Wrong).map(|(i, _)| i).collect();
+        if wrong.is_empty() {
+            return None;
+        }
+        Some((self.column(Role::Prompt)?, self.column(Role::Answer)?, wrong))
+    }
+}
+
+/// Where the right answer goes among `n` choices: spread by the question's text, the same
+/// on every machine, so the right answer is not always on the same side.
+fn answer_slot(prompt: &str, n: usize) -> usize {
+    let h = prompt.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    h as usize % n.max(1)
+}
+
+/// One data row of the answer-first layout.
+fn answer_first_row(at: Place, row: &[String], prompt: usize, answer: usize, wrong: &[usize]) -> Result<Question, DeckError> {
+    let cell = |i: usize| row.get(i).map_or("", |c| clean(c));
+    let prompt = checked_text(at, cell(prompt))?;
+    let answer = cell(answer);
+    if answer.is_empty() {
+        return Err(bad(at, Problem::NoAnswer));
+    }
+    let wrong: Vec<&str> = wrong.iter().map(|&i| cell(i)).filter(|c| !c.is_empty()).collect();
+    if wrong.is_empty() {
+        // Only the answer: a true/false question.
+        let draft = Draft { prompt, answer: Some(answer.to_string()), ..Draft::default() };
+        return draft.finish(at);
+    }
+    let n = wrong.len() + 1;
+    if n > 4 {
+        return Err(bad(at, Problem::ChoiceCount(n)));
+    }
+    let slot = answer_slot(&prompt, n);
+    let mut choices = Vec::with_capacity(n);
+    for w in wrong {
+        choices.push(checked_text(at, w)?);
+    }
+    choices.insert(slot, checked_text(at, answer)?);
+    Ok(Question { prompt, choices, correct: slot, time_secs: DEFAULT_TIME_SECS })
+}
+
+/// One data row in the positional layout: `question | choices… | answer`, or a routine.
+fn positional_row(deck: &mut Deck, at: Place, cells: &[&str]) -> Result<(), DeckError> {
+    let Some((first, rest)) = cells.split_first() else { return Ok(()) };
+    if is_one_of(first, ROUTINE_WORDS) {
+        deck.routines.push(parse_routine(at, rest)?);
+        return Ok(());
+    }
+    let mut draft = Draft { prompt: checked_text(at, first)?, ..Draft::default() };
+    match rest {
+        [] => return Err(bad(at, Problem::NoAnswer)),
+        [answer] => draft.answer = Some(answer.to_string()),
+        [choices @ .., answer] => {
+            for c in choices {
+                draft.add_choice(at, c)?;
+            }
+            // A marked choice with no answer column: the last cell is a choice too.
+            if draft.marked.is_some() && resolve_answer(answer, &draft.choices).is_none() {
+                draft.add_choice(at, answer)?;
+            } else {
+                draft.answer = Some(answer.to_string());
             }
         }
-        push_question(&mut deck, draft.finish(at)?)?;
+    }
+    push_question(deck, draft.finish(at)?)
+}
+
+/// Reads a deck from table rows.
+///
+/// A first row naming its columns is a header. With wrong-answer columns
+/// (`번호 | 문제 | 정답 | 오답1 | 오답2`) each row gives the question, the right answer and
+/// the wrong ones, and the right answer is placed among them by the question's text;
+/// otherwise the rows are positional (`question | choices… | answer`) and number columns
+/// are left out.
+pub fn parse_rows(title: &str, rows: &[Vec<String>]) -> Result<Deck, DeckError> {
+    let mut deck = Deck { title: title.trim().to_string(), questions: vec![], routines: vec![] };
+    let header = rows.first().and_then(|r| Header::read(r));
+    let skip = usize::from(header.is_some());
+    let layout = header.as_ref().and_then(Header::answer_first);
+    for (i, row) in rows.iter().enumerate().skip(skip) {
+        let at = Place::Row(i + 1);
+        let is_number = |c: usize| header.as_ref().is_some_and(|h| h.roles.get(c) == Some(&Role::Number));
+        let cells: Vec<&str> = row
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| !is_number(*c))
+            .map(|(_, cell)| clean(cell))
+            .filter(|c| !c.is_empty())
+            .collect();
+        if cells.is_empty() {
+            continue;
+        }
+        match &layout {
+            Some(_) if cells.first().is_some_and(|c| is_one_of(c, ROUTINE_WORDS)) => {
+                positional_row(&mut deck, at, &cells)?;
+            }
+            Some((prompt, answer, wrong)) => {
+                push_question(&mut deck, answer_first_row(at, row, *prompt, *answer, wrong)?)?;
+            }
+            None => positional_row(&mut deck, at, &cells)?,
+        }
     }
     if deck.questions.is_empty() {
         return Err(DeckError::Empty);
@@ -439,6 +642,62 @@ mod tests {
         );
         let item = deck.questions[0].to_item();
         assert_eq!((item.correct, item.time_ms), (1, 10_000));
+    }
+
+    #[test]
+    fn answer_first_tables_spread_the_right_answer() {
+        let table = rows(&[
+            &["번호", "문제", "정답", "오답1", "오답2"],
+            &["1", "대한민국의 수도는?", "서울", "부산", "인천"],
+            &["2", "물의 화학식은?", "H2O", "CO2", ""],
+            &["3", "고래는 포유류다", "O", "", ""],
+            &["", "", "", "", ""],
+            &["4", "한글을 창제한 왕은?", "세종대왕", "태조", "정조"],
+        ]);
+        let deck = parse_rows("상식", &table).expect("valid deck");
+        assert_eq!(deck.questions.len(), 4);
+        for (q, right) in deck.questions.iter().zip(["서울", "H2O", "O", "세종대왕"]) {
+            assert_eq!(q.choices[q.correct], right, "{}", q.prompt);
+        }
+        assert_eq!(deck.questions[0].choices.len(), 3);
+        assert_eq!(deck.questions[1].choices.len(), 2);
+        assert!(deck.questions[2].is_true_false());
+        // Same deck on every machine, and not every answer on the same side.
+        assert_eq!(parse_rows("상식", &table), Ok(deck.clone()));
+        let many: Vec<Vec<String>> = std::iter::once(vec!["Question".into(), "Answer".into(), "Wrong".into()])
+            .chain((0..20).map(|i| vec![format!("question {i}"), "yes".into(), "no".into()]))
+            .collect();
+        let slots: std::collections::BTreeSet<usize> =
+            parse_rows("t", &many).expect("deck").questions.iter().map(|q| q.correct).collect();
+        assert_eq!(slots.len(), 2, "answers spread over both sides");
+        // Numbers are not choices in the positional layout either.
+        let numbered = rows(&[&["No.", "Question", "1", "2", "Answer"], &["7", "Pick B", "A", "B", "2"]]);
+        let d = parse_rows("t", &numbered).expect("deck");
+        assert_eq!((d.questions[0].choices.clone(), d.questions[0].correct), (vec!["A".to_string(), "B".into()], 1));
+        let e = parse_rows("t", &rows(&[&["문제", "정답", "오답"], &["빈 답", "", "x"]])).unwrap_err();
+        assert_eq!(e, bad(Place::Row(2), Problem::NoAnswer));
+    }
+
+    #[test]
+    fn decks_round_trip_as_bytes_and_bad_bytes_are_refused() {
+        let deck = parse_rows("퀴즈", &rows(&[&["하늘은 파랗다", "O"], &["Pick", "a", "b", "2"]])).expect("deck");
+        let bytes = deck.to_bytes().expect("encode");
+        assert_eq!(Deck::from_bytes(&bytes), Ok(deck.clone()));
+        for cut in 0..bytes.len() {
+            assert!(Deck::from_bytes(&bytes[..cut]).is_err(), "prefix of {cut} bytes accepted");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(Deck::from_bytes(&trailing), Err(DeckBytesError::TrailingBytes(1)));
+        let mut broken = deck.clone();
+        broken.questions[1].correct = 2;
+        let e = Deck::from_bytes(&broken.to_bytes().expect("encode")).unwrap_err();
+        assert!(matches!(e, DeckBytesError::Invalid(ref m) if m.contains("question 2")), "{e}");
+        let mut empty = deck.clone();
+        empty.questions.clear();
+        assert!(matches!(Deck::from_bytes(&empty.to_bytes().expect("encode")), Err(DeckBytesError::Invalid(_))));
+        // A length prefix claiming gigabytes is refused without allocating it.
+        assert!(matches!(Deck::from_bytes(&[0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), Err(DeckBytesError::Decode(_))));
     }
 
     #[test]

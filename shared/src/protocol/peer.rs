@@ -130,13 +130,18 @@ pub enum GameEventKind {
     Finished,
 }
 
-/// One piece of a serialized deck. Chunks travel in order on the reliable channel.
+/// One piece of a serialized deck. Chunks travel in order on the reliable channel; each
+/// carries the length and digest of the whole deck so the receiver can check the result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeckChunk {
     /// Identifies one transfer; a new transfer replaces an unfinished one.
     pub transfer: u32,
     pub index: u32,
     pub total: u32,
+    /// Bytes of the whole deck.
+    pub len: u32,
+    /// [`deck_digest`] of the whole deck.
+    pub digest: u64,
     pub bytes: Vec<u8>,
 }
 
@@ -144,6 +149,17 @@ pub struct DeckChunk {
 pub const DECK_CHUNK_BYTES: usize = 16 * 1024;
 /// Largest deck accepted by [`DeckAssembler`].
 pub const MAX_DECK_BYTES: usize = 8 * 1024 * 1024;
+
+/// 64-bit FNV-1a of the deck bytes: catches a transfer that lost or mixed up pieces (it is
+/// not a defence against a malicious host, who chooses the deck anyway).
+pub fn deck_digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// How many chunks a deck of `len` bytes travels in.
+fn chunk_count(len: usize) -> usize {
+    len.div_ceil(DECK_CHUNK_BYTES).max(1)
+}
 
 /// Splits `bytes` into chunks of [`DECK_CHUNK_BYTES`] for transfer `transfer`.
 pub fn deck_chunks(transfer: u32, bytes: &[u8]) -> Vec<DeckChunk> {
@@ -153,10 +169,12 @@ pub fn deck_chunks(transfer: u32, bytes: &[u8]) -> Vec<DeckChunk> {
         bytes.chunks(DECK_CHUNK_BYTES).collect()
     };
     let total = pieces.len() as u32;
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    let digest = deck_digest(bytes);
     pieces
         .into_iter()
         .enumerate()
-        .map(|(i, piece)| DeckChunk { transfer, index: i as u32, total, bytes: piece.to_vec() })
+        .map(|(i, piece)| DeckChunk { transfer, index: i as u32, total, len, digest, bytes: piece.to_vec() })
         .collect()
 }
 
@@ -169,6 +187,12 @@ pub enum DeckTransferError {
     TooLarge { max: usize },
     #[error("deck chunk claims {total} chunks, which is not a valid transfer")]
     BadTotal { total: u32 },
+    #[error("deck chunk {index} carries {len} bytes, more than a chunk may — dropped")]
+    OversizedChunk { index: u32, len: usize },
+    #[error("deck chunk {index} disagrees with the transfer's length or digest — ask the host to send the deck again")]
+    Inconsistent { index: u32 },
+    #[error("the received deck does not match its length or digest — ask the host to send the deck again")]
+    Corrupt,
 }
 
 /// Reassembles one peer's deck transfer from its chunks.
@@ -177,37 +201,67 @@ pub struct DeckAssembler {
     transfer: Option<u32>,
     expected: u32,
     total: u32,
+    len: u32,
+    digest: u64,
     bytes: Vec<u8>,
 }
 
 impl DeckAssembler {
-    /// Feeds one chunk. Returns the whole deck once its last chunk arrived.
+    /// Feeds one chunk. Returns the whole deck once its last chunk arrived and the result has
+    /// the announced length and digest. Any error drops the transfer in progress.
     pub fn push(&mut self, chunk: DeckChunk) -> Result<Option<Vec<u8>>, DeckTransferError> {
-        let max_chunks = MAX_DECK_BYTES.div_ceil(DECK_CHUNK_BYTES) as u32;
+        let result = self.accept(chunk);
+        if result.is_err() {
+            *self = Self::default();
+        }
+        result
+    }
+
+    fn accept(&mut self, chunk: DeckChunk) -> Result<Option<Vec<u8>>, DeckTransferError> {
+        let max_chunks = chunk_count(MAX_DECK_BYTES) as u32;
         if chunk.total == 0 || chunk.total > max_chunks {
             return Err(DeckTransferError::BadTotal { total: chunk.total });
         }
+        if chunk.len as usize > MAX_DECK_BYTES {
+            return Err(DeckTransferError::TooLarge { max: MAX_DECK_BYTES });
+        }
+        if chunk_count(chunk.len as usize) != chunk.total as usize {
+            return Err(DeckTransferError::BadTotal { total: chunk.total });
+        }
+        if chunk.bytes.len() > DECK_CHUNK_BYTES {
+            return Err(DeckTransferError::OversizedChunk { index: chunk.index, len: chunk.bytes.len() });
+        }
         if self.transfer != Some(chunk.transfer) || chunk.index == 0 {
             // A new transfer (or a restart of this one) replaces whatever was in progress.
-            *self = Self { transfer: Some(chunk.transfer), expected: 0, total: chunk.total, bytes: Vec::new() };
+            *self = Self {
+                transfer: Some(chunk.transfer),
+                expected: 0,
+                total: chunk.total,
+                len: chunk.len,
+                digest: chunk.digest,
+                bytes: Vec::new(),
+            };
         }
         if chunk.index != self.expected || chunk.total != self.total {
-            let err = DeckTransferError::OutOfOrder { index: chunk.index, total: chunk.total, expected: self.expected };
-            *self = Self::default();
-            return Err(err);
+            return Err(DeckTransferError::OutOfOrder { index: chunk.index, total: chunk.total, expected: self.expected });
         }
-        if self.bytes.len() + chunk.bytes.len() > MAX_DECK_BYTES {
-            *self = Self::default();
-            return Err(DeckTransferError::TooLarge { max: MAX_DECK_BYTES });
+        if chunk.len != self.len || chunk.digest != self.digest {
+            return Err(DeckTransferError::Inconsistent { index: chunk.index });
+        }
+        if self.bytes.len() + chunk.bytes.len() > self.len as usize {
+            return Err(DeckTransferError::Corrupt);
         }
         self.bytes.extend_from_slice(&chunk.bytes);
         self.expected += 1;
-        if self.expected == self.total {
-            let done = std::mem::take(&mut self.bytes);
-            *self = Self::default();
-            return Ok(Some(done));
+        if self.expected < self.total {
+            return Ok(None);
         }
-        Ok(None)
+        let done = std::mem::take(&mut self.bytes);
+        *self = Self::default();
+        if done.len() != chunk.len as usize || deck_digest(&done) != chunk.digest {
+            return Err(DeckTransferError::Corrupt);
+        }
+        Ok(Some(done))
     }
 }
 
@@ -416,7 +470,7 @@ mod tests {
                     dropped: false,
                 }],
             }),
-            PeerMsg::DeckChunk(DeckChunk { transfer: 1, index: 0, total: 1, bytes: vec![1, 2, 3] }),
+            PeerMsg::DeckChunk(deck_chunks(1, &[1, 2, 3]).remove(0)),
             PeerMsg::App { kind: 2, bytes: vec![0; 100] },
         ];
         for msg in msgs {
@@ -459,8 +513,44 @@ mod tests {
         let mut asm = DeckAssembler::default();
         asm.push(chunks[0].clone()).unwrap();
         assert!(matches!(asm.push(chunks[2].clone()), Err(DeckTransferError::OutOfOrder { .. })));
-        let huge = DeckChunk { transfer: 2, index: 0, total: u32::MAX, bytes: vec![] };
+        let huge = DeckChunk { transfer: 2, index: 0, total: u32::MAX, len: 0, digest: 0, bytes: vec![] };
         assert!(matches!(asm.push(huge), Err(DeckTransferError::BadTotal { .. })));
+        // A total that does not fit the announced length.
+        let mut wrong_total = chunks[0].clone();
+        wrong_total.total = 2;
+        assert!(matches!(asm.push(wrong_total), Err(DeckTransferError::BadTotal { .. })));
+        let mut too_long = chunks[0].clone();
+        too_long.len = (MAX_DECK_BYTES + 1) as u32;
+        too_long.total = chunk_count(MAX_DECK_BYTES + 1) as u32;
+        assert!(matches!(asm.push(too_long), Err(DeckTransferError::BadTotal { .. } | DeckTransferError::TooLarge { .. })));
+        let mut fat = chunks[0].clone();
+        fat.bytes.push(0);
+        assert!(matches!(asm.push(fat), Err(DeckTransferError::OversizedChunk { .. })));
+    }
+
+    #[test]
+    fn deck_assembler_checks_length_and_digest() {
+        let deck: Vec<u8> = (0..(DECK_CHUNK_BYTES + 100)).map(|i| (i % 7) as u8).collect();
+        let chunks = deck_chunks(3, &deck);
+        // A flipped byte: every chunk arrives, the digest catches it.
+        let mut asm = DeckAssembler::default();
+        let mut flipped = chunks[1].clone();
+        flipped.bytes[0] ^= 1;
+        assert_eq!(asm.push(chunks[0].clone()), Ok(None));
+        assert_eq!(asm.push(flipped), Err(DeckTransferError::Corrupt));
+        // A chunk from the same transfer announcing another digest.
+        let mut other = chunks[1].clone();
+        other.digest ^= 1;
+        asm.push(chunks[0].clone()).unwrap();
+        assert_eq!(asm.push(other), Err(DeckTransferError::Inconsistent { index: 1 }));
+        // A short last chunk: the length check catches it.
+        let mut short = chunks[1].clone();
+        short.bytes.pop();
+        asm.push(chunks[0].clone()).unwrap();
+        assert_eq!(asm.push(short), Err(DeckTransferError::Corrupt));
+        // After all those errors the assembler still takes a clean transfer.
+        asm.push(chunks[0].clone()).unwrap();
+        assert_eq!(asm.push(chunks[1].clone()), Ok(Some(deck)));
     }
 
     #[test]
