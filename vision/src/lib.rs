@@ -18,6 +18,7 @@ pub mod geometry;
 pub mod loader;
 pub mod model;
 pub mod pipeline;
+pub mod prune;
 pub mod runtime;
 pub mod source;
 

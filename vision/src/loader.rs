@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::model::{self, DETECTOR, ModelConfig};
-use crate::pipeline::{PipelineOptions, PosePipeline, build_session};
+use crate::pipeline::{LANDMARK_OUTPUTS, PipelineOptions, PosePipeline, build_session};
 use crate::VisionError;
 
 /// A loading stage, in order.
@@ -80,11 +80,11 @@ pub fn load_blocking(
     check()?;
     progress(LoadStage::BuildingSession, 0.0);
     let share = det_bytes.len() as f32 / (det_bytes.len() + lm_bytes.len()).max(1) as f32;
-    let detector = build_session(&det_bytes, DETECTOR.file_name)?;
+    let detector = build_session(&det_bytes, DETECTOR.file_name, None)?;
     drop(det_bytes);
     progress(LoadStage::BuildingSession, share);
     check()?;
-    let landmark = build_session(&lm_bytes, landmark_file.file_name)?;
+    let landmark = build_session(&lm_bytes, landmark_file.file_name, options.prune_landmark_model.then_some(&LANDMARK_OUTPUTS[..]))?;
     drop(lm_bytes);
     progress(LoadStage::BuildingSession, 1.0);
 

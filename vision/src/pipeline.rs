@@ -43,6 +43,9 @@ pub struct PipelineOptions {
     pub roi_expand: f32,
     /// Landmark smoothing; `None` turns it off.
     pub smoothing: Option<OneEuroParams>,
+    /// Prune the landmark model to the outputs the pipeline reads when loading it (see
+    /// [`crate::prune`]); `false` runs the whole graph (only for comparisons).
+    pub prune_landmark_model: bool,
 }
 
 impl Default for PipelineOptions {
@@ -53,6 +56,7 @@ impl Default for PipelineOptions {
             nms_iou: 0.3,
             roi_expand: 1.25,
             smoothing: Some(OneEuroParams::default()),
+            prune_landmark_model: true,
         }
     }
 }
@@ -65,8 +69,13 @@ pub struct PipelineStats {
     pub landmark_runs: u64,
     /// Whether the detector ran for the last processed frame.
     pub last_used_detector: bool,
+    /// Detector run (ONNX Runtime, with output copy) of the last frame that ran it.
     pub last_detector: Duration,
+    /// Cropping the region into the landmark model's input, last landmark run.
+    pub last_landmark_warp: Duration,
+    /// Landmark model run (ONNX Runtime, with output copy), last landmark run.
     pub last_landmark: Duration,
+    /// The whole `process` call of the last frame.
     pub last_total: Duration,
 }
 
@@ -114,9 +123,27 @@ pub struct PosePipeline {
     stats: PipelineStats,
 }
 
+/// The landmark model outputs the pipeline reads: landmarks and pose presence.
+pub const LANDMARK_OUTPUTS: [&str; 2] = ["Identity", "Identity_1"];
+
 /// Builds one inference session with the settings this pipeline needs on a small machine:
 /// one intra-op thread (spinning on 2 shared cores doubled latency), full graph optimisation.
-pub fn build_session(bytes: &[u8], name: &str) -> Result<Session, VisionError> {
+///
+/// With `keep_outputs`, the graph is first pruned to those outputs ([`crate::prune`]): ONNX
+/// Runtime would otherwise compute every head of the model on each run. A model that cannot
+/// be pruned is used whole, with a warning.
+pub fn build_session(bytes: &[u8], name: &str, keep_outputs: Option<&[&str]>) -> Result<Session, VisionError> {
+    let pruned = match keep_outputs.map(|keep| crate::prune::prune_outputs(bytes, keep)) {
+        None => None,
+        Some(Ok((pruned, stats))) => {
+            tracing::debug!(model = name, ?stats, "pruned unused model outputs");
+            Some(pruned)
+        }
+        Some(Err(e)) => {
+            tracing::warn!(model = name, error = %e, "could not prune the model; running it whole (slower)");
+            None
+        }
+    };
     let env = crate::runtime::environment()?;
     let err = |reason: String| VisionError::Session { model: name.to_string(), reason };
     Session::builder(&env)
@@ -129,7 +156,7 @@ pub fn build_session(bytes: &[u8], name: &str) -> Result<Session, VisionError> {
         .map_err(|e| err(e.to_string()))?
         .with_intra_op_spinning(false)
         .map_err(|e| err(e.to_string()))?
-        .commit_from_memory(bytes)
+        .commit_from_memory(pruned.as_deref().unwrap_or(bytes))
         .map_err(|e| err(e.to_string()))
 }
 
@@ -164,7 +191,7 @@ impl PosePipeline {
         model: LandmarkModel,
         options: PipelineOptions,
     ) -> Result<Self, VisionError> {
-        let selector = OutputSelector::no_default().with("Identity").with("Identity_1");
+        let selector = LANDMARK_OUTPUTS.iter().fold(OutputSelector::no_default(), |s, o| s.with(*o));
         let lm_run = RunOptions::new().map_err(run_err("pose_landmark"))?.with_outputs(selector);
         let n_det = (DETECTOR_INPUT * DETECTOR_INPUT * 3) as usize;
         let n_lm = (LANDMARK_INPUT * LANDMARK_INPUT * 3) as usize;
@@ -300,8 +327,10 @@ impl PosePipeline {
     /// Runs the landmark model on `roi`; `None` when the pose presence is below threshold.
     pub fn landmarks_in(&mut self, frame: &Frame, roi: &Roi) -> Result<Option<LandmarkResult>, VisionError> {
         check_frame(frame)?;
+        let t = Instant::now();
         let map = roi.crop_to_image(LANDMARK_INPUT);
         warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.lm_input, LANDMARK_INPUT, Normalize::UNIT);
+        self.stats.last_landmark_warp = t.elapsed();
         let (raw, presence) = self.run_landmark_raw()?;
         if presence < self.options.presence_threshold {
             return Ok(None);

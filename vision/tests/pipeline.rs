@@ -180,3 +180,39 @@ fn cancelled_loader_reports_cancelled() {
         Ok(_) => panic!("expected Cancelled, got a pipeline"),
     }
 }
+
+#[test]
+fn pruned_landmark_models_keep_their_results_and_lose_the_unused_heads() {
+    use std::sync::atomic::AtomicBool;
+    use vision::loader::load_blocking;
+    use vision::model::{self, read_model};
+    use vision::pipeline::LANDMARK_OUTPUTS;
+    use vision::prune::prune_outputs;
+
+    let frame = astronaut();
+    let no_cancel = AtomicBool::new(false);
+    for lm in [LandmarkModel::Lite, LandmarkModel::Full] {
+        let config = ModelConfig::with_landmark(lm);
+        // The segmentation, heatmap and world-landmark heads go: a third of the nodes.
+        let bytes = read_model(&model::default_model_dir(), lm.file(), &no_cancel, &mut |_| {}).unwrap();
+        let (pruned, stats) = prune_outputs(&bytes, &LANDMARK_OUTPUTS).unwrap();
+        assert_eq!(stats.outputs_removed, 3, "{lm}: {stats:?}");
+        assert!(stats.nodes_after * 10 < stats.nodes_before * 8 && stats.nodes_after > 100, "{lm}: {stats:?}");
+        assert!(stats.initializers_removed > 0 && pruned.len() < bytes.len(), "{lm}: {stats:?}");
+
+        // The same region through the pruned and the whole model gives the same landmarks.
+        let load = |prune: bool| {
+            let options = PipelineOptions { prune_landmark_model: prune, ..PipelineOptions::default() };
+            load_blocking(&config, options, &no_cancel, &mut |_, _| {}).unwrap()
+        };
+        let (mut pruned_p, mut whole_p) = (load(true), load(false));
+        let roi = pruned_p.detect(&frame).unwrap().expect("a person").roi(1.25);
+        let a = pruned_p.landmarks_in(&frame, &roi).unwrap().expect("pruned: landmarks");
+        let b = whole_p.landmarks_in(&frame, &roi).unwrap().expect("whole: landmarks");
+        assert!((a.presence - b.presence).abs() < 1e-4, "{lm}: presence {} vs {}", a.presence, b.presence);
+        for (i, (p, q)) in a.landmarks.iter().zip(b.landmarks.iter()).enumerate() {
+            let d = (p.x - q.x).hypot(p.y - q.y);
+            assert!(d < 0.05 && (p.visibility - q.visibility).abs() < 1e-3, "{lm}: landmark {i} {p:?} vs {q:?}");
+        }
+    }
+}
