@@ -19,7 +19,7 @@ use shared::rules::fixtures::{pose_skeleton, with_noise};
 use crate::cli::{ClientConfig, SourceSpec};
 use crate::flow::Screen;
 use crate::game::{ModelStatus, Play, PlayerPose, Round};
-use crate::session::{NetCommand, Session};
+use crate::session::{MeshCommand, NetCommand, Session};
 
 /// What a scripted bot does in front of its (absent) camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,13 +136,13 @@ fn host_starts(mut bot: ResMut<Bot>, session: Res<Session>, mut commands: Messag
     }
     if let Some(secs) = bot.config.round_secs {
         if room.settings.duration_secs != secs {
-            commands.write(NetCommand::UpdateSettings(RoomSettings { duration_secs: secs, ..room.settings.clone() }));
+            commands.write(MeshCommand::UpdateSettings(RoomSettings { duration_secs: secs, ..room.settings.clone() }).into());
             return; // start once the snapshot shows the new length
         }
     }
     info!(players = present, "bot host starts the game");
     bot.started = true;
-    commands.write(NetCommand::StartGame { force: false });
+    commands.write(MeshCommand::StartGame { force: false }.into());
 }
 
 /// On the results: wait for the server's verdict (or a timeout), leave, then exit.
@@ -168,8 +168,8 @@ fn leave_after_results(
     let since = *bot.results_since.get_or_insert(now);
     if session.recorded.is_some() || now - since > bot.config.results_timeout_s {
         info!(recorded = ?session.recorded, "bot leaves the room");
-        commands.write(NetCommand::LeaveRoom);
-        commands.write(NetCommand::Disconnect);
+        commands.write(MeshCommand::LeaveRoom.into());
+        commands.write(MeshCommand::Shutdown.into());
         bot.left_at = Some(now);
     }
 }

@@ -59,9 +59,14 @@ pub struct Cli {
     /// Start on this screen filled with demo data (for screenshots).
     #[arg(long, value_enum)]
     pub screen: Option<ScreenArg>,
-    /// A quiz deck to import for Motion Quiz (docx, xlsx, pptx, hwp, pdf, …).
+    /// A quiz deck to import for Motion Quiz (docx, xlsx, pptx, doc, xls, ppt, hwp, pdf, or
+    /// a zip of one): one question per table row (`question | choices… | answer`, or columns
+    /// named 문제 / 정답 / 오답1 …) or `Q.` / `Answer:` lines. The host shares it with the room.
     #[arg(long, env = "POSEPARTY_DECK")]
     pub deck: Option<PathBuf>,
+    /// Password of an encrypted `--deck` file (asked in the lobby when missing).
+    #[arg(long, env = "POSEPARTY_DECK_PASSWORD", requires = "deck", hide_env_values = true)]
+    pub deck_password: Option<String>,
     /// Directory of the settings file (default: the user's config directory).
     #[arg(long, env = "POSEPARTY_CONFIG_DIR")]
     pub config_dir: Option<PathBuf>,
@@ -214,6 +219,7 @@ pub struct ClientConfig {
     pub screenshot_frames: u32,
     pub screen: Option<Screen>,
     pub deck: Option<PathBuf>,
+    pub deck_password: Option<String>,
     pub config_dir: Option<PathBuf>,
     pub mute: bool,
 }
@@ -236,6 +242,7 @@ impl Default for ClientConfig {
             screenshot_frames: 45,
             screen: None,
             deck: None,
+            deck_password: None,
             config_dir: None,
             mute: false,
         }
@@ -265,6 +272,7 @@ impl From<Cli> for ClientConfig {
             screenshot_frames: c.screenshot_frames,
             screen: c.screen.map(Screen::from),
             deck: c.deck,
+            deck_password: c.deck_password,
             config_dir: c.config_dir,
             mute: c.mute,
         }
@@ -309,5 +317,9 @@ mod tests {
         assert!(Cli::try_parse_from(["client", "--room", "X", "--quick"]).is_err());
         let c: ClientConfig = Cli::parse_from(["client", "--screen", "results"]).into();
         assert_eq!(c.screen, Some(Screen::Results));
+        let c: ClientConfig =
+            Cli::parse_from(["client", "--deck", "quiz.docx", "--deck-password", "Secret123"]).into();
+        assert_eq!((c.deck, c.deck_password.as_deref()), (Some("quiz.docx".into()), Some("Secret123")));
+        assert!(Cli::try_parse_from(["client", "--deck-password", "x"]).is_err(), "a password needs a deck");
     }
 }

@@ -12,7 +12,7 @@ use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings};
 
 use crate::cli::{ClientConfig, JoinIntent};
 use crate::game::ModelStatus;
-use crate::session::{Connection, NetCommand, NetEvent, Session};
+use crate::session::{MeshCommand, Connection, NetCommand, NetEvent, Session};
 use crate::settings::Settings;
 
 /// The screen on show.
@@ -95,10 +95,10 @@ fn menu_actions(
     mut commands: MessageWriter<NetCommand>,
 ) {
     for action in actions.read() {
-        let request = match action {
-            MenuAction::Create => NetCommand::CreateRoom(RoomSettings::default()),
-            MenuAction::Join(code) => NetCommand::JoinRoom(code.trim().to_uppercase()),
-            MenuAction::Quick => NetCommand::QuickMatch,
+        let request: NetCommand = match action {
+            MenuAction::Create => MeshCommand::CreateRoom(RoomSettings::default()).into(),
+            MenuAction::Join(code) => MeshCommand::JoinRoom(code.trim().to_uppercase()).into(),
+            MenuAction::Quick => MeshCommand::QuickMatch.into(),
         };
         session.notice = None;
         match session.connection {
@@ -200,11 +200,11 @@ fn report_loading(
     if report.stage != Some(model.stage) || report.progress_step != step {
         report.stage = Some(model.stage);
         report.progress_step = step;
-        commands.write(NetCommand::SetLoading { stage: model.stage, progress: model.progress });
+        commands.write(MeshCommand::SetLoading { stage: model.stage, progress: model.progress }.into());
     }
     if model.stage == LoadingStage::Done && !report.ready_sent {
         report.ready_sent = true;
-        commands.write(NetCommand::SetReady(true));
+        commands.write(MeshCommand::SetReady(true).into());
     }
 }
 

@@ -3,9 +3,9 @@
 //!
 //! Inputs: [`PlayerPose`] (filled each frame by the pose plugin, or a scripted source) and the
 //! round announced in [`Session::round`]. Outputs: [`GameFeed`] messages (the HUD and audio
-//! react to them), `NetCommand::SendReliable(PeerMsg::Game(..))` per scoring event,
+//! react to them), `MeshCommand::SendReliable(PeerMsg::Game(..))` per scoring event,
 //! `SendUnreliable` live poses and scores at ~30 Hz, and at the end the [`FinalBoard`] plus
-//! `NetCommand::ReportResult`.
+//! `MeshCommand::ReportResult` (all sent as [`NetCommand`]s).
 
 use bevy::prelude::*;
 use shared::deck::Deck;
@@ -20,7 +20,7 @@ use shared::rules::{
 
 use crate::deck::ActiveDeck;
 use crate::flow::Screen;
-use crate::session::{NetCommand, PeerBoard, RoundInfo, Session};
+use crate::session::{MeshCommand, NetCommand, PeerBoard, RoundInfo, Session};
 
 /// The local pose model's loading, as the loading screen shows it and the server is told.
 /// Set by the pose plugin.
@@ -255,7 +255,7 @@ pub(crate) fn tick_round(
     for (ev, kind) in out {
         feed.write(ev);
         if let Some(kind) = kind {
-            net.write(NetCommand::SendReliable(round.next_event(kind)));
+            net.write(MeshCommand::SendReliable(round.next_event(kind)).into());
         }
     }
 }
@@ -278,12 +278,12 @@ fn publish_live(
     round.last_live_s = now;
     round.live_seq += 1;
     let seq = round.live_seq;
-    net.write(NetCommand::SendUnreliable(PeerMsg::Pose(LivePose {
+    net.write(MeshCommand::SendUnreliable(PeerMsg::Pose(LivePose {
         seq,
         round_ms: u32::try_from(round.t_ms.max(0)).unwrap_or(0),
         skeleton: pose.skeleton.as_ref().map(QuantizedSkeleton::from_skeleton),
-    })));
-    net.write(NetCommand::SendUnreliable(PeerMsg::Score(LiveScore { seq, totals: round.totals() })));
+    })).into());
+    net.write(MeshCommand::SendUnreliable(PeerMsg::Score(LiveScore { seq, totals: round.totals() })).into());
 }
 
 /// The scoreboard from our own totals and the last totals each peer sent. Sorted by points
@@ -359,8 +359,8 @@ fn finish_round(
     }
     let report = build_report(&round, me, &session, &board);
     info!(seed = report.round_seed, "round over: {:?}", report.scores);
-    net.write(NetCommand::SendReliable(PeerMsg::Final(report.clone())));
-    net.write(NetCommand::ReportResult(report.clone()));
+    net.write(MeshCommand::SendReliable(PeerMsg::Final(report.clone())).into());
+    net.write(MeshCommand::ReportResult(report.clone()).into());
     final_board.report = Some(report);
     final_board.mode = Some(round.info.mode);
     commands.remove_resource::<Round>();

@@ -2,8 +2,9 @@
 //!
 //! The mesh runs on a small tokio runtime owned by [`NetRuntime`]; this plugin only moves
 //! values between it and Bevy, never blocking the frame:
-//! - [`NetCommand`]s written by the game and the UI are translated into `mesh::Command`s
-//!   (in `PostUpdate`, so commands of this frame leave this frame);
+//! - [`NetCommand`]s written by the game and the UI go to the mesh (`Connect` starts it, the
+//!   others carry a `mesh::Command`), in `PostUpdate`, so commands of this frame leave this
+//!   frame;
 //! - `mesh::Event`s are drained into [`NetEvent`]s in `First`, before anything reads them.
 //!
 //! With `--local` the first `Connect` also starts an embedded server on 127.0.0.1 (ports
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bevy::prelude::*;
-use mesh::{Command, Config, Event, Mesh, MeshHandle, PeerId};
+use mesh::{Config, Event, Mesh, MeshHandle, PeerId};
 
 use crate::cli::ClientConfig;
 use crate::session::{LinkState, NetCommand, NetEvent, RoundInfo};
@@ -79,26 +80,6 @@ fn runtime(commands: &mut Commands, existing: Option<&NetRuntime>) -> Result<tok
     Ok(handle)
 }
 
-fn to_mesh(command: NetCommand) -> Option<Command> {
-    Some(match command {
-        NetCommand::Connect { .. } => return None,
-        NetCommand::CreateRoom(settings) => Command::CreateRoom(settings),
-        NetCommand::JoinRoom(code) => Command::JoinRoom(code),
-        NetCommand::QuickMatch => Command::QuickMatch,
-        NetCommand::LeaveRoom => Command::LeaveRoom,
-        NetCommand::UpdateSettings(settings) => Command::UpdateSettings(settings),
-        NetCommand::SetLoading { stage, progress } => Command::SetLoading { stage, progress },
-        NetCommand::SetReady(ready) => Command::SetReady(ready),
-        NetCommand::StartGame { force } => Command::StartGame { force },
-        NetCommand::ReportResult(report) => Command::ReportResult(report),
-        NetCommand::BackToLobby => Command::BackToLobby,
-        NetCommand::FetchHistory { limit } => Command::History { limit },
-        NetCommand::SendReliable(msg) => Command::SendReliable(msg),
-        NetCommand::SendUnreliable(msg) => Command::SendUnreliable(msg),
-        NetCommand::Disconnect => Command::Shutdown,
-    })
-}
-
 fn link_state(state: mesh::LinkState) -> LinkState {
     match state {
         mesh::LinkState::Connecting => LinkState::Connecting,
@@ -157,8 +138,7 @@ fn handle_commands(
                     events.write(NetEvent::Disconnected { reason });
                 }
             }
-            other => {
-                let Some(command) = to_mesh(other) else { continue };
+            NetCommand::Mesh(command) => {
                 let sent = conn.mesh.as_ref().is_some_and(|m| m.send(command));
                 if !sent {
                     debug!("network command dropped: not connected");
@@ -249,7 +229,7 @@ mod tests {
             step(&mut host);
             let session = host.world().resource::<crate::session::Session>();
             if session.my_id().is_some() && session.room.is_none() {
-                host.world_mut().write_message(NetCommand::CreateRoom(Default::default()));
+                host.world_mut().write_message(NetCommand::from(mesh::Command::CreateRoom(Default::default())));
                 step(&mut host);
             }
             if let Some(room) = &host.world().resource::<crate::session::Session>().room {
@@ -269,7 +249,7 @@ mod tests {
             let g = guest.world().resource::<crate::session::Session>();
             if g.my_id().is_some() && !joined {
                 joined = true;
-                guest.world_mut().write_message(NetCommand::JoinRoom(code.clone().to_lowercase()));
+                guest.world_mut().write_message(NetCommand::from(mesh::Command::JoinRoom(code.clone().to_lowercase())));
             }
             let open = |app: &App| {
                 app.world()

@@ -1,16 +1,14 @@
 //! The contract between the game/UI and the network glue (`net::NetPlugin`).
 //!
 //! The UI and the game never talk to the network directly. They write [`NetCommand`]s and
-//! read [`NetEvent`]s (Bevy messages); the net plugin turns commands into `mesh::Command`s
-//! and mesh events into [`NetEvent`]s, once per frame, without blocking. The shapes mirror the
-//! `mesh` crate one-to-one so the glue is a plain translation:
+//! read [`NetEvent`]s (Bevy messages); the net plugin hands the commands to the `mesh` crate
+//! and turns mesh events into [`NetEvent`]s, once per frame, without blocking. A command is
+//! either `Connect` (which starts the mesh) or a [`MeshCommand`] passed through as it is —
+//! there is no second copy of the mesh's command set to keep in step:
 //!
-//! | [`NetCommand`]                  | `mesh::Command`                 |
-//! |---------------------------------|---------------------------------|
-//! | `Connect { server, name }`      | `Mesh::start(Config::new(..))`  |
-//! | `CreateRoom(settings)` …        | same variant                    |
-//! | `SendReliable(msg)` / `SendUnreliable(msg)` | same variant        |
-//! | `Disconnect`                    | `Shutdown`                      |
+//! ```ignore
+//! net.write(MeshCommand::StartGame { force: false }.into());
+//! ```
 //!
 //! | `mesh::Event`                   | [`NetEvent`]                    |
 //! |---------------------------------|---------------------------------|
@@ -30,40 +28,26 @@ use bevy::prelude::*;
 use shared::pose::Skeleton;
 use shared::protocol::peer::{GameEventKind, PeerMsg, ScoreTotals};
 use shared::protocol::signal::{
-    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchSummary, PeerId,
-    PlayerInfo, RoomSettings, RoomSnapshot,
+    ErrorCode, GameMode, LeaveReason, MatchReport, MatchSummary, PeerId, PlayerInfo, RoomSnapshot,
 };
 
-/// What the game and the UI ask of the network. Server requests map one-to-one onto
-/// `shared::protocol::signal::ClientMsg`.
+/// What the mesh is asked to do: room requests (one-to-one with
+/// `shared::protocol::signal::ClientMsg`), messages to the peers, `Shutdown`.
+pub use mesh::Command as MeshCommand;
+
+/// What the game and the UI ask of the network.
 #[derive(Debug, Clone, PartialEq, Message)]
 pub enum NetCommand {
     /// Open the connection to the server (the net plugin drops an older one first).
     Connect { server: String, name: String },
-    CreateRoom(RoomSettings),
-    /// Join by code (case-insensitive).
-    JoinRoom(String),
-    QuickMatch,
-    LeaveRoom,
-    /// Host only, in the lobby.
-    UpdateSettings(RoomSettings),
-    /// This player's model loading stage (sent on every change of stage and every ~10 %).
-    SetLoading { stage: LoadingStage, progress: f32 },
-    SetReady(bool),
-    /// Host only: start the round (with `force`, without players that are not ready).
-    StartGame { force: bool },
-    /// This player's view of the final scoreboard.
-    ReportResult(MatchReport),
-    /// Host only: from the results back to the lobby.
-    BackToLobby,
-    /// Ask for this player's match history (answered by [`NetEvent::History`]).
-    FetchHistory { limit: u16 },
-    /// To every linked peer on the reliable channel (game events, final scores, decks).
-    SendReliable(PeerMsg),
-    /// To every linked peer on the unreliable channel (live poses and scores).
-    SendUnreliable(PeerMsg),
-    /// Close the links and the websocket.
-    Disconnect,
+    /// Anything else, handed to the mesh as it is (dropped while not connected).
+    Mesh(MeshCommand),
+}
+
+impl From<MeshCommand> for NetCommand {
+    fn from(command: MeshCommand) -> Self {
+        NetCommand::Mesh(command)
+    }
 }
 
 /// State of the link to one peer (mirrors `mesh::LinkState`).

@@ -16,7 +16,7 @@ use client::app::{AppMode, Io, build_app_with};
 use client::cli::ClientConfig;
 use client::flow::{MenuAction, Screen};
 use client::game::{FinalBoard, GameFeed, ModelStatus, Play, PlayerPose, Round};
-use client::session::{NetCommand, NetEvent, RoundInfo};
+use client::session::{MeshCommand, NetCommand, NetEvent, RoundInfo};
 use shared::protocol::peer::{GameEvent, GameEventKind, PeerMsg, ScoreTotals};
 use shared::protocol::signal::{
     GameMode, LoadingStage, PeerId, PlayerInfo, RoomPhase, RoomSettings, RoomSnapshot,
@@ -160,13 +160,13 @@ fn to_ready(h: &mut Harness) {
     });
     h.send(NetEvent::Connected { my_id: ME });
     h.until(5, "create room after connecting", |_, new| {
-        new.iter().any(|c| matches!(c, NetCommand::CreateRoom(_)))
+        new.iter().any(|c| matches!(c, NetCommand::Mesh(MeshCommand::CreateRoom(_))))
     });
     h.send(NetEvent::Room(room(RoomPhase::Lobby, BOTH)));
     h.until(5, "lobby", |h, _| h.screen() == Screen::Lobby);
 
     // The host presses Start; the server moves the room to loading.
-    h.app.world_mut().write_message(NetCommand::StartGame { force: false });
+    h.app.world_mut().write_message(NetCommand::from(MeshCommand::StartGame { force: false }));
     h.send(NetEvent::Room(room(RoomPhase::Loading, BOTH)));
     h.until(5, "loading", |h, _| h.screen() == Screen::Loading);
 
@@ -180,11 +180,11 @@ fn to_ready(h: &mut Harness) {
         *h.app.world_mut().resource_mut::<ModelStatus>() =
             ModelStatus { stage, progress, detail: String::new() };
         h.until(3, "loading stage reported", |_, new| {
-            new.iter().any(|c| matches!(c, NetCommand::SetLoading { stage: s, .. } if *s == stage))
+            new.iter().any(|c| matches!(c, NetCommand::Mesh(MeshCommand::SetLoading { stage: s, .. }) if *s == stage))
         });
     }
-    h.until(3, "ready", |h, _| h.sent.contains(&NetCommand::SetReady(true)));
-    assert_eq!(h.sent.iter().filter(|c| **c == NetCommand::SetReady(true)).count(), 1);
+    h.until(3, "ready", |h, _| h.sent.contains(&MeshCommand::SetReady(true).into()));
+    assert_eq!(h.sent.iter().filter(|c| **c == MeshCommand::SetReady(true).into()).count(), 1);
     h.send(NetEvent::Room(room(RoomPhase::Loading, BOTH_READY)));
 }
 
@@ -203,7 +203,7 @@ fn my_hits(h: &Harness) -> Vec<u32> {
     h.sent
         .iter()
         .filter_map(|c| match c {
-            NetCommand::SendReliable(PeerMsg::Game(GameEvent { kind: GameEventKind::Hit { points, .. }, .. })) => {
+            NetCommand::Mesh(MeshCommand::SendReliable(PeerMsg::Game(GameEvent { kind: GameEventKind::Hit { points, .. }, .. }))) => {
                 Some(*points)
             }
             _ => None,
@@ -240,7 +240,7 @@ fn menu_to_results_and_back_to_the_lobby() {
         .sent
         .iter()
         .filter_map(|c| match c {
-            NetCommand::SendReliable(PeerMsg::Game(ev)) => Some(ev),
+            NetCommand::Mesh(MeshCommand::SendReliable(PeerMsg::Game(ev))) => Some(ev),
             _ => None,
         })
         .collect();
@@ -251,14 +251,14 @@ fn menu_to_results_and_back_to_the_lobby() {
     let last = events.last().expect("game events sent");
     assert_eq!(last.kind, GameEventKind::Finished);
     assert_eq!(last.totals.points, hits.iter().sum::<u32>());
-    assert!(h.sent.iter().any(|c| matches!(c, NetCommand::SendUnreliable(PeerMsg::Pose(_)))));
+    assert!(h.sent.iter().any(|c| matches!(c, NetCommand::Mesh(MeshCommand::SendUnreliable(PeerMsg::Pose(_))))));
 
     // The reported scoreboard: both players, sorted by points, our totals and the peer's.
     let report = h
         .sent
         .iter()
         .find_map(|c| match c {
-            NetCommand::ReportResult(r) => Some(r.clone()),
+            NetCommand::Mesh(MeshCommand::ReportResult(r)) => Some(r.clone()),
             _ => None,
         })
         .expect("result reported");
@@ -269,7 +269,7 @@ fn menu_to_results_and_back_to_the_lobby() {
     assert_eq!((mine.points, mine.hits as usize, mine.name.as_str()), (last.totals.points, hits.len(), "민수"));
     let theirs = report.scores.iter().find(|s| s.player == PEER).expect("peer line");
     assert_eq!((theirs.points, theirs.hits, theirs.dropped), (640, 3, false));
-    assert!(h.sent.contains(&NetCommand::SendReliable(PeerMsg::Final(report.clone()))));
+    assert!(h.sent.contains(&MeshCommand::SendReliable(PeerMsg::Final(report.clone())).into()));
     assert_eq!(h.app.world().resource::<FinalBoard>().report.as_ref(), Some(&report));
 
     // The host goes back to the lobby: the server's snapshot moves the screen.

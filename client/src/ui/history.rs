@@ -5,14 +5,14 @@ use bevy_egui::{EguiContexts, egui};
 
 use super::{ACCENT, GOOD, MUTED, card, mode_label, screen};
 use crate::flow::Screen;
-use crate::session::{NetCommand, Session};
+use crate::session::{MeshCommand, NetCommand, Session};
 
 /// Matches asked for.
 const HISTORY_LIMIT: u16 = 30;
 
 pub(crate) fn request_history(session: Res<Session>, mut net: MessageWriter<NetCommand>) {
     if session.my_id().is_some() {
-        net.write(NetCommand::FetchHistory { limit: HISTORY_LIMIT });
+        net.write(MeshCommand::History { limit: HISTORY_LIMIT }.into());
     }
 }
 
@@ -88,7 +88,7 @@ pub(crate) fn history_screen(
         }
     });
     if refresh {
-        net.write(NetCommand::FetchHistory { limit: HISTORY_LIMIT });
+        net.write(MeshCommand::History { limit: HISTORY_LIMIT }.into());
     }
     if back {
         next.set(if in_room { Screen::Lobby } else { Screen::Menu });

@@ -7,7 +7,7 @@ use shared::protocol::signal::LoadingStage;
 
 use super::{BAD, GOOD, MUTED, card, screen, stage_label};
 use crate::game::ModelStatus;
-use crate::session::{NetCommand, Session};
+use crate::session::{MeshCommand, NetCommand, Session};
 
 /// Our stages in order, with their labels.
 const STAGES: [(LoadingStage, &str); 3] = [
@@ -103,11 +103,11 @@ pub(crate) fn loading_screen(
         ui.add_space(10.0);
         ui.horizontal(|ui| {
             if ui.button("취소 / Cancel").clicked() {
-                commands.push(NetCommand::LeaveRoom);
+                commands.push(MeshCommand::LeaveRoom.into());
             }
             let someone_waiting = room.as_ref().is_some_and(|r| r.players.iter().any(|p| !p.ready));
             if is_host && someone_waiting && ui.button("준비된 사람만 시작 / Start without the others").clicked() {
-                commands.push(NetCommand::StartGame { force: true });
+                commands.push(MeshCommand::StartGame { force: true }.into());
             }
         });
     });

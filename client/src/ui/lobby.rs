@@ -7,7 +7,7 @@ use shared::protocol::signal::{GameMode, RoomSettings};
 
 use super::{ACCENT, GOOD, MUTED, big_button, card, link_label, mode_label, screen};
 use crate::flow::Screen;
-use crate::session::{NetCommand, Session};
+use crate::session::{MeshCommand, NetCommand, Session};
 
 /// Shortest and longest round the host can pick, seconds.
 const DURATION_RANGE: std::ops::RangeInclusive<u16> = 20..=180;
@@ -68,7 +68,7 @@ pub(crate) fn lobby_screen(
                     ui.label(egui::RichText::new("방장만 바꿀 수 있어요 / Only the host can change these").color(MUTED));
                 }
                 if is_host && s != room.settings {
-                    commands.push(NetCommand::UpdateSettings(RoomSettings { ..s }));
+                    commands.push(MeshCommand::UpdateSettings(RoomSettings { ..s }).into());
                 }
             });
         });
@@ -76,13 +76,13 @@ pub(crate) fn lobby_screen(
         ui.horizontal(|ui| {
             if is_host {
                 if big_button(ui, "▶ 시작 / Start").clicked() {
-                    commands.push(NetCommand::StartGame { force: false });
+                    commands.push(MeshCommand::StartGame { force: false }.into());
                 }
             } else {
                 ui.label(egui::RichText::new("방장이 시작하기를 기다리는 중… / Waiting for the host to start").size(20.0));
             }
             if ui.button("나가기 / Leave").clicked() {
-                commands.push(NetCommand::LeaveRoom);
+                commands.push(MeshCommand::LeaveRoom.into());
             }
             if ui.button("지난 기록 / History").clicked() {
                 next.set(Screen::History);

@@ -6,7 +6,7 @@ use bevy_egui::{EguiContexts, egui};
 use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, mode_label, screen};
 use crate::flow::Screen;
 use crate::game::FinalBoard;
-use crate::session::{NetCommand, Session};
+use crate::session::{MeshCommand, NetCommand, Session};
 
 pub(crate) fn results_screen(
     mut contexts: EguiContexts,
@@ -63,11 +63,11 @@ pub(crate) fn results_screen(
         ui.add_space(10.0);
         ui.horizontal(|ui| {
             if is_host && big_button(ui, "↻ 다시 하기 / Rematch").clicked() {
-                commands.push(NetCommand::StartGame { force: false });
+                commands.push(MeshCommand::StartGame { force: false }.into());
             }
             if in_room && big_button(ui, "로비로 / Back to lobby").clicked() {
                 if is_host {
-                    commands.push(NetCommand::BackToLobby);
+                    commands.push(MeshCommand::BackToLobby.into());
                 }
                 go = Some(Screen::Lobby);
             }
