@@ -6,12 +6,15 @@
 //! webcam). `script:` sources have no pictures: the plugin then does nothing. A source that
 //! cannot be opened leaves a clear message in [`CameraStatus`] (and the log) and the game
 //! goes on without a picture.
+//!
+//! Opening the source (a webcam, or listing a folder and decoding its first picture) runs on
+//! the source's own thread; the frame loop only polls for the result, so it never stalls.
 
 use bevy::asset::RenderAssetUsages;
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 use vision::source::{CameraSelector, Pattern, list_cameras};
-use vision::{Frame, RunningSource, SourceConfig};
+use vision::{Frame, PendingSource, RunningSource, SourceConfig};
 
 use crate::cli::{ClientConfig, SourceSpec, WebcamSelector};
 use crate::settings::Settings;
@@ -27,15 +30,22 @@ pub struct LatestFrame {
 /// Which source runs, or why none does.
 #[derive(Debug, Clone, Default, Resource)]
 pub struct CameraStatus {
+    /// The source is still being opened.
+    pub opening: bool,
     /// Description of the running source.
     pub source: Option<String>,
     /// Why there is no picture (opening failed or the source stopped).
     pub error: Option<String>,
 }
 
-/// The running source (dropping it stops its thread).
+/// The frame source: being opened, or running (dropping it stops its thread).
 #[derive(Default, Resource)]
-pub struct ActiveSource(pub Option<RunningSource>);
+pub enum ActiveSource {
+    #[default]
+    None,
+    Opening(PendingSource),
+    Running(RunningSource),
+}
 
 /// Starts the frame source and keeps [`LatestFrame`] and [`CameraPicture`] current.
 pub struct CameraPlugin;
@@ -105,21 +115,32 @@ fn start_source(
         info!("frame source {spec:?} has no pictures; camera plugin idle");
         return;
     };
-    match RunningSource::start(source) {
+    *status = CameraStatus { opening: true, ..Default::default() };
+    *active = ActiveSource::Opening(RunningSource::start_opening(source));
+}
+
+/// Takes the opened source (or the reason it failed) once its thread has opened it.
+fn poll_opening(active: &mut ActiveSource, status: &mut CameraStatus) {
+    let ActiveSource::Opening(pending) = active else { return };
+    let Some(result) = pending.poll() else { return };
+    status.opening = false;
+    match result {
         Ok(running) => {
             status.source = Some(running.name().to_string());
             status.error = None;
-            active.0 = Some(running);
+            *active = ActiveSource::Running(running);
         }
         Err(e) => {
             error!("{e}");
             status.error = Some(e.to_string());
+            *active = ActiveSource::None;
         }
     }
 }
 
-fn take_newest_frame(active: Res<ActiveSource>, mut latest: ResMut<LatestFrame>, mut status: ResMut<CameraStatus>) {
-    let Some(source) = &active.0 else {
+fn take_newest_frame(mut active: ResMut<ActiveSource>, mut latest: ResMut<LatestFrame>, mut status: ResMut<CameraStatus>) {
+    poll_opening(&mut active, &mut status);
+    let ActiveSource::Running(source) = &*active else {
         latest.fresh = false;
         return;
     };
@@ -231,9 +252,17 @@ mod tests {
                 ..Default::default()
             })
             .add_plugins(CameraPlugin);
+        // The folder is opened on the source's thread; the error arrives within a few updates.
+        let deadline = Instant::now() + Duration::from_secs(10);
         app.update();
+        while app.world().resource::<CameraStatus>().opening && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            app.update();
+        }
         let status = app.world().resource::<CameraStatus>();
         assert!(status.error.as_deref().is_some_and(|e| e.contains("/nonexistent/poseparty")), "{status:?}");
+        assert!(status.source.is_none() && !status.opening, "{status:?}");
+        assert!(matches!(app.world().resource::<ActiveSource>(), ActiveSource::None));
         assert!(app.world().resource::<LatestFrame>().frame.is_none());
     }
 }

@@ -27,4 +27,4 @@ pub use frame::Frame;
 pub use loader::{LoadEvent, LoadHandle, LoadStage};
 pub use model::{LandmarkModel, ModelConfig};
 pub use pipeline::{PipelineStats, PosePipeline};
-pub use source::{FrameSource, RunningSource, SourceConfig};
+pub use source::{FrameSource, PendingSource, RunningSource, SourceConfig};

@@ -35,7 +35,11 @@ struct Args {
 }
 
 struct Outcome {
+    first_update: Duration,
+    loading_updates: usize,
     longest_loading_frame: Duration,
+    /// Which update (1 = the first, with the startup systems) was the longest while loading.
+    longest_loading_update: usize,
     loading_frames_over_50ms: usize,
     first_result: Duration,
     fps: f64,
@@ -91,7 +95,9 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
     let first_result = app.world().resource::<PoseLoading>().first_skeleton_after.unwrap_or_default();
     // The frame that produced the first skeleton already ran inference; count loading frames before it.
     loading_frames.pop();
-    let longest_loading_frame = loading_frames.iter().copied().max().unwrap_or_default();
+    let first_update = loading_frames.first().copied().unwrap_or_default();
+    let (longest_index, longest_loading_frame) =
+        loading_frames.iter().copied().enumerate().max_by_key(|(_, d)| *d).unwrap_or_default();
     let loading_frames_over_50ms = loading_frames.iter().filter(|d| **d > Duration::from_millis(50)).count();
 
     let inferences_before = app.world().resource::<PoseStats>().inferences;
@@ -109,7 +115,10 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
     let inferences = app.world().resource::<PoseStats>().inferences - inferences_before;
     let n = frames.len();
     Ok(Outcome {
+        first_update,
+        loading_updates: loading_frames.len(),
         longest_loading_frame,
+        longest_loading_update: longest_index + 1,
         loading_frames_over_50ms,
         first_result,
         fps: n as f64 / elapsed,
@@ -146,7 +155,11 @@ fn main() -> Result<()> {
     let line = |name: &str, f: &dyn Fn(&Outcome) -> String| {
         println!("| {name} | {} |", results.iter().map(f).collect::<Vec<_>>().join(" | "));
     };
-    line("longest frame while loading (ms)", &|o| ms(o.longest_loading_frame));
+    line("first update (startup systems, ms)", &|o| ms(o.first_update));
+    line("updates while loading", &|o| o.loading_updates.to_string());
+    line("longest frame while loading (ms, which update)", &|o| {
+        format!("{} (#{})", ms(o.longest_loading_frame), o.longest_loading_update)
+    });
     line("loading frames over 50 ms", &|o| o.loading_frames_over_50ms.to_string());
     line("first-result delay (ms)", &|o| ms(o.first_result));
     line("frame-loop FPS", &|o| format!("{:.1}", o.fps));

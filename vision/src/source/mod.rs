@@ -166,57 +166,66 @@ pub struct RunningSource {
 
 impl RunningSource {
     /// Opens the configured source on a new thread (some cameras must stay on the thread
-    /// that opened them) and starts producing frames. Errors opening it are returned here.
+    /// that opened them) and starts producing frames; waits until it is open, so errors
+    /// opening it are returned here. Frame loops use [`RunningSource::start_opening`].
     pub fn start(config: SourceConfig) -> Result<RunningSource, SourceError> {
-        Self::spawn(move || config.open())
+        Self::start_opening(config).wait()
     }
 
-    /// Runs the source built by `make` on a new thread.
+    /// Like [`RunningSource::start`], without waiting: opening a camera or decoding a
+    /// folder's first picture can take a while, so a frame loop polls the result.
+    pub fn start_opening(config: SourceConfig) -> PendingSource {
+        Self::spawn_opening(move || config.open())
+    }
+
+    /// Runs the source built by `make` on a new thread, waiting until `make` has finished.
     pub fn spawn<F>(make: F) -> Result<RunningSource, SourceError>
+    where
+        F: FnOnce() -> Result<Box<dyn FrameSource>, SourceError> + Send + 'static,
+    {
+        Self::spawn_opening(make).wait()
+    }
+
+    /// Runs the source built by `make` on a new thread without waiting for `make`.
+    pub fn spawn_opening<F>(make: F) -> PendingSource
     where
         F: FnOnce() -> Result<Box<dyn FrameSource>, SourceError> + Send + 'static,
     {
         let mailbox = Arc::new(Mailbox::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (opened_tx, opened_rx) = crossbeam_channel::bounded::<Result<String, SourceError>>(1);
+        let (opened_tx, opened) = crossbeam_channel::bounded::<Result<String, SourceError>>(1);
         let (mb, st) = (mailbox.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("frame-source".into())
-            .spawn(move || {
-                let mut source = match make() {
-                    Ok(s) => s,
+        let thread = std::thread::Builder::new().name("frame-source".into()).spawn(move || {
+            let mut source = match make() {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = opened_tx.send(Ok(source.name()));
+            let result = loop {
+                if st.load(Ordering::Relaxed) {
+                    break Ok(());
+                }
+                match source.next_frame() {
+                    Ok(Some(frame)) => mb.put(frame),
+                    Ok(None) => break Ok(()),
                     Err(e) => {
-                        let _ = opened_tx.send(Err(e));
-                        return;
+                        tracing::warn!(error = %e, "frame source stopped");
+                        break Err(e.to_string());
                     }
-                };
-                let _ = opened_tx.send(Ok(source.name()));
-                let result = loop {
-                    if st.load(Ordering::Relaxed) {
-                        break Ok(());
-                    }
-                    match source.next_frame() {
-                        Ok(Some(frame)) => mb.put(frame),
-                        Ok(None) => break Ok(()),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "frame source stopped");
-                            break Err(e.to_string());
-                        }
-                    }
-                };
-                mb.end(result);
-            })
-            .map_err(|e| SourceError::ThreadDied(format!("could not start the thread: {e}")))?;
-        match opened_rx.recv() {
-            Ok(Ok(name)) => {
-                tracing::info!(source = %name, "frame source started");
-                Ok(RunningSource { name, mailbox, stop, thread: Some(thread) })
+                }
+            };
+            mb.end(result);
+        });
+        match thread {
+            Ok(thread) => PendingSource { opened, parts: Some((mailbox, stop, thread)) },
+            Err(e) => {
+                let (tx, opened) = crossbeam_channel::bounded(1);
+                let _ = tx.send(Err(SourceError::ThreadDied(format!("could not start the thread: {e}"))));
+                PendingSource { opened, parts: None }
             }
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => Err(SourceError::ThreadDied("it ended while opening the source".into())),
         }
     }
 
@@ -258,6 +267,61 @@ impl Drop for RunningSource {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// A source whose thread is still opening it (see [`RunningSource::start_opening`]).
+/// Dropping it stops the source as soon as it is open, without waiting for that.
+pub struct PendingSource {
+    opened: crossbeam_channel::Receiver<Result<String, SourceError>>,
+    parts: Option<(Arc<Mailbox>, Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+impl PendingSource {
+    /// The opened source or why it could not be opened, once opening has finished; `None`
+    /// while it is still opening. Never waits. Gives the result once: afterwards `None`.
+    pub fn poll(&mut self) -> Option<Result<RunningSource, SourceError>> {
+        match self.opened.try_recv() {
+            Ok(result) => Some(self.finish(result)),
+            Err(crossbeam_channel::TryRecvError::Empty) => None,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => self.parts.is_some().then(|| {
+                self.finish(Err(SourceError::ThreadDied("it ended while opening the source".into())))
+            }),
+        }
+    }
+
+    /// Waits until opening has finished.
+    pub fn wait(mut self) -> Result<RunningSource, SourceError> {
+        let result = self.opened.recv().unwrap_or_else(|_| Err(SourceError::ThreadDied("it ended while opening the source".into())));
+        self.finish(result)
+    }
+
+    fn finish(&mut self, result: Result<String, SourceError>) -> Result<RunningSource, SourceError> {
+        let Some((mailbox, stop, thread)) = self.parts.take() else {
+            // No thread could be started; `result` says so.
+            return result.and(Err(SourceError::ThreadDied("no source thread".into())));
+        };
+        match result {
+            Ok(name) => {
+                tracing::info!(source = %name, "frame source started");
+                Ok(RunningSource { name, mailbox, stop, thread: Some(thread) })
+            }
+            Err(e) => {
+                // The thread ends right after reporting the error.
+                let _ = thread.join();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for PendingSource {
+    fn drop(&mut self) {
+        if let Some((_, stop, thread)) = self.parts.take() {
+            // Opening may still take a while (a camera): do not wait, the thread stops itself.
+            stop.store(true, Ordering::Relaxed);
+            drop(thread);
         }
     }
 }
@@ -311,6 +375,54 @@ mod tests {
         assert!(mb.take().is_none());
         let s = mb.lock();
         assert_eq!((s.produced, s.dropped), (3, 2));
+    }
+
+    #[test]
+    fn opening_in_the_background_never_waits_for_the_source() {
+        // The source's opening blocks until the test lets it go: polling must not wait.
+        let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
+        let mut pending = RunningSource::spawn_opening(move || {
+            release_rx.recv().map_err(|_| SourceError::Config("test ended".into()))?;
+            Ok(Box::new(SyntheticSource::new(16, 12, 100.0, Pattern::Noise)?) as Box<dyn FrameSource>)
+        });
+        for _ in 0..3 {
+            assert!(pending.poll().is_none(), "still opening");
+        }
+        release_tx.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let running = loop {
+            if let Some(result) = pending.poll() {
+                break result.unwrap();
+            }
+            assert!(Instant::now() < deadline, "the source never opened");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert!(pending.poll().is_none(), "the result is given once");
+        assert!(running.name().contains("synthetic"), "{}", running.name());
+        assert_eq!(running.wait_frame(Duration::from_secs(5)).map(|f| (f.width, f.height)), Some((16, 12)));
+    }
+
+    #[test]
+    fn background_opening_reports_errors_and_can_be_abandoned() {
+        let mut pending = RunningSource::start_opening(SourceConfig::Folder { path: "/nonexistent/frames".into(), fps: 30.0 });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let err = loop {
+            if let Some(result) = pending.poll() {
+                break result.err().expect("a missing folder cannot open");
+            }
+            assert!(Instant::now() < deadline, "no answer");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert!(matches!(err, SourceError::FolderRead { .. }), "{err}");
+        // Dropping a source that is still opening returns at once; its thread stops by itself.
+        let (_hold_tx, hold_rx) = crossbeam_channel::bounded::<()>(0);
+        let stuck = RunningSource::spawn_opening(move || {
+            let _ = hold_rx.recv_timeout(Duration::from_secs(30));
+            Err(SourceError::Config("released".into()))
+        });
+        let t = Instant::now();
+        drop(stuck);
+        assert!(t.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
