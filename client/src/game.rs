@@ -191,7 +191,7 @@ fn start_round(
         return;
     };
     info!(seed = info.round_seed, mode = ?info.mode, "round starts in {} ms", info.start_in_ms);
-    commands.insert_resource(Round::new(info, time.elapsed_secs_f64(), &deck.0));
+    commands.insert_resource(Round::new(info, time.elapsed_secs_f64(), &deck.deck));
 }
 
 pub(crate) fn tick_round(

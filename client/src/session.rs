@@ -6,7 +6,7 @@
 //! either `Connect` (which starts the mesh) or a [`MeshCommand`] passed through as it is —
 //! there is no second copy of the mesh's command set to keep in step:
 //!
-//! ```ignore
+//! ```text
 //! net.write(MeshCommand::StartGame { force: false }.into());
 //! ```
 //!
@@ -36,6 +36,9 @@ use shared::protocol::signal::{
 pub use mesh::Command as MeshCommand;
 
 /// What the game and the UI ask of the network.
+// The mesh variant holds a live pose (~270 bytes), like `PeerMsg` itself; commands are
+// short-lived values, boxing would only add an allocation per pose.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Message)]
 pub enum NetCommand {
     /// Open the connection to the server (the net plugin drops an older one first).

@@ -1,5 +1,7 @@
-//! Headless flow test: the real client plugins (MinimalPlugins + StatesPlugin) from the menu
-//! through a whole Pose Rush round to the results and back to the lobby.
+//! Headless flow tests: the real client plugins (MinimalPlugins + StatesPlugin) from the menu
+//! through a whole Pose Rush round to the results and back to the lobby; a Motion Quiz round
+//! on a deck imported from a real document (the real `doctext` reader); the deck import's
+//! password and error paths; the host's deck shared with the other sessions in chunks.
 //!
 //! The network is played by an in-process fake speaking the `client::session` contract: it
 //! reads the [`NetCommand`]s the game writes and answers with the [`NetEvent`]s a server and
@@ -7,21 +9,23 @@
 //! `e2e` crate.) The player's skeleton is scripted: after a reaction time it shows the
 //! current target pose, as the pose plugin would report it.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use client::app::{AppMode, Io, build_app_with};
 use client::cli::ClientConfig;
+use client::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus};
 use client::flow::{MenuAction, Screen};
 use client::game::{FinalBoard, GameFeed, ModelStatus, Play, PlayerPose, Round};
-use client::session::{MeshCommand, NetCommand, NetEvent, RoundInfo};
-use shared::protocol::peer::{GameEvent, GameEventKind, PeerMsg, ScoreTotals};
+use client::session::{LinkState, MeshCommand, NetCommand, NetEvent, RoundInfo};
+use shared::protocol::peer::{Channel, GameEvent, GameEventKind, PeerMsg, ScoreTotals};
 use shared::protocol::signal::{
     GameMode, LoadingStage, PeerId, PlayerInfo, RoomPhase, RoomSettings, RoomSnapshot,
 };
-use shared::rules::RushEvent;
+use shared::rules::{QuizEvent, RushEvent};
 use shared::rules::fixtures::pose_skeleton;
 
 const ME: PeerId = 1;
@@ -45,8 +49,13 @@ struct Harness {
 
 impl Harness {
     fn new(tag: &str) -> Self {
+        Self::with_config(tag, |_| {})
+    }
+
+    fn with_config(tag: &str, configure: impl FnOnce(&mut ClientConfig)) -> Self {
         let dir = std::env::temp_dir().join(format!("poseparty-flow-{tag}-{}", std::process::id()));
-        let config = ClientConfig { config_dir: Some(dir), name: Some("민수".into()), ..ClientConfig::default() };
+        let mut config = ClientConfig { config_dir: Some(dir), name: Some("민수".into()), ..ClientConfig::default() };
+        configure(&mut config);
         let mut app = build_app_with(config, AppMode::Headless, Io::NONE);
         app.insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
         Self {
@@ -95,11 +104,18 @@ impl Harness {
         panic!("{what}: not reached in {max} frames (screen {:?})", self.screen());
     }
 
-    /// Shows the target pose 0.5 s after it appears; otherwise stands still.
+    /// Shows the target pose (Pose Rush) or the pose of an answer (Motion Quiz: the right
+    /// one, except for [`answers_wrong`] questions) 0.5 s after it appears; otherwise stands
+    /// still.
     fn script_player(&mut self) {
         let target = self.app.world().get_resource::<Round>().and_then(|r| match &r.play {
             Play::Rush(rush) => rush.current_target().map(|(i, p, _)| (i, p)),
-            Play::Quiz { .. } => None,
+            Play::Quiz { round, deck } => {
+                let index = round.current()?;
+                let q = deck.questions.get(index)?;
+                let pick = if answers_wrong(index) { (q.correct + 1) % q.choices.len() } else { q.correct };
+                Some((u32::try_from(index).ok()?, q.layout().slots().get(pick)?.pose()))
+            }
         });
         let skeleton = match target {
             Some((index, pose)) => {
@@ -301,4 +317,274 @@ fn a_player_who_leaves_mid_round_is_marked_dropped() {
     assert!(theirs.dropped);
     assert_eq!(theirs.points, 200);
     assert!(!report.scores.iter().find(|s| s.player == ME).expect("mine").dropped);
+}
+
+// ---------------------------------------------------------------------------------------
+// Motion Quiz with an imported deck, and the deck shared between two sessions.
+
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/docs")).join(rel)
+}
+
+/// The questions answered wrong on purpose by the scripted player.
+fn answers_wrong(index: usize) -> bool {
+    index % 4 == 3
+}
+
+/// Steps (with a little real time for the reader thread) until `done`, at most 60 s.
+fn wait_for(h: &mut Harness, what: &str, mut done: impl FnMut(&Harness) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(h) {
+        assert!(Instant::now() < deadline, "{what}: not reached in 60 s (status {:?})", h.import_status());
+        h.step();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+impl Harness {
+    fn import_status(&self) -> ImportStatus {
+        self.app.world().resource::<ImportStatus>().clone()
+    }
+
+    fn deck(&self) -> &ActiveDeck {
+        self.app.world().resource::<ActiveDeck>()
+    }
+
+    fn request_deck(&mut self, rel: &str, password: Option<&str>) {
+        let path = testdata(rel);
+        self.app.world_mut().write_message(DeckRequest::Import { path, password: password.map(String::from) });
+    }
+}
+
+fn start_quiz(h: &mut Harness) {
+    h.send(NetEvent::GameStarting(RoundInfo {
+        start_in_ms: 3000,
+        round_seed: SEED,
+        mode: GameMode::MotionQuiz,
+        duration_ms: 60_000,
+        players: vec![ME, PEER],
+    }));
+    h.until(5, "game", |h, _| h.screen() == Screen::Game);
+}
+
+/// `--deck` imports the corpus' Korean quiz (xlsx) through the real document reader; the
+/// round plays its 20 questions, the scripted player answers with the body (every fourth
+/// answer wrong on purpose), and the scoreboard counts exactly the right answers.
+#[test]
+fn motion_quiz_round_with_an_imported_deck() {
+    let mut h = Harness::with_config("quiz", |c| c.deck = Some(testdata("base/quiz_ko.xlsx")));
+    wait_for(&mut h, "deck imported", |h| matches!(h.deck().origin, DeckOrigin::Imported { .. }));
+    assert!(matches!(h.import_status(), ImportStatus::Imported { ref message } if message.contains("20")));
+    let deck = h.deck().deck.clone();
+    assert_eq!(deck.questions.len(), 20);
+    assert_eq!(deck.questions[0].choices[deck.questions[0].correct], "서울");
+
+    to_ready(&mut h);
+    start_quiz(&mut h);
+    // The HUD's state: a quiz round on the imported deck.
+    match h.app.world().get_resource::<Round>().map(|r| &r.play) {
+        Some(Play::Quiz { deck: playing, .. }) => assert_eq!(playing, &deck),
+        other => panic!("not a quiz round: {other:?}"),
+    }
+    let mut saw_question = false;
+    h.until(4000, "our quiz to finish", |h, _| {
+        saw_question |= h
+            .app
+            .world()
+            .get_resource::<Round>()
+            .is_some_and(|r| matches!(&r.play, Play::Quiz { round, .. } if round.current().is_some()));
+        h.events.iter().any(|e| matches!(e, GameFeed::Quiz(QuizEvent::Finished { .. })))
+    });
+    assert!(saw_question, "a question was on screen");
+    let peer_totals = ScoreTotals { points: 900, hits: 9, streak: 0, best_streak: 4 };
+    h.peer_event(GameEventKind::Finished, peer_totals);
+    h.until(5, "results", |h, _| h.screen() == Screen::Results);
+
+    // Every question answered by the body, right or wrong as scripted, scored only if right.
+    let answers: Vec<(u32, usize, bool, u32)> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            GameFeed::Quiz(QuizEvent::Answered { index, choice, correct, points }) => {
+                Some((*index, *choice, *correct, *points))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers.len(), 20, "{answers:?}");
+    for &(index, choice, correct, points) in &answers {
+        let q = &deck.questions[index as usize];
+        assert_eq!(correct, !answers_wrong(index as usize), "question {index}");
+        assert_eq!(correct, choice == q.correct, "question {index}");
+        assert_eq!(points > 0, correct, "question {index}: {points} points");
+    }
+    assert!(!h.events.iter().any(|e| matches!(e, GameFeed::Quiz(QuizEvent::TimeUp { .. }))));
+    let right = answers.iter().filter(|a| a.2).count();
+    let points: u32 = answers.iter().map(|a| a.3).sum();
+
+    // The peers were told each answer; the scoreboard has our right answers and points.
+    let told = h
+        .sent
+        .iter()
+        .filter(|c| {
+            matches!(c, NetCommand::Mesh(MeshCommand::SendReliable(PeerMsg::Game(GameEvent { kind: GameEventKind::Answer { .. }, .. }))))
+        })
+        .count();
+    assert_eq!(told, 20);
+    let report = h.app.world().resource::<FinalBoard>().report.clone().expect("report");
+    let mine = report.scores.iter().find(|s| s.player == ME).expect("my line");
+    assert_eq!((mine.hits as usize, mine.points), (right, points));
+    assert_eq!(report.scores.iter().find(|s| s.player == PEER).map(|s| s.points), Some(900));
+    assert_eq!(h.app.world().resource::<FinalBoard>().mode, Some(GameMode::MotionQuiz));
+}
+
+/// An encrypted deck asks for its password; a wrong one says so; a file without questions
+/// fails with a clear message — and through all of it the previous deck stays active.
+#[test]
+fn deck_import_asks_for_the_password_and_keeps_the_deck_on_failure() {
+    let mut h = Harness::new("deckpw");
+    h.step();
+    let sample = h.deck().digest();
+    let file = "quiz_ko_agile_pw-Secret123.docx";
+    let rel = format!("encrypted/{file}");
+
+    h.request_deck(&rel, None);
+    h.step();
+    assert!(matches!(h.import_status(), ImportStatus::Reading { .. }), "{:?}", h.import_status());
+    wait_for(&mut h, "password asked", |h| matches!(h.import_status(), ImportStatus::NeedsPassword { .. }));
+    h.request_deck(&rel, Some("WrongPass"));
+    wait_for(&mut h, "wrong password", |h| {
+        matches!(h.import_status(), ImportStatus::NeedsPassword { ref message, .. } if message.contains("wrong password"))
+    });
+    let ImportStatus::NeedsPassword { message, .. } = h.import_status() else { unreachable!() };
+    assert!(message.contains(&format!("wrong password for {file} — try again")), "{message}");
+    assert_eq!(h.deck().digest(), sample, "the sample deck stays");
+
+    h.request_deck(&rel, Some("Secret123"));
+    wait_for(&mut h, "imported", |h| matches!(h.import_status(), ImportStatus::Imported { .. }));
+    assert_eq!(h.deck().origin, DeckOrigin::Imported { file: file.into() });
+    assert_eq!(h.deck().deck.questions.len(), 20);
+    let imported = h.deck().digest();
+
+    h.request_deck("base/plain_en.docx", None);
+    wait_for(&mut h, "failed", |h| matches!(h.import_status(), ImportStatus::Failed { .. }));
+    let ImportStatus::Failed { message } = h.import_status() else { unreachable!() };
+    assert!(message.contains("no questions found in plain_en.docx"), "{message}");
+    assert_eq!(h.deck().digest(), imported, "the imported deck stays");
+
+    // Cancelling an import leaves the deck as it was, and the cancelled read is ignored.
+    h.request_deck("base/quiz_ko.ppt", None);
+    h.app.world_mut().write_message(DeckRequest::Cancel);
+    for _ in 0..30 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(h.import_status(), ImportStatus::Idle);
+    assert_eq!(h.deck().digest(), imported);
+}
+
+/// Deck chunks a harness's host sent to `to`, as `NetEvent`s from `from`.
+fn chunks_for(new: &[NetCommand], to: PeerId, from: PeerId) -> Vec<NetEvent> {
+    new.iter()
+        .filter_map(|c| match c {
+            NetCommand::Mesh(MeshCommand::SendTo { to: t, channel: Channel::Reliable, msg: msg @ PeerMsg::DeckChunk(_) })
+                if *t == to =>
+            {
+                Some(NetEvent::Peer { from, msg: msg.clone() })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn link_open(peer: PeerId) -> NetEvent {
+    NetEvent::Link { peer, state: LinkState::Open, rtt_ms: Some(20) }
+}
+
+/// Two sessions over the fake network: the host imports a deck and sends it in chunks on
+/// the reliable channel; the guest reassembles it and plays it. A player whose link opens
+/// later gets it too; chunks from a non-host or damaged chunks are counted and dropped.
+#[test]
+fn the_hosts_deck_reaches_every_player() {
+    const LATE: PeerId = 3;
+    let mut host = Harness::with_config("share-host", |c| c.deck = Some(testdata("base/quiz_ko.docx")));
+    let mut guest = Harness::new("share-guest");
+    wait_for(&mut host, "deck imported", |h| matches!(h.deck().origin, DeckOrigin::Imported { .. }));
+    let shared_deck = host.deck().deck.clone();
+
+    let players = [(ME, "민수", false), (PEER, "지은", false)];
+    host.send(NetEvent::Connected { my_id: ME });
+    host.send(NetEvent::Room(room(RoomPhase::Lobby, &players)));
+    guest.send(NetEvent::Connected { my_id: PEER });
+    guest.send(NetEvent::Room(room(RoomPhase::Lobby, &players)));
+    guest.step();
+    assert_eq!(guest.deck().origin, DeckOrigin::Sample);
+
+    // Nothing is sent before the link is open.
+    assert!(chunks_for(&host.step(), PEER, ME).is_empty());
+    host.send(link_open(PEER));
+    let chunks = chunks_for(&host.step(), PEER, ME);
+    assert!(!chunks.is_empty(), "the deck goes out once the link is open");
+    // A second frame sends nothing new: the peer has this deck.
+    assert!(chunks_for(&host.step(), PEER, ME).is_empty());
+
+    // A chunk from a player who is not the host is dropped and counted.
+    if let Some(NetEvent::Peer { msg, .. }) = chunks.first() {
+        guest.send(NetEvent::Peer { from: LATE, msg: msg.clone() });
+    }
+    guest.step();
+    assert_eq!(guest.app.world().resource::<DeckShare>().bad_chunks, 1);
+    for ev in chunks.clone() {
+        guest.send(ev);
+    }
+    guest.step();
+    assert_eq!(guest.deck().origin, DeckOrigin::Host { from: ME });
+    assert_eq!(guest.deck().deck, shared_deck);
+    assert_eq!(guest.deck().digest(), host.deck().digest());
+    assert_eq!(guest.app.world().resource::<DeckShare>().decks_received, 1);
+
+    // A damaged transfer (a byte flipped in the last chunk) is refused: the deck stays.
+    let mut damaged = chunks.clone();
+    if let Some(NetEvent::Peer { msg: PeerMsg::DeckChunk(c), .. }) = damaged.last_mut()
+        && let Some(b) = c.bytes.first_mut()
+    {
+        *b ^= 0x40;
+    }
+    for ev in damaged {
+        guest.send(ev);
+    }
+    guest.step();
+    assert_eq!(guest.app.world().resource::<DeckShare>().bad_chunks, 2);
+    assert_eq!(guest.deck().deck, shared_deck);
+
+    // A player joining later gets the deck when their link opens.
+    let three = [(ME, "민수", false), (PEER, "지은", false), (LATE, "하늘", false)];
+    host.send(NetEvent::Room(room(RoomPhase::Lobby, &three)));
+    assert!(chunks_for(&host.step(), LATE, ME).is_empty());
+    host.send(link_open(LATE));
+    let late_chunks = chunks_for(&host.step(), LATE, ME);
+    let mut late = Harness::new("share-late");
+    late.send(NetEvent::Connected { my_id: LATE });
+    late.send(NetEvent::Room(room(RoomPhase::Lobby, &three)));
+    for ev in late_chunks {
+        late.send(ev);
+    }
+    late.step();
+    assert_eq!(late.deck().deck, shared_deck);
+
+    // The guest plays the shared deck in a Motion Quiz round.
+    guest.send(NetEvent::Room(room(RoomPhase::Loading, &players)));
+    guest.step();
+    guest.send(NetEvent::GameStarting(RoundInfo {
+        start_in_ms: 1000,
+        round_seed: SEED,
+        mode: GameMode::MotionQuiz,
+        duration_ms: 60_000,
+        players: vec![ME, PEER],
+    }));
+    guest.until(5, "game", |h, _| h.screen() == Screen::Game);
+    match guest.app.world().get_resource::<Round>().map(|r| &r.play) {
+        Some(Play::Quiz { deck, .. }) => assert_eq!(deck, &shared_deck),
+        other => panic!("not a quiz round on the shared deck: {other:?}"),
+    }
 }

@@ -389,6 +389,64 @@ impl Header {
     }
 }
 
+/// Rows searched for a header below titles and notes (a sheet often starts with a title).
+const HEADER_SEARCH_ROWS: usize = 10;
+
+/// The header row and its index: the first row naming a question column, or a later row
+/// (within [`HEADER_SEARCH_ROWS`]) that names a question column and an answer, wrong-answer
+/// or number column. Rows above it are titles and notes.
+fn find_header(rows: &[Vec<String>]) -> Option<(usize, Header)> {
+    rows.iter().take(HEADER_SEARCH_ROWS).enumerate().find_map(|(i, row)| {
+        let header = Header::read(row)?;
+        let strong = header.roles.iter().any(|r| matches!(r, Role::Answer | Role::Wrong | Role::Number));
+        (i == 0 || strong).then_some((i, header))
+    })
+}
+
+/// A table whose cells came out one per line (some readers flatten tables into
+/// paragraphs): a run of header cells on consecutive lines (question column and at least
+/// one more named column), then rows of as many lines. With a number column the numbers
+/// must count up by one; the table ends at the first group that breaks the count, and a
+/// missing cell — which shifts the next number into the row before — drops that row too,
+/// so a gap never yields questions with the wrong answer.
+fn table_from_cell_lines(lines: &[String]) -> Option<Vec<Vec<String>>> {
+    let named = |l: &String| role(l) != Role::Other && l.chars().count() <= 20;
+    let start = lines.iter().position(named)?;
+    let width = lines.get(start..)?.iter().take_while(|l| named(l)).count();
+    let header = lines.get(start..start + width)?;
+    let roles: Vec<Role> = header.iter().map(|l| role(l)).collect();
+    if width < 2 || !roles.contains(&Role::Prompt) {
+        // Not this run; a later one may be the table.
+        return table_from_cell_lines(lines.get(start + width.max(1)..)?);
+    }
+    let number_col = roles.iter().position(|r| *r == Role::Number);
+    let number_of = |row: &[String]| -> Option<u64> { row.get(number_col?)?.trim().parse().ok() };
+    let mut rows = vec![header.to_vec()];
+    let mut next: Option<u64> = None;
+    let mut pos = start + width;
+    while let Some(group) = lines.get(pos..pos + width) {
+        if number_col.is_some() {
+            match (number_of(group), next) {
+                (Some(n), Some(expected)) if n == expected => {}
+                (Some(n), None) => next = Some(n),
+                _ => break,
+            }
+            next = next.map(|n| n + 1);
+        }
+        rows.push(group.to_vec());
+        pos += width;
+    }
+    if let (Some(col), Some(expected)) = (number_col, next)
+        && rows.len() > 1
+        && rows.last().is_some_and(|last| {
+            last.iter().enumerate().any(|(c, cell)| c != col && cell.trim() == expected.to_string())
+        })
+    {
+        rows.pop();
+    }
+    (rows.len() > 1).then_some(rows)
+}
+
 /// Where the right answer goes among `n` choices: spread by the question's text, the same
 /// on every machine, so the right answer is not always on the same side.
 fn answer_slot(prompt: &str, n: usize) -> usize {
@@ -458,8 +516,10 @@ fn positional_row(deck: &mut Deck, at: Place, cells: &[&str]) -> Result<(), Deck
 /// are left out.
 pub fn parse_rows(title: &str, rows: &[Vec<String>]) -> Result<Deck, DeckError> {
     let mut deck = Deck { title: title.trim().to_string(), questions: vec![], routines: vec![] };
-    let header = rows.first().and_then(|r| Header::read(r));
-    let skip = usize::from(header.is_some());
+    let (skip, header) = match find_header(rows) {
+        Some((at, header)) => (at + 1, Some(header)),
+        None => (0, None),
+    };
     let layout = header.as_ref().and_then(Header::answer_first);
     for (i, row) in rows.iter().enumerate().skip(skip) {
         let at = Place::Row(i + 1);
@@ -573,7 +633,8 @@ pub fn parse_lines(title: &str, lines: &[String]) -> Result<Deck, DeckError> {
     Ok(deck)
 }
 
-/// Reads a deck from a document: its tables when any has questions, else its lines.
+/// Reads a deck from a document: its tables when any has questions, else a table whose
+/// cells came out one per line, else its lines.
 pub fn parse_document(
     title: &str,
     tables: &[Vec<Vec<String>>],
@@ -582,6 +643,17 @@ pub fn parse_document(
     let mut first_error = None;
     for table in tables {
         match parse_rows(title, table) {
+            Ok(deck) => return Ok(deck),
+            Err(DeckError::Empty) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if first_error.is_none()
+        && let Some(rows) = table_from_cell_lines(lines)
+    {
+        match parse_rows(title, &rows) {
             Ok(deck) => return Ok(deck),
             Err(DeckError::Empty) => {}
             Err(e) => {
@@ -676,6 +748,31 @@ mod tests {
         assert_eq!((d.questions[0].choices.clone(), d.questions[0].correct), (vec!["A".to_string(), "B".into()], 1));
         let e = parse_rows("t", &rows(&[&["문제", "정답", "오답"], &["빈 답", "", "x"]])).unwrap_err();
         assert_eq!(e, bad(Place::Row(2), Problem::NoAnswer));
+    }
+
+    #[test]
+    fn headers_below_a_title_and_tables_flattened_into_lines() {
+        // A sheet: a title row, then the header, then the questions.
+        let sheet = rows(&[
+            &["한국 상식 퀴즈", "", ""],
+            &["문제", "정답", "오답1"],
+            &["물의 화학식은?", "H2O", "CO2"],
+        ]);
+        let deck = parse_rows("t", &sheet).expect("deck");
+        assert_eq!(deck.questions.len(), 1);
+        assert_eq!(deck.questions[0].choices[deck.questions[0].correct], "H2O");
+        // A reader that gives table cells as paragraphs.
+        let flat = lines(&[
+            "제목", "번호", "문제", "정답", "오답1", "오답2", "1", "대한민국의 수도는?", "서울", "부산", "인천", "2",
+            "한글을 창제한 왕은?", "세종대왕", "태조", "정조", "끝. 수고하셨습니다.",
+        ]);
+        let deck = parse_document("t", &[], &flat).expect("deck from cell lines");
+        assert_eq!(deck.questions.len(), 2);
+        assert_eq!(deck.questions[1].choices[deck.questions[1].correct], "세종대왕");
+        // A missing cell ends the table at the row it breaks, it does not shift later rows.
+        let broken = lines(&["번호", "문제", "정답", "오답", "1", "Q1", "a", "b", "2", "Q2", "a", "3", "Q3", "a", "b"]);
+        let deck = parse_document("t", &[], &broken).expect("first row");
+        assert_eq!(deck.questions.len(), 1);
     }
 
     #[test]

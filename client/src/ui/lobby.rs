@@ -1,21 +1,133 @@
 //! Lobby: the room code (large, copyable), the players with host mark and link state, the
-//! host's settings, and Start.
+//! host's settings, the quiz deck (the host imports one; everyone sees its title and size),
+//! and Start.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{GameMode, RoomSettings};
 
-use super::{ACCENT, GOOD, MUTED, big_button, card, link_label, mode_label, screen};
+use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, link_label, mode_label, screen};
+use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, ImportStatus};
 use crate::flow::Screen;
 use crate::session::{MeshCommand, NetCommand, Session};
 
 /// Shortest and longest round the host can pick, seconds.
 const DURATION_RANGE: std::ops::RangeInclusive<u16> = 20..=180;
 
+/// The deck import form between frames.
+#[derive(Debug, Default, Resource)]
+pub(crate) struct DeckForm {
+    open: bool,
+    path: String,
+    password: String,
+}
+
+/// The deck card's inputs and what it asks for.
+struct DeckCard<'a> {
+    deck: &'a ActiveDeck,
+    status: &'a ImportStatus,
+    form: &'a mut DeckForm,
+    is_host: bool,
+    host_name: String,
+    requests: Vec<DeckRequest>,
+}
+
+impl DeckCard<'_> {
+    fn show(&mut self, ui: &mut egui::Ui) {
+        card(ui, "퀴즈 덱 / Quiz deck", |ui| {
+            let deck = &self.deck.deck;
+            ui.horizontal_wrapped(|ui| {
+                ui.label(egui::RichText::new(&deck.title).size(20.0).strong());
+                ui.label(
+                    egui::RichText::new(format!("{} 문제 / questions", deck.questions.len())).color(ACCENT),
+                );
+                let origin = match &self.deck.origin {
+                    DeckOrigin::Sample => "기본 샘플 / built-in sample".to_string(),
+                    DeckOrigin::Imported { file } => format!("가져옴 / imported from {file}"),
+                    DeckOrigin::Host { .. } => format!("{}님이 공유 / shared by {}", self.host_name, self.host_name),
+                };
+                ui.label(egui::RichText::new(origin).color(MUTED));
+            });
+            if self.is_host {
+                self.import_form(ui);
+            }
+        });
+    }
+
+    fn import_form(&mut self, ui: &mut egui::Ui) {
+        let reading = matches!(self.status, ImportStatus::Reading { .. });
+        if !self.form.open {
+            if ui.button("📂 덱 가져오기… / Import deck…").clicked() {
+                self.form.open = true;
+            }
+        } else {
+            ui.horizontal(|ui| {
+                ui.label("파일 / File");
+                ui.add_enabled(
+                    !reading,
+                    egui::TextEdit::singleline(&mut self.form.path)
+                        .hint_text("/home/me/quiz.docx (docx, xlsx, pptx, hwp, pdf…)")
+                        .desired_width(520.0),
+                );
+                let path = self.form.path.trim();
+                if ui.add_enabled(!reading && !path.is_empty(), egui::Button::new("가져오기 / Import")).clicked() {
+                    self.requests.push(DeckRequest::Import { path: path.into(), password: None });
+                    self.form.password.clear();
+                }
+                if ui.add_enabled(!reading, egui::Button::new("닫기 / Close")).clicked() {
+                    self.form.open = false;
+                }
+            });
+        }
+        match self.status {
+            ImportStatus::Idle => {}
+            ImportStatus::Reading { file, inflated } => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    let size = if *inflated > 0 { format!(" ({} KB)", inflated / 1024) } else { String::new() };
+                    ui.label(format!("읽는 중 / reading {file}…{size}"));
+                    if ui.button("취소 / Cancel").clicked() {
+                        self.requests.push(DeckRequest::Cancel);
+                    }
+                });
+            }
+            ImportStatus::NeedsPassword { path, message, .. } => {
+                ui.label(egui::RichText::new(message).color(BAD));
+                ui.horizontal(|ui| {
+                    ui.label("비밀번호 / Password");
+                    let field = ui.add(
+                        egui::TextEdit::singleline(&mut self.form.password).password(true).desired_width(240.0),
+                    );
+                    let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    let open = ui.add_enabled(!self.form.password.is_empty(), egui::Button::new("열기 / Open"));
+                    if (open.clicked() || enter) && !self.form.password.is_empty() {
+                        self.requests.push(DeckRequest::Import {
+                            path: path.clone(),
+                            password: Some(std::mem::take(&mut self.form.password)),
+                        });
+                    }
+                });
+            }
+            ImportStatus::Failed { message } => {
+                ui.label(egui::RichText::new(message).color(BAD));
+                ui.label(egui::RichText::new("지금 덱은 그대로예요 / The current deck stays active").color(MUTED));
+            }
+            ImportStatus::Imported { message } => {
+                ui.label(egui::RichText::new(message).color(GOOD));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn lobby_screen(
     mut contexts: EguiContexts,
     mut session: ResMut<Session>,
+    deck: Res<ActiveDeck>,
+    status: Res<ImportStatus>,
+    mut form: ResMut<DeckForm>,
     mut net: MessageWriter<NetCommand>,
+    mut deck_requests: MessageWriter<DeckRequest>,
     mut next: ResMut<NextState<Screen>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
@@ -26,7 +138,15 @@ pub(crate) fn lobby_screen(
     let me = session.my_id();
     let is_host = session.is_host();
     let links = session.links.clone();
-    let mut commands = Vec::new();
+    let mut deck_card = DeckCard {
+        deck: &deck,
+        status: &status,
+        form: &mut form,
+        is_host,
+        host_name: session.player_name(room.host),
+        requests: Vec::new(),
+    };
+    let mut commands: Vec<NetCommand> = Vec::new();
     screen(&ctx, "로비 / Lobby", &mut session, |ui| {
         ui.horizontal(|ui| {
             ui.label(egui::RichText::new("방 코드 / Room code").size(20.0).color(MUTED));
@@ -72,6 +192,7 @@ pub(crate) fn lobby_screen(
                 }
             });
         });
+        deck_card.show(ui);
         ui.add_space(10.0);
         ui.horizontal(|ui| {
             if is_host {
@@ -91,6 +212,9 @@ pub(crate) fn lobby_screen(
     });
     for c in commands {
         net.write(c);
+    }
+    for r in deck_card.requests {
+        deck_requests.write(r);
     }
     Ok(())
 }

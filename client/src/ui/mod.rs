@@ -30,6 +30,7 @@ impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<CameraPicture>()
             .init_resource::<menu::MenuForm>()
+            .init_resource::<lobby::DeckForm>()
             .add_systems(OnEnter(Screen::History), history::request_history)
             .add_systems(
                 EguiPrimaryContextPass,
