@@ -7,7 +7,9 @@
 #   ./scripts/screenshots.sh [--release] [SCREEN...]
 #
 # SCREEN is any of: menu lobby loading game results history (default: all).
-# Env: FRAMES_DIR (default ../shared/testdata/images), CARGO_TARGET_DIR (cargo's default).
+# Env: FRAMES_DIR (default ../shared/testdata/images), DECK_FILE (the lobby's deck, default
+# ../shared/testdata/docs/base/quiz_ko.xlsx), CARGO_TARGET_DIR (cargo's default).
+# Pictures are saved as palette PNGs (see client/src/screenshot.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,13 +45,18 @@ lvp=$(ls /usr/share/vulkan/icd.d/lvp_icd.*.json 2>/dev/null | head -n1 || true)
 if [ -n "$lvp" ]; then export VK_ICD_FILENAMES="$lvp" WGPU_BACKEND=vulkan; fi
 
 mkdir -p docs/screens
+# The lobby imports a real quiz deck (through the document reader, as `--deck` does).
+deck=${DECK_FILE:-../shared/testdata/docs/base/quiz_ko.xlsx}
+
 for screen in "${screens[@]}"; do
   out="docs/screens/$screen.png"
+  extra=()
+  if [ "$screen" = lobby ] && [ -f "$deck" ]; then extra+=(--deck "$deck"); fi
   echo "screenshots.sh: $screen → $out"
   POSEPARTY_NAME="민수" RUST_LOG=${RUST_LOG:-warn} \
     xvfb-run -a -s "-screen 0 1280x720x24" \
     "$bin" --screen "$screen" --screenshot "$out" --screenshot-frames 40 --mute \
-      --config-dir "$config_dir" --source "frames:$frames_dir"
+      --config-dir "$config_dir" --source "frames:$frames_dir" "${extra[@]}"
   [ -s "$out" ] || { echo "screenshots.sh: $out was not written" >&2; exit 1; }
 done
 echo "screenshots.sh: done"

@@ -36,7 +36,11 @@ impl Plugin for DemoPlugin {
         if let Err(e) = app.world_mut().run_system_once(fill_demo) {
             error!("could not fill the demo data: {e}");
         }
-        app.add_systems(Update, prime_demo_round.before(crate::game::tick_round).run_if(in_state(Screen::Game)));
+        app.add_systems(Update, prime_demo_round.before(crate::game::tick_round).run_if(in_state(Screen::Game)))
+            .add_systems(
+                Update,
+                own_loading_row.run_if(in_state(Screen::Loading).and_then(resource_changed::<ModelStatus>)),
+            );
         if self.script_player {
             app.add_systems(Update, script_player.after(prime_demo_round).run_if(in_state(Screen::Game)));
         }
@@ -149,6 +153,16 @@ fn fill_demo(
             scores: vec![line(1, "민수", 1450, 6, 4, false), line(2, "지은", 1200, 5, 3, false)],
         },
     ]);
+}
+
+/// Plays the server for the demo's own row of the loading list: our stage, progress and
+/// readiness as the pose plugin (or the demo data) reports them, so the list and the
+/// "my pose model" bars never disagree.
+fn own_loading_row(model: Res<ModelStatus>, mut session: ResMut<Session>) {
+    let Some(me) = session.room.as_mut().and_then(|r| r.players.iter_mut().find(|p| p.id == ME)) else { return };
+    me.stage = model.stage;
+    me.progress = model.progress;
+    me.ready = model.stage == LoadingStage::Done;
 }
 
 /// Plays the demo round from its start up to now with a player who matches each target

@@ -449,8 +449,6 @@ fn deck_import_asks_for_the_password_and_keeps_the_deck_on_failure() {
     let rel = format!("encrypted/{file}");
 
     h.request_deck(&rel, None);
-    h.step();
-    assert!(matches!(h.import_status(), ImportStatus::Reading { .. }), "{:?}", h.import_status());
     wait_for(&mut h, "password asked", |h| matches!(h.import_status(), ImportStatus::NeedsPassword { .. }));
     h.request_deck(&rel, Some("WrongPass"));
     wait_for(&mut h, "wrong password", |h| {
