@@ -211,12 +211,25 @@ mod tests {
     use bevy::state::app::StatesPlugin;
     use std::time::Duration;
 
+    /// A deck of `n` questions with long texts, so it travels in several chunks.
+    fn big_deck(n: usize) -> shared::deck::Deck {
+        let rows: Vec<Vec<String>> = (0..n)
+            .map(|i| {
+                let long = |what: &str| format!("{what} {i} — {}", "가나다라마바사아자차카타파하 ".repeat(8));
+                vec![long("질문"), long("보기 A"), long("보기 B"), long("보기 C"), "2".into()]
+            })
+            .collect();
+        shared::deck::parse_rows("큰 덱 / Big deck", &rows).expect("valid deck")
+    }
+
     /// Two headless apps with the net plugin and an embedded server: the first creates a
-    /// room, the second joins by code, both see each other's link open.
+    /// room, the second joins by code, both see each other's link open; then the host's deck
+    /// crosses the real data channel in several chunks and becomes the guest's deck.
     #[test]
     fn two_apps_meet_through_the_embedded_server() {
+        use crate::deck::{ActiveDeck, DeckOrigin, DeckPlugin, DeckShare};
         let mut host = App::new();
-        host.add_plugins((MinimalPlugins, StatesPlugin, SessionPlugin, NetPlugin))
+        host.add_plugins((MinimalPlugins, StatesPlugin, SessionPlugin, NetPlugin, DeckPlugin))
             .insert_resource(ClientConfig { local: true, ..Default::default() });
         host.world_mut()
             .write_message(NetCommand::Connect { server: "ws://unused.invalid/ws".into(), name: "호스트".into() });
@@ -239,8 +252,13 @@ mod tests {
         };
         let url = host.world().resource::<NetConnection>().embedded_url().unwrap();
 
+        let deck = big_deck(150);
+        let bytes = deck.to_bytes().expect("encode").len();
+        assert!(bytes > 2 * shared::protocol::peer::DECK_CHUNK_BYTES, "{bytes} bytes: more than two chunks");
+        host.insert_resource(ActiveDeck::new(deck.clone(), DeckOrigin::Imported { file: "big.xlsx".into() }));
+
         let mut guest = App::new();
-        guest.add_plugins((MinimalPlugins, StatesPlugin, SessionPlugin, NetPlugin));
+        guest.add_plugins((MinimalPlugins, StatesPlugin, SessionPlugin, NetPlugin, DeckPlugin));
         guest.world_mut().write_message(NetCommand::Connect { server: url, name: "손님".into() });
         let mut joined = false;
         loop {
@@ -266,5 +284,17 @@ mod tests {
         let g = guest.world().resource::<crate::session::Session>();
         assert_eq!(g.room.as_ref().map(|r| r.players.len()), Some(2));
         assert_eq!(g.room.as_ref().map(|r| r.code.clone()), Some(code));
+
+        let host_id = host.world().resource::<crate::session::Session>().my_id();
+        while guest.world().resource::<ActiveDeck>().deck != deck {
+            step(&mut host);
+            step(&mut guest);
+            assert!(Instant::now() < deadline, "the deck never arrived");
+        }
+        let got = guest.world().resource::<ActiveDeck>();
+        assert_eq!(Some(&got.origin), host_id.map(|from| DeckOrigin::Host { from }).as_ref());
+        let share = guest.world().resource::<DeckShare>();
+        assert_eq!((share.decks_received, share.bad_chunks), (1, 0));
+        assert_eq!(host.world().resource::<DeckShare>().transfers_sent, 1);
     }
 }

@@ -3,7 +3,7 @@
 //! The picture is written as a PNG of at most 256 colours (median cut, no dithering): the
 //! interface's flat colours and anti-aliased text keep their own palette entries, and a
 //! camera picture — which no lossless filter compresses well — costs a third of its
-//! true-colour size (the game screen went from ~620 KB to ~210 KB).
+//! true-colour size (the game screen went from ~620 KB to ~250 KB).
 
 use std::collections::HashMap;
 use std::io::BufWriter;
