@@ -6,7 +6,8 @@
 #   ./scripts/setup.sh --screenshots   # once: Xvfb + Mesa
 #   ./scripts/screenshots.sh [--release] [SCREEN...]
 #
-# SCREEN is any of: menu lobby loading game results history (default: all).
+# SCREEN is any of: menu lobby loading game quiz results history (default: all); quiz is the
+# game screen in Motion Quiz on the imported deck.
 # Env: FRAMES_DIR (default ../shared/testdata/images), DECK_FILE (the lobby's deck, default
 # ../shared/testdata/docs/base/quiz_ko.xlsx), CARGO_TARGET_DIR (cargo's default).
 # Pictures are saved as palette PNGs (see client/src/screenshot.rs).
@@ -19,17 +20,21 @@ screens=()
 for arg in "$@"; do
   case "$arg" in
     --release) profile=release; cargo_flags+=(--release) ;;
-    menu|lobby|loading|game|results|history) screens+=("$arg") ;;
-    *) echo "screenshots.sh: unknown argument $arg (screens: menu lobby loading game results history)" >&2; exit 2 ;;
+    menu|lobby|loading|game|quiz|results|history) screens+=("$arg") ;;
+    *) echo "screenshots.sh: unknown argument $arg (screens: menu lobby loading game quiz results history)" >&2; exit 2 ;;
   esac
 done
-[ ${#screens[@]} -gt 0 ] || screens=(menu lobby loading game results history)
+[ ${#screens[@]} -gt 0 ] || screens=(menu lobby loading game quiz results history)
 
 for tool in xvfb-run Xvfb; do
   command -v "$tool" >/dev/null || { echo "screenshots.sh: $tool is missing — run ./scripts/setup.sh --screenshots" >&2; exit 1; }
 done
 
 frames_dir=${FRAMES_DIR:-../shared/testdata/images}
+# The lobby imports a real quiz deck (through the document reader, as `--deck` does); the
+# quiz screen plays it.
+deck=${DECK_FILE:-../shared/testdata/docs/base/quiz_ko.xlsx}
+[ -f "$deck" ] || { echo "screenshots.sh: no deck at $deck — set DECK_FILE" >&2; exit 1; }
 [ -d "$frames_dir" ] || { echo "screenshots.sh: no image folder at $frames_dir — set FRAMES_DIR" >&2; exit 1; }
 
 cargo build -p client "${cargo_flags[@]}"
@@ -45,17 +50,18 @@ lvp=$(ls /usr/share/vulkan/icd.d/lvp_icd.*.json 2>/dev/null | head -n1 || true)
 if [ -n "$lvp" ]; then export VK_ICD_FILENAMES="$lvp" WGPU_BACKEND=vulkan; fi
 
 mkdir -p docs/screens
-# The lobby imports a real quiz deck (through the document reader, as `--deck` does).
-deck=${DECK_FILE:-../shared/testdata/docs/base/quiz_ko.xlsx}
-
 for screen in "${screens[@]}"; do
   out="docs/screens/$screen.png"
+  shown=$screen
   extra=()
-  if [ "$screen" = lobby ] && [ -f "$deck" ]; then extra+=(--deck "$deck"); fi
+  case "$screen" in
+    lobby) extra+=(--deck "$deck") ;;
+    quiz) shown=game; extra+=(--deck "$deck") ;;
+  esac
   echo "screenshots.sh: $screen → $out"
   POSEPARTY_NAME="민수" RUST_LOG=${RUST_LOG:-warn} \
     xvfb-run -a -s "-screen 0 1280x720x24" \
-    "$bin" --screen "$screen" --screenshot "$out" --screenshot-frames 40 --mute \
+    "$bin" --screen "$shown" --screenshot "$out" --screenshot-frames 40 --mute \
       --config-dir "$config_dir" --source "frames:$frames_dir" "${extra[@]}"
   [ -s "$out" ] || { echo "screenshots.sh: $out was not written" >&2; exit 1; }
 done

@@ -2,6 +2,8 @@
 //! progress, a scoreboard, a history) without a server, for screenshots and UI work. With a
 //! picture folder as source the real camera and pose plugins run on it; otherwise the
 //! player's skeleton in the demo round is scripted (the current target pose, a little noisy).
+//! `--screen game --deck FILE` shows a Motion Quiz round on that deck instead (read while
+//! the app is built, before the first frame, so the round opens on it).
 
 use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
@@ -14,6 +16,7 @@ use shared::rules::PoseId;
 use shared::rules::fixtures::{pose_skeleton, with_noise};
 
 use crate::cli::ClientConfig;
+use crate::deck::{ActiveDeck, DeckOrigin, Outcome, outcome};
 use crate::flow::Screen;
 use crate::game::{FinalBoard, ModelStatus, Play, PlayerPose, Round};
 use crate::session::{Connection, LinkState, LinkView, PeerBoard, PeerLive, RoundInfo, Session};
@@ -47,7 +50,7 @@ impl Plugin for DemoPlugin {
     }
 }
 
-fn room(phase: RoomPhase, screen: Screen) -> RoomSnapshot {
+fn room(phase: RoomPhase, screen: Screen, mode: GameMode) -> RoomSnapshot {
     let players = PLAYERS
         .iter()
         .enumerate()
@@ -65,7 +68,7 @@ fn room(phase: RoomPhase, screen: Screen) -> RoomSnapshot {
     RoomSnapshot {
         code: "HK7PAX".into(),
         host: ME,
-        settings: RoomSettings { mode: GameMode::PoseRush, duration_secs: 60 },
+        settings: RoomSettings { mode, duration_secs: 60 },
         phase,
         players,
         cap: 8,
@@ -78,8 +81,19 @@ fn fill_demo(
     mut model: ResMut<ModelStatus>,
     mut board: ResMut<PeerBoard>,
     mut final_board: ResMut<FinalBoard>,
+    mut active: ResMut<ActiveDeck>,
 ) {
     let Some(screen) = config.screen else { return };
+    let mode = match (&config.deck, screen) {
+        (Some(path), Screen::Game) => match demo_deck(path) {
+            Some(deck) => {
+                *active = deck;
+                GameMode::MotionQuiz
+            }
+            None => GameMode::PoseRush,
+        },
+        _ => GameMode::PoseRush,
+    };
     session.connection = Connection::Online { my_id: ME };
     let phase = match screen {
         Screen::Loading => RoomPhase::Loading,
@@ -88,7 +102,7 @@ fn fill_demo(
         _ => RoomPhase::Lobby,
     };
     if screen != Screen::Menu {
-        session.room = Some(room(phase, screen));
+        session.room = Some(room(phase, screen, mode));
     }
     session.links.insert(2, LinkView { state: LinkState::Open, rtt_ms: Some(23) });
     session.links.insert(3, LinkView { state: LinkState::Open, rtt_ms: Some(41) });
@@ -101,7 +115,7 @@ fn fill_demo(
     let info = RoundInfo {
         start_in_ms: -DEMO_ROUND_MS,
         round_seed: 7,
-        mode: GameMode::PoseRush,
+        mode,
         duration_ms: 60_000,
         players: PLAYERS.iter().map(|(id, _)| *id).collect(),
     };
@@ -165,15 +179,34 @@ fn own_loading_row(model: Res<ModelStatus>, mut session: ResMut<Session>) {
     me.ready = model.stage == LoadingStage::Done;
 }
 
-/// Plays the demo round from its start up to now with a player who matches each target
-/// after 0.9 s, so the HUD opens mid-round with a score and a streak.
+/// The deck of the quiz demo, read now (the demo's first screen needs it).
+fn demo_deck(path: &std::path::Path) -> Option<ActiveDeck> {
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match outcome(&file, doctext::extract_file(path, &doctext::Options::default())) {
+        Outcome::Deck(deck) => Some(ActiveDeck::new(deck, DeckOrigin::Imported { file })),
+        other => {
+            error!("the demo deck {} cannot be used: {other:?}", path.display());
+            None
+        }
+    }
+}
+
+/// Plays the demo round from its start up to now with a player who matches each target (or
+/// gives the right answer) after 0.9 s, so the HUD opens mid-round with a score and a streak.
 fn prime_demo_round(round: Option<ResMut<Round>>, mut primed: Local<bool>) {
     let Some(mut round) = round else { return };
     if *primed {
         return;
     }
     *primed = true;
-    let Play::Rush(rush) = &mut round.play else { return };
+    let rush = match &mut round.play {
+        Play::Rush(rush) => rush,
+        Play::Quiz { round: quiz, deck } => {
+            let question = prime_quiz(quiz, deck);
+            round.question = question;
+            return;
+        }
+    };
     let mut shown_at = 0;
     let mut last_target = None;
     for t in (-3000..DEMO_ROUND_MS - 1500).step_by(33) {
@@ -188,6 +221,29 @@ fn prime_demo_round(round: Option<ResMut<Round>>, mut primed: Local<bool>) {
         };
         rush.update(t, Some(&skeleton));
     }
+}
+
+/// Plays the quiz up to now; returns the question on screen and its deadline.
+fn prime_quiz(quiz: &mut shared::rules::QuizRound, deck: &shared::deck::Deck) -> Option<(u32, i64)> {
+    let mut on_screen = None;
+    let mut shown: Option<(usize, i64)> = None;
+    for t in (-3000..DEMO_ROUND_MS - 1500).step_by(33) {
+        let current = quiz.current();
+        if current != shown.map(|(i, _)| i) {
+            shown = current.map(|i| (i, t));
+        }
+        let answer = shown.filter(|(_, at)| t - at > 900).and_then(|(i, _)| {
+            let q = deck.questions.get(i)?;
+            q.layout().slots().get(q.correct).map(|a| a.pose())
+        });
+        for ev in quiz.update(t, Some(&pose_skeleton(answer))) {
+            on_screen = match ev {
+                shared::rules::QuizEvent::Question { index, deadline_ms } => Some((index, deadline_ms)),
+                _ => None,
+            };
+        }
+    }
+    on_screen
 }
 
 /// The demo player holds the current target pose (with a little noise).

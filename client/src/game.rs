@@ -92,6 +92,8 @@ pub struct Round {
     pub t_ms: i64,
     /// The last hit or answer, for the HUD: (text, points, round time).
     pub flash: Option<(String, u32, i64)>,
+    /// Motion Quiz: the question on screen and its deadline (round time, ms).
+    pub question: Option<(u32, i64)>,
     event_seq: u32,
     live_seq: u32,
     last_live_s: f64,
@@ -119,6 +121,7 @@ impl Round {
             play,
             t_ms: i64::MIN,
             flash: None,
+            question: None,
             event_seq: 0,
             live_seq: 0,
             last_live_s: f64::NEG_INFINITY,
@@ -128,6 +131,12 @@ impl Round {
 
     pub fn totals(&self) -> ScoreTotals {
         totals(self.play.tally())
+    }
+
+    /// Milliseconds left to answer the quiz question on screen.
+    pub fn question_left_ms(&self) -> Option<u32> {
+        let (_, deadline) = self.question?;
+        Some(u32::try_from((deadline - self.t_ms.max(0)).max(0)).unwrap_or(0))
     }
 
     /// Milliseconds left in the round.
@@ -223,6 +232,10 @@ pub(crate) fn tick_round(
         }
         Play::Quiz { round: quiz, deck } => {
             for ev in quiz.update(t_ms, skeleton) {
+                round.question = match &ev {
+                    QuizEvent::Question { index, deadline_ms } => Some((*index, *deadline_ms)),
+                    _ => None,
+                };
                 let kind = match &ev {
                     QuizEvent::Answered { index, choice, correct, points } => {
                         let text = deck

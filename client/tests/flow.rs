@@ -388,11 +388,17 @@ fn motion_quiz_round_with_an_imported_deck() {
     }
     let mut saw_question = false;
     h.until(4000, "our quiz to finish", |h, _| {
-        saw_question |= h
-            .app
-            .world()
-            .get_resource::<Round>()
-            .is_some_and(|r| matches!(&r.play, Play::Quiz { round, .. } if round.current().is_some()));
+        // The HUD's question and its clock follow the rules' current question.
+        if let Some(r) = h.app.world().get_resource::<Round>()
+            && let Play::Quiz { round, .. } = &r.play
+        {
+            let shown = r.question.map(|(i, _)| i as usize);
+            if round.current().is_some() {
+                assert_eq!(shown, round.current(), "HUD question at {} ms", r.t_ms);
+                assert!(r.question_left_ms().is_some_and(|ms| ms <= 10_000));
+                saw_question = true;
+            }
+        }
         h.events.iter().any(|e| matches!(e, GameFeed::Quiz(QuizEvent::Finished { .. })))
     });
     assert!(saw_question, "a question was on screen");

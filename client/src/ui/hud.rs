@@ -41,7 +41,16 @@ pub(crate) fn game_screen(
     egui::Panel::top("hud_top").show(&mut root, |ui| {
         ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         ui.horizontal(|ui| {
-            let time = if round.t_ms < 0 { "준비 / Ready".to_string() } else { clock(round.remaining_ms()) };
+            // A quiz has no round clock: the time to answer the question on screen counts.
+            let left = match round.play {
+                Play::Rush(_) => Some(round.remaining_ms()),
+                Play::Quiz { .. } => round.question_left_ms(),
+            };
+            let time = match left {
+                _ if round.t_ms < 0 => "준비 / Ready".to_string(),
+                Some(ms) => clock(ms),
+                None => "–:––".to_string(),
+            };
             ui.label(egui::RichText::new(format!("⏱ {time}")).size(34.0).strong());
             ui.separator();
             ui.label(egui::RichText::new(format!("점수 / Score {}", totals.points)).size(30.0).color(ACCENT));
@@ -123,10 +132,19 @@ pub(crate) fn game_screen(
                 }
             }
             Play::Quiz { round: quiz, deck } => {
-                ui.label(egui::RichText::new("문제 / Question").size(18.0).color(MUTED));
+                let number = quiz.current().map_or(String::new(), |i| format!(" {} / {}", i + 1, deck.questions.len()));
+                ui.label(egui::RichText::new(format!("문제 / Question{number}")).size(18.0).color(MUTED));
                 match quiz.current().and_then(|i| deck.questions.get(i)) {
                     Some(q) => {
                         ui.label(egui::RichText::new(&q.prompt).size(24.0).strong());
+                        if let Some(left) = round.question_left_ms() {
+                            let frac = left as f32 / (u32::from(q.time_secs) * 1000).max(1) as f32;
+                            ui.add(
+                                egui::ProgressBar::new(frac.clamp(0.0, 1.0))
+                                    .desired_width(300.0)
+                                    .fill(if frac < 0.3 { BAD } else { ACCENT }),
+                            );
+                        }
                         let slots = q.layout().slots();
                         for (choice, answer) in q.choices.iter().zip(slots) {
                             egui::Frame::group(ui.style()).fill(PANEL).show(ui, |ui| {
