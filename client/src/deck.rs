@@ -210,6 +210,8 @@ pub struct DeckShare {
     next_transfer: u32,
     /// Digest of the deck each peer was last sent (host only).
     sent: HashMap<PeerId, u64>,
+    /// Digest of the deck each peer says it plays ([`PeerMsg::DeckHave`]; host only).
+    holding: HashMap<PeerId, u64>,
     assemblers: HashMap<PeerId, DeckAssembler>,
     /// Decks this player sent and received whole.
     pub transfers_sent: u64,
@@ -217,6 +219,13 @@ pub struct DeckShare {
     /// Chunks dropped: not from the host, malformed, out of order, or completing a deck that
     /// failed its checks.
     pub bad_chunks: u64,
+}
+
+impl DeckShare {
+    /// `peer` told the host it plays the deck with `digest`.
+    pub fn has_deck(&self, peer: PeerId, digest: u64) -> bool {
+        self.holding.get(&peer) == Some(&digest)
+    }
 }
 
 /// Holds the room's deck: imports, shares and receives it.
@@ -327,16 +336,25 @@ fn poll_import(mut importer: ResMut<Importer>, mut status: ResMut<ImportStatus>,
     }
 }
 
-/// Every player: reassembles the host's deck from its chunks and switches to it.
+/// Every player: reassembles the host's deck from its chunks, switches to it and tells the
+/// host. The host: notes who has which deck.
 fn receive_chunks(
     mut events: MessageReader<NetEvent>,
     session: Res<Session>,
     mut share: ResMut<DeckShare>,
     mut active: ResMut<ActiveDeck>,
+    mut net: MessageWriter<NetCommand>,
 ) {
     let host = session.room.as_ref().map(|r| r.host);
     for ev in events.read() {
-        let NetEvent::Peer { from, msg: PeerMsg::DeckChunk(chunk) } = ev else { continue };
+        let (from, chunk) = match ev {
+            NetEvent::Peer { from, msg: PeerMsg::DeckChunk(chunk) } => (from, chunk),
+            NetEvent::Peer { from, msg: PeerMsg::DeckHave { digest } } => {
+                share.holding.insert(*from, *digest);
+                continue;
+            }
+            _ => continue,
+        };
         if host != Some(*from) || session.my_id() == Some(*from) {
             share.bad_chunks += 1;
             warn!("deck chunk from player {from}, who is not the host: dropped");
@@ -363,6 +381,8 @@ fn receive_chunks(
                     );
                     *active = incoming;
                 }
+                let have = PeerMsg::DeckHave { digest: active.digest() };
+                net.write(MeshCommand::SendTo { to: *from, channel: Channel::Reliable, msg: have }.into());
             }
             Err(e) => {
                 share.bad_chunks += 1;
@@ -393,6 +413,7 @@ fn share_deck(
     // Players no longer linked get the deck again when their link is back.
     let linked = |id: &PeerId| session.links.get(id).is_some_and(|l| l.state == LinkState::Open);
     share.sent.retain(|id, _| linked(id));
+    share.holding.retain(|id, _| linked(id));
     for p in room.players.iter().filter(|p| Some(p.id) != me && p.connected && linked(&p.id)) {
         if share.sent.get(&p.id) == Some(&active.digest) {
             continue;

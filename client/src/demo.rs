@@ -7,7 +7,7 @@
 
 use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
-use shared::protocol::peer::ScoreTotals;
+use shared::protocol::peer::{PeerMsg, ScoreTotals};
 use shared::protocol::signal::{
     GameMode, LoadingStage, MatchReport, MatchSummary, PlayerInfo, RoomPhase, RoomSettings,
     RoomSnapshot, ScoreLine,
@@ -19,7 +19,7 @@ use crate::cli::ClientConfig;
 use crate::deck::{ActiveDeck, DeckOrigin, Outcome, outcome};
 use crate::flow::Screen;
 use crate::game::{FinalBoard, ModelStatus, Play, PlayerPose, Round};
-use crate::session::{Connection, LinkState, LinkView, PeerBoard, PeerLive, RoundInfo, Session};
+use crate::session::{Connection, LinkState, LinkView, NetEvent, PeerBoard, PeerLive, RoundInfo, Session};
 
 const ME: u32 = 1;
 const PLAYERS: [(u32, &str); 4] = [(1, "민수"), (2, "지은"), (3, "Alex"), (4, "하늘")];
@@ -42,7 +42,10 @@ impl Plugin for DemoPlugin {
         app.add_systems(Update, prime_demo_round.before(crate::game::tick_round).run_if(in_state(Screen::Game)))
             .add_systems(
                 Update,
-                own_loading_row.run_if(in_state(Screen::Loading).and_then(resource_changed::<ModelStatus>)),
+                (
+                    own_loading_row.run_if(in_state(Screen::Loading).and_then(resource_changed::<ModelStatus>)),
+                    peers_confirm_deck.run_if(in_state(Screen::Lobby).and_then(resource_changed::<ActiveDeck>)),
+                ),
             );
         if self.script_player {
             app.add_systems(Update, script_player.after(prime_demo_round).run_if(in_state(Screen::Game)));
@@ -188,6 +191,14 @@ fn demo_deck(path: &std::path::Path) -> Option<ActiveDeck> {
             error!("the demo deck {} cannot be used: {other:?}", path.display());
             None
         }
+    }
+}
+
+/// Plays the linked players of the demo room: they confirm the host's deck, as real clients
+/// do once a transfer is complete.
+fn peers_confirm_deck(deck: Res<ActiveDeck>, session: Res<Session>, mut events: MessageWriter<NetEvent>) {
+    for (&peer, _) in session.links.iter().filter(|(_, l)| l.state == LinkState::Open) {
+        events.write(NetEvent::Peer { from: peer, msg: PeerMsg::DeckHave { digest: deck.digest() } });
     }
 }
 

@@ -296,5 +296,13 @@ mod tests {
         let share = guest.world().resource::<DeckShare>();
         assert_eq!((share.decks_received, share.bad_chunks), (1, 0));
         assert_eq!(host.world().resource::<DeckShare>().transfers_sent, 1);
+        // The guest's confirmation comes back over the mesh.
+        let guest_id = guest.world().resource::<crate::session::Session>().my_id().expect("guest id");
+        let digest = host.world().resource::<ActiveDeck>().digest();
+        while !host.world().resource::<DeckShare>().has_deck(guest_id, digest) {
+            step(&mut host);
+            step(&mut guest);
+            assert!(Instant::now() < deadline, "the host never heard that the guest has the deck");
+        }
     }
 }

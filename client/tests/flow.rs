@@ -541,11 +541,20 @@ fn the_hosts_deck_reaches_every_player() {
     for ev in chunks.clone() {
         guest.send(ev);
     }
-    guest.step();
+    let replies = guest.step();
     assert_eq!(guest.deck().origin, DeckOrigin::Host { from: ME });
     assert_eq!(guest.deck().deck, shared_deck);
     assert_eq!(guest.deck().digest(), host.deck().digest());
     assert_eq!(guest.app.world().resource::<DeckShare>().decks_received, 1);
+
+    // The guest tells the host it has the deck; the host's lobby shows it.
+    let digest = host.deck().digest();
+    let have = PeerMsg::DeckHave { digest };
+    assert!(replies.contains(&MeshCommand::SendTo { to: ME, channel: Channel::Reliable, msg: have.clone() }.into()));
+    assert!(!host.app.world().resource::<DeckShare>().has_deck(PEER, digest));
+    host.send(NetEvent::Peer { from: PEER, msg: have });
+    host.step();
+    assert!(host.app.world().resource::<DeckShare>().has_deck(PEER, digest));
 
     // A damaged transfer (a byte flipped in the last chunk) is refused: the deck stays.
     let mut damaged = chunks.clone();

@@ -7,9 +7,9 @@ use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{GameMode, RoomSettings};
 
 use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, link_label, mode_label, screen};
-use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, ImportStatus};
+use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus};
 use crate::flow::Screen;
-use crate::session::{MeshCommand, NetCommand, Session};
+use crate::session::{LinkState, MeshCommand, NetCommand, Session};
 
 /// Shortest and longest round the host can pick, seconds.
 const DURATION_RANGE: std::ops::RangeInclusive<u16> = 20..=180;
@@ -124,6 +124,7 @@ pub(crate) fn lobby_screen(
     mut contexts: EguiContexts,
     mut session: ResMut<Session>,
     deck: Res<ActiveDeck>,
+    share: Res<DeckShare>,
     status: Res<ImportStatus>,
     mut form: ResMut<DeckForm>,
     mut net: MessageWriter<NetCommand>,
@@ -138,6 +139,9 @@ pub(crate) fn lobby_screen(
     let me = session.my_id();
     let is_host = session.is_host();
     let links = session.links.clone();
+    // The host knows who plays its deck (each player confirms it after a transfer).
+    let has_deck = |id| share.has_deck(id, deck.digest());
+    let missing_deck = room.players.iter().filter(|p| Some(p.id) != me && p.connected && !has_deck(p.id)).count();
     let mut deck_card = DeckCard {
         deck: &deck,
         status: &status,
@@ -170,6 +174,11 @@ pub(crate) fn lobby_screen(
                             let link = links.get(&p.id).copied().unwrap_or_default();
                             let (text, color) = link_label(link.state, link.rtt_ms);
                             ui.label(egui::RichText::new(text).color(color));
+                            if is_host && has_deck(p.id) {
+                                ui.label(egui::RichText::new("✔ 덱 / deck").color(GOOD));
+                            } else if is_host && link.state == LinkState::Open {
+                                ui.label(egui::RichText::new("덱 보내는 중 / sending deck").color(MUTED));
+                            }
                         }
                     });
                 }
@@ -198,6 +207,14 @@ pub(crate) fn lobby_screen(
             if is_host {
                 if big_button(ui, "▶ 시작 / Start").clicked() {
                     commands.push(MeshCommand::StartGame { force: false }.into());
+                }
+                if room.settings.mode == GameMode::MotionQuiz && missing_deck > 0 {
+                    ui.label(
+                        egui::RichText::new(format!(
+                            "{missing_deck}명이 아직 덱을 받는 중 / {missing_deck} still receiving the deck"
+                        ))
+                        .color(BAD),
+                    );
                 }
             } else {
                 ui.label(egui::RichText::new("방장이 시작하기를 기다리는 중… / Waiting for the host to start").size(20.0));

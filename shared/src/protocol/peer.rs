@@ -69,6 +69,9 @@ pub enum PeerMsg {
     /// Free-form application data on either channel (e.g. UI hints between clients of the
     /// same version). At most [`MAX_APP_BYTES`].
     App { kind: u16, bytes: Vec<u8> },
+    /// The sender now plays the deck with this [`deck_digest`] (reliable, to the host after a
+    /// transfer), so the host can tell who has the room's deck.
+    DeckHave { digest: u64 },
 }
 
 /// Largest payload of [`PeerMsg::App`].
@@ -472,6 +475,7 @@ mod tests {
             }),
             PeerMsg::DeckChunk(deck_chunks(1, &[1, 2, 3]).remove(0)),
             PeerMsg::App { kind: 2, bytes: vec![0; 100] },
+            PeerMsg::DeckHave { digest: u64::MAX },
         ];
         for msg in msgs {
             let bytes = encode(&msg).unwrap();
