@@ -57,7 +57,8 @@ impl DeckCard<'_> {
     fn import_form(&mut self, ui: &mut egui::Ui) {
         let reading = matches!(self.status, ImportStatus::Reading { .. });
         if !self.form.open {
-            if ui.button("📂 덱 가져오기… / Import deck…").clicked() {
+            let button = ui.button("📂 덱 가져오기… / Import deck…");
+            if button.on_hover_text("docx, xlsx, pptx, doc, xls, ppt, hwp, pdf, zip").clicked() {
                 self.form.open = true;
             }
         } else {
@@ -66,7 +67,7 @@ impl DeckCard<'_> {
                 ui.add_enabled(
                     !reading,
                     egui::TextEdit::singleline(&mut self.form.path)
-                        .hint_text("/home/me/quiz.docx (docx, xlsx, pptx, hwp, pdf…)")
+                        .hint_text("파일을 끌어다 놓기 / drop a file, or type its path")
                         .desired_width(520.0),
                 );
                 let path = self.form.path.trim();
@@ -116,6 +117,26 @@ impl DeckCard<'_> {
                 ui.label(egui::RichText::new(message).color(GOOD));
             }
         }
+    }
+}
+
+/// A file dropped on the lobby window is imported as the deck (host only).
+pub(crate) fn dropped_deck(
+    mut drops: MessageReader<bevy::window::FileDragAndDrop>,
+    session: Res<Session>,
+    mut form: ResMut<DeckForm>,
+    mut requests: MessageWriter<DeckRequest>,
+) {
+    for drop in drops.read() {
+        let bevy::window::FileDragAndDrop::DroppedFile { path_buf, .. } = drop else { continue };
+        if !session.is_host() {
+            debug!("{} dropped on the lobby, but only the host imports decks", path_buf.display());
+            continue;
+        }
+        form.open = true;
+        form.path = path_buf.display().to_string();
+        form.password.clear();
+        requests.write(DeckRequest::Import { path: path_buf.clone(), password: None });
     }
 }
 
@@ -234,4 +255,57 @@ pub(crate) fn lobby_screen(
         deck_requests.write(r);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bevy::ecs::message::Messages;
+    use bevy::window::FileDragAndDrop;
+    use shared::protocol::signal::{RoomPhase, RoomSnapshot};
+
+    fn app(host: bool) -> App {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .add_message::<FileDragAndDrop>()
+            .add_message::<DeckRequest>()
+            .init_resource::<DeckForm>()
+            .add_systems(Update, dropped_deck);
+        let session = Session {
+            connection: crate::session::Connection::Online { my_id: 1 },
+            room: Some(RoomSnapshot {
+                code: "ABCDEF".into(),
+                host: if host { 1 } else { 2 },
+                settings: RoomSettings::default(),
+                phase: RoomPhase::Lobby,
+                players: vec![],
+                cap: 8,
+            }),
+            ..Session::default()
+        };
+        app.insert_resource(session);
+        app
+    }
+
+    fn drop_file(app: &mut App, path: &str) -> Vec<DeckRequest> {
+        let window = app.world_mut().spawn_empty().id();
+        app.world_mut().write_message(FileDragAndDrop::DroppedFile { window, path_buf: path.into() });
+        app.update();
+        let messages = app.world().resource::<Messages<DeckRequest>>();
+        messages.iter_current_update_messages().cloned().collect()
+    }
+
+    #[test]
+    fn a_file_dropped_on_the_hosts_lobby_is_imported() {
+        let mut host = app(true);
+        assert_eq!(
+            drop_file(&mut host, "/tmp/퀴즈.xlsx"),
+            vec![DeckRequest::Import { path: "/tmp/퀴즈.xlsx".into(), password: None }]
+        );
+        let form = host.world().resource::<DeckForm>();
+        assert!(form.open);
+        assert_eq!(form.path, "/tmp/퀴즈.xlsx");
+        let mut guest = app(false);
+        assert!(drop_file(&mut guest, "/tmp/quiz.docx").is_empty(), "only the host imports");
+    }
 }

@@ -32,6 +32,7 @@ impl Plugin for UiPlugin {
             .init_resource::<menu::MenuForm>()
             .init_resource::<lobby::DeckForm>()
             .add_systems(OnEnter(Screen::History), history::request_history)
+            .add_systems(Update, lobby::dropped_deck.run_if(in_state(Screen::Lobby)))
             .add_systems(
                 EguiPrimaryContextPass,
                 (
