@@ -133,10 +133,11 @@ pub const LANDMARK_OUTPUTS: [&str; 2] = ["Identity", "Identity_1"];
 /// Runtime would otherwise compute every head of the model on each run. A model that cannot
 /// be pruned is used whole, with a warning.
 pub fn build_session(bytes: &[u8], name: &str, keep_outputs: Option<&[&str]>) -> Result<Session, VisionError> {
+    let started = Instant::now();
     let pruned = match keep_outputs.map(|keep| crate::prune::prune_outputs(bytes, keep)) {
         None => None,
         Some(Ok((pruned, stats))) => {
-            tracing::debug!(model = name, ?stats, "pruned unused model outputs");
+            tracing::debug!(model = name, ?stats, took = ?started.elapsed(), "pruned unused model outputs");
             Some(pruned)
         }
         Some(Err(e)) => {

@@ -207,7 +207,8 @@ pub fn prune_outputs(bytes: &[u8], keep: &[&str]) -> Result<(Vec<u8>, PruneStats
         initializers_removed: removed_initializers.len(),
         outputs_removed: outputs.iter().filter(|(_, n)| !keep.contains(n)).count(),
     };
-    let mut new_graph = Vec::with_capacity(graph_field.payload.len());
+    // The kept graph entries, written straight into the output below (no second copy).
+    let mut new_graph: Vec<&[u8]> = Vec::with_capacity(graph.len());
     let mut node_index = 0;
     for f in &graph {
         let keep_field = if f.wire != LEN {
@@ -227,15 +228,17 @@ pub fn prune_outputs(bytes: &[u8], keep: &[&str]) -> Result<(Vec<u8>, PruneStats
             }
         };
         if keep_field {
-            new_graph.extend_from_slice(f.raw);
+            new_graph.push(f.raw);
         }
     }
     let mut out = Vec::with_capacity(bytes.len());
     for f in &model {
         if f.number == field::MODEL_GRAPH && f.wire == LEN {
             put_varint(&mut out, (field::MODEL_GRAPH << 3) | u64::from(LEN));
-            put_varint(&mut out, new_graph.len() as u64);
-            out.extend_from_slice(&new_graph);
+            put_varint(&mut out, new_graph.iter().map(|r| r.len() as u64).sum());
+            for raw in &new_graph {
+                out.extend_from_slice(raw);
+            }
         } else {
             out.extend_from_slice(f.raw);
         }
