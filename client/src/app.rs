@@ -4,6 +4,7 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 
 use crate::audio::GameAudioPlugin;
+use crate::bot::BotPlugin;
 use crate::camera::CameraPlugin;
 use crate::cli::{ClientConfig, SourceSpec};
 use crate::deck::DeckPlugin;
@@ -54,11 +55,16 @@ impl Io {
     }
 }
 
-/// Builds the client app with [`Io::for_config`]. The caller runs it (`app.run()`) or steps
-/// it (`app.update()`).
+/// Builds the client app with [`Io::for_config`], and the bot with `--bot`. The caller runs
+/// it (`app.run()`) or steps it (`app.update()`).
 pub fn build_app(config: ClientConfig, mode: AppMode) -> App {
     let io = Io::for_config(&config);
-    build_app_with(config, mode, io)
+    let bot = config.bot.then(|| BotPlugin::from_config(&config));
+    let mut app = build_app_with(config, mode, io);
+    if let Some(bot) = bot {
+        app.add_plugins(bot);
+    }
+    app
 }
 
 /// Builds the client app with the chosen outside-world plugins.
@@ -79,7 +85,10 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
             .add_systems(Startup, spawn_camera);
         }
         AppMode::Headless => {
-            app.add_plugins((MinimalPlugins, StatesPlugin));
+            // `app.run()` paces updates like a 60 Hz display instead of spinning a core (tests
+            // that step with `app.update()` are unaffected).
+            let pace = bevy::app::ScheduleRunnerPlugin::run_loop(std::time::Duration::from_secs_f64(1.0 / 60.0));
+            app.add_plugins((MinimalPlugins.set(pace), StatesPlugin));
         }
     }
     let screenshot = config.screenshot.clone().map(|path| ScreenshotPlugin {

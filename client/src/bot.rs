@@ -1,14 +1,23 @@
 //! Headless bot mode (`--headless --bot`): joins or creates a room (through the usual
-//! `--create` / `--room` / `--quick` flags and the screen flow), readies up once its model is
-//! loaded, plays one round and leaves.
+//! `--create` / `--room` / `--quick` flags and the screen flow; quick match when none is
+//! given), readies up once its model is loaded, plays one round and leaves.
 //!
-//! The host bot sets the round length and starts the game once `min_players` are in the room.
+//! The host bot sets the round length (`--round-secs`) and starts the game once
+//! `--bot-players` players are in the room. With a picture source (`frames:DIR`, `synthetic`,
+//! a webcam) the bot plays through the real camera and pose plugins: the model loads in
+//! stages like any player's, and whatever skeleton it sees is the bot's move.
 //! With a `script:SPEC` source no model is loaded; the bot feeds the player's skeleton itself
 //! from the pose library, with a little noise, so a test can make a bot hit or miss on
 //! purpose:
 //! - `script:hit` — shows the current target pose (every target is hit);
 //! - `script:miss` — stands still in a neutral pose (every target is missed).
+//!
+//! What the bot went through is kept in [`BotReport`] (and logged when it exits): the
+//! screens it passed, the model loading stages it saw, how many confident skeletons it
+//! played with, or why it gave up. A model or camera that fails, or a room left before the
+//! results, ends the bot with an error exit.
 
+use std::fmt;
 use std::str::FromStr;
 
 use bevy::app::AppExit;
@@ -16,10 +25,14 @@ use bevy::prelude::*;
 use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings};
 use shared::rules::fixtures::{pose_skeleton, with_noise};
 
+use crate::camera::CameraStatus;
 use crate::cli::{ClientConfig, SourceSpec};
 use crate::flow::Screen;
 use crate::game::{ModelStatus, Play, PlayerPose, Round};
 use crate::session::{MeshCommand, NetCommand, Session};
+
+/// A skeleton at least this confident counts as the bot really being seen.
+pub const CONFIDENT_POSE: f32 = 0.5;
 
 /// What a scripted bot does in front of its (absent) camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +53,7 @@ impl FromStr for Script {
     }
 }
 
-/// Plays one round automatically; add it only with `--bot`.
+/// Plays one round automatically; added by the app builder with `--bot`.
 #[derive(Debug, Clone)]
 pub struct BotPlugin {
     /// The host starts once this many players are in the room.
@@ -53,7 +66,65 @@ pub struct BotPlugin {
 
 impl Default for BotPlugin {
     fn default() -> Self {
-        Self { min_players: 2, round_secs: None, results_timeout_s: 10.0 }
+        Self { min_players: 1, round_secs: None, results_timeout_s: 10.0 }
+    }
+}
+
+impl BotPlugin {
+    /// The bot the flags ask for (`--bot-players`, `--round-secs`).
+    pub fn from_config(config: &ClientConfig) -> Self {
+        Self { min_players: config.bot_players.max(1), round_secs: config.round_secs, ..Self::default() }
+    }
+}
+
+/// What a bot went through, for tests, load runs and the log.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct BotReport {
+    /// The screens shown, in order (a screen shown again is listed again).
+    pub screens: Vec<Screen>,
+    /// The model loading stages seen, in order, without repeats.
+    pub model_stages: Vec<LoadingStage>,
+    /// Updates spent on the game screen.
+    pub game_updates: u64,
+    /// New skeletons (from the model or the script) during the game with a score of at least
+    /// [`CONFIDENT_POSE`].
+    pub confident_poses: u64,
+    /// New skeletons during the game that were missing or less confident.
+    pub weak_poses: u64,
+    /// Why the bot gave up, if it did.
+    pub failure: Option<String>,
+}
+
+impl BotReport {
+    /// The screen on show last.
+    pub fn screen(&self) -> Option<Screen> {
+        self.screens.last().copied()
+    }
+
+    /// Whether the screens include `want` in that order (other screens may come between).
+    pub fn passed_through(&self, want: &[Screen]) -> bool {
+        let mut shown = self.screens.iter();
+        want.iter().all(|w| shown.any(|s| s == w))
+    }
+}
+
+impl fmt::Display for BotReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let screens: Vec<String> = self.screens.iter().map(|s| format!("{s:?}")).collect();
+        let stages: Vec<String> = self.model_stages.iter().map(|s| format!("{s:?}")).collect();
+        write!(
+            f,
+            "screens {}; model {}; {} game updates, {} confident / {} weak poses",
+            screens.join(" → "),
+            if stages.is_empty() { "-".to_string() } else { stages.join(" → ") },
+            self.game_updates,
+            self.confident_poses,
+            self.weak_poses
+        )?;
+        if let Some(failure) = &self.failure {
+            write!(f, "; FAILED: {failure}")?;
+        }
+        Ok(())
     }
 }
 
@@ -81,7 +152,7 @@ impl Plugin for BotPlugin {
             },
             _ => None,
         };
-        app.insert_resource(Bot {
+        app.init_resource::<BotReport>().insert_resource(Bot {
             config: self.clone(),
             script,
             started: false,
@@ -95,7 +166,7 @@ impl Plugin for BotPlugin {
                 scripted_model.run_if(is_scripted),
                 scripted_pose.run_if(is_scripted.and_then(in_state(Screen::Game))),
                 host_starts.run_if(in_state(Screen::Lobby)),
-                leave_after_results,
+                (keep_report, give_up, leave_after_results).chain(),
             ),
         );
     }
@@ -145,9 +216,69 @@ fn host_starts(mut bot: ResMut<Bot>, session: Res<Session>, mut commands: Messag
     commands.write(MeshCommand::StartGame { force: false }.into());
 }
 
+/// Notes the screen, the model's stage and the skeletons played with.
+fn keep_report(
+    screen: Res<State<Screen>>,
+    model: Option<Res<ModelStatus>>,
+    pose: Option<Res<PlayerPose>>,
+    mut report: ResMut<BotReport>,
+) {
+    let screen = *screen.get();
+    if report.screen() != Some(screen) {
+        info!(?screen, "bot screen");
+        report.screens.push(screen);
+    }
+    if let Some(model) = model
+        && report.model_stages.last() != Some(&model.stage)
+    {
+        report.model_stages.push(model.stage);
+    }
+    if screen != Screen::Game {
+        return;
+    }
+    report.game_updates += 1;
+    if let Some(pose) = pose.filter(|p| p.is_changed()) {
+        match &pose.skeleton {
+            Some(s) if s.score >= CONFIDENT_POSE => report.confident_poses += 1,
+            _ => report.weak_poses += 1,
+        }
+    }
+}
+
+/// Ends the bot with an error when it cannot play: the model or the camera failed, or it
+/// lost its room before the results.
+fn give_up(
+    bot: Res<Bot>,
+    mut report: ResMut<BotReport>,
+    model: Option<Res<ModelStatus>>,
+    camera: Option<Res<CameraStatus>>,
+    session: Res<Session>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    if report.failure.is_some() || bot.left_at.is_some() {
+        return;
+    }
+    let failure = if let Some(model) = model.filter(|m| m.stage == LoadingStage::Failed) {
+        Some(format!("the pose model did not load: {}", model.detail))
+    } else if let Some(error) = camera.and_then(|c| c.error.clone()) {
+        Some(format!("no pictures from the frame source: {error}"))
+    } else if report.screen() == Some(Screen::Menu) && report.screens.contains(&Screen::Lobby) {
+        let why = session.notice.clone().unwrap_or_else(|| "no reason given".into());
+        Some(format!("back on the menu before the results ({why})"))
+    } else {
+        None
+    };
+    if let Some(failure) = failure {
+        error!("bot gives up: {failure}");
+        report.failure = Some(failure);
+        exit.write(AppExit::error());
+    }
+}
+
 /// On the results: wait for the server's verdict (or a timeout), leave, then exit.
 fn leave_after_results(
     mut bot: ResMut<Bot>,
+    report: Res<BotReport>,
     screen: Res<State<Screen>>,
     session: Res<Session>,
     time: Res<Time>,
@@ -155,9 +286,12 @@ fn leave_after_results(
     mut exit: MessageWriter<AppExit>,
 ) {
     let now = time.elapsed_secs_f64();
+    if report.failure.is_some() {
+        return;
+    }
     if let Some(left_at) = bot.left_at {
         if now - left_at > 0.5 {
-            info!("bot done");
+            info!("bot done: {}", *report);
             exit.write(AppExit::Success);
         }
         return;
@@ -174,9 +308,10 @@ fn leave_after_results(
     }
 }
 
-/// A headless app with the game plugins, the network and a bot that quick-matches on
-/// `server` as `name` with frames from `source`; settings are kept in `config_dir`. Step it
-/// with `app.update()` until `app.should_exit()` (tests, load runs).
+/// A headless bot app, as `client --headless --bot --quick` builds it (the same plugins:
+/// network, camera and pose model), quick-matching on `server` as `name` with frames from
+/// `source`; settings are kept in `config_dir`. Step it with `app.update()` until
+/// `app.should_exit()` (tests, load runs); its [`BotReport`] says what it went through.
 pub fn headless_bot_app(
     server: &str,
     name: &str,
@@ -184,30 +319,23 @@ pub fn headless_bot_app(
     config_dir: &std::path::Path,
     bot: BotPlugin,
 ) -> App {
+    use crate::app::{AppMode, Io, build_app_with};
     use crate::cli::JoinIntent;
     let config = ClientConfig {
         name: Some(name.into()),
         server: Some(server.into()),
         headless: true,
         bot: true,
+        bot_players: bot.min_players,
+        round_secs: bot.round_secs,
         join: JoinIntent::Quick,
         source: Some(source),
         config_dir: Some(config_dir.to_path_buf()),
         mute: true,
         ..Default::default()
     };
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, bevy::state::app::StatesPlugin))
-        .insert_resource(config)
-        .add_plugins((
-            crate::settings::SettingsPlugin,
-            crate::session::SessionPlugin,
-            crate::deck::DeckPlugin,
-            crate::flow::FlowPlugin,
-            crate::game::GamePlugin,
-            crate::net::NetPlugin,
-        ))
-        .add_plugins(bot);
+    let mut app = build_app_with(config, AppMode::Headless, Io::ALL);
+    app.add_plugins(bot);
     app
 }
 
@@ -226,6 +354,47 @@ mod tests {
             &dir.join(name),
             BotPlugin { min_players: 2, round_secs: Some(10), results_timeout_s: 10.0 },
         )
+    }
+
+    #[test]
+    fn report_follows_the_screens_in_order() {
+        let report = BotReport {
+            screens: vec![Screen::Menu, Screen::Lobby, Screen::Loading, Screen::Game, Screen::Results, Screen::Menu],
+            model_stages: vec![LoadingStage::ReadingModel, LoadingStage::Done],
+            game_updates: 10,
+            confident_poses: 4,
+            weak_poses: 1,
+            failure: None,
+        };
+        assert!(report.passed_through(&[Screen::Lobby, Screen::Game, Screen::Results]));
+        assert!(!report.passed_through(&[Screen::Game, Screen::Loading]), "order matters");
+        assert!(!report.passed_through(&[Screen::History]));
+        assert_eq!(report.screen(), Some(Screen::Menu));
+        let text = report.to_string();
+        assert!(text.contains("Lobby → Loading → Game") && text.contains("4 confident / 1 weak"), "{text}");
+        let failed = BotReport { failure: Some("the pose model did not load: x".into()), ..report };
+        assert!(failed.to_string().ends_with("FAILED: the pose model did not load: x"));
+    }
+
+    /// A picture folder that does not exist: the bot says so and exits with an error instead
+    /// of waiting for a model that has nothing to look at.
+    #[test]
+    fn a_bot_without_pictures_gives_up_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-folder");
+        let source = SourceSpec::Frames { dir: missing, fps: 5.0 };
+        // Nothing listens on port 9: the network is down too, which must not hide the cause.
+        let mut app = headless_bot_app("ws://127.0.0.1:9/ws", "lost", source, dir.path(), BotPlugin::default());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while app.should_exit().is_none() {
+            app.update();
+            std::thread::sleep(Duration::from_millis(10));
+            assert!(Instant::now() < deadline, "the bot did not give up: {}", app.world().resource::<BotReport>());
+        }
+        assert!(matches!(app.should_exit(), Some(AppExit::Error(_))));
+        let report = app.world().resource::<BotReport>();
+        let failure = report.failure.as_deref().unwrap_or_default();
+        assert!(failure.starts_with("no pictures from the frame source") && failure.contains("no-such-folder"), "{report}");
     }
 
     #[test]

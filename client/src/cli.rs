@@ -26,9 +26,19 @@ pub struct Cli {
     /// No window, no audio output: the same plugins for bots, tests and benchmarks.
     #[arg(long, env = "POSEPARTY_HEADLESS")]
     pub headless: bool,
-    /// Play automatically: join or create a room, ready up, play a round, leave.
+    /// Play automatically: join or create a room (quick match unless `--create` / `--room`
+    /// says otherwise), ready up, play a round, leave.
     #[arg(long, env = "POSEPARTY_BOT")]
     pub bot: bool,
+    /// With `--bot`: the host bot starts the round once this many players are in the room.
+    #[arg(long, env = "POSEPARTY_BOT_PLAYERS", default_value_t = 1, requires = "bot",
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub bot_players: u16,
+    /// With `--bot`: the round length in seconds the host bot sets before starting
+    /// (10–600; default: the room's setting).
+    #[arg(long, env = "POSEPARTY_ROUND_SECS", requires = "bot",
+          value_parser = clap::value_parser!(u16).range(10..=600))]
+    pub round_secs: Option<u16>,
     /// Join the room with this code on start.
     #[arg(long, env = "POSEPARTY_ROOM", conflicts_with_all = ["create", "quick"])]
     pub room: Option<String>,
@@ -210,6 +220,10 @@ pub struct ClientConfig {
     pub local: bool,
     pub headless: bool,
     pub bot: bool,
+    /// `--bot-players`: the host bot starts once this many players are in the room.
+    pub bot_players: usize,
+    /// `--round-secs`: the round length the host bot sets.
+    pub round_secs: Option<u16>,
     pub join: JoinIntent,
     pub source: Option<SourceSpec>,
     pub list_cameras: bool,
@@ -233,6 +247,8 @@ impl Default for ClientConfig {
             local: false,
             headless: false,
             bot: false,
+            bot_players: 1,
+            round_secs: None,
             join: JoinIntent::None,
             source: None,
             list_cameras: false,
@@ -255,6 +271,8 @@ impl From<Cli> for ClientConfig {
             (Some(code), _, _) => JoinIntent::Code(code),
             (None, true, _) => JoinIntent::Create,
             (None, false, true) => JoinIntent::Quick,
+            // A bot told nothing quick-matches (it has no menu to click).
+            _ if c.bot => JoinIntent::Quick,
             _ => JoinIntent::None,
         };
         Self {
@@ -263,6 +281,8 @@ impl From<Cli> for ClientConfig {
             local: c.local,
             headless: c.headless,
             bot: c.bot,
+            bot_players: usize::from(c.bot_players),
+            round_secs: c.round_secs,
             join,
             source: c.source,
             list_cameras: c.list_cameras,
@@ -321,5 +341,24 @@ mod tests {
             Cli::parse_from(["client", "--deck", "quiz.docx", "--deck-password", "Secret123"]).into();
         assert_eq!((c.deck, c.deck_password.as_deref()), (Some("quiz.docx".into()), Some("Secret123")));
         assert!(Cli::try_parse_from(["client", "--deck-password", "x"]).is_err(), "a password needs a deck");
+    }
+
+    #[test]
+    fn bot_flags() {
+        let c: ClientConfig = Cli::parse_from(["client", "--headless", "--bot", "--local"]).into();
+        assert!(c.bot && c.local);
+        assert_eq!((c.join, c.bot_players, c.round_secs), (JoinIntent::Quick, 1, None), "a bot quick-matches alone");
+        let c: ClientConfig =
+            Cli::parse_from(["client", "--bot", "--create", "--bot-players", "3", "--round-secs", "10"]).into();
+        assert_eq!((c.join, c.bot_players, c.round_secs), (JoinIntent::Create, 3, Some(10)));
+        let c: ClientConfig = Cli::parse_from(["client"]).into();
+        assert_eq!(c.join, JoinIntent::None, "a player picks in the menu");
+        for bad in [
+            &["client", "--round-secs", "20"][..],
+            &["client", "--bot", "--round-secs", "5"],
+            &["client", "--bot", "--bot-players", "0"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,146 +1,249 @@
-//! End to end: a real server on 127.0.0.1 and three headless bot clients in one room.
+//! End to end: a real server on 127.0.0.1 and three headless bot clients in one room, each
+//! built like `client --headless --bot` (network, camera and pose plugins).
 //!
-//! The bots use scripted skeletons (`script:hit` / `script:miss`), not the pose model, so
-//! the outcome of each player is known in advance.
+//! - The match: every bot watches the astronaut picture folder through the real BlazePose
+//!   model (ONNX Runtime), so each one loads its own model in stages before readying.
+//! - The dropped player: two scripted bots (`script:hit` / `script:miss`, no model), whose
+//!   outcome is known in advance, and a model-driven one that is killed mid-round.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bevy::prelude::{App, State};
-use client::bot::{BotPlugin, headless_bot_app};
+use bevy::app::AppExit;
+use bevy::prelude::App;
+use client::bot::{BotPlugin, BotReport, CONFIDENT_POSE, headless_bot_app};
 use client::cli::SourceSpec;
 use client::flow::Screen;
 use client::game::FinalBoard;
+use client::pose::{PoseLoading, PoseStats};
 use client::session::Session;
 use mesh::harness::wait_for;
 use mesh::{Command, Config, Event, Mesh};
-use shared::protocol::signal::MatchReport;
+use shared::protocol::signal::{LoadingStage, MatchReport, MatchSummary};
 
-const PLAYERS: [(&str, &str); 3] = [("hitter-a", "hit"), ("hitter-b", "hit"), ("idler", "miss")];
+/// The picture folder the model-driven bots watch (one astronaut photo).
+const IMAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/images");
+/// Picture rate of the folder source: enough skeletons to play with, little debug-build work.
+const FPS: f32 = 4.0;
+/// The shortest round the server allows.
+const ROUND_SECS: u16 = 10;
+/// Loading three models in a debug build on a busy machine, a round and the results.
+const DEADLINE: Duration = Duration::from_secs(150);
 
-fn temp_dir(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("poseparty-e2e-{tag}-{}", std::process::id()))
+/// A running server and its tokio runtime.
+struct Server {
+    rt: tokio::runtime::Runtime,
+    server: Option<server::RunningServer>,
+    url: String,
+    dir: PathBuf,
 }
 
-fn bots(url: &str, dir: &std::path::Path) -> Vec<App> {
-    PLAYERS
-        .iter()
-        .map(|(name, script)| {
-            headless_bot_app(
-                url,
-                name,
-                SourceSpec::Script((*script).into()),
-                &dir.join(name),
-                BotPlugin { min_players: PLAYERS.len(), round_secs: Some(10), results_timeout_s: 10.0 },
-            )
+impl Server {
+    fn start(tag: &str) -> Server {
+        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let server = rt.block_on(server::spawn(server::Config::ephemeral())).expect("the server starts");
+        let url = server.ws_url();
+        let dir = std::env::temp_dir().join(format!("poseparty-e2e-{tag}-{}", std::process::id()));
+        Server { rt, server: Some(server), url, dir }
+    }
+
+    /// A bot app quick-matching on this server; its settings live in a folder of its own.
+    fn bot(&self, name: &str, source: SourceSpec, players: usize) -> Bot {
+        let plugin = BotPlugin { min_players: players, round_secs: Some(ROUND_SECS), results_timeout_s: 10.0 };
+        let app = headless_bot_app(&self.url, name, source, &self.dir.join(name), plugin);
+        Bot { name: name.to_string(), app: Some(app), exit: None }
+    }
+
+    /// The server's match history, as a new connection under `player`'s name sees it.
+    fn history(&self, player: &str) -> Vec<MatchSummary> {
+        self.rt.block_on(async {
+            let mut m = Mesh::start_on(self.rt.handle(), Config::new(self.url.clone(), player)).expect("a mesh");
+            wait_for(&mut m, Duration::from_secs(10), "Welcome", |e| matches!(e, Event::Welcome { .. }).then_some(()))
+                .await
+                .expect("the server welcomes a new connection");
+            m.send(Command::History { limit: 10 });
+            wait_for(&mut m, Duration::from_secs(10), "History", |e| match e {
+                Event::History(h) => Some(h.clone()),
+                _ => None,
+            })
+            .await
+            .expect("the server answers a history request")
         })
-        .collect()
+    }
 }
 
-/// Steps every app until all have exited (or `kill` says to drop one), with a deadline.
-fn run(apps: &mut Vec<Option<App>>, mut kill: impl FnMut(usize, &App) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.rt.block_on(server.shutdown());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One bot: its app (gone once killed) and how it exited.
+struct Bot {
+    name: String,
+    app: Option<App>,
+    exit: Option<AppExit>,
+}
+
+impl Bot {
+    fn app(&self) -> &App {
+        self.app.as_ref().unwrap_or_else(|| panic!("bot {} was killed", self.name))
+    }
+
+    fn report(&self) -> BotReport {
+        self.app().world().resource::<BotReport>().clone()
+    }
+
+    fn board(&self) -> MatchReport {
+        let board = self.app().world().resource::<FinalBoard>().report.clone();
+        board.unwrap_or_else(|| panic!("bot {} has no final scoreboard ({})", self.name, self.report()))
+    }
+
+    /// "name: exit, report" for failure messages.
+    fn describe(&self) -> String {
+        match &self.app {
+            None => format!("{}: killed", self.name),
+            Some(app) => {
+                let report = app.world().resource::<BotReport>();
+                let state = match &self.exit {
+                    None => format!("still running on {:?}", report.screen()),
+                    Some(exit) => format!("exited {exit:?}"),
+                };
+                format!("{}: {state}; {report}", self.name)
+            }
+        }
+    }
+}
+
+fn describe_all(bots: &[Bot]) -> String {
+    bots.iter().map(Bot::describe).collect::<Vec<_>>().join("\n  ")
+}
+
+/// Steps every bot until all have exited (or `kill` says to drop one). Panics, naming each
+/// bot's state, when one exits with an error or the deadline passes.
+fn run(bots: &mut [Bot], mut kill: impl FnMut(&str, &App) -> bool) {
+    let deadline = Instant::now() + DEADLINE;
     loop {
         let mut running = 0;
-        for (i, slot) in apps.iter_mut().enumerate() {
-            let Some(app) = slot else { continue };
-            if app.should_exit().is_some() {
+        for bot in bots.iter_mut() {
+            let Some(app) = &mut bot.app else { continue };
+            if bot.exit.is_some() {
                 continue;
             }
-            if kill(i, app) {
-                *slot = None;
+            if kill(&bot.name, app) {
+                bot.app = None;
                 continue;
             }
             app.update();
+            bot.exit = app.should_exit();
             running += 1;
+        }
+        if let Some(failed) = bots.iter().find(|b| matches!(b.exit, Some(AppExit::Error(_)))) {
+            panic!("bot {} gave up:\n  {}", failed.name, describe_all(bots));
         }
         if running == 0 {
             return;
         }
-        std::thread::sleep(Duration::from_millis(15));
-        assert!(Instant::now() < deadline, "the bots did not finish in time");
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(Instant::now() < deadline, "the bots did not finish within {DEADLINE:?}:\n  {}", describe_all(bots));
     }
 }
 
-fn report(app: &App) -> MatchReport {
-    app.world().resource::<FinalBoard>().report.clone().expect("a final scoreboard")
+/// The bots that finished agree on one scoreboard, recorded by the server as agreed.
+fn agreed_board(bots: &[Bot]) -> MatchReport {
+    let finished: Vec<&Bot> = bots.iter().filter(|b| b.app.is_some()).collect();
+    let board = finished[0].board();
+    for bot in &finished {
+        assert_eq!(bot.exit, Some(AppExit::Success), "{}", describe_all(bots));
+        assert_eq!(bot.board(), board, "bot {} disagrees with bot {}", bot.name, finished[0].name);
+        let recorded = bot.app().world().resource::<Session>().recorded;
+        assert_eq!(recorded.map(|(_, agreed)| agreed), Some(true), "bot {}: the server's verdict was {recorded:?}", bot.name);
+    }
+    board
+}
+
+fn images() -> SourceSpec {
+    let dir = Path::new(IMAGES);
+    assert!(dir.join("astronaut.png").is_file(), "test pictures missing: {}", dir.display());
+    SourceSpec::Frames { dir: dir.to_path_buf(), fps: FPS }
 }
 
 #[test]
-fn three_bots_play_a_match_and_agree() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(server::spawn(server::Config::ephemeral())).unwrap();
-    let url = server.ws_url();
-    let dir = temp_dir("match");
-    let mut apps: Vec<_> = bots(&url, &dir).into_iter().map(Some).collect();
-    run(&mut apps, |_, _| false);
+fn three_bots_with_the_real_model_play_a_match_and_agree() {
+    let server = Server::start("match");
+    let names = ["ana", "bora", "chul"];
+    let mut bots: Vec<Bot> = names.iter().map(|n| server.bot(n, images(), names.len())).collect();
+    let started = Instant::now();
+    run(&mut bots, |_, _| false);
+    let took = started.elapsed();
 
-    let reports: Vec<MatchReport> = apps.iter().flatten().map(report).collect();
-    assert_eq!(reports.len(), 3);
-    assert!(reports.iter().all(|r| *r == reports[0]), "the bots disagree: {reports:#?}");
-    let board = &reports[0];
-    assert_eq!(board.scores.len(), 3);
-    for line in &board.scores {
-        assert!(!line.dropped, "{board:?}");
-        if line.name == "idler" {
-            assert_eq!(line.hits, 0, "{board:?}");
-        } else {
-            assert!(line.hits > 0, "{board:?}");
-        }
+    for bot in &bots {
+        let report = bot.report();
+        let why = || format!("bot {}: {report}", bot.name);
+        assert!(
+            report.passed_through(&[Screen::Lobby, Screen::Loading, Screen::Game, Screen::Results]),
+            "{}",
+            why()
+        );
+        // Its own model loaded in stages, then ran on the pictures.
+        let first = report.model_stages.first().copied();
+        assert!(
+            matches!(first, Some(LoadingStage::ReadingModel | LoadingStage::BuildingSession | LoadingStage::WarmingUp)),
+            "the model was not seen loading: {}",
+            why()
+        );
+        assert_eq!(report.model_stages.last(), Some(&LoadingStage::Done), "{}", why());
+        let world = bot.app().world();
+        assert!(world.resource::<PoseLoading>().ready, "{}", why());
+        let stats = world.resource::<PoseStats>();
+        assert!(stats.inferences > 0 && stats.errors == 0, "bot {}: {stats:?}", bot.name);
+        // The astronaut was seen, confidently, during the round.
+        assert!(report.confident_poses > 0, "no skeleton of score ≥ {CONFIDENT_POSE} in the round: {}", why());
+        eprintln!(
+            "{}: {report}; {} inferences, last {:?}, longest {:?}",
+            bot.name, stats.inferences, stats.last_inference, stats.longest_inference
+        );
     }
-    for app in apps.iter().flatten() {
-        assert_eq!(app.world().resource::<Session>().recorded.map(|(_, agreed)| agreed), Some(true));
-    }
+    eprintln!("match done in {took:?}");
 
-    // The server's history has the match, as any of its players sees it.
-    let history = rt.block_on(async {
-        let mut m = Mesh::start_on(rt.handle(), Config::new(url.clone(), "idler")).unwrap();
-        wait_for(&mut m, Duration::from_secs(10), "Welcome", |e| matches!(e, Event::Welcome { .. }).then_some(()))
-            .await
-            .unwrap();
-        m.send(Command::History { limit: 10 });
-        wait_for(&mut m, Duration::from_secs(10), "History", |e| match e {
-            Event::History(h) => Some(h.clone()),
-            _ => None,
-        })
-        .await
-        .unwrap()
-    });
-    assert!(
-        history.iter().any(|m| m.agreed && m.scores == board.scores),
-        "history lacks the match: {history:#?}"
-    );
-    drop(apps);
-    rt.block_on(server.shutdown());
-    let _ = std::fs::remove_dir_all(dir);
+    let board = agreed_board(&bots);
+    let mut on_board: Vec<&str> = board.scores.iter().map(|l| l.name.as_str()).collect();
+    on_board.sort_unstable();
+    assert_eq!(on_board, names, "{board:?}");
+    assert!(board.scores.iter().all(|l| !l.dropped), "{board:?}");
+
+    let history = server.history(names[0]);
+    assert!(history.iter().any(|m| m.agreed && m.scores == board.scores), "history lacks the match: {history:#?}");
 }
 
+/// A scripted hitter, a scripted idler and a model-driven bot; the model-driven one is
+/// killed mid-round (its app, pose model and connections torn down at once).
 #[test]
 fn a_player_killed_mid_round_is_marked_dropped() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(server::spawn(server::Config::ephemeral())).unwrap();
-    let url = server.ws_url();
-    let dir = temp_dir("drop");
-    let mut apps: Vec<_> = bots(&url, &dir).into_iter().map(Some).collect();
-    let mut game_frames = 0;
-    // Kill "hitter-b" (index 1) a little while into the round.
-    run(&mut apps, |i, app| {
-        if i != 1 {
-            return false;
-        }
-        if *app.world().resource::<State<Screen>>().get() == Screen::Game {
-            game_frames += 1;
-        }
-        game_frames > 100
-    });
-    assert!(apps[1].is_none(), "hitter-b was never killed");
-    let survivors: Vec<MatchReport> = apps.iter().flatten().map(report).collect();
-    assert_eq!(survivors.len(), 2);
-    assert_eq!(survivors[0], survivors[1], "the survivors disagree");
-    let killed = survivors[0].scores.iter().find(|l| l.name == "hitter-b").expect("hitter-b on the board");
-    assert!(killed.dropped, "{:?}", survivors[0]);
-    assert!(survivors[0].scores.iter().filter(|l| l.name != "hitter-b").all(|l| !l.dropped));
-    drop(apps);
-    rt.block_on(server.shutdown());
-    let _ = std::fs::remove_dir_all(dir);
+    let server = Server::start("drop");
+    let sources = [
+        ("hitter", SourceSpec::Script("hit".into())),
+        ("watcher", images()),
+        ("idler", SourceSpec::Script("miss".into())),
+    ];
+    let players = sources.len();
+    let mut bots: Vec<Bot> = sources.into_iter().map(|(n, source)| server.bot(n, source, players)).collect();
+    // Kill "watcher" once it has played with a few skeletons of its own.
+    run(&mut bots, |name, app| name == "watcher" && app.world().resource::<BotReport>().confident_poses >= 5);
+    assert!(bots[1].app.is_none(), "watcher was never killed:\n  {}", describe_all(&bots));
+
+    let board = agreed_board(&bots);
+    let line = |name: &str| {
+        board.scores.iter().find(|l| l.name == name).unwrap_or_else(|| panic!("{name} not on {board:?}")).clone()
+    };
+    assert!(line("watcher").dropped, "{board:?}");
+    assert!(!line("hitter").dropped && !line("idler").dropped, "{board:?}");
+    // The scripts played as written: the hitter hit, the idler never did.
+    assert!(line("hitter").hits > 0 && line("hitter").points > 0, "{board:?}");
+    assert_eq!(line("idler").hits, 0, "{board:?}");
+    let history = server.history("idler");
+    assert!(history.iter().any(|m| m.agreed && m.scores == board.scores), "history lacks the match: {history:#?}");
 }
