@@ -205,11 +205,11 @@ fn host_starts(mut bot: ResMut<Bot>, session: Res<Session>, mut commands: Messag
     if present < bot.config.min_players {
         return;
     }
-    if let Some(secs) = bot.config.round_secs {
-        if room.settings.duration_secs != secs {
-            commands.write(MeshCommand::UpdateSettings(RoomSettings { duration_secs: secs, ..room.settings.clone() }).into());
-            return; // start once the snapshot shows the new length
-        }
+    if let Some(secs) = bot.config.round_secs
+        && room.settings.duration_secs != secs
+    {
+        commands.write(MeshCommand::UpdateSettings(RoomSettings { duration_secs: secs, ..room.settings.clone() }).into());
+        return; // start once the snapshot shows the new length
     }
     info!(players = present, "bot host starts the game");
     bot.started = true;
