@@ -154,12 +154,12 @@ pub fn prune_outputs(bytes: &[u8], keep: &[&str]) -> Result<(Vec<u8>, PruneStats
     }
     let graph = fields(graph_field.payload)?;
 
-    let outputs: Vec<(Field<'_>, &str)> = graph
+    let outputs: Vec<&str> = graph
         .iter()
         .filter(|f| f.number == field::GRAPH_OUTPUT && f.wire == LEN)
-        .map(|f| Ok((*f, name_of(f.payload, field::VALUE_INFO_NAME)?)))
+        .map(|f| name_of(f.payload, field::VALUE_INFO_NAME))
         .collect::<Result<_, PruneError>>()?;
-    if let Some(missing) = keep.iter().find(|k| !outputs.iter().any(|(_, n)| n == *k)) {
+    if let Some(missing) = keep.iter().find(|k| !outputs.contains(k)) {
         return Err(PruneError::UnknownOutput((*missing).to_string()));
     }
 
@@ -205,7 +205,7 @@ pub fn prune_outputs(bytes: &[u8], keep: &[&str]) -> Result<(Vec<u8>, PruneStats
         nodes_before: nodes.len(),
         nodes_after: keep_node.iter().filter(|k| **k).count(),
         initializers_removed: removed_initializers.len(),
-        outputs_removed: outputs.iter().filter(|(_, n)| !keep.contains(n)).count(),
+        outputs_removed: outputs.iter().filter(|n| !keep.contains(n)).count(),
     };
     // The kept graph entries, written straight into the output below (no second copy).
     let mut new_graph: Vec<&[u8]> = Vec::with_capacity(graph.len());
