@@ -161,12 +161,13 @@ fn take_newest_frame(mut active: ResMut<ActiveSource>, mut latest: ResMut<Latest
     }
 }
 
-/// RGB8 → RGBA8 into `out` (resized as needed).
+/// RGB8 → RGBA8 into `out` (resized as needed; its allocation is reused). Fixed-size chunks
+/// on both sides, so the copy compiles without per-byte bounds checks.
 fn rgb_to_rgba(rgb: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(rgb.len() / 3 * 4);
-    for p in rgb.chunks_exact(3) {
-        out.extend_from_slice(&[p[0], p[1], p[2], 255]);
+    out.resize(rgb.len() / 3 * 4, 255);
+    for (o, p) in out.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
+        o[..3].copy_from_slice(p);
+        o[3] = 255;
     }
 }
 
@@ -201,6 +202,15 @@ mod tests {
     use super::*;
     use bevy::state::app::StatesPlugin;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn rgb_becomes_opaque_rgba_reusing_the_buffer() {
+        let mut out = vec![7u8; 3]; // stale contents of another size
+        rgb_to_rgba(&[1, 2, 3, 4, 5, 6], &mut out);
+        assert_eq!(out, [1, 2, 3, 255, 4, 5, 6, 255]);
+        rgb_to_rgba(&[9, 8, 7], &mut out);
+        assert_eq!(out, [9, 8, 7, 255]);
+    }
 
     #[test]
     fn specs_map_to_sources() {
