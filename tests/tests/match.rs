@@ -16,7 +16,7 @@ use client::cli::SourceSpec;
 use client::flow::Screen;
 use client::game::FinalBoard;
 use client::pose::{PoseLoading, PoseStats};
-use client::session::Session;
+use client::session::{PeerBoard, Session};
 use mesh::harness::wait_for;
 use mesh::{Command, Config, Event, Mesh};
 use shared::protocol::signal::{LoadingStage, MatchReport, MatchSummary};
@@ -200,11 +200,27 @@ fn three_bots_with_the_real_model_play_a_match_and_agree() {
         assert!(world.resource::<PoseLoading>().ready, "{}", why());
         let stats = world.resource::<PoseStats>();
         assert!(stats.inferences > 0 && stats.errors == 0, "bot {}: {stats:?}", bot.name);
-        // The astronaut was seen, confidently, during the round.
+        // The astronaut was seen, confidently, during the round ...
         assert!(report.confident_poses > 0, "no skeleton of score ≥ {CONFIDENT_POSE} in the round: {}", why());
+        // ... and the others' live skeletons arrived over the mesh.
+        let peers = &world.resource::<PeerBoard>().peers;
+        assert_eq!(peers.len(), names.len() - 1, "bot {}: {peers:#?}", bot.name);
+        for (id, live) in peers {
+            let score = live.skeleton.as_ref().map(|s| s.score);
+            assert!(
+                live.pose_seq > 0 && score.is_some_and(|s| s >= CONFIDENT_POSE),
+                "bot {} got no live skeleton from peer {id} (last pose #{}, score {score:?})",
+                bot.name,
+                live.pose_seq
+            );
+        }
         eprintln!(
-            "{}: {report}; {} inferences, last {:?}, longest {:?}",
-            bot.name, stats.inferences, stats.last_inference, stats.longest_inference
+            "{}: {report}; first skeleton {:?} after loading started; {} inferences, last {:?}, longest {:?}",
+            bot.name,
+            world.resource::<PoseLoading>().first_skeleton_after,
+            stats.inferences,
+            stats.last_inference,
+            stats.longest_inference
         );
     }
     eprintln!("match done in {took:?}");
