@@ -28,7 +28,7 @@ pub struct Cli {
     pub headless: bool,
     /// Play automatically: join or create a room (quick match unless `--create` / `--room`
     /// says otherwise), ready up, play a round, leave.
-    #[arg(long, env = "POSEPARTY_BOT")]
+    #[arg(long, env = "POSEPARTY_BOT", conflicts_with = "screen")]
     pub bot: bool,
     /// With `--bot`: the host bot starts the round once this many players are in the room.
     #[arg(long, env = "POSEPARTY_BOT_PLAYERS", default_value_t = 1, requires = "bot",
@@ -357,6 +357,7 @@ mod tests {
             &["client", "--round-secs", "20"][..],
             &["client", "--bot", "--round-secs", "5"],
             &["client", "--bot", "--bot-players", "0"],
+            &["client", "--bot", "--screen", "game"],
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
