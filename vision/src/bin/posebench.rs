@@ -32,6 +32,9 @@ struct Args {
     /// Folder with the ONNX models (default: the project's assets/models).
     #[arg(long, env = "POSEPARTY_MODELS")]
     models: Option<PathBuf>,
+    /// Times each column's loading this many times (rotating the order); the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    load_rounds: usize,
     /// Leave out the comparison columns with the whole (unpruned) landmark models.
     #[arg(long)]
     no_whole_graph: bool,
@@ -52,10 +55,11 @@ impl Variant {
 
 #[derive(Default)]
 struct Row {
-    read: Duration,
-    build: Duration,
-    first_inference: Duration,
-    first_result: Duration,
+    // One entry per load round.
+    read: Vec<Duration>,
+    build: Vec<Duration>,
+    first_inference: Vec<Duration>,
+    first_result: Vec<Duration>,
     tracked: Vec<Duration>,
     detector: Vec<Duration>,
     tracked_cpu: Option<Duration>,
@@ -111,13 +115,13 @@ fn load_timed(config: &ModelConfig, options: PipelineOptions, frame: &Frame, row
     ) else {
         bail!("the loader did not report every stage");
     };
-    row.read = b0 - r0;
-    row.build = w0 - b0;
-    row.first_inference = w1 - w0;
+    row.read.push(b0 - r0);
+    row.build.push(w0 - b0);
+    row.first_inference.push(w1 - w0);
     if p.process(frame)?.is_none() {
         bail!("no person found in the benchmark picture");
     }
-    row.first_result = start.elapsed();
+    row.first_result.push(start.elapsed());
     Ok(p)
 }
 
@@ -135,15 +139,24 @@ fn main() -> Result<()> {
         variants.extend([Variant { model: LandmarkModel::Lite, pruned: false }, Variant { model: LandmarkModel::Full, pruned: false }]);
     }
     let mut rows: Vec<Row> = variants.iter().map(|_| Row::default()).collect();
-    let mut pipelines = Vec::new();
-    for (v, row) in variants.iter().zip(rows.iter_mut()) {
-        let mut config = ModelConfig::with_landmark(v.model);
-        if let Some(dir) = &args.models {
-            config.dir = dir.clone();
+    // Loading is timed over several rounds, in a rotated order each round, so that no column
+    // always pays for what a process does only once (allocator growth, first kernels).
+    let load_rounds = args.load_rounds.max(1);
+    let mut pipelines: Vec<Option<PosePipeline>> = variants.iter().map(|_| None).collect();
+    for round in 0..load_rounds {
+        for k in 0..variants.len() {
+            let i = (k + round) % variants.len();
+            let v = variants[i];
+            let mut config = ModelConfig::with_landmark(v.model);
+            if let Some(dir) = &args.models {
+                config.dir = dir.clone();
+            }
+            let options = PipelineOptions { prune_landmark_model: v.pruned, ..PipelineOptions::default() };
+            pipelines[i] = None;
+            pipelines[i] = Some(load_timed(&config, options, &frame, &mut rows[i]).with_context(|| v.label())?);
         }
-        let options = PipelineOptions { prune_landmark_model: v.pruned, ..PipelineOptions::default() };
-        pipelines.push(load_timed(&config, options, &frame, row).with_context(|| v.label())?);
     }
+    let mut pipelines: Vec<PosePipeline> = pipelines.into_iter().collect::<Option<_>>().context("a column was never loaded")?;
     let per_round = (args.frames / args.rounds.max(1)).max(1);
     let mut seq = 1u64;
     for _ in 0..args.rounds.max(1) {
@@ -183,16 +196,18 @@ fn main() -> Result<()> {
     }
 
     println!("\nPose pipeline, {}×{} picture, {} frames per measurement, one intra-op thread", frame.width, frame.height, per_round * args.rounds.max(1));
-    println!("(ms; p50/p95 over frames, wall time unless marked CPU; all columns measured in alternating rounds)\n");
+    println!(
+        "(ms; p50/p95 over frames, wall time unless marked CPU; all columns measured in alternating rounds; {load_rounds} timed loads per column)\n"
+    );
     println!("| measure | {} |", variants.iter().map(Variant::label).collect::<Vec<_>>().join(" | "));
     println!("|---|{}", "---:|".repeat(variants.len()));
     let line = |name: &str, f: &dyn Fn(&Row) -> String| {
         println!("| {name} | {} |", rows.iter().map(f).collect::<Vec<_>>().join(" | "));
     };
-    line("read model files", &|r| format!("{:.1}", ms(r.read)));
-    line("session build (detector + landmark)", &|r| format!("{:.1}", ms(r.build)));
-    line("first inference (warm-up, both models)", &|r| format!("{:.1}", ms(r.first_inference)));
-    line("first-result delay (load start → first skeleton)", &|r| format!("{:.1}", ms(r.first_result)));
+    line("read model files (median of loads)", &|r| format!("{:.1}", pct(&r.read, 0.5)));
+    line("session build, detector + landmark (median)", &|r| format!("{:.1}", pct(&r.build, 0.5)));
+    line("first inference, warm-up of both models (median)", &|r| format!("{:.1}", pct(&r.first_inference, 0.5)));
+    line("first-result delay, load start → first skeleton (median)", &|r| format!("{:.1}", pct(&r.first_result, 0.5)));
     line("tracked frame p50 / p95", &|r| format!("{:.2} / {:.2}", pct(&r.tracked, 0.5), pct(&r.tracked, 0.95)));
     line("  of which crop (warp into the model input) p50", &|r| format!("{:.3}", pct(&r.warp, 0.5)));
     line("  of which landmark model (ONNX Runtime) p50", &|r| format!("{:.2}", pct(&r.landmark_only, 0.5)));
