@@ -254,6 +254,28 @@ mod tests {
     }
 
     #[test]
+    fn startup_leaves_the_opening_to_the_source_thread() {
+        // The startup system must not wait for the source: it leaves it opening, and a later
+        // update takes it over once its thread has opened it.
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StatesPlugin))
+            .insert_resource(ClientConfig { source: Some(SourceSpec::Synthetic), ..Default::default() })
+            .add_plugins(CameraPlugin);
+        app.world_mut().run_schedule(Startup);
+        assert!(matches!(app.world().resource::<ActiveSource>(), ActiveSource::Opening(_)));
+        assert!(app.world().resource::<CameraStatus>().opening);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !matches!(app.world().resource::<ActiveSource>(), ActiveSource::Running(_)) {
+            assert!(Instant::now() < deadline, "never opened: {:?}", app.world().resource::<CameraStatus>());
+            std::thread::sleep(Duration::from_millis(5));
+            app.update();
+        }
+        let status = app.world().resource::<CameraStatus>();
+        assert!(!status.opening && status.error.is_none(), "{status:?}");
+        assert!(status.source.as_deref().is_some_and(|s| s.contains("synthetic")), "{status:?}");
+    }
+
+    #[test]
     fn missing_folder_is_reported_not_fatal() {
         let mut app = App::new();
         app.add_plugins((MinimalPlugins, StatesPlugin))
