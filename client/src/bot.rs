@@ -26,7 +26,7 @@ use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings};
 use shared::rules::fixtures::{pose_skeleton, with_noise};
 
 use crate::camera::CameraStatus;
-use crate::cli::{ClientConfig, SourceSpec};
+use crate::cli::{ClientConfig, JoinIntent, SourceSpec};
 use crate::flow::Screen;
 use crate::game::{ModelStatus, Play, PlayerPose, Round};
 use crate::session::{MeshCommand, NetCommand, Session};
@@ -308,19 +308,20 @@ fn leave_after_results(
     }
 }
 
-/// A headless bot app, as `client --headless --bot --quick` builds it (the same plugins:
-/// network, camera and pose model), quick-matching on `server` as `name` with frames from
-/// `source`; settings are kept in `config_dir`. Step it with `app.update()` until
-/// `app.should_exit()` (tests, load runs); its [`BotReport`] says what it went through.
+/// A headless bot app, as `client --headless --bot` builds it (the same plugins: network,
+/// camera and pose model), going to a room on `server` as `name` (`join`: create, a code, or
+/// quick match) with frames from `source`; settings are kept in `config_dir`. Step it with
+/// `app.update()` until `app.should_exit()` (tests, load runs); its [`BotReport`] says what
+/// it went through.
 pub fn headless_bot_app(
     server: &str,
     name: &str,
+    join: JoinIntent,
     source: SourceSpec,
     config_dir: &std::path::Path,
     bot: BotPlugin,
 ) -> App {
     use crate::app::{AppMode, Io, build_app_with};
-    use crate::cli::JoinIntent;
     let config = ClientConfig {
         name: Some(name.into()),
         server: Some(server.into()),
@@ -328,7 +329,7 @@ pub fn headless_bot_app(
         bot: true,
         bot_players: bot.min_players,
         round_secs: bot.round_secs,
-        join: JoinIntent::Quick,
+        join,
         source: Some(source),
         config_dir: Some(config_dir.to_path_buf()),
         mute: true,
@@ -350,6 +351,7 @@ mod tests {
         headless_bot_app(
             url,
             name,
+            JoinIntent::Quick,
             SourceSpec::Script(script.into()),
             &dir.join(name),
             BotPlugin { min_players: 2, round_secs: Some(10), results_timeout_s: 10.0 },
@@ -384,7 +386,7 @@ mod tests {
         let missing = dir.path().join("no-such-folder");
         let source = SourceSpec::Frames { dir: missing, fps: 5.0 };
         // Nothing listens on port 9: the network is down too, which must not hide the cause.
-        let mut app = headless_bot_app("ws://127.0.0.1:9/ws", "lost", source, dir.path(), BotPlugin::default());
+        let mut app = headless_bot_app("ws://127.0.0.1:9/ws", "lost", JoinIntent::Create, source, dir.path(), BotPlugin::default());
         let deadline = Instant::now() + Duration::from_secs(30);
         while app.should_exit().is_none() {
             app.update();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bevy::app::AppExit;
 use bevy::prelude::App;
 use client::bot::{BotPlugin, BotReport, CONFIDENT_POSE, headless_bot_app};
-use client::cli::SourceSpec;
+use client::cli::{JoinIntent, SourceSpec};
 use client::flow::Screen;
 use client::game::FinalBoard;
 use client::pose::{PoseLoading, PoseStats};
@@ -47,10 +47,10 @@ impl Server {
         Server { rt, server: Some(server), url, dir }
     }
 
-    /// A bot app quick-matching on this server; its settings live in a folder of its own.
-    fn bot(&self, name: &str, source: SourceSpec, players: usize) -> Bot {
+    /// A bot app going to a room on this server; its settings live in a folder of its own.
+    fn bot(&self, name: &str, join: JoinIntent, source: SourceSpec, players: usize) -> Bot {
         let plugin = BotPlugin { min_players: players, round_secs: Some(ROUND_SECS), results_timeout_s: 10.0 };
-        let app = headless_bot_app(&self.url, name, source, &self.dir.join(name), plugin);
+        let app = headless_bot_app(&self.url, name, join, source, &self.dir.join(name), plugin);
         Bot { name: name.to_string(), app: Some(app), exit: None }
     }
 
@@ -152,6 +152,21 @@ fn run(bots: &mut [Bot], mut kill: impl FnMut(&str, &App) -> bool) {
     }
 }
 
+/// Steps a bot until it is in a room; returns the room's code.
+fn room_code(bot: &mut Bot) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let app = bot.app.as_mut().unwrap_or_else(|| panic!("bot {} was killed", bot.name));
+        app.update();
+        if let Some(room) = &app.world().resource::<Session>().room {
+            return room.code.clone();
+        }
+        assert!(app.should_exit().is_none(), "bot {} exited before it had a room: {}", bot.name, bot.describe());
+        assert!(Instant::now() < deadline, "bot {} has no room after 30 s: {}", bot.name, bot.describe());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The bots that finished agree on one scoreboard, recorded by the server as agreed.
 fn agreed_board(bots: &[Bot]) -> MatchReport {
     let finished: Vec<&Bot> = bots.iter().filter(|b| b.app.is_some()).collect();
@@ -175,8 +190,11 @@ fn images() -> SourceSpec {
 fn three_bots_with_the_real_model_play_a_match_and_agree() {
     let server = Server::start("match");
     let names = ["ana", "bora", "chul"];
-    let mut bots: Vec<Bot> = names.iter().map(|n| server.bot(n, images(), names.len())).collect();
     let started = Instant::now();
+    // The host creates a room; the others join it by its code.
+    let mut bots = vec![server.bot(names[0], JoinIntent::Create, images(), names.len())];
+    let code = room_code(&mut bots[0]);
+    bots.extend(names[1..].iter().map(|n| server.bot(n, JoinIntent::Code(code.clone()), images(), names.len())));
     run(&mut bots, |_, _| false);
     let took = started.elapsed();
 
@@ -246,7 +264,9 @@ fn a_player_killed_mid_round_is_marked_dropped() {
         ("idler", SourceSpec::Script("miss".into())),
     ];
     let players = sources.len();
-    let mut bots: Vec<Bot> = sources.into_iter().map(|(n, source)| server.bot(n, source, players)).collect();
+    // Quick match: the first one in opens a room, the others are put in it.
+    let mut bots: Vec<Bot> =
+        sources.into_iter().map(|(n, source)| server.bot(n, JoinIntent::Quick, source, players)).collect();
     // Kill "watcher" once it has played with a few skeletons of its own.
     run(&mut bots, |name, app| name == "watcher" && app.world().resource::<BotReport>().confident_poses >= 5);
     assert!(bots[1].app.is_none(), "watcher was never killed:\n  {}", describe_all(&bots));
