@@ -40,6 +40,8 @@ struct Outcome {
     longest_loading_frame: Duration,
     /// Which update (1 = the first, with the startup systems) was the longest while loading.
     longest_loading_update: usize,
+    /// The main thread's CPU time and time waiting for a core in that update (Linux only).
+    longest_loading_sched: Option<(Duration, Duration)>,
     loading_frames_over_50ms: usize,
     first_result: Duration,
     fps: f64,
@@ -48,6 +50,14 @@ struct Outcome {
     max: Duration,
     inferences_per_s: f64,
     skeleton_share: f64,
+}
+
+/// CPU time this thread has run and time it has waited for a core so far (Linux:
+/// /proc/thread-self/schedstat), to tell work done in a frame from waiting on a busy machine.
+fn thread_sched() -> Option<(Duration, Duration)> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut f = s.split_whitespace().map(|v| v.parse::<u64>().ok().map(Duration::from_nanos));
+    Some((f.next()??, f.next()??))
 }
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -78,8 +88,10 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
     let mut loading_frames = Vec::new();
     loop {
         let t = Instant::now();
+        let before = thread_sched();
         app.update();
-        loading_frames.push(t.elapsed());
+        let sched = before.zip(thread_sched()).map(|((c0, w0), (c1, w1))| (c1.saturating_sub(c0), w1.saturating_sub(w0)));
+        loading_frames.push((t.elapsed(), sched));
         let loading = app.world().resource::<PoseLoading>();
         if let Some(e) = &loading.error {
             bail!("{model:?}: {e}");
@@ -95,10 +107,10 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
     let first_result = app.world().resource::<PoseLoading>().first_skeleton_after.unwrap_or_default();
     // The frame that produced the first skeleton already ran inference; count loading frames before it.
     loading_frames.pop();
-    let first_update = loading_frames.first().copied().unwrap_or_default();
-    let (longest_index, longest_loading_frame) =
-        loading_frames.iter().copied().enumerate().max_by_key(|(_, d)| *d).unwrap_or_default();
-    let loading_frames_over_50ms = loading_frames.iter().filter(|d| **d > Duration::from_millis(50)).count();
+    let first_update = loading_frames.first().map(|f| f.0).unwrap_or_default();
+    let (longest_index, (longest_loading_frame, longest_loading_sched)) =
+        loading_frames.iter().copied().enumerate().max_by_key(|(_, f)| f.0).unwrap_or_default();
+    let loading_frames_over_50ms = loading_frames.iter().filter(|f| f.0 > Duration::from_millis(50)).count();
 
     let inferences_before = app.world().resource::<PoseStats>().inferences;
     let measure = Instant::now();
@@ -119,6 +131,7 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
         loading_updates: loading_frames.len(),
         longest_loading_frame,
         longest_loading_update: longest_index + 1,
+        longest_loading_sched,
         loading_frames_over_50ms,
         first_result,
         fps: n as f64 / elapsed,
@@ -170,6 +183,9 @@ fn main() -> Result<()> {
     line("updates while loading", &|o| o.loading_updates.to_string());
     line("longest frame while loading (ms, which update)", &|o| {
         format!("{} (#{})", ms(o.longest_loading_frame), o.longest_loading_update)
+    });
+    line("  its main-thread CPU / wait for a core (ms)", &|o| {
+        o.longest_loading_sched.map_or("n/a".into(), |(cpu, wait)| format!("{} / {}", ms(cpu), ms(wait)))
     });
     line("loading frames over 50 ms", &|o| o.loading_frames_over_50ms.to_string());
     line("first-result delay (ms)", &|o| ms(o.first_result));
