@@ -243,6 +243,8 @@ fn three_bots_with_the_real_model_play_a_match_and_agree() {
     }
     eprintln!("match done in {took:?}");
 
+    // The host starts without forcing, so the round began only once all three were ready
+    // (an unready player would have been dropped from the room, and from this board).
     let board = agreed_board(&bots);
     let mut on_board: Vec<&str> = board.scores.iter().map(|l| l.name.as_str()).collect();
     on_board.sort_unstable();
