@@ -161,7 +161,9 @@ pub fn detect(data: &[u8]) -> Detected {
     const CFB_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
     if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
         Detected::Zip
-    } else if data.starts_with(&CFB_MAGIC) {
+    } else if data.starts_with(&CFB_MAGIC[..4]) {
+        // The first half of the signature is enough to call it a (possibly damaged)
+        // compound file: its reader then says precisely what is wrong with it.
         Detected::Cfb
     } else if data.get(..1024.min(data.len())).is_some_and(|head| head.windows(5).any(|w| w == b"%PDF-")) {
         Detected::Pdf
