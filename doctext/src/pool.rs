@@ -6,16 +6,21 @@
 //! arrive in submission order, each carrying that file's result. A cancelled job ends
 //! with [`Error::Cancelled`]; a panic while reading one file becomes that file's
 //! [`Error::Panicked`] and the worker carries on.
+//!
+//! Workers take the largest queued file first (size in bytes; a file on disk is measured
+//! when it is submitted). A batch then ends on small files instead of one worker reading a
+//! big PDF while the other idles; `Done` events still come in submission order.
 
 use crate::error::{Error, Result};
 use crate::model::Document;
 use crate::Options;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 /// Identifies a submitted job; ids grow in submission order.
@@ -47,11 +52,72 @@ struct Job {
     source: Source,
     opts: Options,
     cancel: Arc<AtomicBool>,
+    /// Bytes to read, for largest-first scheduling (0 when unknown).
+    size: u64,
+}
+
+impl Job {
+    /// Larger files first; among equal sizes, earlier submissions first.
+    fn priority(&self) -> (u64, Reverse<JobId>) {
+        (self.size, Reverse(self.id))
+    }
+}
+
+impl PartialEq for Job {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for Job {}
+impl PartialOrd for Job {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Job {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.priority().cmp(&other.priority())
+    }
+}
+
+/// The jobs waiting for a worker, largest first.
+#[derive(Default)]
+struct Queue {
+    jobs: BinaryHeap<Job>,
+    /// Set when the pool is dropped: workers finish what is queued, then stop.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+impl Shared {
+    /// Nothing panics while the lock is held, so a poisoned lock still holds a sound queue.
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next job, waiting for one; `None` once the pool is closed and drained.
+    fn next(&self) -> Option<Job> {
+        let mut q = self.lock();
+        loop {
+            if let Some(job) = q.jobs.pop() {
+                return Some(job);
+            }
+            if q.closed {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 /// The worker pool. Dropping it cancels what is left and joins the workers.
 pub struct Pool {
-    jobs: Option<Sender<Job>>,
+    shared: Arc<Shared>,
     events: Receiver<PoolEvent>,
     workers: Vec<JoinHandle<()>>,
     next_id: u64,
@@ -71,21 +137,21 @@ impl Default for Pool {
 impl Pool {
     /// A pool of `workers` threads (at least one).
     pub fn new(workers: usize) -> Self {
-        let (job_tx, job_rx) = unbounded::<Job>();
+        let shared = Arc::new(Shared::default());
         let (ev_tx, ev_rx) = unbounded::<PoolEvent>();
         let workers = (0..workers.max(1))
             .filter_map(|i| {
-                let rx = job_rx.clone();
+                let shared = Arc::clone(&shared);
                 let tx = ev_tx.clone();
                 std::thread::Builder::new()
                     .name(format!("doctext-{i}"))
-                    .spawn(move || worker(rx, tx))
+                    .spawn(move || worker(&shared, tx))
                     .map_err(|e| tracing::error!(error = %e, "cannot start a doctext worker"))
                     .ok()
             })
             .collect();
         Self {
-            jobs: Some(job_tx),
+            shared,
             events: ev_rx,
             workers,
             next_id: 0,
@@ -117,15 +183,21 @@ impl Pool {
         self.next_id += 1;
         let cancel = Arc::new(AtomicBool::new(false));
         self.cancels.insert(id, cancel.clone());
-        let job = Job { id, name, source, opts, cancel };
-        let sent = match &self.jobs {
-            Some(tx) if !self.workers.is_empty() => tx.send(job).map_err(|e| e.into_inner()),
-            _ => Err(job),
+        let size = match &source {
+            // A stat, not a read: the caller's frame never waits on the file's contents.
+            Source::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Source::Bytes(d) => d.len() as u64,
+            #[cfg(test)]
+            Source::Gate { .. } => 0,
         };
-        if let Err(job) = sent {
+        let job = Job { id, name, source, opts, cancel, size };
+        if self.workers.is_empty() {
             // No worker can take it: finish it here so its Done still comes in order.
             let err = Error::Panicked("the document worker pool has no running worker".into());
             self.held.insert(job.id, PoolEvent::Done { id: job.id, name: job.name, result: Err(err) });
+        } else {
+            self.shared.lock().jobs.push(job);
+            self.shared.ready.notify_one();
         }
         id
     }
@@ -220,16 +292,17 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         self.cancel_all();
-        self.jobs = None;
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
     }
 }
 
-fn worker(jobs: Receiver<Job>, events: Sender<PoolEvent>) {
-    while let Ok(job) = jobs.recv() {
-        let Job { id, name, source, opts, cancel } = job;
+fn worker(shared: &Shared, events: Sender<PoolEvent>) {
+    while let Some(job) = shared.next() {
+        let Job { id, name, source, opts, cancel, .. } = job;
         let result = if cancel.load(Ordering::Relaxed) {
             Err(Error::Cancelled)
         } else {
@@ -309,6 +382,30 @@ mod tests {
         assert!(matches!(done[0].2, Err(Error::Panicked(ref m)) if m.contains("test panic")), "{:?}", done[0].2);
         assert!(matches!(done[1].2, Err(Error::Cancelled)), "{:?}", done[1].2);
         assert!(matches!(done[2].2, Err(Error::UnknownFormat)), "{:?}", done[2].2);
+    }
+
+    #[test]
+    fn the_largest_queued_file_goes_first() {
+        let mut pool = Pool::new(1);
+        let (gate_tx, gate_rx) = unbounded();
+        let gate = pool.submit(String::from("gate"), Source::Gate { open: gate_rx, panic: false }, Options::default());
+        // Only once the worker holds the gate do the others queue up behind it.
+        assert!(matches!(pool.recv(), Some(PoolEvent::Started { id, .. }) if id == gate));
+        let small = pool.submit_bytes("small", zip_of("a.txt", b"x"), Options::default());
+        let large = pool.submit_bytes("large", zip_of("a.txt", &[b'y'; 4096]), Options::default());
+        let medium = pool.submit_bytes("medium", zip_of("a.txt", &[b'z'; 512]), Options::default());
+        gate_tx.send(()).unwrap();
+        let mut started = Vec::new();
+        let mut done = Vec::new();
+        while let Some(ev) = pool.recv() {
+            match ev {
+                PoolEvent::Started { id, .. } => started.push(id),
+                PoolEvent::Done { id, .. } => done.push(id),
+                PoolEvent::Progress { .. } => {}
+            }
+        }
+        assert_eq!(started, vec![large, medium, small], "read largest first");
+        assert_eq!(done, vec![gate, small, large, medium], "delivered in submission order");
     }
 
     #[test]
