@@ -36,14 +36,9 @@ pub(crate) struct Encrypted {
     package: Vec<u8>,
 }
 
-/// Opens the compound file and returns its encryption streams when both exist;
-/// `Ok(None)` for any other compound file.
-pub(crate) fn encrypted_streams(data: &[u8], ctx: &mut Ctx) -> Result<Option<Encrypted>> {
-    let mut cf = match cfb::CompoundFile::open(Cursor::new(data)) {
-        Ok(cf) => cf,
-        // Not for us to judge: the legacy readers report their own error.
-        Err(_) => return Ok(None),
-    };
+/// The compound file's encryption streams when both exist; `Ok(None)` for any other
+/// compound file.
+pub(crate) fn encrypted_streams(cf: &mut cfb::CompoundFile<Cursor<&[u8]>>, ctx: &mut Ctx) -> Result<Option<Encrypted>> {
     if !(cf.is_stream("EncryptionInfo") && cf.is_stream("EncryptedPackage")) {
         return Ok(None);
     }

@@ -186,18 +186,21 @@ pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
                 None => archive::extract(&mut pkg, ctx),
             }
         }
-        Detected::Cfb => match crypto::encrypted_streams(data, ctx)? {
-            Some(enc) => {
-                let package = enc.decrypt(ctx)?;
-                // The package must be a zip; anything else (e.g. another compound file)
-                // is refused rather than recursed into.
-                if detect(&package) != Detected::Zip {
-                    return Err(Error::malformed(Format::Docx, "the decrypted package is not a zip"));
+        Detected::Cfb => {
+            let mut ole = cfb::Ole::open(data, ctx)?;
+            match crypto::encrypted_streams(ole.compound_file(), ctx)? {
+                Some(enc) => {
+                    let package = enc.decrypt(ctx)?;
+                    // The package must be a zip; anything else (e.g. another compound file)
+                    // is refused rather than recursed into.
+                    if detect(&package) != Detected::Zip {
+                        return Err(Error::malformed(Format::Docx, "the decrypted package is not a zip"));
+                    }
+                    extract_any(&package, ctx)
                 }
-                extract_any(&package, ctx)
+                None => cfb::extract(ole, ctx),
             }
-            None => cfb::extract(data, ctx),
-        },
+        }
         Detected::Pdf => pdf::extract(data, ctx),
         Detected::Unknown => Err(Error::UnknownFormat),
     }

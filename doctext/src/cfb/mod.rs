@@ -21,9 +21,9 @@ use std::io::{Cursor, Read};
 /// The eight bytes every compound file starts with.
 const CFB_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
-/// Reads a non-encrypted OLE compound file (doc, xls, ppt or hwp).
-pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
-    let mut ole = Ole::open(data, ctx)?;
+/// Reads a non-encrypted OLE compound file (doc, xls, ppt or hwp), already opened (the
+/// caller opens it once to look for encryption streams first).
+pub(crate) fn extract(mut ole: Ole<'_>, ctx: &mut Ctx) -> Result<Document> {
     if ole.is_stream("WordDocument") {
         ole.format = Format::Doc;
         doc::extract(&mut ole, ctx)
@@ -71,7 +71,7 @@ pub(crate) struct Ole<'a> {
 
 impl<'a> Ole<'a> {
     /// Opens `data` as a compound file. Not a CFB → [`Error::Malformed`].
-    fn open(data: &'a [u8], ctx: &Ctx) -> Result<Self> {
+    pub(crate) fn open(data: &'a [u8], ctx: &Ctx) -> Result<Self> {
         // Errors before the directory is read name the format the bytes suggest (a scan
         // done only on that path).
         if !data.starts_with(&CFB_MAGIC) {
@@ -88,6 +88,11 @@ impl<'a> Ole<'a> {
         }
         // Set by `extract` once the streams tell the format.
         Ok(Self { cf, file_len: data.len() as u64, format: Format::Doc })
+    }
+
+    /// The compound file itself, for the encryption check.
+    pub(crate) fn compound_file(&mut self) -> &mut cfb::CompoundFile<Cursor<&'a [u8]>> {
+        &mut self.cf
     }
 
     pub(crate) fn is_stream(&self, path: &str) -> bool {
@@ -163,8 +168,13 @@ pub(crate) mod test_support {
     /// Extracts with default limits.
     pub(crate) fn run(data: &[u8]) -> Result<Document> {
         let limits = Limits::default();
-        let mut ctx = Ctx::new(&limits, None, None);
-        extract(data, &mut ctx)
+        open_and_extract(data, &mut Ctx::new(&limits, None, None))
+    }
+
+    /// Opens and extracts, as the crate's entry point does for a non-encrypted file.
+    pub(crate) fn open_and_extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
+        let ole = Ole::open(data, ctx)?;
+        extract(ole, ctx)
     }
 
     /// NFC is not needed for our own comparisons: the corpus text is already composed.
@@ -218,18 +228,18 @@ pub(crate) mod test_support {
     fn limits_and_cancellation_are_enforced() {
         let data = corpus("base/quiz_ko.doc");
         let small = Limits { max_entry_bytes: 1000, ..Limits::default() };
-        let err = extract(&data, &mut Ctx::new(&small, None, None)).unwrap_err();
+        let err = open_and_extract(&data, &mut Ctx::new(&small, None, None)).unwrap_err();
         assert!(matches!(err, Error::Limit(LimitKind::EntryBytes { max: 1000 })), "{err}");
         let few = Limits { max_entries: 2, ..Limits::default() };
-        let err = extract(&data, &mut Ctx::new(&few, None, None)).unwrap_err();
+        let err = open_and_extract(&data, &mut Ctx::new(&few, None, None)).unwrap_err();
         assert!(matches!(err, Error::Limit(LimitKind::Entries { max: 2 })), "{err}");
         // Inflated hwp sections count against the per-file total.
         let tiny_total = Limits { max_total_bytes: 100, ..Limits::default() };
-        let err = extract(&corpus("base/quiz_ko.hwp"), &mut Ctx::new(&tiny_total, None, None)).unwrap_err();
+        let err = open_and_extract(&corpus("base/quiz_ko.hwp"), &mut Ctx::new(&tiny_total, None, None)).unwrap_err();
         assert!(matches!(err, Error::Limit(LimitKind::TotalBytes { max: 100 })), "{err}");
         let cancel = std::sync::atomic::AtomicBool::new(true);
         let limits = Limits::default();
-        let err = extract(&corpus("base/quiz_ko.hwp"), &mut Ctx::new(&limits, None, Some(&cancel))).unwrap_err();
+        let err = open_and_extract(&corpus("base/quiz_ko.hwp"), &mut Ctx::new(&limits, None, Some(&cancel))).unwrap_err();
         assert!(matches!(err, Error::Cancelled), "{err}");
     }
 
