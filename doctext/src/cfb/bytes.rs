@@ -71,8 +71,18 @@ pub(crate) fn u32_at(data: &[u8], off: usize) -> Option<u32> {
 
 /// Decodes UTF-16LE, replacing unpaired surrogates (a trailing odd byte is dropped).
 pub(crate) fn utf16le(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    push_utf16le(bytes, &mut out);
+    out
+}
+
+/// [`utf16le`] appended to `out`, with no intermediate string.
+pub(crate) fn push_utf16le(bytes: &[u8], out: &mut String) {
     let units = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-    decode_utf16(units, bytes.len() / 2)
+    // Most text is ASCII or Hangul (3 UTF-8 bytes per 2-byte unit): one unit per byte is
+    // a reservation that rarely needs to grow and never wastes much.
+    out.reserve(bytes.len());
+    out.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
 }
 
 /// Decodes UTF-16 code units (about `count` of them), replacing unpaired surrogates.

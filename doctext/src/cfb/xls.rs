@@ -10,7 +10,7 @@
 //! as ISO 8601 text, other numbers in their shortest form.
 
 use super::Ole;
-use super::bytes::{Reader, decode_utf16, u16_at, u32_at, utf16le};
+use super::bytes::{Reader, decode_utf16, push_utf16le, u16_at, u32_at};
 use crate::error::{Error, Result};
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin, Part};
@@ -445,7 +445,7 @@ fn read_chars(s: &mut Segments, mut cch: usize, mut wide: bool, out: &mut String
         let whole = units.is_empty() && n == cch;
         if wide && whole {
             // The common cases: the whole string in one piece, decoded straight into `out`.
-            out.push_str(&utf16le(chunk));
+            push_utf16le(chunk, out);
         } else if whole {
             // 8-bit characters are Latin-1.
             out.reserve(n * 2);
