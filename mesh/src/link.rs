@@ -21,6 +21,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use shared::protocol::peer::Channel;
@@ -155,12 +156,45 @@ fn label(channel: Channel) -> &'static str {
     }
 }
 
+/// How long a newly opened channel waits before it is reported open: time for the peer
+/// connection's driver to flush the channel's local stream setup (see [`flush_stream_setup`]).
+const STREAM_SETUP_SETTLE: Duration = Duration::from_millis(5);
+
+/// Makes the peer connection apply the channel's own SCTP stream settings before anything
+/// can arrive on the stream.
+///
+/// `webrtc` 0.21.1 reports a pre-negotiated channel open as soon as the SCTP association is
+/// up, but the write that creates the local SCTP stream with the channel's settings
+/// (unordered, `maxRetransmits = 0`) only sits in a queue until the connection's driver next
+/// flushes its writes — and the driver, idle, wakes for an incoming datagram first. If the
+/// peer's first message on the channel arrives in that window, the stack creates the stream
+/// for it with default settings (ordered, fully reliable) and then refuses our own setup
+/// ("there already exists a stream with identifier"): the "unreliable" channel retransmits
+/// every lost pose and delivers them in order, seconds late. This happened in 3 of 6 runs of
+/// the loss test. Setting a buffered-amount threshold wakes the driver's write path, which
+/// flushes the queued setup first; the short settle covers the driver's scheduling. The peer
+/// sends nothing on a channel before our `LinkUp`, which goes out only after this.
+async fn flush_stream_setup(dc: &Arc<dyn DataChannel>) {
+    match dc.buffered_amount_low_threshold().await {
+        Ok(threshold) => {
+            if let Err(e) = dc.set_buffered_amount_low_threshold(threshold).await {
+                tracing::debug!("could not wake the data channel's writer: {e}");
+            }
+        }
+        Err(e) => tracing::debug!("could not read the data channel's threshold: {e}"),
+    }
+    tokio::time::sleep(STREAM_SETUP_SETTLE).await;
+}
+
 /// Forwards one channel's events to the driver until it closes.
 fn spawn_reader(dc: Arc<dyn DataChannel>, channel: Channel, handler: Arc<Handler>) {
     tokio::spawn(async move {
         while let Some(event) = dc.poll().await {
             match event {
-                DataChannelEvent::OnOpen => handler.emit(LinkEventKind::ChannelOpen(channel)),
+                DataChannelEvent::OnOpen => {
+                    flush_stream_setup(&dc).await;
+                    handler.emit(LinkEventKind::ChannelOpen(channel));
+                }
                 DataChannelEvent::OnMessage(msg) => {
                     handler.emit(LinkEventKind::Message(channel, msg.data))
                 }

@@ -31,6 +31,7 @@ const LOSS: f64 = 0.10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_percent_loss_unreliable_loses_some_reliable_loses_none() {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).try_init();
     let server = server::spawn(server::Config::ephemeral()).await.unwrap();
     let url = server.ws_url();
     // The links come up without loss (this test is about the channels, not the handshake)…
