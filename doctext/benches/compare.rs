@@ -16,6 +16,13 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata
 /// Time spent measuring each row.
 const BUDGET: Duration = Duration::from_millis(1500);
 
+/// Whether section `what` (a format, `pool` or `agile`) is wanted: all of them unless
+/// `DOCTEXT_BENCH` lists some, comma-separated (e.g. `DOCTEXT_BENCH=xls,pool`), which
+/// keeps iteration runs short.
+fn wanted(what: &str) -> bool {
+    std::env::var("DOCTEXT_BENCH").map_or(true, |v| v.split(',').any(|w| w.trim() == what))
+}
+
 fn files(format: &str) -> Vec<PathBuf> {
     let manifest = std::fs::read_to_string(Path::new(CORPUS).join("manifest.tsv")).expect("manifest.tsv");
     manifest
@@ -113,7 +120,7 @@ fn main() {
     println!("\n### doctext vs other crates (one thread, files read from disk)\n");
     println!("| format | reader                 | timed files | files/s    | MB/s     | vs doctext | failed |");
     println!("|--------|------------------------|-------|------------|----------|------------|--------|");
-    for format in ["docx", "xlsx", "pptx", "pdf", "doc", "xls", "ppt", "hwp"] {
+    for format in ["docx", "xlsx", "pptx", "pdf", "doc", "xls", "ppt", "hwp"].into_iter().filter(|f| wanted(f)) {
         let all = files(format);
         let mut contenders: Vec<(&str, Reads)> = vec![("doctext", doctext_reads)];
         match format {
@@ -138,7 +145,15 @@ fn main() {
             base.get_or_insert(r.0);
         }
     }
+    if wanted("pool") {
+        pool_table();
+    }
+    if wanted("agile") {
+        agile_table();
+    }
+}
 
+fn pool_table() {
     println!("\n### Pool speed-up (mixed docx/xlsx/pptx/pdf/hwp base files, in memory)\n");
     println!("| files | 1 worker (ms) | 2 workers (ms) | speed-up |");
     println!("|-------|---------------|----------------|----------|");
@@ -158,7 +173,9 @@ fn main() {
             one.as_secs_f64() / two.as_secs_f64()
         );
     }
+}
 
+fn agile_table() {
     println!("\n### Agile decryption (quiz_ko_agile_pw-Secret123.docx) vs the floor\n");
     println!("| what                                      | ms     |");
     println!("|-------------------------------------------|--------|");

@@ -1,7 +1,5 @@
 //! The structured result of an extraction.
 
-use std::fmt::Write as _;
-
 /// Which file format a document (or an archive entry) was read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,7 +113,16 @@ impl Document {
     /// Plain text: one line per paragraph, one line per table row with cells
     /// separated by tabs.
     pub fn text(&self) -> String {
-        let mut out = String::new();
+        // Sized once, then written without a temporary string per row.
+        let len: usize = self
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Paragraph { text, .. } => text.len() + 1,
+                Block::Table { rows, .. } => rows.iter().map(|r| r.iter().map(|c| c.len() + 1).sum::<usize>().max(1)).sum(),
+            })
+            .sum();
+        let mut out = String::with_capacity(len);
         for b in &self.blocks {
             match b {
                 Block::Paragraph { text, .. } => {
@@ -124,7 +131,13 @@ impl Document {
                 }
                 Block::Table { rows, .. } => {
                     for row in rows {
-                        let _ = writeln!(out, "{}", row.join("\t"));
+                        for (k, cell) in row.iter().enumerate() {
+                            if k > 0 {
+                                out.push('\t');
+                            }
+                            out.push_str(cell);
+                        }
+                        out.push('\n');
                     }
                 }
             }
@@ -141,5 +154,23 @@ impl Document {
             origin.entry.insert(0, entry.to_string());
             self.blocks.push(b);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_has_a_line_per_paragraph_and_per_row_with_tab_separated_cells() {
+        let mut doc = Document::new(Format::Xlsx);
+        doc.push_paragraph("제목", Origin::default());
+        let rows = vec![vec!["a".into(), String::new(), "c".into()], vec![], vec!["끝".into()]];
+        doc.push_table(rows, Origin { part: Part::Sheet("S".into()), ..Origin::default() });
+        doc.push_paragraph("  ", Origin::default());
+        let text = doc.text();
+        assert_eq!(text, "제목\na\t\tc\n\n끝\n");
+        // Sized exactly up front: no regrowth while writing.
+        assert_eq!(text.capacity(), text.len());
     }
 }

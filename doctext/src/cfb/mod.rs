@@ -27,9 +27,10 @@ pub(crate) fn extract(mut ole: Ole<'_>, ctx: &mut Ctx) -> Result<Document> {
     if ole.is_stream("WordDocument") {
         ole.format = Format::Doc;
         doc::extract(&mut ole, ctx)
-    } else if ole.is_stream("Workbook") || ole.is_stream("Book") {
+    } else if let Some(stream) = ["Workbook", "Book"].into_iter().find(|s| ole.is_stream(s)) {
+        // Excel 97 and later write "Workbook", Excel 5.0/95 "Book".
         ole.format = Format::Xls;
-        xls::extract(&mut ole, ctx)
+        xls::extract(&mut ole, stream, ctx)
     } else if ole.is_stream("PowerPoint Document") {
         ole.format = Format::Ppt;
         ppt::extract(&mut ole, ctx)
@@ -82,8 +83,11 @@ impl<'a> Ole<'a> {
         }
         let cf = cfb::CompoundFile::open(Cursor::new(data))
             .map_err(|e| Error::malformed(guess_format(data), format!("not a CFB file: {e}")))?;
+        // Every directory entry takes 128 bytes of the file: a file smaller than the limit
+        // times that cannot exceed it, and the walk (which builds a path per entry) is
+        // only needed for larger ones.
         let max = ctx.limits.max_entries;
-        if cf.walk().nth(max).is_some() {
+        if data.len() / 128 > max && cf.walk().nth(max).is_some() {
             return Err(Error::Limit(LimitKind::Entries { max }));
         }
         // Set by `extract` once the streams tell the format.
@@ -110,11 +114,12 @@ impl<'a> Ole<'a> {
     /// Reads the whole stream at `path`.
     pub(crate) fn read(&mut self, path: &str, ctx: &Ctx) -> Result<Vec<u8>> {
         let format = self.format;
-        let len = self
-            .cf
-            .entry(path)
-            .map_err(|e| Error::malformed(format, format!("missing stream {path}: {e}")))?
-            .len();
+        // One directory look-up: the opened stream knows its length.
+        let mut stream = self.cf.open_stream(path).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::NotFound { "missing stream" } else { "cannot open stream" };
+            Error::malformed(format, format!("{what} {path}: {e}"))
+        })?;
+        let len = stream.len();
         if len > self.file_len {
             return Err(Error::malformed(
                 format,
@@ -125,10 +130,6 @@ impl<'a> Ole<'a> {
         if len > max {
             return Err(Error::Limit(LimitKind::EntryBytes { max }));
         }
-        let mut stream = self
-            .cf
-            .open_stream(path)
-            .map_err(|e| Error::malformed(format, format!("cannot open stream {path}: {e}")))?;
         let mut out = Vec::with_capacity(len as usize);
         (&mut stream)
             .take(len)

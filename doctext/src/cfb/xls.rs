@@ -10,10 +10,11 @@
 //! as ISO 8601 text, other numbers in their shortest form.
 
 use super::Ole;
-use super::bytes::{Reader, decode_utf16, push_utf16le, u16_at, u32_at};
+use super::bytes::{Reader, push_utf16le, u16_at, u32_at};
 use crate::error::{Error, Result};
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin, Part};
+use std::fmt::Write as _;
 
 const BOF: u16 = 0x0809;
 const EOF: u16 = 0x000A;
@@ -45,11 +46,9 @@ fn malformed(reason: impl Into<String>) -> Error {
     Error::malformed(Format::Xls, reason)
 }
 
-pub(super) fn extract(ole: &mut Ole, ctx: &mut Ctx) -> Result<Document> {
-    // Excel 97 and later write "Workbook", Excel 5.0/95 "Book".
-    let name = if ole.is_stream("Workbook") { "Workbook" } else { "Book" };
-    let data = ole.read(name, ctx)?;
-    read_workbook(&data, name == "Workbook", ctx)
+pub(super) fn extract(ole: &mut Ole, stream: &str, ctx: &mut Ctx) -> Result<Document> {
+    let data = ole.read(stream, ctx)?;
+    read_workbook(&data, stream == "Workbook", ctx)
 }
 
 /// One BIFF record: type, offset of its header in the stream, body.
@@ -80,75 +79,131 @@ impl<'a> Records<'a> {
     }
 
     /// `first` plus the bodies of the `CONTINUE` records that follow, which are consumed.
-    fn continued(&mut self, first: &'a [u8]) -> Vec<&'a [u8]> {
-        let mut segments = vec![first];
+    fn continued(&mut self, first: &'a [u8]) -> Segments<'a> {
+        let mut more = Vec::new();
         loop {
             let before = self.clone();
             match self.next() {
-                Some(rec) if rec.kind == CONTINUE => segments.push(rec.body),
+                Some(rec) if rec.kind == CONTINUE => more.push(rec.body),
                 _ => {
                     *self = before;
-                    return segments;
+                    return Segments::new(first, more);
                 }
             }
         }
     }
 }
 
-/// A sheet being read: its name and its non-empty cells (row, column, value) in file
-/// order.
+/// The shared string table, each string stored once: `text` holds them back to back and
+/// `spans` gives each one's byte range. Cells refer to a span; the text is copied only
+/// into the finished table.
+#[derive(Default)]
+struct Sst {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+/// A cell: its position and the byte range of its text, in the shared strings or in the
+/// sheet's own text.
+struct Cell {
+    row: u16,
+    col: u16,
+    shared: bool,
+    text: (usize, usize),
+}
+
+/// A sheet being read: its name, its non-empty cells in file order, and the text of the
+/// cells that are not shared strings (labels, numbers, booleans), back to back.
 struct Sheet {
     name: String,
-    cells: Vec<(u16, u16, String)>,
+    cells: Vec<Cell>,
+    text: String,
 }
 
 impl Sheet {
-    fn set(&mut self, row: u16, col: u16, value: String) {
-        if !value.is_empty() {
-            self.cells.push((row, col, value));
+    fn new(name: String) -> Self {
+        Self { name, cells: Vec::new(), text: String::new() }
+    }
+
+    /// Appends a cell's text with `write`; a failed or empty write leaves no cell.
+    fn write(&mut self, row: u16, col: u16, write: impl FnOnce(&mut String) -> Option<()>) {
+        let start = self.text.len();
+        if write(&mut self.text).is_some() && self.text.len() > start {
+            self.cells.push(Cell { row, col, shared: false, text: (start, self.text.len()) });
+        } else {
+            self.text.truncate(start);
+        }
+    }
+
+    fn put(&mut self, row: u16, col: u16, value: &str) {
+        self.write(row, col, |out| {
+            out.push_str(value);
+            Some(())
+        });
+    }
+
+    fn number(&mut self, row: u16, col: u16, styles: &Styles, xf: u16, v: f64) {
+        self.write(row, col, |out| {
+            styles.push_value(xf, v, out);
+            Some(())
+        });
+    }
+
+    fn shared(&mut self, row: u16, col: u16, span: (usize, usize)) {
+        if span.1 > span.0 {
+            self.cells.push(Cell { row, col, shared: true, text: span });
         }
     }
 
     /// Rows of the table: empty rows are dropped; columns are aligned from the leftmost
     /// used column when that stays small, otherwise each row keeps only its own cells.
     /// A cell written twice keeps its last value.
-    fn into_rows(mut self) -> Vec<Vec<String>> {
-        // Stable sort: among duplicates the last written stays last.
-        self.cells.sort_by_key(|c| (c.0, c.1));
-        let mut cells: Vec<(u16, u16, String)> = Vec::with_capacity(self.cells.len());
-        for c in self.cells {
-            match cells.last_mut() {
-                Some(last) if (last.0, last.1) == (c.0, c.1) => *last = c,
-                _ => cells.push(c),
-            }
+    fn into_rows(mut self, sst: &str) -> Vec<Vec<String>> {
+        // Writers store cells row by row, so this rarely sorts. The sort is stable:
+        // among duplicates the last written stays last.
+        if !self.cells.is_sorted_by_key(|c| (c.row, c.col)) {
+            self.cells.sort_by_key(|c| (c.row, c.col));
         }
-        let min = cells.iter().map(|c| c.1).min().unwrap_or(0);
-        let max = cells.iter().map(|c| c.1).max().unwrap_or(0);
+        let cells = &self.cells;
+        // Whether the next cell overwrites cell `k`.
+        let overwritten = |k: usize| {
+            let (a, b) = (cells.get(k), cells.get(k + 1));
+            a.zip(b).is_some_and(|(a, b)| (a.row, a.col) == (b.row, b.col))
+        };
+        let (mut min, mut max, mut kept, mut row_count) = (u16::MAX, 0u16, 0usize, 0usize);
+        for (k, c) in cells.iter().enumerate() {
+            min = min.min(c.col);
+            max = max.max(c.col);
+            kept += usize::from(!overwritten(k));
+            row_count += usize::from(k == 0 || cells.get(k - 1).is_some_and(|p| p.row != c.row));
+        }
+        if cells.is_empty() {
+            return Vec::new();
+        }
         let width = usize::from(max - min) + 1;
-        let mut row_count = 0usize;
-        let mut prev = None;
-        for c in &cells {
-            if prev != Some(c.0) {
-                row_count += 1;
-                prev = Some(c.0);
-            }
-        }
-        let aligned = row_count.saturating_mul(width) <= cells.len().saturating_mul(4).saturating_add(4096);
+        let aligned = row_count.saturating_mul(width) <= kept.saturating_mul(4).saturating_add(4096);
+        let text_of = |c: &Cell| {
+            let buf = if c.shared { sst } else { self.text.as_str() };
+            buf.get(c.text.0..c.text.1).unwrap_or_default()
+        };
         let mut rows: Vec<Vec<String>> = Vec::with_capacity(row_count);
-        let mut prev = None;
-        for (row, col, value) in cells {
-            if prev != Some(row) {
-                rows.push(if aligned { vec![String::new(); width] } else { Vec::new() });
-                prev = Some(row);
-            }
-            let Some(out) = rows.last_mut() else { continue };
-            if aligned {
-                if let Some(slot) = out.get_mut(usize::from(col - min)) {
-                    *slot = value;
+        let mut at = 0usize;
+        for row_cells in cells.chunk_by(|a, b| a.row == b.row) {
+            let mut out = Vec::with_capacity(if aligned { width } else { row_cells.len() });
+            for (k, c) in row_cells.iter().enumerate() {
+                if overwritten(at + k) {
+                    continue;
                 }
-            } else {
-                out.push(value);
+                if aligned {
+                    out.resize(usize::from(c.col - min), String::new());
+                }
+                out.push(String::from(text_of(c)));
             }
+            if aligned {
+                out.resize(width, String::new());
+            }
+            at += row_cells.len();
+            rows.push(out);
         }
         rows
     }
@@ -163,7 +218,7 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
     }
     let mut doc = Document::new(Format::Xls);
     let mut sheet_names: Vec<(u32, String)> = Vec::new();
-    let mut sst: Vec<String> = Vec::new();
+    let mut sst = Sst::default();
     // Substream kinds of the open BOFs (embedded charts nest inside worksheets).
     let mut stack: Vec<u16> = Vec::new();
     let mut sheet: Option<Sheet> = None;
@@ -172,6 +227,10 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
     let mut pending_string: Option<(u16, u16)> = None;
     let mut styles = Styles::default();
     let mut text = Text { biff8, codepage: encoding_rs::WINDOWS_1252 };
+    let finish = |doc: &mut Document, mut done: Sheet, sst: &Sst| {
+        let origin = Origin { part: Part::Sheet(std::mem::take(&mut done.name)), ..Origin::default() };
+        doc.push_table(done.into_rows(&sst.text), origin);
+    };
 
     let mut i = 0usize;
     while let Some(rec) = records.next() {
@@ -200,7 +259,7 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
                         .map(|(_, n)| n.clone())
                         .unwrap_or_else(|| format!("Sheet{}", worksheets_seen + 1));
                     worksheets_seen += 1;
-                    sheet = Some(Sheet { name, cells: Vec::new() });
+                    sheet = Some(Sheet::new(name));
                     stack.clear();
                 }
                 stack.push(dt);
@@ -210,8 +269,7 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
                 if stack.is_empty()
                     && let Some(done) = sheet.take()
                 {
-                    let origin = Origin { part: Part::Sheet(done.name.clone()), ..Origin::default() };
-                    doc.push_table(done.into_rows(), origin);
+                    finish(&mut doc, done, &sst);
                 }
             }
             FILEPASS => {
@@ -228,7 +286,7 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
             CODEPAGE => text.codepage = codepage(u16_at(b, 0).unwrap_or(1252)),
             FORMAT => {
                 let code = if text.biff8 {
-                    read_long_string(&mut Segments::new(vec![b.get(2..).unwrap_or(&[])]))
+                    owned(|out| read_long_string(&mut Segments::single(b.get(2..).unwrap_or(&[])), out))
                 } else {
                     text.short(b.get(2..).unwrap_or(&[]))
                 };
@@ -246,10 +304,9 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
         let in_sheet = stack.last() == Some(&DT_WORKSHEET);
         let Some(sheet) = sheet.as_mut().filter(|_| in_sheet) else { continue };
         if rec.kind == STRING {
-            if let Some((r, c)) = pending_string.take()
-                && let Some(s) = text.long(records.continued(b))
-            {
-                sheet.set(r, c, s);
+            if let Some((r, c)) = pending_string.take() {
+                let mut segments = records.continued(b);
+                sheet.write(r, c, |out| text.long(&mut segments, out));
             }
             continue;
         }
@@ -257,25 +314,24 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
         let xf = u16_at(b, 4).unwrap_or(0);
         match rec.kind {
             LABELSST => {
-                if let Some(s) = u32_at(b, 6).and_then(|k| sst.get(k as usize)) {
+                if let Some(&(start, end)) = u32_at(b, 6).and_then(|k| sst.spans.get(k as usize)) {
                     // Many cells may share one long string: count the copies.
-                    ctx.charge(s.len() as u64)?;
-                    sheet.set(row, col, s.clone());
+                    ctx.charge((end - start) as u64)?;
+                    sheet.shared(row, col, (start, end));
                 }
             }
             LABEL | RSTRING => {
-                if let Some(s) = text.long(records.continued(b.get(6..).unwrap_or(&[]))) {
-                    sheet.set(row, col, s);
-                }
+                let mut segments = records.continued(b.get(6..).unwrap_or(&[]));
+                sheet.write(row, col, |out| text.long(&mut segments, out));
             }
             NUMBER => {
                 if let Some(v) = b.get(6..14).and_then(|x| x.try_into().ok()) {
-                    sheet.set(row, col, styles.value(xf, f64::from_le_bytes(v)));
+                    sheet.number(row, col, &styles, xf, f64::from_le_bytes(v));
                 }
             }
             RK => {
                 if let Some(rk) = u32_at(b, 6) {
-                    sheet.set(row, col, styles.value(xf, rk_value(rk)));
+                    sheet.number(row, col, &styles, xf, rk_value(rk));
                 }
             }
             MULRK => {
@@ -285,12 +341,12 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
                     let Some(c) = u16::try_from(k).ok().and_then(|k| col.checked_add(k)) else { break };
                     let xf = u16::from_le_bytes([chunk[0], chunk[1]]);
                     let rk = u32::from_le_bytes([chunk[2], chunk[3], chunk[4], chunk[5]]);
-                    sheet.set(row, c, styles.value(xf, rk_value(rk)));
+                    sheet.number(row, c, &styles, xf, rk_value(rk));
                 }
             }
             BOOLERR => {
                 if let (Some(v), Some(0)) = (b.get(6), b.get(7)) {
-                    sheet.set(row, col, if *v != 0 { "TRUE" } else { "FALSE" }.into());
+                    sheet.put(row, col, if *v != 0 { "TRUE" } else { "FALSE" });
                 }
             }
             FORMULA => {
@@ -298,11 +354,11 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
                     if v[6] == 0xFF && v[7] == 0xFF {
                         match v[0] {
                             0 => pending_string = Some((row, col)),
-                            1 => sheet.set(row, col, if v[2] != 0 { "TRUE" } else { "FALSE" }.into()),
+                            1 => sheet.put(row, col, if v[2] != 0 { "TRUE" } else { "FALSE" }),
                             _ => {}
                         }
                     } else if let Ok(bytes) = v.try_into() {
-                        sheet.set(row, col, styles.value(xf, f64::from_le_bytes(bytes)));
+                        sheet.number(row, col, &styles, xf, f64::from_le_bytes(bytes));
                     }
                 }
             }
@@ -311,8 +367,7 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
     }
     // A truncated stream may end inside a sheet: keep what was read.
     if let Some(done) = sheet.take() {
-        let origin = Origin { part: Part::Sheet(done.name.clone()), ..Origin::default() };
-        doc.push_table(done.into_rows(), origin);
+        finish(&mut doc, done, &sst);
     }
     Ok(doc)
 }
@@ -329,63 +384,89 @@ impl Text {
     fn short(&self, b: &[u8]) -> Option<String> {
         let cch = usize::from(*b.first()?);
         if self.biff8 {
-            read_string(&mut Segments::new(vec![b.get(1..)?]), cch)
+            owned(|out| read_string(&mut Segments::single(b.get(1..)?), cch, out))
         } else {
             Some(self.codepage.decode_without_bom_handling(b.get(1..1 + cch)?).0.into_owned())
         }
     }
 
-    /// A string with a 16-bit count (cells, cached formula results).
-    fn long(&self, segments: Vec<&[u8]>) -> Option<String> {
+    /// Appends a string with a 16-bit count (cells, cached formula results).
+    fn long(&self, segments: &mut Segments, out: &mut String) -> Option<()> {
         if self.biff8 {
-            return read_long_string(&mut Segments::new(segments));
+            return read_long_string(segments, out);
         }
-        let b = *segments.first()?;
+        let b = segments.first;
         let cch = usize::from(u16_at(b, 0)?);
         // A BIFF5 string never needs CONTINUE records for a cell (255 characters max).
-        Some(self.codepage.decode_without_bom_handling(b.get(2..2 + cch)?).0.into_owned())
+        out.push_str(&self.codepage.decode_without_bom_handling(b.get(2..2 + cch)?).0);
+        Some(())
     }
+}
+
+/// The string `read` appends to an empty one, if it succeeds.
+fn owned(read: impl FnOnce(&mut String) -> Option<()>) -> Option<String> {
+    let mut out = String::new();
+    read(&mut out)?;
+    Some(out)
 }
 
 /// The encoding of a Windows code page number (CODEPAGE record); Windows-1252 for
 /// unknown ones.
 fn codepage(cp: u16) -> &'static encoding_rs::Encoding {
-    let label: &[u8] = match cp {
-        874 => b"windows-874",
-        932 => b"shift_jis",
-        936 => b"gbk",
-        949 | 1361 => b"euc-kr",
-        950 => b"big5",
-        1250 => b"windows-1250",
-        1251 => b"windows-1251",
-        1253 => b"windows-1253",
-        1254 => b"windows-1254",
-        1255 => b"windows-1255",
-        1256 => b"windows-1256",
-        1257 => b"windows-1257",
-        1258 => b"windows-1258",
-        10000 | 32768 => b"macintosh",
-        _ => b"windows-1252",
-    };
-    encoding_rs::Encoding::for_label(label).unwrap_or(encoding_rs::WINDOWS_1252)
+    use encoding_rs as e;
+    match cp {
+        874 => e::WINDOWS_874,
+        932 => e::SHIFT_JIS,
+        936 => e::GBK,
+        949 | 1361 => e::EUC_KR,
+        950 => e::BIG5,
+        1250 => e::WINDOWS_1250,
+        1251 => e::WINDOWS_1251,
+        1253 => e::WINDOWS_1253,
+        1254 => e::WINDOWS_1254,
+        1255 => e::WINDOWS_1255,
+        1256 => e::WINDOWS_1256,
+        1257 => e::WINDOWS_1257,
+        1258 => e::WINDOWS_1258,
+        10000 | 32768 => e::MACINTOSH,
+        _ => e::WINDOWS_1252,
+    }
 }
 
-/// Reads a record body split over `CONTINUE` records.
+/// Reads a record body split over `CONTINUE` records: the record's own body, then the
+/// continuations (none, usually, so nothing is allocated).
 struct Segments<'a> {
-    segments: Vec<&'a [u8]>,
+    first: &'a [u8],
+    more: Vec<&'a [u8]>,
     index: usize,
     pos: usize,
 }
 
 impl<'a> Segments<'a> {
-    fn new(segments: Vec<&'a [u8]>) -> Self {
-        Self { segments, index: 0, pos: 0 }
+    fn new(first: &'a [u8], more: Vec<&'a [u8]>) -> Self {
+        Self { first, more, index: 0, pos: 0 }
+    }
+
+    fn single(first: &'a [u8]) -> Self {
+        Self::new(first, Vec::new())
+    }
+
+    fn segment(&self, index: usize) -> Option<&'a [u8]> {
+        match index {
+            0 => Some(self.first),
+            k => self.more.get(k - 1).copied(),
+        }
+    }
+
+    /// Total bytes in all segments.
+    fn len(&self) -> usize {
+        self.first.len() + self.more.iter().map(|s| s.len()).sum::<usize>()
     }
 
     /// The unread part of the current segment, moving to the next one when it is used up.
     fn current(&mut self) -> Option<&'a [u8]> {
         loop {
-            let seg = *self.segments.get(self.index)?;
+            let seg = self.segment(self.index)?;
             if self.pos < seg.len() {
                 return seg.get(self.pos..);
             }
@@ -393,7 +474,6 @@ impl<'a> Segments<'a> {
             self.pos = 0;
         }
     }
-
     fn u8(&mut self) -> Option<u8> {
         let b = *self.current()?.first()?;
         self.pos += 1;
@@ -420,12 +500,12 @@ impl<'a> Segments<'a> {
     /// Whether the current segment is used up (a string's characters continuing from
     /// here start with a new flags byte).
     fn at_boundary(&self) -> bool {
-        self.segments.get(self.index).is_some_and(|s| self.pos >= s.len())
+        self.segment(self.index).is_some_and(|s| self.pos >= s.len())
     }
 }
 
-/// Reads `cch` characters after a flags byte (bit 0: two bytes per character); where the
-/// characters cross into the next segment, that segment starts with a new flags byte.
+/// Appends `cch` characters after a flags byte (bit 0: two bytes per character); where
+/// the characters cross into the next segment, that segment starts with a new flags byte.
 fn read_chars(s: &mut Segments, mut cch: usize, mut wide: bool, out: &mut String) -> Option<()> {
     // A surrogate pair may be split by a record boundary: decode all units at the end.
     let mut units: Vec<u16> = Vec::new();
@@ -447,9 +527,7 @@ fn read_chars(s: &mut Segments, mut cch: usize, mut wide: bool, out: &mut String
             // The common cases: the whole string in one piece, decoded straight into `out`.
             push_utf16le(chunk, out);
         } else if whole {
-            // 8-bit characters are Latin-1.
-            out.reserve(n * 2);
-            out.extend(chunk.iter().map(|&b| char::from(b)));
+            push_latin1(chunk, out);
         } else if wide {
             units.extend(chunk.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])));
         } else {
@@ -459,62 +537,65 @@ fn read_chars(s: &mut Segments, mut cch: usize, mut wide: bool, out: &mut String
         cch -= n;
     }
     if !units.is_empty() {
-        let count = units.len();
-        out.push_str(&decode_utf16(units, count));
+        out.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
     }
     Some(())
 }
 
-/// A short string (count already read): flags byte, characters.
-fn read_string(s: &mut Segments, cch: usize) -> Option<String> {
+/// Appends 8-bit characters, which are Latin-1 (ASCII, the usual case, is copied as is).
+fn push_latin1(bytes: &[u8], out: &mut String) {
+    match std::str::from_utf8(bytes) {
+        Ok(ascii) if bytes.is_ascii() => out.push_str(ascii),
+        _ => out.extend(bytes.iter().map(|&b| char::from(b))),
+    }
+}
+
+/// Appends a short string (count already read): flags byte, characters.
+fn read_string(s: &mut Segments, cch: usize, out: &mut String) -> Option<()> {
     let flags = s.u8()?;
-    let mut out = String::new();
-    read_chars(s, cch, flags & 1 != 0, &mut out)?;
-    Some(out)
+    read_chars(s, cch, flags & 1 != 0, out)
 }
 
-/// An `XLUnicodeString` (u16 count, flags, characters).
-fn read_long_string(s: &mut Segments) -> Option<String> {
+/// Appends an `XLUnicodeString` (u16 count, flags, characters).
+fn read_long_string(s: &mut Segments, out: &mut String) -> Option<()> {
     let cch = s.u16()?;
-    read_string(s, usize::from(cch))
+    read_string(s, usize::from(cch), out)
 }
 
-/// An `XLUnicodeRichExtendedString` from the SST: rich-text runs and phonetic data are
-/// skipped.
-fn read_rich_string(s: &mut Segments) -> Option<String> {
+/// Appends an `XLUnicodeRichExtendedString` from the SST: rich-text runs and phonetic
+/// data are skipped.
+fn read_rich_string(s: &mut Segments, out: &mut String) -> Option<()> {
     let cch = usize::from(s.u16()?);
     let flags = s.u8()?;
     let runs = if flags & 0x08 != 0 { usize::from(s.u16()?) } else { 0 };
     let ext = if flags & 0x04 != 0 { s.u32()? as usize } else { 0 };
-    let mut out = String::new();
-    read_chars(s, cch, flags & 1 != 0, &mut out)?;
+    read_chars(s, cch, flags & 1 != 0, out)?;
     s.skip(runs * 4)?;
-    s.skip(ext)?;
-    Some(out)
+    s.skip(ext)
 }
 
-fn read_sst(segments: Vec<&[u8]>, ctx: &Ctx) -> Result<Vec<String>> {
-    let total: usize = segments.iter().map(|s| s.len()).sum();
-    let mut s = Segments::new(segments);
+fn read_sst(mut s: Segments, ctx: &Ctx) -> Result<Sst> {
+    let total = s.len();
     let _total_refs = s.u32();
     let unique = s.u32().ok_or_else(|| malformed("the shared string table is cut short"))? as usize;
     // Every string takes at least 3 bytes: never trust the count for the allocation.
-    let mut out = Vec::with_capacity(unique.min(total / 3));
+    // The text takes about as many bytes as the table (ASCII 1 → 1, Hangul 2 → 3).
+    let mut sst = Sst { text: String::with_capacity(total), spans: Vec::with_capacity(unique.min(total / 3)) };
     for k in 0..unique {
         if k.is_multiple_of(4096) {
             ctx.check()?;
         }
-        match read_rich_string(&mut s) {
-            Some(text) => out.push(text),
-            None => {
-                // Writers get the count wrong, and damaged files end early: keep what
-                // was read, cells pointing past it stay empty.
-                tracing::debug!(read = k, declared = unique, "the shared string table ends early");
-                break;
-            }
+        let start = sst.text.len();
+        if read_rich_string(&mut s, &mut sst.text).is_none() {
+            // Writers get the count wrong, and damaged files end early: keep what was
+            // read, cells pointing past it stay empty.
+            sst.text.truncate(start);
+            tracing::debug!(read = k, declared = unique, "the shared string table ends early");
+            break;
         }
+        sst.spans.push((start, sst.text.len()));
     }
-    Ok(out)
+    Ok(sst)
 }
 
 /// Decodes an RK number: bit 0 divides by 100, bit 1 marks a 30-bit integer, otherwise
@@ -549,14 +630,16 @@ struct Styles {
 }
 
 impl Styles {
-    /// The text of a number shown with cell format `xf`.
-    fn value(&self, xf: u16, v: f64) -> String {
+    /// Appends the text of a number shown with cell format `xf`.
+    fn push_value(&self, xf: u16, v: f64, out: &mut String) {
         let id = self.xf_formats.get(usize::from(xf)).copied().unwrap_or(0);
         let kind = match self.formats.iter().rev().find(|(f, _)| *f == id) {
             Some((_, kind)) => *kind,
             None => builtin_date_kind(id),
         };
-        date_text(v, kind, self.date1904).unwrap_or_else(|| number(v))
+        if !push_date(v, kind, self.date1904, out) {
+            push_number(v, out);
+        }
     }
 }
 
@@ -625,10 +708,11 @@ fn date_kind(code: &str) -> DateKind {
     }
 }
 
-/// Formats a date serial as ISO 8601 (`None` for numbers and impossible dates).
-fn date_text(v: f64, kind: DateKind, date1904: bool) -> Option<String> {
+/// Appends a date serial as ISO 8601; `false` (nothing appended) for numbers and
+/// impossible dates.
+fn push_date(v: f64, kind: DateKind, date1904: bool, out: &mut String) -> bool {
     if kind == DateKind::Number || !v.is_finite() || !(0.0..2_958_466.0).contains(&v) {
-        return None;
+        return false;
     }
     let mut days = v.floor() as i64;
     let mut secs = ((v - v.floor()) * 86_400.0).round() as i64;
@@ -647,11 +731,13 @@ fn date_text(v: f64, kind: DateKind, date1904: bool) -> Option<String> {
     };
     let (y, m, d) = civil_from_days(unix_days);
     let (h, min, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    Some(match kind {
-        DateKind::Date => format!("{y:04}-{m:02}-{d:02}"),
-        DateKind::Time if v < 1.0 => format!("{h:02}:{min:02}:{s:02}"),
-        _ => format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}"),
-    })
+    // Writing to a String cannot fail.
+    let _ = match kind {
+        DateKind::Date => write!(out, "{y:04}-{m:02}-{d:02}"),
+        DateKind::Time if v < 1.0 => write!(out, "{h:02}:{min:02}:{s:02}"),
+        _ => write!(out, "{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}"),
+    };
+    true
 }
 
 /// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
@@ -668,14 +754,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-/// Formats a cell number as Excel's General format would for the common cases: integers
-/// without a decimal point, other values in their shortest exact form.
-fn number(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
+/// Appends a cell number as Excel's General format would show it in the common cases:
+/// integers without a decimal point, other values in their shortest exact form.
+fn push_number(v: f64, out: &mut String) {
+    // Writing to a String cannot fail.
+    let _ = if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        write!(out, "{}", v as i64)
     } else {
-        format!("{v}")
-    }
+        write!(out, "{v}")
+    };
 }
 
 #[cfg(test)]
@@ -747,6 +834,22 @@ mod tests {
         assert_eq!(doc.text(), "AB가\t\nxyz\t\n\t-7\n");
     }
 
+    /// What `push` appends to an empty string.
+    fn text(push: impl FnOnce(&mut String)) -> String {
+        let mut out = String::new();
+        push(&mut out);
+        out
+    }
+
+    fn number(v: f64) -> String {
+        text(|o| push_number(v, o))
+    }
+
+    fn date_text(v: f64, kind: DateKind, date1904: bool) -> Option<String> {
+        let mut out = String::new();
+        push_date(v, kind, date1904, &mut out).then_some(out)
+    }
+
     #[test]
     fn rk_and_numbers() {
         assert_eq!(number(rk_value((12345 << 2) | 2 | 1)), "123.45");
@@ -775,10 +878,10 @@ mod tests {
         assert_eq!(date_text(45_000.75, DateKind::DateTime, false).as_deref(), Some("2023-03-15 18:00:00"));
         assert_eq!(date_text(-1.0, DateKind::Date, false), None);
         let styles = Styles { formats: vec![(164, DateKind::Date)], xf_formats: vec![0, 14, 164], date1904: false };
-        assert_eq!(styles.value(0, 45_000.0), "45000");
-        assert_eq!(styles.value(1, 45_000.0), "2023-03-15");
-        assert_eq!(styles.value(2, 45_000.0), "2023-03-15");
-        assert_eq!(styles.value(9, 2.5), "2.5");
+        assert_eq!(text(|o| styles.push_value(0, 45_000.0, o)), "45000");
+        assert_eq!(text(|o| styles.push_value(1, 45_000.0, o)), "2023-03-15");
+        assert_eq!(text(|o| styles.push_value(2, 45_000.0, o)), "2023-03-15");
+        assert_eq!(text(|o| styles.push_value(9, 2.5, o)), "2.5");
     }
 
     #[test]
