@@ -1,16 +1,19 @@
 //! Two peers whose traffic crosses a loopback relay that drops 10 % of the datagrams.
 //!
+//! - The unreliable channel loses about as many live poses as the network drops (they are
+//!   never retransmitted) and never stalls: p99 latency of the poses that arrive < 50 ms.
 //! - The reliable channel delivers everything, in order.
-//! - The unreliable channel really is unreliable (lost poses are not retransmitted) and keeps
-//!   flowing.
 //!
-//! Known limit, measured and printed here but NOT asserted: the SCTP stack of `webrtc` 0.21.1
-//! still falls into retransmission-timeout stalls (never under 1 s) after some losses, even on
-//! a channel without retransmissions. Over 3 runs at 10 % packet loss with the sender's
-//! backlog limit raised to 64 KiB: one run lost 7.8 % of live poses with p99 152 ms, two
-//! stalled (40–52 % lost or late, p99 1–2 s). With the old 1 KiB limit the sender itself
-//! caused most stalls (see `LIVE_BACKLOG_BYTES`); a run with no stall reaches ~10 % lost and
-//! p99 ≈ 2 ms, the goal.
+//! Two defects of the `webrtc` 0.21.1 stack made this fail before, each in about half of the
+//! runs; both are worked around in `mesh::link` and this test catches either coming back:
+//! - the unreliable channel silently came up ordered and fully reliable (its SCTP stream was
+//!   created by the peer's first message before our own setup was applied): ~0 % lost, p99
+//!   0.5–3 s (`flush_stream_setup`);
+//! - lost poses that SCTP only abandons at a ≥ 1 s retransmission timeout filled the default
+//!   congestion window and froze the sender: p99 0.1–3 s (`UNRELIABLE_SCTP_MTU`).
+//!
+//! Poses go out at 120 Hz, four times the game's rate, so the run is short and the sender
+//! meets more losses per second than in play.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -127,7 +130,8 @@ async fn ten_percent_loss_unreliable_loses_some_reliable_loses_none() {
     assert_eq!(reliable, (0..RELIABLE).collect::<Vec<_>>(), "reliable channel lost or reordered messages");
 
     assert!(lost >= 0.04, "only {:.1} % of live messages lost at 10 % packet loss: are they retransmitted?", lost * 100.0);
-    assert!(live_arrivals.len() >= 30, "only {} live messages arrived: the unreliable channel stopped", live_arrivals.len());
+    assert!(lost <= 0.20, "{:.1} % of live messages lost at 10 % packet loss: the unreliable channel stalled", lost * 100.0);
+    assert!(p99 < Duration::from_millis(50), "live messages stalled: p99 {p99:?} at 10 % packet loss");
     drop((a, b));
     server.shutdown().await;
 }
