@@ -1,8 +1,13 @@
 //! Mesh benchmark: an embedded server on 127.0.0.1 and N players in one room, all in this
-//! process. Prints, per room size, the link connect time (offer → both channels open) and
-//! the one-way latency of live poses sent by every player to every other at 30 Hz.
+//! process. Prints, per room size and packet-loss rate, the link connect time (offer → both
+//! channels open) and the one-way latency of live poses sent by every player to every other
+//! at 30 Hz.
 //!
-//! `cargo run --release -p mesh --bin meshbench -- --peers 2,4 --seconds 5`
+//! With a loss rate above 0, every datagram between players crosses a loopback relay that
+//! drops that share of them (`mesh::relay`); links are formed without loss, then the relay
+//! starts dropping, so the loss rows measure the channels, not the handshake.
+//!
+//! `cargo run --release -p mesh --bin meshbench -- --peers 2,4 --loss 0,0.1 --seconds 5`
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use mesh::harness::form_room;
+use mesh::relay::LossyRelays;
 use mesh::{Command, Config, Event, MeshHandle, PeerId, PeerMsg};
 use shared::pose::Skeleton;
 use shared::protocol::peer::{LivePose, QuantizedSkeleton};
@@ -28,10 +34,14 @@ struct Args {
     /// Live messages per second per player.
     #[arg(long, env = "MESHBENCH_RATE", default_value_t = 30)]
     rate: u64,
+    /// Shares of datagrams dropped between players (0 ≤ loss < 1), comma-separated.
+    #[arg(long, env = "MESHBENCH_LOSS", value_delimiter = ',', default_value = "0,0.1")]
+    loss: Vec<f64>,
 }
 
 struct Row {
     peers: usize,
+    loss: f64,
     links: usize,
     connect: Vec<Duration>,
     sent: usize,
@@ -65,12 +75,21 @@ async fn receive(mut mesh: MeshHandle, stop: Instant, log: SendLog) -> (MeshHand
     (mesh, latencies)
 }
 
-async fn run(n: usize, args: &Args, url: &str) -> anyhow::Result<Row> {
+async fn run(n: usize, loss: f64, args: &Args, url: &str) -> anyhow::Result<Row> {
+    let relays = (loss > 0.0).then(|| LossyRelays::new(0.0, 0xbe9c));
     let peers = form_room(n, RoomSettings::default(), Duration::from_secs(30), |i| {
-        Config::new(url.to_owned(), format!("bench{i}"))
+        let mut config = Config::new(url.to_owned(), format!("bench{i}"));
+        if let Some(relays) = &relays {
+            let relays = relays.clone();
+            config.candidate_rewrite = Some(Arc::new(move |c: &str| relays.rewrite(c)));
+        }
+        config
     })
     .await
     .with_context(|| format!("forming a room of {n}"))?;
+    if let Some(relays) = &relays {
+        relays.set_loss(loss);
+    }
     let connect: Vec<Duration> = peers
         .iter()
         .flat_map(|(_, m)| m.status().links.into_iter().filter_map(|l| l.connected_in))
@@ -110,7 +129,7 @@ async fn run(n: usize, args: &Args, url: &str) -> anyhow::Result<Row> {
     drop(meshes);
     latency.sort_unstable();
     let sent = count as usize * n * (n - 1);
-    Ok(Row { peers: n, links, connect, sent, received: latency.len(), latency })
+    Ok(Row { peers: n, loss, links, connect, sent, received: latency.len(), latency })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -123,17 +142,21 @@ fn main() -> anyhow::Result<()> {
         let mut rows = Vec::new();
         for &n in &args.peers {
             anyhow::ensure!(n >= 2, "a room needs at least 2 peers (got {n})");
-            rows.push(run(n, &args, &url).await?);
+            for &loss in &args.loss {
+                anyhow::ensure!((0.0..1.0).contains(&loss), "a loss rate is a share in [0, 1) (got {loss})");
+                rows.push(run(n, loss, &args, &url).await?);
+            }
         }
         println!(
-            "| peers | links | connect p50 | connect max | live msgs sent | received | lost | latency p50 | latency p99 |"
+            "| peers | packet loss | links | connect p50 | connect max | live msgs sent | received | lost | latency p50 | latency p99 |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         for r in &mut rows {
             r.connect.sort_unstable();
             println!(
-                "| {} | {} | {} | {} | {} | {} | {:.2} % | {} | {} |",
+                "| {} | {:.0} % | {} | {} | {} | {} | {} | {:.2} % | {} | {} |",
                 r.peers,
+                r.loss * 100.0,
                 r.links,
                 ms(pct(&r.connect, 50)),
                 ms(r.connect.last().copied().unwrap_or_default()),
