@@ -25,6 +25,26 @@ const POLL: Duration = Duration::from_millis(20);
 /// A finished page: its text blocks in reading order.
 type Pages = Vec<(u32, Vec<String>)>;
 
+/// A run of a line between wide gaps: a table cell's line, or a whole line of running text.
+#[derive(Debug, Clone, PartialEq)]
+struct Cell {
+    x: f64,
+    text: String,
+}
+
+/// A printed line, left to right.
+type Line = Vec<Cell>;
+
+/// Lines that belong together (a paragraph, or a table cell wrapped over several lines).
+type Block = Vec<Line>;
+
+/// Horizontal gap, in font sizes, that separates two cells of a line. Word spaces are about
+/// a quarter of the font size; table columns and tab stops are wider.
+const CELL_GAP: f64 = 1.5;
+
+/// How far (in points) a continued cell may start from the column it continues.
+const COLUMN_TOLERANCE: f64 = 2.0;
+
 pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
     let abort = Arc::new(AtomicBool::new(false));
     let (tx, rx) = crossbeam_channel::bounded(1);
@@ -85,7 +105,7 @@ fn read(data: &[u8], password: Option<&str>, abort: &AtomicBool, max_text: u64) 
         Err(_) if dev.stopped.is_some() => {}
         Err(e) => {
             // Keep the pages read before the damage, if any.
-            if dev.pages.is_empty() && dev.glyphs.is_empty() {
+            if dev.pages.is_empty() && dev.held.is_none() && dev.glyphs.is_empty() {
                 return Err(Error::malformed(Format::Pdf, e.to_string()));
             }
             tracing::warn!(error = %e, "PDF partly read");
@@ -95,6 +115,7 @@ fn read(data: &[u8], password: Option<&str>, abort: &AtomicBool, max_text: u64) 
         return Err(e);
     }
     dev.finish_page();
+    dev.release_held();
     Ok(dev.pages)
 }
 
@@ -118,6 +139,9 @@ struct Layout<'a> {
     page: u32,
     page_height: f64,
     glyphs: Vec<Glyph>,
+    /// The last laid-out page, kept back until the next one shows whether a table row at
+    /// its foot continues there.
+    held: Option<(u32, Vec<Block>)>,
     pages: Pages,
     stopped: Option<Error>,
 }
@@ -137,8 +161,18 @@ impl Layout<'_> {
 
     fn finish_page(&mut self) {
         if !self.glyphs.is_empty() {
-            let lines = lay_out(std::mem::take(&mut self.glyphs));
-            self.pages.push((self.page, lines));
+            let mut blocks = lay_out(std::mem::take(&mut self.glyphs));
+            if let Some((page, mut prev)) = self.held.take() {
+                continue_cells(&mut prev, &mut blocks);
+                self.pages.push((page, blocks_text(prev)));
+            }
+            self.held = Some((self.page, blocks));
+        }
+    }
+
+    fn release_held(&mut self) {
+        if let Some((page, blocks)) = self.held.take() {
+            self.pages.push((page, blocks_text(blocks)));
         }
     }
 }
@@ -196,7 +230,7 @@ impl OutputDev for Layout<'_> {
 /// or on the next lines stay in their block. Within a block, glyphs are grouped into lines
 /// by baseline and each line is ordered by x, which undoes the per-font drawing passes.
 /// A block's lines become one paragraph, joined by newlines.
-fn lay_out(glyphs: Vec<Glyph>) -> Vec<String> {
+fn lay_out(glyphs: Vec<Glyph>) -> Vec<Block> {
     let mut blocks: Vec<Vec<Glyph>> = Vec::new();
     let mut cur: Vec<Glyph> = Vec::new();
     let mut last_y = f64::NAN;
@@ -215,11 +249,63 @@ fn lay_out(glyphs: Vec<Glyph>) -> Vec<String> {
     if !cur.is_empty() {
         blocks.push(cur);
     }
-    blocks.into_iter().map(block_text).filter(|t| !t.is_empty()).collect()
+    blocks.into_iter().map(block_lines).filter(|b| !b.is_empty()).collect()
 }
 
-/// Lines of one block in reading order, joined by newlines.
-fn block_text(mut glyphs: Vec<Glyph>) -> String {
+/// A table row cut by a page break: the lines that open the next page inside the columns of
+/// the previous page's last line (and not in its first column, where a new row would start)
+/// are the rest of those cells, and are moved back into them. Headers, footers and running
+/// text do not line up with the cells of a row, so they stay where they are.
+fn continue_cells(prev: &mut [Block], next: &mut Vec<Block>) {
+    let Some(tail) = prev.last_mut().and_then(|b| b.last_mut()) else { return };
+    if tail.len() < 2 {
+        return;
+    }
+    let Some(first) = next.first_mut() else { return };
+    let mut taken = 0;
+    for line in first.iter() {
+        let columns: Option<Vec<usize>> = line
+            .iter()
+            .map(|cell| {
+                tail.iter()
+                    .position(|t| (t.x - cell.x).abs() <= COLUMN_TOLERANCE)
+                    .filter(|&column| column > 0)
+            })
+            .collect();
+        let Some(columns) = columns else { break };
+        if line.len() >= tail.len() {
+            break;
+        }
+        for (cell, column) in line.iter().zip(columns) {
+            let target = &mut tail[column].text;
+            target.push(' ');
+            target.push_str(&cell.text);
+        }
+        taken += 1;
+    }
+    first.drain(..taken);
+    if first.is_empty() {
+        next.remove(0);
+    }
+}
+
+/// The page's text: each block one paragraph, its lines joined by newlines and the cells of
+/// a line by spaces.
+fn blocks_text(blocks: Vec<Block>) -> Vec<String> {
+    blocks
+        .into_iter()
+        .map(|block| {
+            let lines: Vec<String> = block
+                .into_iter()
+                .map(|line| line.into_iter().map(|c| c.text).collect::<Vec<_>>().join(" "))
+                .collect();
+            lines.join("\n")
+        })
+        .collect()
+}
+
+/// Lines of one block in reading order, each cut into cells at wide gaps.
+fn block_lines(mut glyphs: Vec<Glyph>) -> Block {
     glyphs.sort_by(|a, b| a.y.total_cmp(&b.y));
     let mut lines: Vec<Vec<Glyph>> = Vec::new();
     let mut base = f64::NAN;
@@ -232,7 +318,7 @@ fn block_text(mut glyphs: Vec<Glyph>) -> String {
             }
         }
     }
-    let mut out = String::new();
+    let mut out = Block::new();
     for mut line in lines {
         line.sort_by_key(|g| g.seq);
         // Drawing order is kept unless it jumps back by more than a glyph or two: then the
@@ -250,25 +336,40 @@ fn block_text(mut glyphs: Vec<Glyph>) -> String {
         if passes {
             line.sort_by(|a, b| a.x.total_cmp(&b.x));
         }
+        let mut cells = Line::new();
         let mut text = String::new();
+        let mut cell_x = f64::NAN;
         let mut last_end = f64::NEG_INFINITY;
         for g in line {
             let gap = g.x - last_end;
+            // A wide gap after visible text ends the cell; blank glyphs (spaces drawn in
+            // their own pass) neither start nor end one.
+            if gap > CELL_GAP * g.size && !text.trim().is_empty() && !g.text.trim().is_empty() {
+                push_cell(&mut cells, cell_x, &text);
+                text.clear();
+            }
+            if text.trim().is_empty() && !g.text.trim().is_empty() {
+                cell_x = g.x;
+            }
             if gap > 0.15 * g.size && !text.is_empty() && !text.ends_with(' ') && !g.text.starts_with(' ') {
                 text.push(' ');
             }
             text.push_str(&g.text);
             last_end = last_end.max(g.end);
         }
-        let text = text.trim();
-        if !text.is_empty() {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(text);
+        push_cell(&mut cells, cell_x, &text);
+        if !cells.is_empty() {
+            out.push(cells);
         }
     }
     out
+}
+
+fn push_cell(cells: &mut Line, x: f64, text: &str) {
+    let text = text.trim();
+    if !text.is_empty() {
+        cells.push(Cell { x, text: text.to_owned() });
+    }
 }
 
 /// Typographic ligatures (U+FB00–FB06) spelled out, as a reader would type them.
@@ -307,7 +408,7 @@ mod tests {
     fn slightly_overlapping_glyphs_keep_their_drawing_order() {
         // Widths a little too large make each glyph start before the previous one ends.
         let glyphs = seq(vec![g(0.0, 100.0, "G"), g(4.0, 100.0, "e"), g(8.0, 100.0, "r"), g(7.0, 100.0, "m")]);
-        assert_eq!(lay_out(glyphs), vec!["Germ".to_string()]);
+        assert_eq!(blocks_text(lay_out(glyphs)), vec!["Germ".to_string()]);
     }
 
     #[test]
@@ -315,13 +416,75 @@ mod tests {
         // One font's glyphs drawn first, then the other's, on the same baseline (±1);
         // then the wrapped second line of the paragraph.
         let glyphs = seq(vec![g(30.0, 101.0, "“"), g(0.0, 100.0, "ab"), g(35.0, 100.0, "cd"), g(0.0, 112.0, "next")]);
-        assert_eq!(lay_out(glyphs), vec!["ab “cd\nnext".to_string()]);
+        assert_eq!(blocks_text(lay_out(glyphs)), vec!["ab “cd\nnext".to_string()]);
     }
 
     #[test]
     fn table_cells_stay_whole() {
         // Row: cell "1", a cell wrapped over two lines, then a cell back on the first line.
         let glyphs = seq(vec![g(0.0, 100.0, "1"), g(20.0, 100.0, "capital"), g(20.0, 112.0, "city?"), g(90.0, 100.0, "Seoul")]);
-        assert_eq!(lay_out(glyphs), vec!["1 capital\ncity?".to_string(), "Seoul".to_string()]);
+        assert_eq!(blocks_text(lay_out(glyphs)), vec!["1 capital\ncity?".to_string(), "Seoul".to_string()]);
+    }
+
+    fn cell(x: f64, text: &str) -> Cell {
+        Cell { x, text: text.into() }
+    }
+
+    #[test]
+    fn wide_gaps_cut_a_line_into_cells_and_word_spaces_do_not() {
+        // "13", then a two-word cell, then a cell two font sizes further right.
+        let glyphs = seq(vec![g(0.0, 100.0, "13"), g(40.0, 100.0, "ab"), g(53.0, 100.0, "cd"), g(100.0, 100.0, "4")]);
+        assert_eq!(lay_out(glyphs), vec![vec![vec![cell(0.0, "13"), cell(40.0, "ab cd"), cell(100.0, "4")]]]);
+    }
+
+    /// The last row of a page: number, question (its second line is on the next page),
+    /// three answers.
+    fn page_foot() -> Vec<Block> {
+        vec![
+            vec![vec![cell(90.0, "Running text above the table.")]],
+            vec![vec![cell(90.0, "13"), cell(176.5, "How many trigrams"), cell(262.9, "4"), cell(349.3, "3"), cell(435.7, "8")]],
+        ]
+    }
+
+    #[test]
+    fn a_cell_cut_by_a_page_break_is_joined_with_its_rest() {
+        let mut prev = page_foot();
+        let mut next = vec![
+            vec![vec![cell(176.5, "are on the flag?")], vec![cell(90.0, "14"), cell(176.5, "Largest ocean?")]],
+            vec![vec![cell(262.9, "Pacific")]],
+        ];
+        continue_cells(&mut prev, &mut next);
+        assert_eq!(
+            blocks_text(prev),
+            vec!["Running text above the table.", "13 How many trigrams are on the flag? 4 3 8"]
+        );
+        // The next row and everything after it stay on their page.
+        assert_eq!(blocks_text(next), vec!["14 Largest ocean?", "Pacific"]);
+    }
+
+    #[test]
+    fn lines_that_do_not_continue_a_cell_stay_on_their_page() {
+        let cases: [Vec<Block>; 4] = [
+            // A running header, not in any column of the row.
+            vec![vec![vec![cell(300.0, "Quiz — page 2")]]],
+            // A new row: it starts in the first column.
+            vec![vec![vec![cell(90.0, "14"), cell(176.5, "Largest ocean?")]]],
+            // A line as wide as the row (another table, or the next row without a number).
+            vec![vec![vec![cell(90.0, "a"), cell(176.5, "b"), cell(262.9, "c"), cell(349.3, "d"), cell(435.7, "e")]]],
+            // Text at the page's left margin.
+            vec![vec![vec![cell(90.0, "Chapter 2")]]],
+        ];
+        for next in cases {
+            let mut prev = page_foot();
+            let mut after = next.clone();
+            continue_cells(&mut prev, &mut after);
+            assert_eq!(prev, page_foot(), "{next:?} was moved back");
+            assert_eq!(after, next);
+        }
+        // A page ending in running text (one cell) continues nothing.
+        let mut prev = vec![vec![vec![cell(90.0, "The end of a paragraph")]]];
+        let mut next = vec![vec![vec![cell(90.0, "continues here")]]];
+        continue_cells(&mut prev, &mut next);
+        assert_eq!(blocks_text(next), vec!["continues here"]);
     }
 }
