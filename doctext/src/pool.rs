@@ -19,7 +19,8 @@ use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -88,16 +89,47 @@ struct Queue {
     closed: bool,
 }
 
-#[derive(Default)]
 struct Shared {
     queue: Mutex<Queue>,
     ready: Condvar,
+    /// `Done` events the workers have sent so far.
+    finished: Mutex<u64>,
+    /// Signalled when `finished` reaches `wake_at`.
+    all_done: Condvar,
+    /// The `finished` count [`Pool::finish`] waits for (`u64::MAX` when nobody waits):
+    /// workers wake it once, for the last result, instead of for every event.
+    wake_at: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            queue: Mutex::default(),
+            ready: Condvar::new(),
+            finished: Mutex::new(0),
+            all_done: Condvar::new(),
+            wake_at: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Shared {
     /// Nothing panics while the lock is held, so a poisoned lock still holds a sound queue.
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn finished(&self) -> MutexGuard<'_, u64> {
+        self.finished.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a `Done` event just sent, waking `finish` if it was the last one it needs.
+    fn count_done(&self) {
+        let mut n = self.finished();
+        *n += 1;
+        if *n >= self.wake_at.load(Ordering::Acquire) {
+            self.all_done.notify_one();
+        }
     }
 
     /// The next job, waiting for one; `None` once the pool is closed and drained.
@@ -126,6 +158,8 @@ pub struct Pool {
     /// `Done` events that finished ahead of an earlier job.
     held: BTreeMap<JobId, PoolEvent>,
     cancels: HashMap<JobId, Arc<AtomicBool>>,
+    /// Jobs handed to the workers so far.
+    queued: u64,
 }
 
 impl Default for Pool {
@@ -158,6 +192,7 @@ impl Pool {
             next_done: 0,
             held: BTreeMap::new(),
             cancels: HashMap::new(),
+            queued: 0,
         }
     }
 
@@ -198,6 +233,7 @@ impl Pool {
         } else {
             self.shared.lock().jobs.push(job);
             self.shared.ready.notify_one();
+            self.queued += 1;
         }
         id
     }
@@ -259,7 +295,29 @@ impl Pool {
     }
 
     /// Waits for every job and returns the results in submission order.
+    ///
+    /// The calling thread sleeps until the last result is in, rather than waking for
+    /// every event: on a machine with as many cores as workers, each wake-up would take a
+    /// core from a worker. `Started` and `Progress` events are dropped.
     pub fn finish(&mut self) -> Vec<(JobId, String, Result<Document>)> {
+        {
+            let mut n = self.shared.finished();
+            self.shared.wake_at.store(self.queued, Ordering::Release);
+            while *n < self.queued {
+                // Also woken now and then to notice workers that are all gone (which
+                // only a bug could cause): then whatever results exist are returned.
+                let (guard, _) = self
+                    .shared
+                    .all_done
+                    .wait_timeout(n, Duration::from_millis(100))
+                    .unwrap_or_else(PoisonError::into_inner);
+                n = guard;
+                if *n < self.queued && self.workers.iter().all(JoinHandle::is_finished) {
+                    break;
+                }
+            }
+            self.shared.wake_at.store(u64::MAX, Ordering::Release);
+        }
         let mut out = Vec::new();
         while let Some(ev) = self.recv() {
             if let PoolEvent::Done { id, name, result } = ev {
@@ -300,7 +358,15 @@ impl Drop for Pool {
     }
 }
 
+/// A worker's file buffer above this size is released after the job instead of kept
+/// for the next file.
+const KEEP_BUFFER: usize = 16 << 20;
+
 fn worker(shared: &Shared, events: Sender<PoolEvent>) {
+    // Files on disk are read into one buffer per worker, reused from file to file: a
+    // fresh allocation per file costs page faults and, freed while the other worker runs,
+    // unmaps that stall both cores.
+    let mut buf: Vec<u8> = Vec::new();
     while let Some(job) = shared.next() {
         let Job { id, name, source, opts, cancel, .. } = job;
         let result = if cancel.load(Ordering::Relaxed) {
@@ -313,29 +379,57 @@ fn worker(shared: &Shared, events: Sender<PoolEvent>) {
             };
             // Everything that can panic runs inside the guard, reading the file included.
             catch_unwind(AssertUnwindSafe(|| {
-                let data = match source {
-                    Source::Path(p) => crate::read_file(&p, &opts.limits)?,
+                let data: &[u8] = match &source {
+                    Source::Path(p) => {
+                        read_file_into(p, &opts.limits, &mut buf)?;
+                        &buf
+                    }
                     Source::Bytes(d) => d,
                     #[cfg(test)]
                     Source::Gate { open, panic } => {
                         let _ = open.recv();
                         assert!(!panic, "test panic inside a reader");
-                        b"gate".to_vec()
+                        b"gate"
                     }
                 };
-                crate::run(&data, &name, &opts, Some(&cancel), Some(&progress))
+                crate::run(data, &name, &opts, Some(&cancel), Some(&progress))
             }))
             .unwrap_or_else(|payload| Err(Error::Panicked(crate::panic_message(payload.as_ref()))))
         };
-        if events.send(PoolEvent::Done { id, name, result }).is_err() {
+        if buf.capacity() > KEEP_BUFFER {
+            buf = Vec::new();
+        }
+        let sent = events.send(PoolEvent::Done { id, name, result });
+        shared.count_done();
+        if sent.is_err() {
             return;
         }
     }
 }
 
+/// Reads a whole file into `buf` (replacing its contents), refusing one larger than the
+/// per-file total.
+fn read_file_into(path: &std::path::Path, limits: &crate::Limits, buf: &mut Vec<u8>) -> Result<()> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > limits.max_total_bytes {
+        return Err(Error::Limit(crate::LimitKind::TotalBytes { max: limits.max_total_bytes }));
+    }
+    buf.clear();
+    buf.reserve(usize::try_from(len).unwrap_or(usize::MAX));
+    // A file that grows while being read stops at the limit too.
+    file.take(limits.max_total_bytes.saturating_add(1)).read_to_end(buf)?;
+    if buf.len() as u64 > limits.max_total_bytes {
+        return Err(Error::Limit(crate::LimitKind::TotalBytes { max: limits.max_total_bytes }));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Limits;
 
     fn zip_of(name: &str, content: &[u8]) -> Vec<u8> {
         use std::io::Write;
@@ -406,6 +500,35 @@ mod tests {
         }
         assert_eq!(started, vec![large, medium, small], "read largest first");
         assert_eq!(done, vec![gate, small, large, medium], "delivered in submission order");
+    }
+
+    /// One worker reads a large file, a small one and one over the size limit through its
+    /// reused buffer: each gets its own contents, and the limit is still enforced.
+    #[test]
+    fn files_on_disk_share_a_buffer_but_not_contents() {
+        let dir = std::env::temp_dir().join(format!("doctext-pool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/docs/base/");
+        let large = dir.join("large.zip");
+        std::fs::write(&large, zip_of("a.txt", &[b'y'; 100_000])).unwrap();
+        let mut pool = Pool::new(1);
+        pool.submit_file(&large, Options::default());
+        pool.submit_file(format!("{corpus}plain_en.xls"), Options::default());
+        pool.submit_file(format!("{corpus}quiz_ko.xls"), Options::default());
+        let tight = Limits { max_total_bytes: 1000, ..Limits::default() };
+        pool.submit_file(&large, Options { limits: tight, ..Options::default() });
+        let done = pool.finish();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(done[0].2, Err(Error::UnknownFormat)), "{:?}", done[0].2);
+        for (k, rel) in [(1, "plain_en.xls"), (2, "quiz_ko.xls")] {
+            let alone = crate::extract_file(format!("{corpus}{rel}"), &Options::default()).unwrap();
+            assert_eq!(done[k].2.as_ref().unwrap(), &alone, "{rel}");
+        }
+        assert!(
+            matches!(done[3].2, Err(Error::Limit(crate::LimitKind::TotalBytes { max: 1000 }))),
+            "{:?}",
+            done[3].2
+        );
     }
 
     #[test]

@@ -917,6 +917,27 @@ mod tests {
         assert_eq!(doc.blocks[0].origin().part, Part::Sheet("표준".into()));
     }
 
+    /// Cells out of order, a cell written twice (the last value wins), gaps between
+    /// columns; and a sheet too sparse to align, whose rows keep only their own cells.
+    #[test]
+    fn rows_are_sorted_deduplicated_and_aligned_when_dense() {
+        let mut sheet = Sheet::new("S".into());
+        sheet.put(1, 3, "d");
+        sheet.put(0, 1, "a");
+        sheet.put(1, 1, "old");
+        sheet.put(1, 1, "c");
+        sheet.put(0, 2, "b");
+        sheet.shared(2, 2, (1, 3));
+        sheet.put(3, 1, "");
+        assert_eq!(sheet.into_rows("xyz!"), [vec!["a", "b", ""], vec!["c", "", "d"], vec!["", "yz", ""]]);
+
+        let mut sparse = Sheet::new("S".into());
+        sparse.put(0, 0, "left");
+        sparse.put(9, 60_000, "far");
+        sparse.put(9, 2, "near");
+        assert_eq!(sparse.into_rows(""), [vec!["left"], vec!["near", "far"]]);
+    }
+
     /// One long shared string referenced by many cells: the copies count against the
     /// per-file total, so a small file cannot expand without bound.
     #[test]
