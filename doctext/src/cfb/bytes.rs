@@ -78,39 +78,22 @@ pub(crate) fn utf16le(bytes: &[u8]) -> String {
 
 /// [`utf16le`] appended to `out`, with no intermediate string.
 pub(crate) fn push_utf16le(bytes: &[u8], out: &mut String) {
-    // Text is mostly ASCII or Hangul: encode those units into a stack buffer and append
-    // it a piece at a time (a `String::push` per character costs several times more).
-    // From the first surrogate on, the general decoder takes the rest.
-    let mut buf = [0u8; 256];
-    let mut len = 0usize;
-    let flush = |buf: &[u8], out: &mut String| match std::str::from_utf8(buf) {
-        Ok(s) => out.push_str(s),
-        // Not reached: the buffer only ever holds whole UTF-8 sequences.
-        Err(_) => out.push_str(&String::from_utf8_lossy(buf)),
-    };
+    // Most text is ASCII or Hangul (3 UTF-8 bytes per 2-byte unit): one unit per byte is
+    // a reservation that rarely needs to grow and never wastes much.
     out.reserve(bytes.len());
     for (k, pair) in bytes.chunks_exact(2).enumerate() {
-        if len + 3 > buf.len() {
-            flush(&buf[..len], out);
-            len = 0;
-        }
-        let u = u16::from_le_bytes([pair[0], pair[1]]);
-        let encoded: &[u8] = match u {
-            0..=0x7F => &[u as u8],
-            0x80..=0x7FF => &[0xC0 | (u >> 6) as u8, 0x80 | (u & 0x3F) as u8],
-            0xD800..=0xDFFF => {
-                flush(&buf[..len], out);
+        // Every unit outside the surrogate range is a character of its own.
+        match char::from_u32(u32::from(u16::from_le_bytes([pair[0], pair[1]]))) {
+            Some(c) => out.push(c),
+            None => {
+                // From the first surrogate on, the general decoder takes the rest.
                 let rest = bytes.get(k * 2..).unwrap_or_default();
                 let units = rest.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
                 out.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
                 return;
             }
-            _ => &[0xE0 | (u >> 12) as u8, 0x80 | ((u >> 6) & 0x3F) as u8, 0x80 | (u & 0x3F) as u8],
-        };
-        buf[len..len + encoded.len()].copy_from_slice(encoded);
-        len += encoded.len();
+        }
     }
-    flush(&buf[..len], out);
 }
 
 /// Decodes UTF-16 code units (about `count` of them), replacing unpaired surrogates.
