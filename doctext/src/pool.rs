@@ -87,6 +87,9 @@ struct Queue {
     jobs: BinaryHeap<Job>,
     /// Set when the pool is dropped: workers finish what is queued, then stop.
     closed: bool,
+    /// Workers waiting for a job. Submitting wakes one only when there is one: while all
+    /// are busy, the submitting thread makes no wake-up call per job.
+    idle: usize,
 }
 
 struct Shared {
@@ -142,7 +145,9 @@ impl Shared {
             if q.closed {
                 return None;
             }
+            q.idle += 1;
             q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+            q.idle -= 1;
         }
     }
 }
@@ -231,8 +236,13 @@ impl Pool {
             let err = Error::Panicked("the document worker pool has no running worker".into());
             self.held.insert(job.id, PoolEvent::Done { id: job.id, name: job.name, result: Err(err) });
         } else {
-            self.shared.lock().jobs.push(job);
-            self.shared.ready.notify_one();
+            let mut q = self.shared.lock();
+            q.jobs.push(job);
+            let wake = q.idle > 0;
+            drop(q);
+            if wake {
+                self.shared.ready.notify_one();
+            }
             self.queued += 1;
         }
         id
