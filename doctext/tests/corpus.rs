@@ -365,4 +365,7 @@ fn pdf_parser_panics_become_errors() {
         Err(Error::Malformed { .. }) | Ok(_) => {}
         Err(other) => panic!("unexpected error: {other}"),
     }
+    // The next PDF on this thread is read by a sound reader.
+    let doc = doctext::extract_file(corpus_path("realworld/crazyones.pdf"), &Options::default()).expect("the intact file reads");
+    assert!(doc.text().contains("crazy"), "{}", doc.text());
 }
