@@ -90,19 +90,33 @@ fn pptx_slides_in_order_with_notes() {
     assert!(last >= 2, "expected several slides, last was {last}");
 }
 
-#[test]
-fn docx_tables_keep_rows_and_cells() {
-    let doc = doctext::extract_file(corpus_path("base/quiz_ko.docx"), &Options::default()).unwrap();
-    let table = doc
-        .blocks
+/// The tables of a document, each cell normalized (NFC, whitespace removed).
+fn normalized_tables(rel: &str) -> Vec<Vec<Vec<String>>> {
+    let doc = doctext::extract_file(corpus_path(rel), &Options::default()).unwrap();
+    doc.blocks
         .iter()
-        .find_map(|b| match b {
-            doctext::Block::Table { rows, .. } => Some(rows),
+        .filter_map(|b| match b {
+            doctext::Block::Table { rows, .. } => Some(rows.iter().map(|r| r.iter().map(|c| normalize(c)).collect()).collect()),
             _ => None,
         })
-        .expect("the quiz deck has a table");
+        .collect()
+}
+
+#[test]
+fn docx_tables_keep_rows_and_cells() {
+    let tables = normalized_tables("base/quiz_ko.docx");
+    let table = tables.first().expect("the quiz deck has a table");
     assert_eq!(table.len(), 21, "header + 20 questions");
-    assert_eq!(normalize(&table[0].join("")), normalize("번호문제정답오답1오답2"));
+    assert_eq!(table[0].concat(), normalize("번호문제정답오답1오답2"));
+}
+
+#[test]
+fn pdf_tables_are_rebuilt_cell_for_cell() {
+    // The same quiz printed to PDF by LibreOffice: one table over two pages, question 13
+    // cut by the page break, cells filled to their column's edge (questions 4 and 19).
+    let pdf = normalized_tables("base/quiz_ko.pdf");
+    assert_eq!(pdf.len(), 1, "{pdf:?}");
+    assert_eq!(pdf, normalized_tables("base/quiz_ko.docx"));
 }
 
 #[test]
