@@ -170,7 +170,7 @@ fn push_cell(cells: &mut Vec<Cell>, mut cell: Cell) {
     let lead = cell.text.len() - cell.text.trim_start().len();
     cell.text = cell.text.trim().to_owned();
     for mark in &mut cell.marks {
-        mark.2 -= lead;
+        mark.2 = mark.2.saturating_sub(lead);
     }
     cells.push(cell);
 }
