@@ -315,8 +315,10 @@ mod tests {
         vec![Line { y, size: 10.0, cells: vec![cell(90.0, 6.0, t)] }]
     }
 
+    const HEADER: [&str; 5] = ["No", "Question", "Answer", "Wrong 1", "Wrong 2"];
+
     fn header(y: f64) -> Block {
-        vec![line(y, &[(0, "No"), (1, "Question"), (2, "Answer"), (3, "Wrong 1"), (4, "Wrong 2")])]
+        vec![line(y, &HEADER.into_iter().enumerate().collect::<Vec<_>>())]
     }
 
     /// A row drawn as LibreOffice does: number and question (wrapped), then the answers.
@@ -356,7 +358,7 @@ mod tests {
         assert_eq!(
             table_rows(&items[1]),
             vec![
-                vec!["No", "Question", "Answer", "Wrong 1", "Wrong 2"],
+                HEADER.to_vec(),
                 vec!["1", "Capital of Korea?", "Seoul", "Busan", "Incheon"],
                 vec!["2", "Who made Hangul?", "Sejong", "Taejo", "Jeongjo"],
                 vec!["3", "H2O?", "water", "salt", "ice"],
@@ -452,7 +454,7 @@ mod tests {
         assert_eq!(
             table_rows(&prev[1]),
             vec![
-                vec!["No", "Question", "Answer", "Wrong 1", "Wrong 2"],
+                HEADER.to_vec(),
                 vec!["13", "How many trigrams are on the flag?", "4", "3", "8"],
                 vec!["14", "Largest ocean?", "Pacific", "Atlantic", "Indian"],
             ]
