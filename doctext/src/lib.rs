@@ -87,11 +87,28 @@ pub(crate) fn run(
 
 /// Reads a whole file, refusing one larger than the per-file total.
 pub(crate) fn read_file(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)?;
-    if meta.len() > limits.max_total_bytes {
-        return Err(Error::Limit(LimitKind::TotalBytes { max: limits.max_total_bytes }));
+    let mut buf = Vec::new();
+    read_file_into(path, limits, &mut buf)?;
+    Ok(buf)
+}
+
+/// Reads a file into `buf` (cleared first; pool workers reuse one buffer), refusing a file
+/// larger than the total-bytes limit, also one that grows past it while being read.
+pub(crate) fn read_file_into(path: &Path, limits: &Limits, buf: &mut Vec<u8>) -> Result<()> {
+    use std::io::Read;
+    let too_big = || Error::Limit(LimitKind::TotalBytes { max: limits.max_total_bytes });
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > limits.max_total_bytes {
+        return Err(too_big());
     }
-    Ok(std::fs::read(path)?)
+    buf.clear();
+    buf.reserve(usize::try_from(len).unwrap_or(usize::MAX));
+    file.take(limits.max_total_bytes.saturating_add(1)).read_to_end(buf)?;
+    if buf.len() as u64 > limits.max_total_bytes {
+        return Err(too_big());
+    }
+    Ok(())
 }
 
 /// Runs `f`, turning a panic (from our code or a third-party parser) into an error.

@@ -391,7 +391,7 @@ fn worker(shared: &Shared, events: Sender<PoolEvent>) {
             catch_unwind(AssertUnwindSafe(|| {
                 let data: &[u8] = match &source {
                     Source::Path(p) => {
-                        read_file_into(p, &opts.limits, &mut buf)?;
+                        crate::read_file_into(p, &opts.limits, &mut buf)?;
                         &buf
                     }
                     Source::Bytes(d) => d,
@@ -415,25 +415,6 @@ fn worker(shared: &Shared, events: Sender<PoolEvent>) {
             return;
         }
     }
-}
-
-/// Reads a whole file into `buf` (replacing its contents), refusing one larger than the
-/// per-file total.
-fn read_file_into(path: &std::path::Path, limits: &crate::Limits, buf: &mut Vec<u8>) -> Result<()> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    if len > limits.max_total_bytes {
-        return Err(Error::Limit(crate::LimitKind::TotalBytes { max: limits.max_total_bytes }));
-    }
-    buf.clear();
-    buf.reserve(usize::try_from(len).unwrap_or(usize::MAX));
-    // A file that grows while being read stops at the limit too.
-    file.take(limits.max_total_bytes.saturating_add(1)).read_to_end(buf)?;
-    if buf.len() as u64 > limits.max_total_bytes {
-        return Err(Error::Limit(crate::LimitKind::TotalBytes { max: limits.max_total_bytes }));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
