@@ -1,4 +1,7 @@
-//! The app builder used by the binary, tests, benchmarks and bots.
+//! The app builder used by the binary, tests, benchmarks and bots: the one place where the
+//! command line ([`ClientConfig`]) becomes plugins and their fields.
+
+use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
@@ -15,7 +18,8 @@ use crate::net::NetPlugin;
 use crate::pose::PosePlugin;
 use crate::screenshot::ScreenshotPlugin;
 use crate::session::SessionPlugin;
-use crate::settings::SettingsPlugin;
+use crate::settings::{SettingsPlugin, settings_path};
+use crate::state::{JoinIntent, StatePlugin};
 use crate::ui::UiPlugin;
 
 /// With or without a window.
@@ -45,41 +49,43 @@ impl Io {
     pub const NONE: Io = Io { network: false, vision: false };
 
     /// What a configuration calls for: demo screens (`--screen`) have no network, and run
-    /// the pose model only on a picture folder (so the game screen shows a real skeleton).
+    /// the pose model only on a picture folder (so the game screen shows a real skeleton); a
+    /// scripted source (`script:`) has no pictures and no model.
     pub fn for_config(config: &ClientConfig) -> Io {
-        match (&config.screen, &config.source) {
-            (None, _) => Io::ALL,
-            (Some(_), Some(SourceSpec::Frames { .. })) => Io { network: false, vision: true },
-            (Some(_), _) => Io::NONE,
-        }
+        let pictures = match &config.source {
+            Some(SourceSpec::Script(_)) => false,
+            Some(SourceSpec::Pictures(vision::SourceConfig::Folder { .. })) => true,
+            _ => config.screen.is_none(),
+        };
+        Io { network: config.screen.is_none(), vision: pictures }
     }
 }
 
-/// Builds the client app with [`Io::for_config`], and the bot with `--bot`. The caller runs
-/// it (`app.run()`) or steps it (`app.update()`).
+/// Builds the client app with [`Io::for_config`]. The caller runs it (`app.run()`) or steps
+/// it (`app.update()`).
 pub fn build_app(config: ClientConfig, mode: AppMode) -> App {
     let io = Io::for_config(&config);
-    let bot = config.bot.then(|| BotPlugin::from_config(&config));
-    let mut app = build_app_with(config, mode, io);
-    if let Some(bot) = bot {
-        app.add_plugins(bot);
-    }
-    app
+    build_app_with(config, mode, io)
 }
 
-/// Builds the client app with the chosen outside-world plugins.
+/// Builds the client app with the chosen outside-world plugins: every flag becomes a field
+/// of the plugin it concerns, here and nowhere else.
 pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
     let mut app = App::new();
     match mode {
         AppMode::Windowed => {
-            app.add_plugins(DefaultPlugins.set(WindowPlugin {
-                primary_window: Some(Window {
-                    title: "PoseParty 포즈파티".into(),
-                    resolution: (1280u32, 720u32).into(),
-                    ..default()
-                }),
-                ..default()
-            }))
+            app.add_plugins(
+                DefaultPlugins
+                    .set(WindowPlugin {
+                        primary_window: Some(Window {
+                            title: "PoseParty 포즈파티".into(),
+                            resolution: (1280u32, 720u32).into(),
+                            ..default()
+                        }),
+                        ..default()
+                    })
+                    .set(bevy::log::LogPlugin { filter: crate::LOG_FILTER.to_string(), ..default() }),
+            )
             .add_plugins(bevy_egui::EguiPlugin::default())
             .insert_resource(ClearColor(Color::srgb(0.07, 0.07, 0.09)))
             .add_systems(Startup, spawn_camera);
@@ -91,32 +97,89 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
             app.add_plugins((MinimalPlugins.set(pace), StatesPlugin));
         }
     }
-    let screenshot = config.screenshot.clone().map(|path| ScreenshotPlugin {
-        path,
-        after_frames: config.screenshot_frames,
-    });
-    let demo = config.screen.is_some();
-    let mute = config.mute;
-    app.insert_resource(config)
-        .add_plugins((SettingsPlugin, SessionPlugin, DeckPlugin, FlowPlugin, GamePlugin));
+    // Demo screens (`--screen`) play no network: they ignore the join intent.
+    let join = if config.screen.is_some() { JoinIntent::None } else { config.join.clone() };
+    let (pictures, script) = match config.source.clone() {
+        Some(SourceSpec::Pictures(source)) => (Some(source), None),
+        Some(SourceSpec::Script(script)) => (None, Some(script)),
+        None => (None, None),
+    };
+    app.add_plugins(StatePlugin)
+        .add_plugins((
+            SettingsPlugin {
+                path: settings_path(config.config_dir.as_deref()),
+                name: config.name.clone(),
+                server: config.server.clone(),
+                model: config.model,
+            },
+            SessionPlugin,
+            DeckPlugin { file: config.deck.clone(), password: config.deck_password.clone() },
+            FlowPlugin { start: config.screen, join },
+            GamePlugin,
+        ));
     if mode == AppMode::Windowed {
         app.add_plugins(UiPlugin);
-        if !mute {
+        if !config.mute {
             app.add_plugins(GameAudioPlugin);
         }
-        if let Some(plugin) = screenshot {
-            app.add_plugins(plugin);
+        if let Some(path) = config.screenshot.clone() {
+            app.add_plugins(ScreenshotPlugin { path, after_frames: config.screenshot_frames });
         }
     }
     if io.network {
-        app.add_plugins(NetPlugin);
+        app.add_plugins(NetPlugin { local: config.local });
     }
     if io.vision {
-        app.add_plugins((CameraPlugin, PosePlugin));
+        app.add_plugins((
+            CameraPlugin { source: pictures },
+            PosePlugin { model: config.model, placement: config.inference },
+        ));
     }
-    if demo {
-        app.add_plugins(DemoPlugin { script_player: !io.vision });
+    if let Some(screen) = config.screen {
+        app.add_plugins(DemoPlugin { screen, deck: config.deck.clone(), script_player: !io.vision });
     }
+    if config.bot {
+        app.add_plugins(BotPlugin {
+            script,
+            min_players: config.bot_players.max(1),
+            round_secs: config.round_secs,
+            ..BotPlugin::default()
+        });
+    }
+    app
+}
+
+/// A headless bot app, as `client --headless --bot` builds it (the same plugins: network,
+/// camera and pose model, unless `source` is a script), going to a room on `server` as `name`
+/// (`join`: create, a code, or quick match) with frames from `source`; settings are kept in
+/// `config_dir`. `bot` sets the bot's own fields (its script comes from `source`). Step it
+/// with `app.update()` until `app.should_exit()` (tests, load runs); its
+/// [`crate::bot::BotReport`] says what it went through.
+pub fn headless_bot_app(
+    server: &str,
+    name: &str,
+    join: JoinIntent,
+    source: SourceSpec,
+    config_dir: &Path,
+    bot: BotPlugin,
+) -> App {
+    let script = match &source {
+        SourceSpec::Script(script) => Some(*script),
+        SourceSpec::Pictures(_) => None,
+    };
+    let config = ClientConfig {
+        name: Some(name.into()),
+        server: Some(server.into()),
+        headless: true,
+        join,
+        source: Some(source),
+        config_dir: Some(PathBuf::from(config_dir)),
+        mute: true,
+        ..Default::default()
+    };
+    let io = Io::for_config(&config);
+    let mut app = build_app_with(config, AppMode::Headless, io);
+    app.add_plugins(BotPlugin { script, ..bot });
     app
 }
 

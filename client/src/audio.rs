@@ -10,9 +10,9 @@ use bevy::audio::{AudioPlayer, AudioSink, AudioSinkPlayback, AudioSource, Playba
 use bevy::prelude::*;
 use shared::rules::{QuizEvent, RushEvent};
 
-use crate::flow::Screen;
 use crate::game::GameFeed;
 use crate::settings::Settings;
+use crate::state::{ClientSet, Screen};
 
 /// Sample rate of the generated sounds.
 pub const RATE: u32 = 22_050;
@@ -191,7 +191,8 @@ impl Plugin for GameAudioPlugin {
                 (
                     play_effects.run_if(on_message::<GameFeed>),
                     apply_volume.run_if(resource_changed::<Settings>),
-                ),
+                )
+                    .in_set(ClientSet::Ui),
             );
     }
 }

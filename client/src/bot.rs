@@ -26,10 +26,9 @@ use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings};
 use shared::rules::fixtures::{pose_skeleton, with_noise};
 
 use crate::camera::CameraStatus;
-use crate::cli::{ClientConfig, JoinIntent, SourceSpec};
-use crate::flow::Screen;
-use crate::game::{ModelStatus, Play, PlayerPose, Round};
+use crate::game::{Play, Round};
 use crate::session::{MeshCommand, NetCommand, Session};
+use crate::state::{ClientSet, ModelStatus, PlayerPose, Screen};
 
 /// A skeleton at least this confident counts as the bot really being seen.
 pub const CONFIDENT_POSE: f32 = 0.5;
@@ -56,6 +55,8 @@ impl FromStr for Script {
 /// Plays one round automatically; added by the app builder with `--bot`.
 #[derive(Debug, Clone)]
 pub struct BotPlugin {
+    /// Scripted skeletons instead of a pose model (`--source script:…`).
+    pub script: Option<Script>,
     /// The host starts once this many players are in the room.
     pub min_players: usize,
     /// Round length the host sets before starting (seconds; the server's limits apply).
@@ -66,14 +67,7 @@ pub struct BotPlugin {
 
 impl Default for BotPlugin {
     fn default() -> Self {
-        Self { min_players: 1, round_secs: None, results_timeout_s: 10.0 }
-    }
-}
-
-impl BotPlugin {
-    /// The bot the flags ask for (`--bot-players`, `--round-secs`).
-    pub fn from_config(config: &ClientConfig) -> Self {
-        Self { min_players: config.bot_players.max(1), round_secs: config.round_secs, ..Self::default() }
+        Self { script: None, min_players: 1, round_secs: None, results_timeout_s: 10.0 }
     }
 }
 
@@ -140,35 +134,23 @@ struct Bot {
 
 impl Plugin for BotPlugin {
     fn build(&self, app: &mut App) {
-        let source = app.world().get_resource::<ClientConfig>().and_then(|c| c.source.clone());
-        let script = match &source {
-            Some(SourceSpec::Script(spec)) => match spec.parse::<Script>() {
-                Ok(script) => Some(script),
-                Err(e) => {
-                    error!("{e}");
-                    app.world_mut().write_message(AppExit::error());
-                    None
-                }
-            },
-            _ => None,
-        };
-        app.init_resource::<BotReport>().insert_resource(Bot {
-            config: self.clone(),
-            script,
-            started: false,
-            results_since: None,
-            left_at: None,
-            frame: 0,
-        })
-        .add_systems(
-            Update,
-            (
-                scripted_model.run_if(is_scripted),
-                scripted_pose.run_if(is_scripted.and_then(in_state(Screen::Game))),
-                host_starts.run_if(in_state(Screen::Lobby)),
-                (keep_report, give_up, leave_after_results).chain(),
-            ),
-        );
+        app.init_resource::<BotReport>()
+            .insert_resource(Bot {
+                config: self.clone(),
+                script: self.script,
+                started: false,
+                results_since: None,
+                left_at: None,
+                frame: 0,
+            })
+            .add_systems(
+                Update,
+                (scripted_model, scripted_pose.run_if(in_state(Screen::Game)))
+                    .run_if(is_scripted)
+                    .in_set(ClientSet::Pose),
+            )
+            .add_systems(Update, host_starts.run_if(in_state(Screen::Lobby)).in_set(ClientSet::Net))
+            .add_systems(Update, (keep_report, give_up, leave_after_results).chain().in_set(ClientSet::Ui));
     }
 }
 
@@ -179,7 +161,12 @@ fn is_scripted(bot: Res<Bot>) -> bool {
 /// A scripted source has no model to load: report it loaded at once.
 fn scripted_model(mut model: ResMut<ModelStatus>) {
     if model.stage != LoadingStage::Done {
-        *model = ModelStatus { stage: LoadingStage::Done, progress: 1.0, detail: "scripted skeletons".into() };
+        *model = ModelStatus {
+            stage: LoadingStage::Done,
+            progress: 1.0,
+            detail: "scripted skeletons".into(),
+            ..ModelStatus::default()
+        };
     }
 }
 
@@ -308,53 +295,24 @@ fn leave_after_results(
     }
 }
 
-/// A headless bot app, as `client --headless --bot` builds it (the same plugins: network,
-/// camera and pose model), going to a room on `server` as `name` (`join`: create, a code, or
-/// quick match) with frames from `source`; settings are kept in `config_dir`. Step it with
-/// `app.update()` until `app.should_exit()` (tests, load runs); its [`BotReport`] says what
-/// it went through.
-pub fn headless_bot_app(
-    server: &str,
-    name: &str,
-    join: JoinIntent,
-    source: SourceSpec,
-    config_dir: &std::path::Path,
-    bot: BotPlugin,
-) -> App {
-    use crate::app::{AppMode, Io, build_app_with};
-    let config = ClientConfig {
-        name: Some(name.into()),
-        server: Some(server.into()),
-        headless: true,
-        bot: true,
-        bot_players: bot.min_players,
-        round_secs: bot.round_secs,
-        join,
-        source: Some(source),
-        config_dir: Some(config_dir.to_path_buf()),
-        mute: true,
-        ..Default::default()
-    };
-    let mut app = build_app_with(config, AppMode::Headless, Io::ALL);
-    app.add_plugins(bot);
-    app
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
+    use crate::app::headless_bot_app;
+    use crate::cli::SourceSpec;
     use crate::game::FinalBoard;
+    use crate::state::JoinIntent;
 
-    fn test_bot(url: &str, name: &str, script: &str, dir: &std::path::Path) -> App {
+    fn test_bot(url: &str, name: &str, script: Script, dir: &std::path::Path) -> App {
         headless_bot_app(
             url,
             name,
             JoinIntent::Quick,
-            SourceSpec::Script(script.into()),
+            SourceSpec::Script(script),
             &dir.join(name),
-            BotPlugin { min_players: 2, round_secs: Some(10), results_timeout_s: 10.0 },
+            BotPlugin { min_players: 2, round_secs: Some(10), ..BotPlugin::default() },
         )
     }
 
@@ -384,7 +342,7 @@ mod tests {
     fn a_bot_without_pictures_gives_up_with_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("no-such-folder");
-        let source = SourceSpec::Frames { dir: missing, fps: 5.0 };
+        let source = SourceSpec::Pictures(vision::SourceConfig::Folder { path: missing, fps: 5.0 });
         // Nothing listens on port 9: the network is down too, which must not hide the cause.
         let mut app = headless_bot_app("ws://127.0.0.1:9/ws", "lost", JoinIntent::Create, source, dir.path(), BotPlugin::default());
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -415,7 +373,7 @@ mod tests {
         let server = rt.block_on(server::spawn(server::Config::ephemeral())).unwrap();
         let url = server.ws_url();
         let dir = std::env::temp_dir().join(format!("poseparty-bot-test-{}", std::process::id()));
-        let mut apps = [test_bot(&url, "hitter", "hit", &dir), test_bot(&url, "idler", "miss", &dir)];
+        let mut apps = [test_bot(&url, "hitter", Script::Hit, &dir), test_bot(&url, "idler", Script::Miss, &dir)];
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut done = [false, false];
         while done != [true, true] {

@@ -2,10 +2,10 @@
 //! puts the newest frame into [`LatestFrame`] each frame, and uploads it into the Bevy image
 //! of [`CameraPicture`] for the UI to show.
 //!
-//! The source comes from `--source` (else the menu's camera setting, else the first
-//! webcam). `script:` sources have no pictures: the plugin then does nothing. A source that
-//! cannot be opened leaves a clear message in [`CameraStatus`] (and the log) and the game
-//! goes on without a picture.
+//! The source is the plugin's `source` (from `--source`), else the menu's camera setting,
+//! else the first webcam. A source that cannot be opened (or a camera setting that does not
+//! parse) leaves a clear message in [`CameraStatus`] (and the log) and the game goes on
+//! without a picture.
 //!
 //! Opening the source (a webcam, or listing a folder and decoding its first picture) runs on
 //! the source's own thread; the frame loop only polls for the result, so it never stalls.
@@ -13,19 +13,11 @@
 use bevy::asset::RenderAssetUsages;
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
-use vision::source::{CameraSelector, Pattern, list_cameras};
-use vision::{Frame, PendingSource, RunningSource, SourceConfig};
+use vision::source::list_cameras;
+use vision::{PendingSource, RunningSource, SourceConfig};
 
-use crate::cli::{ClientConfig, SourceSpec, WebcamSelector};
 use crate::settings::Settings;
-use crate::ui::CameraPicture;
-
-/// The newest camera frame. `fresh` is true in the update where it arrived.
-#[derive(Debug, Clone, Default, Resource)]
-pub struct LatestFrame {
-    pub frame: Option<Frame>,
-    pub fresh: bool,
-}
+use crate::state::{CameraPicture, ClientSet, LatestFrame};
 
 /// Which source runs, or why none does.
 #[derive(Debug, Clone, Default, Resource)]
@@ -48,43 +40,34 @@ pub enum ActiveSource {
 }
 
 /// Starts the frame source and keeps [`LatestFrame`] and [`CameraPicture`] current.
-pub struct CameraPlugin;
+#[derive(Debug, Clone, Default)]
+pub struct CameraPlugin {
+    /// The source to open; `None`: the camera setting, else the first webcam.
+    pub source: Option<SourceConfig>,
+}
 
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<LatestFrame>()
-            .init_resource::<CameraStatus>()
+        let chosen = self.source.clone();
+        app.init_resource::<CameraStatus>()
             .init_resource::<ActiveSource>()
-            .init_resource::<CameraPicture>()
-            .add_systems(Startup, start_source)
-            .add_systems(PreUpdate, take_newest_frame)
-            .add_systems(Update, upload_picture.run_if(resource_exists::<Assets<Image>>));
+            .add_systems(Startup, move |settings: Option<Res<Settings>>, active: ResMut<ActiveSource>, status: ResMut<CameraStatus>| {
+                start_source(chosen.clone(), settings.as_deref(), active, status)
+            })
+            .add_systems(Update, take_newest_frame.in_set(ClientSet::Input))
+            .add_systems(Update, upload_picture.in_set(ClientSet::Ui).run_if(resource_exists::<Assets<Image>>));
     }
 }
 
-/// The frame source the configuration asks for (`None` for `script:`, which has no pictures).
-pub fn source_config(spec: &SourceSpec) -> Option<SourceConfig> {
-    Some(match spec {
-        SourceSpec::Webcam(None) => SourceConfig::Camera(CameraSelector::First),
-        SourceSpec::Webcam(Some(WebcamSelector::Index(i))) => SourceConfig::Camera(CameraSelector::Index(*i)),
-        SourceSpec::Webcam(Some(WebcamSelector::Name(n))) => SourceConfig::Camera(CameraSelector::Name(n.clone())),
-        SourceSpec::Frames { dir, fps } => SourceConfig::Folder { path: dir.clone(), fps: *fps },
-        SourceSpec::Synthetic => SourceConfig::Synthetic {
-            width: 640,
-            height: 480,
-            fps: SourceConfig::DEFAULT_FPS,
-            pattern: Pattern::Figure,
-        },
-        SourceSpec::Script(_) => return None,
-    })
-}
-
-/// The source spec in effect: `--source`, else the menu setting, else the first webcam.
-pub fn effective_source(config: Option<&ClientConfig>, settings: Option<&Settings>) -> SourceSpec {
-    config
-        .and_then(|c| c.source.clone())
-        .or_else(|| settings.and_then(|s| s.camera.parse().ok()))
-        .unwrap_or_default()
+/// The source to open: the chosen one, else the camera setting, else the first webcam.
+pub fn effective_source(chosen: Option<SourceConfig>, settings: Option<&Settings>) -> Result<SourceConfig, String> {
+    match (chosen, settings) {
+        (Some(source), _) => Ok(source),
+        (None, Some(s)) => s.camera.parse().map_err(|e: vision::SourceError| {
+            format!("the camera setting {:?} is not valid ({e}) — pick a camera in the menu", s.camera)
+        }),
+        (None, None) => Ok(SourceConfig::Camera(vision::source::CameraSelector::First)),
+    }
 }
 
 /// The text `--list-cameras` prints.
@@ -105,18 +88,21 @@ pub fn list_cameras_text() -> String {
 }
 
 fn start_source(
-    config: Option<Res<ClientConfig>>,
-    settings: Option<Res<Settings>>,
+    chosen: Option<SourceConfig>,
+    settings: Option<&Settings>,
     mut active: ResMut<ActiveSource>,
     mut status: ResMut<CameraStatus>,
 ) {
-    let spec = effective_source(config.as_deref(), settings.as_deref());
-    let Some(source) = source_config(&spec) else {
-        info!("frame source {spec:?} has no pictures; camera plugin idle");
-        return;
-    };
-    *status = CameraStatus { opening: true, ..Default::default() };
-    *active = ActiveSource::Opening(RunningSource::start_opening(source));
+    match effective_source(chosen, settings) {
+        Ok(source) => {
+            *status = CameraStatus { opening: true, ..Default::default() };
+            *active = ActiveSource::Opening(RunningSource::start_opening(source));
+        }
+        Err(e) => {
+            error!("{e}");
+            *status = CameraStatus { error: Some(e), ..Default::default() };
+        }
+    }
 }
 
 /// Takes the opened source (or the reason it failed) once its thread has opened it.
@@ -203,6 +189,12 @@ mod tests {
     use bevy::state::app::StatesPlugin;
     use std::time::{Duration, Instant};
 
+    use crate::state::StatePlugin;
+
+    fn synthetic() -> SourceConfig {
+        "synthetic".parse().expect("a valid spec")
+    }
+
     #[test]
     fn rgb_becomes_opaque_rgba_reusing_the_buffer() {
         let mut out = vec![7u8; 3]; // stale contents of another size
@@ -213,26 +205,24 @@ mod tests {
     }
 
     #[test]
-    fn specs_map_to_sources() {
-        assert_eq!(source_config(&SourceSpec::Webcam(None)), Some(SourceConfig::Camera(CameraSelector::First)));
-        assert_eq!(
-            source_config(&SourceSpec::Frames { dir: "/x".into(), fps: 12.0 }),
-            Some(SourceConfig::Folder { path: "/x".into(), fps: 12.0 })
-        );
-        assert_eq!(source_config(&SourceSpec::Script("hit".into())), None);
-        let cfg = ClientConfig { source: None, ..Default::default() };
+    fn the_chosen_source_wins_over_the_setting() {
+        use vision::source::CameraSelector;
+        let folder = SourceConfig::Folder { path: "/x".into(), fps: 12.0 };
         let settings = Settings { camera: "synthetic".into(), ..Default::default() };
-        assert_eq!(effective_source(Some(&cfg), Some(&settings)), SourceSpec::Synthetic);
-        assert_eq!(effective_source(None, None), SourceSpec::Webcam(None));
+        assert_eq!(effective_source(Some(folder.clone()), Some(&settings)), Ok(folder));
+        assert!(matches!(effective_source(None, Some(&settings)), Ok(SourceConfig::Synthetic { .. })));
+        assert_eq!(effective_source(None, None), Ok(SourceConfig::Camera(CameraSelector::First)));
+        let typo = Settings { camera: "webcma".into(), ..Default::default() };
+        let e = effective_source(None, Some(&typo)).unwrap_err();
+        assert!(e.contains("webcma") && e.contains("menu"), "{e}");
     }
 
     #[test]
     fn headless_app_receives_synthetic_frames_and_uploads_a_picture() {
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, StatesPlugin, AssetPlugin::default()))
+        app.add_plugins((MinimalPlugins, StatesPlugin, AssetPlugin::default(), StatePlugin))
             .init_asset::<Image>()
-            .insert_resource(ClientConfig { source: Some(SourceSpec::Synthetic), ..Default::default() })
-            .add_plugins(CameraPlugin);
+            .add_plugins(CameraPlugin { source: Some(synthetic()) });
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seqs = Vec::new();
         while seqs.len() < 3 && Instant::now() < deadline {
@@ -258,9 +248,8 @@ mod tests {
         // The startup system must not wait for the source: it leaves it opening, and a later
         // update takes it over once its thread has opened it.
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, StatesPlugin))
-            .insert_resource(ClientConfig { source: Some(SourceSpec::Synthetic), ..Default::default() })
-            .add_plugins(CameraPlugin);
+        app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin))
+            .add_plugins(CameraPlugin { source: Some(synthetic()) });
         app.world_mut().run_schedule(Startup);
         assert!(matches!(app.world().resource::<ActiveSource>(), ActiveSource::Opening(_)));
         assert!(app.world().resource::<CameraStatus>().opening);
@@ -278,12 +267,8 @@ mod tests {
     #[test]
     fn missing_folder_is_reported_not_fatal() {
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, StatesPlugin))
-            .insert_resource(ClientConfig {
-                source: Some(SourceSpec::Frames { dir: "/nonexistent/poseparty".into(), fps: 10.0 }),
-                ..Default::default()
-            })
-            .add_plugins(CameraPlugin);
+        app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin))
+            .add_plugins(CameraPlugin { source: Some(SourceConfig::Folder { path: "/nonexistent/poseparty".into(), fps: 10.0 }) });
         // The folder is opened on the source's thread; the error arrives within a few updates.
         let deadline = Instant::now() + Duration::from_secs(10);
         app.update();

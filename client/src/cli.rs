@@ -1,13 +1,15 @@
-//! Command-line flags (with environment fallbacks) and the [`ClientConfig`] resource built
-//! from them. Every flag of the client lives here; each plugin reads the part it needs.
+//! Command-line flags (with environment fallbacks) and the [`ClientConfig`] built from them.
+//! Every flag of the client lives here. No plugin reads them: the app builder
+//! (`crate::app`) turns the config into the plugins' fields.
 
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use bevy::prelude::Resource;
 use clap::{Parser, ValueEnum};
+use shared::protocol::signal::ROUND_SECS;
 
-use crate::flow::Screen;
+use crate::bot::Script;
+use crate::state::{InferencePlacement, JoinIntent, ModelChoice, Screen};
 
 /// The PoseParty game client.
 #[derive(Debug, Clone, Parser)]
@@ -37,7 +39,7 @@ pub struct Cli {
     /// With `--bot`: the round length in seconds the host bot sets before starting
     /// (10–600; default: the room's setting).
     #[arg(long, env = "POSEPARTY_ROUND_SECS", requires = "bot",
-          value_parser = clap::value_parser!(u16).range(10..=600))]
+          value_parser = clap::value_parser!(u16).range(i64::from(*ROUND_SECS.start())..=i64::from(*ROUND_SECS.end())))]
     pub round_secs: Option<u16>,
     /// Join the room with this code on start.
     #[arg(long, env = "POSEPARTY_ROOM", conflicts_with_all = ["create", "quick"])]
@@ -48,7 +50,8 @@ pub struct Cli {
     /// Quick-match into an open room on start.
     #[arg(long)]
     pub quick: bool,
-    /// Frame source: webcam[:INDEX|NAME], frames:DIR[@FPS], synthetic, script:SPEC.
+    /// Frame source: webcam[:INDEX|NAME], frames:DIR[@FPS], synthetic[@FPS], script:hit|miss
+    /// (default: the camera setting, else the first webcam).
     #[arg(long, env = "POSEPARTY_SOURCE", value_parser = SourceSpec::from_str)]
     pub source: Option<SourceSpec>,
     /// List the cameras found and exit.
@@ -85,26 +88,6 @@ pub struct Cli {
     pub mute: bool,
 }
 
-/// Pose landmark model size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize, serde::Deserialize)]
-pub enum ModelChoice {
-    /// Faster, a little less precise (default).
-    #[default]
-    Lite,
-    /// Slower, more precise.
-    Full,
-}
-
-/// Where pose inference runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum InferencePlacement {
-    /// In the app's frame schedule, on the newest frame.
-    #[default]
-    Frame,
-    /// On a background task; the frame loop takes the latest result.
-    Pool,
-}
-
 /// `--screen` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ScreenArg {
@@ -129,91 +112,29 @@ impl From<ScreenArg> for Screen {
     }
 }
 
-/// Which camera of the machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebcamSelector {
-    Index(u32),
-    Name(String),
-}
-
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
-    /// A webcam (the first one when not chosen).
-    Webcam(Option<WebcamSelector>),
-    /// A folder of images played in a loop at `fps`.
-    Frames { dir: PathBuf, fps: f32 },
-    /// A generated picture (tests).
-    Synthetic,
-    /// Scripted skeletons without a model (bots in tests); the spec is read by the bot.
-    Script(String),
+    /// Pictures: a webcam, a folder of images, a generated picture (parsed by `vision`).
+    Pictures(vision::SourceConfig),
+    /// Scripted skeletons without a model (bots in tests).
+    Script(Script),
 }
-
-impl Default for SourceSpec {
-    fn default() -> Self {
-        SourceSpec::Webcam(None)
-    }
-}
-
-/// Default playback rate of `frames:DIR`.
-pub const DEFAULT_FRAMES_FPS: f32 = 15.0;
 
 impl FromStr for SourceSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, rest) = match s.split_once(':') {
-            Some((k, r)) => (k, Some(r)),
-            None => (s, None),
-        };
-        match (kind.to_ascii_lowercase().as_str(), rest) {
-            ("webcam", None) => Ok(SourceSpec::Webcam(None)),
-            ("webcam", Some(sel)) if !sel.is_empty() => Ok(SourceSpec::Webcam(Some(
-                sel.parse::<u32>()
-                    .map(WebcamSelector::Index)
-                    .unwrap_or_else(|_| WebcamSelector::Name(sel.to_string())),
-            ))),
-            ("synthetic", None) => Ok(SourceSpec::Synthetic),
-            ("frames", Some(spec)) if !spec.is_empty() => {
-                let (dir, fps) = match spec.rsplit_once('@') {
-                    Some((dir, fps)) => {
-                        let fps: f32 = fps.parse().map_err(|_| {
-                            format!("frame rate {fps:?} in {s:?} is not a number — write e.g. frames:DIR@15")
-                        })?;
-                        if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
-                            return Err(format!("frame rate {fps} in {s:?} must be between 0 and 240"));
-                        }
-                        (dir, fps)
-                    }
-                    None => (spec, DEFAULT_FRAMES_FPS),
-                };
-                Ok(SourceSpec::Frames { dir: PathBuf::from(dir), fps })
-            }
-            ("script", Some(spec)) if !spec.is_empty() => Ok(SourceSpec::Script(spec.to_string())),
-            _ => Err(format!(
-                "unknown frame source {s:?} — use webcam, webcam:INDEX, webcam:NAME, frames:DIR[@FPS], synthetic or script:SPEC"
-            )),
+        match s.split_once(':') {
+            Some((kind, spec)) if kind.eq_ignore_ascii_case("script") => spec.parse().map(SourceSpec::Script),
+            _ => s.parse().map(SourceSpec::Pictures).map_err(|e: vision::SourceError| e.to_string()),
         }
     }
 }
 
-/// What the player asked to do right after start.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum JoinIntent {
-    #[default]
-    None,
-    Create,
-    Code(String),
-    Quick,
-}
-
-/// Default server address.
-pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:7878/ws";
-
-/// The client's configuration for this run, as a resource every plugin can read.
-/// Settings the player can change in the menu live in [`crate::settings::Settings`];
-/// the flags here override them for this run.
-#[derive(Debug, Clone, Resource)]
+/// The client's configuration for this run. Settings the player can change in the menu live
+/// in `crate::settings::Settings`; the flags here override them for this run.
+#[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub name: Option<String>,
     pub server: Option<String>,
@@ -305,26 +226,22 @@ mod tests {
 
     #[test]
     fn sources_parse() {
-        assert_eq!("webcam".parse(), Ok(SourceSpec::Webcam(None)));
-        assert_eq!("webcam:2".parse(), Ok(SourceSpec::Webcam(Some(WebcamSelector::Index(2)))));
+        use vision::SourceConfig;
+        use vision::source::CameraSelector;
+        let p = |s: &str| s.parse::<SourceSpec>();
+        assert_eq!(p("webcam"), Ok(SourceSpec::Pictures(SourceConfig::Camera(CameraSelector::First))));
         assert_eq!(
-            "webcam:HD Cam".parse(),
-            Ok(SourceSpec::Webcam(Some(WebcamSelector::Name("HD Cam".into()))))
+            p("frames:/tmp/x@30"),
+            Ok(SourceSpec::Pictures(SourceConfig::Folder { path: "/tmp/x".into(), fps: 30.0 }))
         );
-        assert_eq!(
-            "frames:/tmp/x@30".parse(),
-            Ok(SourceSpec::Frames { dir: "/tmp/x".into(), fps: 30.0 })
-        );
-        assert_eq!(
-            "frames:/tmp/x".parse(),
-            Ok(SourceSpec::Frames { dir: "/tmp/x".into(), fps: DEFAULT_FRAMES_FPS })
-        );
-        assert_eq!("synthetic".parse(), Ok(SourceSpec::Synthetic));
-        assert_eq!("script:hit".parse(), Ok(SourceSpec::Script("hit".into())));
-        for bad in ["", "frames:", "frames:/x@fast", "frames:/x@0", "tv", "synthetic:3"] {
-            let e = bad.parse::<SourceSpec>().unwrap_err();
+        assert_eq!(p("script:hit"), Ok(SourceSpec::Script(Script::Hit)));
+        assert_eq!(p("SCRIPT:miss"), Ok(SourceSpec::Script(Script::Miss)));
+        for bad in ["", "frames:", "frames:/x@fast", "tv", "script:dance", "script:"] {
+            let e = p(bad).expect_err(bad);
             assert!(!e.is_empty(), "{bad:?}");
         }
+        let e = p("script:dance").unwrap_err();
+        assert!(e.contains("script:hit"), "{e}");
     }
 
     #[test]

@@ -15,11 +15,12 @@ use shared::protocol::signal::{
 use shared::rules::PoseId;
 use shared::rules::fixtures::{pose_skeleton, with_noise};
 
-use crate::cli::ClientConfig;
+use std::path::PathBuf;
+
 use crate::deck::{ActiveDeck, DeckOrigin, Outcome, outcome};
-use crate::flow::Screen;
-use crate::game::{FinalBoard, ModelStatus, Play, PlayerPose, Round};
+use crate::game::{FinalBoard, Play, Round};
 use crate::session::{Connection, LinkState, LinkView, NetEvent, PeerBoard, PeerLive, RoundInfo, Session};
+use crate::state::{ClientSet, ModelStatus, PlayerPose, Screen};
 
 const ME: u32 = 1;
 const PLAYERS: [(u32, &str); 4] = [(1, "민수"), (2, "지은"), (3, "Alex"), (4, "하늘")];
@@ -27,19 +28,32 @@ const PLAYERS: [(u32, &str); 4] = [(1, "민수"), (2, "지은"), (3, "Alex"), (4
 const DEMO_ROUND_MS: i64 = 21_700;
 
 /// Fills the resources of the `--screen` with demo data.
+#[derive(Debug, Clone)]
 pub struct DemoPlugin {
+    /// The screen shown.
+    pub screen: Screen,
+    /// `--screen game --deck FILE`: a Motion Quiz round on that deck.
+    pub deck: Option<PathBuf>,
     /// Script the player's skeleton (when no pose model runs).
     pub script_player: bool,
 }
 
+/// What the demo shows ([`DemoPlugin`]'s fields, for its systems).
+#[derive(Debug, Clone, Resource)]
+struct Demo {
+    screen: Screen,
+    deck: Option<PathBuf>,
+}
+
 impl Plugin for DemoPlugin {
     fn build(&self, app: &mut App) {
+        app.insert_resource(Demo { screen: self.screen, deck: self.deck.clone() });
         // Filled now, while building: the first screen's OnEnter runs before any startup
         // system and needs the data.
         if let Err(e) = app.world_mut().run_system_once(fill_demo) {
             error!("could not fill the demo data: {e}");
         }
-        app.add_systems(Update, prime_demo_round.before(crate::game::tick_round).run_if(in_state(Screen::Game)))
+        app.add_systems(Update, prime_demo_round.in_set(ClientSet::Pose).run_if(in_state(Screen::Game)))
             .add_systems(
                 Update,
                 (
@@ -48,7 +62,10 @@ impl Plugin for DemoPlugin {
                 ),
             );
         if self.script_player {
-            app.add_systems(Update, script_player.after(prime_demo_round).run_if(in_state(Screen::Game)));
+            app.add_systems(
+                Update,
+                script_player.in_set(ClientSet::Pose).after(prime_demo_round).run_if(in_state(Screen::Game)),
+            );
         }
     }
 }
@@ -79,15 +96,15 @@ fn room(phase: RoomPhase, screen: Screen, mode: GameMode) -> RoomSnapshot {
 }
 
 fn fill_demo(
-    config: Res<ClientConfig>,
+    demo: Res<Demo>,
     mut session: ResMut<Session>,
     mut model: ResMut<ModelStatus>,
     mut board: ResMut<PeerBoard>,
     mut final_board: ResMut<FinalBoard>,
     mut active: ResMut<ActiveDeck>,
 ) {
-    let Some(screen) = config.screen else { return };
-    let mode = match (&config.deck, screen) {
+    let screen = demo.screen;
+    let mode = match (&demo.deck, screen) {
         (Some(path), Screen::Game) => match demo_deck(path) {
             Some(deck) => {
                 *active = deck;
@@ -114,6 +131,7 @@ fn fill_demo(
         stage: LoadingStage::BuildingSession,
         progress: 0.6,
         detail: "라이트 모델 / lite model · pose_landmark_lite.onnx".into(),
+        ..ModelStatus::default()
     };
     let info = RoundInfo {
         start_in_ms: -DEMO_ROUND_MS,

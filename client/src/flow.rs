@@ -5,27 +5,15 @@
 //! scoreboard is agreed) → Lobby. History is reachable from the menu and the lobby.
 //! The moves follow the server's room snapshots and round announcements, so every player's
 //! screens stay in step; the systems here also do what needs no click: report the model's
-//! loading stage, ready up when it is loaded, and act on `--create` / `--room` / `--quick`.
+//! loading stage, ready up when it is loaded, and act on the join intent given at start
+//! (`--create` / `--room` / `--quick`).
 
 use bevy::prelude::*;
 use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings};
 
-use crate::cli::{ClientConfig, JoinIntent};
-use crate::game::ModelStatus;
-use crate::session::{MeshCommand, Connection, NetCommand, NetEvent, Session};
+use crate::session::{Connection, MeshCommand, NetCommand, NetEvent, Session};
 use crate::settings::Settings;
-
-/// The screen on show.
-#[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Screen {
-    #[default]
-    Menu,
-    Lobby,
-    Loading,
-    Game,
-    Results,
-    History,
-}
+use crate::state::{ClientSet, JoinIntent, ModelStatus, Screen};
 
 /// A room request waiting for the connection to come up.
 #[derive(Debug, Clone, Default, Resource)]
@@ -40,49 +28,50 @@ pub enum MenuAction {
 }
 
 /// Screen flow.
-pub struct FlowPlugin;
+#[derive(Debug, Clone, Default)]
+pub struct FlowPlugin {
+    /// The screen to open on (demo screens); `None`: the menu.
+    pub start: Option<Screen>,
+    /// What to do right after start.
+    pub join: JoinIntent,
+}
 
 impl Plugin for FlowPlugin {
     fn build(&self, app: &mut App) {
-        let start = app.world().get_resource::<ClientConfig>().and_then(|c| c.screen);
-        app.init_state::<Screen>()
-            .init_resource::<PendingIntent>()
+        let join = self.join.clone();
+        app.init_resource::<PendingIntent>()
             .init_resource::<LoadingReport>()
             .add_message::<MenuAction>()
-            .add_systems(Startup, intent_from_flags)
+            .add_systems(Startup, move |mut actions: MessageWriter<MenuAction>| {
+                if let Some(action) = action_for(&join) {
+                    actions.write(action);
+                }
+            })
             .add_systems(
                 Update,
                 (
                     menu_actions.run_if(on_message::<MenuAction>),
                     send_pending_intent.run_if(on_message::<NetEvent>),
                     follow_server.run_if(on_message::<NetEvent>),
-                    report_loading.run_if(in_state(Screen::Loading)),
                 )
-                    .chain(),
+                    .chain()
+                    .in_set(ClientSet::Input),
             )
+            .add_systems(Update, report_loading.run_if(in_state(Screen::Loading)).in_set(ClientSet::Net))
             .add_systems(OnEnter(Screen::Loading), reset_loading_report);
-        if let Some(screen) = start {
+        if let Some(screen) = self.start {
             app.insert_state(screen);
         }
     }
 }
 
-fn intent_from_flags(config: Res<ClientConfig>, mut actions: MessageWriter<MenuAction>) {
-    // Demo screens (`--screen`) play no network.
-    if config.screen.is_some() {
-        return;
-    }
-    match &config.join {
-        JoinIntent::None => {}
-        JoinIntent::Create => {
-            actions.write(MenuAction::Create);
-        }
-        JoinIntent::Code(code) => {
-            actions.write(MenuAction::Join(code.clone()));
-        }
-        JoinIntent::Quick => {
-            actions.write(MenuAction::Quick);
-        }
+/// The menu action a join intent stands for.
+fn action_for(join: &JoinIntent) -> Option<MenuAction> {
+    match join {
+        JoinIntent::None => None,
+        JoinIntent::Create => Some(MenuAction::Create),
+        JoinIntent::Code(code) => Some(MenuAction::Join(code.clone())),
+        JoinIntent::Quick => Some(MenuAction::Quick),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The round: feeds the player's skeleton to the pure rules of `shared::rules` on the shared
 //! clock, publishes score events and live poses to the peers, and builds the final scoreboard.
 //!
-//! Inputs: [`PlayerPose`] (filled each frame by the pose plugin, or a scripted source) and the
+//! Inputs: [`PlayerPose`] (filled earlier in the same update by the pose plugin, or a scripted
+//! source: the game runs in `ClientSet::Game`, after `ClientSet::Pose`) and the
 //! round announced in [`Session::round`]. Outputs: [`GameFeed`] messages (the HUD and audio
 //! react to them), `MeshCommand::SendReliable(PeerMsg::Game(..))` per scoring event,
 //! `SendUnreliable` live poses and scores at ~30 Hz, and at the end the [`FinalBoard`] plus
@@ -9,42 +10,17 @@
 
 use bevy::prelude::*;
 use shared::deck::Deck;
-use shared::pose::Skeleton;
 use shared::protocol::peer::{
     GameEvent, GameEventKind, LivePose, LiveScore, PeerMsg, QuantizedSkeleton, ScoreTotals,
 };
-use shared::protocol::signal::{GameMode, LoadingStage, MatchReport, PeerId, ScoreLine};
+use shared::protocol::signal::{GameMode, MatchReport, PeerId, ScoreLine};
 use shared::rules::{
     PoseRush, QuizConfig, QuizEvent, QuizRound, RushConfig, RushEvent, Tally,
 };
 
 use crate::deck::ActiveDeck;
-use crate::flow::Screen;
 use crate::session::{MeshCommand, NetCommand, PeerBoard, RoundInfo, Session};
-
-/// The local pose model's loading, as the loading screen shows it and the server is told.
-/// Set by the pose plugin.
-#[derive(Debug, Clone, Resource)]
-pub struct ModelStatus {
-    pub stage: LoadingStage,
-    /// Progress of `stage`, 0–1.
-    pub progress: f32,
-    /// A line for the player ("lite model, 3.1 MB", or what went wrong).
-    pub detail: String,
-}
-
-impl Default for ModelStatus {
-    fn default() -> Self {
-        Self { stage: LoadingStage::Idle, progress: 0.0, detail: String::new() }
-    }
-}
-
-/// The player's newest skeleton (`None`: nobody in the picture). Set each frame by the pose
-/// plugin, or by a scripted source.
-#[derive(Debug, Clone, Default, Resource)]
-pub struct PlayerPose {
-    pub skeleton: Option<Skeleton>,
-}
+use crate::state::{ClientSet, PlayerPose, Screen};
 
 /// Something that happened in the local round.
 #[derive(Debug, Clone, PartialEq, Message)]
@@ -94,6 +70,9 @@ pub struct Round {
     pub flash: Option<(String, u32, i64)>,
     /// Motion Quiz: the question on screen and its deadline (round time, ms).
     pub question: Option<(u32, i64)>,
+    /// The camera frame of the skeleton the rules saw in the last update (`None`: scripted or
+    /// no skeleton yet).
+    pub pose_frame: Option<u64>,
     event_seq: u32,
     live_seq: u32,
     last_live_s: f64,
@@ -122,6 +101,7 @@ impl Round {
             t_ms: i64::MIN,
             flash: None,
             question: None,
+            pose_frame: None,
             event_seq: 0,
             live_seq: 0,
             last_live_s: f64::NEG_INFINITY,
@@ -173,15 +153,14 @@ pub struct GamePlugin;
 
 impl Plugin for GamePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<ModelStatus>()
-            .init_resource::<PlayerPose>()
-            .init_resource::<FinalBoard>()
+        app.init_resource::<FinalBoard>()
             .add_message::<GameFeed>()
             .add_systems(OnEnter(Screen::Game), start_round)
             .add_systems(
                 Update,
                 (tick_round, publish_live, finish_round)
                     .chain()
+                    .in_set(ClientSet::Game)
                     .run_if(in_state(Screen::Game).and_then(resource_exists::<Round>)),
             );
     }
@@ -213,6 +192,7 @@ pub(crate) fn tick_round(
     let round = &mut *round;
     let t_ms = ((time.elapsed_secs_f64() - round.start_s) * 1000.0).round() as i64;
     round.t_ms = t_ms;
+    round.pose_frame = pose.frame_seq;
     let skeleton = pose.skeleton.as_ref();
     let mut out = Vec::new();
     match &mut round.play {

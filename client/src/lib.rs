@@ -1,15 +1,23 @@
 //! The PoseParty client as a library: one Bevy plugin per capability, assembled by
 //! [`app::build_app`] for the binary, tests, benchmarks and bots.
 //!
-//! - [`cli`]: flags and the [`cli::ClientConfig`] resource.
-//! - [`settings`]: persisted player settings.
+//! Modules, each with one job (imports go down this list's dependency order: nothing imports
+//! `app`, and `state` imports nothing from the crate):
+//! - [`state`]: the types plugins share (screens, the newest frame, the model's status, the
+//!   player's pose) and the ordered stages of a frame (`ClientSet`).
+//! - [`cli`]: the command-line flags, parsed into a [`cli::ClientConfig`].
+//! - [`app`]: turns the config into plugins and their fields; builds the app.
+//! - [`settings`]: the player's saved settings.
 //! - [`session`]: the contract with the network plugin (commands, events, room view).
-//! - [`flow`]: screens as Bevy states and the moves between them.
+//! - [`net`]: the network plugin over the `mesh` crate (and the embedded server).
+//! - [`camera`]: the frame source; [`pose`]: the pose model.
+//! - [`flow`]: the moves between screens.
 //! - [`game`]: rounds driven by `shared::rules`.
-//! - [`deck`]: the quiz deck.
+//! - [`deck`]: the quiz deck: import and sharing.
 //! - [`audio`]: synthesized music and effects.
 //! - [`ui`], [`fonts`]: the egui screens and the bundled Hangul font.
-//! - [`demo`], [`screenshot`]: `--screen` demo data and `--screenshot`.
+//! - [`bot`]: headless bots; [`demo`], [`screenshot`]: `--screen` demo data and
+//!   `--screenshot`.
 
 pub mod app;
 pub mod audio;
@@ -26,4 +34,9 @@ pub mod pose;
 pub mod screenshot;
 pub mod session;
 pub mod settings;
+pub mod state;
 pub mod ui;
+
+/// The default log filter: our crates at `info`, dependencies at `warn` (the WebRTC stack's
+/// connection chatter included). `RUST_LOG` overrides it.
+pub const LOG_FILTER: &str = "warn,client=info,server=info,mesh=info,vision=info,doctext=info,shared=info";

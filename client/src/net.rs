@@ -7,7 +7,7 @@
 //!   frame;
 //! - `mesh::Event`s are drained into [`NetEvent`]s in `First`, before anything reads them.
 //!
-//! With `--local` the first `Connect` also starts an embedded server on 127.0.0.1 (ports
+//! With `local` (`--local`) the first `Connect` also starts an embedded server on 127.0.0.1 (ports
 //! picked by the OS, history in memory) on the same runtime and connects to it, whatever
 //! address was asked for.
 
@@ -17,15 +17,23 @@ use std::time::Instant;
 use bevy::prelude::*;
 use mesh::{Config, Event, Mesh, MeshHandle, PeerId};
 
-use crate::cli::ClientConfig;
 use crate::session::{LinkState, NetCommand, NetEvent, RoundInfo};
 
 /// Adds the network: reads [`NetCommand`]s, writes [`NetEvent`]s.
-pub struct NetPlugin;
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetPlugin {
+    /// Start an embedded server on the first `Connect` and connect to it (`--local`).
+    pub local: bool,
+}
+
+/// Whether the net plugin starts an embedded server ([`NetPlugin::local`]).
+#[derive(Debug, Clone, Copy, Resource)]
+struct LocalServer(bool);
 
 impl Plugin for NetPlugin {
     fn build(&self, app: &mut App) {
-        app.add_message::<NetCommand>()
+        app.insert_resource(LocalServer(self.local))
+            .add_message::<NetCommand>()
             .add_message::<NetEvent>()
             .init_resource::<NetConnection>()
             .add_systems(First, pump_events)
@@ -80,15 +88,6 @@ fn runtime(commands: &mut Commands, existing: Option<&NetRuntime>) -> Result<tok
     Ok(handle)
 }
 
-fn link_state(state: mesh::LinkState) -> LinkState {
-    match state {
-        mesh::LinkState::Connecting => LinkState::Connecting,
-        mesh::LinkState::Open => LinkState::Open,
-        mesh::LinkState::Retrying => LinkState::Retrying,
-        mesh::LinkState::Closed => LinkState::Closed,
-    }
-}
-
 /// Starts the embedded server (once) and returns its URL.
 fn start_embedded(conn: &mut NetConnection, rt: &tokio::runtime::Handle) -> Result<String, String> {
     if let Some(url) = conn.embedded_url() {
@@ -107,12 +106,12 @@ fn connect(
     commands: &mut Commands,
     existing: Option<&NetRuntime>,
     conn: &mut NetConnection,
-    config: Option<&ClientConfig>,
+    local: bool,
     server_url: String,
     name: String,
 ) -> Result<(), String> {
     let rt = runtime(commands, existing)?;
-    let url = if config.is_some_and(|c| c.local) { start_embedded(conn, &rt)? } else { server_url };
+    let url = if local { start_embedded(conn, &rt)? } else { server_url };
     conn.mesh = None;
     conn.links.clear();
     let mesh = Mesh::start_on(&rt, Config::new(url, name)).map_err(|e| e.to_string())?;
@@ -126,13 +125,13 @@ fn handle_commands(
     mut events: MessageWriter<NetEvent>,
     mut conn: ResMut<NetConnection>,
     runtime: Option<Res<NetRuntime>>,
-    config: Option<Res<ClientConfig>>,
+    local: Res<LocalServer>,
 ) {
     for command in incoming.read() {
         match command.clone() {
             NetCommand::Connect { server, name } => {
                 if let Err(reason) =
-                    connect(&mut commands, runtime.as_deref(), &mut conn, config.as_deref(), server, name)
+                    connect(&mut commands, runtime.as_deref(), &mut conn, local.0, server, name)
                 {
                     warn!("{reason}");
                     events.write(NetEvent::Disconnected { reason });
@@ -174,7 +173,6 @@ fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEve
             }
             Event::PeerJoined { .. } | Event::PeerLeft { .. } => continue,
             Event::LinkState { peer, state } => {
-                let state = link_state(state);
                 if state == LinkState::Closed {
                     conn.links.remove(&peer);
                 } else {
@@ -208,6 +206,7 @@ fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEve
 mod tests {
     use super::*;
     use crate::session::SessionPlugin;
+    use crate::state::StatePlugin;
     use bevy::state::app::StatesPlugin;
     use std::time::Duration;
 
@@ -229,8 +228,8 @@ mod tests {
     fn two_apps_meet_through_the_embedded_server() {
         use crate::deck::{ActiveDeck, DeckOrigin, DeckPlugin, DeckShare};
         let mut host = App::new();
-        host.add_plugins((MinimalPlugins, StatesPlugin, SessionPlugin, NetPlugin, DeckPlugin))
-            .insert_resource(ClientConfig { local: true, ..Default::default() });
+        host.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin, SessionPlugin))
+            .add_plugins((NetPlugin { local: true }, DeckPlugin::default()));
         host.world_mut()
             .write_message(NetCommand::Connect { server: "ws://unused.invalid/ws".into(), name: "호스트".into() });
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -258,7 +257,8 @@ mod tests {
         host.insert_resource(ActiveDeck::new(deck.clone(), DeckOrigin::Imported { file: "big.xlsx".into() }));
 
         let mut guest = App::new();
-        guest.add_plugins((MinimalPlugins, StatesPlugin, SessionPlugin, NetPlugin, DeckPlugin));
+        guest.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin, SessionPlugin))
+            .add_plugins((NetPlugin::default(), DeckPlugin::default()));
         guest.world_mut().write_message(NetCommand::Connect { server: url, name: "손님".into() });
         let mut joined = false;
         loop {

@@ -2,15 +2,16 @@
 //! the newest camera frame and writes the player's skeleton into [`PlayerPose`].
 //!
 //! - Loading: a [`vision::LoadHandle`] thread reads the model files, builds the sessions and
-//!   warms up; its progress goes to [`PoseLoading`] (and the lobby-facing [`ModelStatus`]).
-//!   The ready pipeline is then moved into this plugin's runner.
-//! - Inference placement ([`PosePlacement`], from `--inference`):
-//!   `Frame` runs the pipeline inside an `Update` system of the app's frame schedule, on the
-//!   frame that arrived this update; `Pool` moves the pipeline into a task on Bevy's
-//!   `AsyncComputeTaskPool`, and the frame loop takes the result when it is ready (one task in
-//!   flight; the newest frame waits, older ones are dropped).
-//! - `script:` sources have no pictures and feed [`PlayerPose`] themselves: the plugin then
-//!   loads nothing.
+//!   warms up; its progress goes to [`ModelStatus`] (the loading screen, the server). The
+//!   ready pipeline is then moved into this plugin's runner.
+//! - Inference placement ([`PosePlacement`], from `--inference`): `Frame` runs the pipeline
+//!   inside an `Update` system (in `ClientSet::Pose`, so the game scores the skeleton in the
+//!   same update), on the frame that arrived this update; `Pool` moves the pipeline into a
+//!   task on Bevy's `AsyncComputeTaskPool`, and the frame loop takes the result when it is
+//!   ready (one task in flight; the newest frame waits, older ones are dropped).
+//!
+//! A scripted source (`script:`) has no pictures; the app builder then leaves this plugin out
+//! and the bot feeds [`PlayerPose`] itself.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,32 +23,12 @@ use shared::protocol::signal::LoadingStage;
 use vision::pipeline::PipelineOptions;
 use vision::{Frame, LandmarkModel, LoadEvent, LoadHandle, LoadStage, ModelConfig, PosePipeline, VisionError};
 
-use crate::camera::{LatestFrame, effective_source};
-use crate::cli::{ClientConfig, InferencePlacement, ModelChoice, SourceSpec};
-use crate::game::{ModelStatus, PlayerPose};
 use crate::settings::Settings;
+use crate::state::{ClientSet, InferencePlacement, LatestFrame, ModelChoice, ModelStatus, PlayerPose};
 
-/// Where inference runs; set from `--inference`, may be changed while running.
+/// Where inference runs; set from the plugin's `placement`, may be changed while running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Resource)]
 pub struct PosePlacement(pub InferencePlacement);
-
-/// Progress of loading the pose model.
-#[derive(Debug, Clone, Default, Resource)]
-pub struct PoseLoading {
-    /// The stage in progress (`None` before loading starts or when nothing is loaded).
-    pub stage: Option<LoadStage>,
-    /// Progress of `stage`, 0–1.
-    pub progress: f32,
-    /// What went wrong (the message says what to do).
-    pub error: Option<String>,
-    pub model: Option<LandmarkModel>,
-    /// When loading started.
-    pub started: Option<Instant>,
-    /// The pipeline is loaded and running.
-    pub ready: bool,
-    /// Start of loading → first skeleton.
-    pub first_skeleton_after: Option<Duration>,
-}
 
 /// Inference counters (for the HUD's debug line and benchmarks).
 #[derive(Debug, Clone, Default, Resource)]
@@ -59,7 +40,8 @@ pub struct PoseStats {
     pub errors: u64,
 }
 
-type PoolResult = (Box<PosePipeline>, Result<Option<Skeleton>, VisionError>, Duration);
+/// A finished pool task: the pipeline back, the result, its time, the frame's sequence number.
+type PoolResult = (Box<PosePipeline>, Result<Option<Skeleton>, VisionError>, Duration, u64);
 
 enum Stage {
     Idle,
@@ -96,27 +78,27 @@ impl Drop for PoseRunner {
 }
 
 /// Loads the model off the frame loop and runs it every frame.
-pub struct PosePlugin;
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PosePlugin {
+    /// The landmark model; `None`: the model setting (else lite).
+    pub model: Option<ModelChoice>,
+    pub placement: InferencePlacement,
+}
 
 impl Plugin for PosePlugin {
     fn build(&self, app: &mut App) {
-        let placement = app.world().get_resource::<ClientConfig>().map(|c| c.inference).unwrap_or_default();
-        app.insert_resource(PosePlacement(placement))
-            .init_resource::<PoseLoading>()
+        let chosen = self.model;
+        app.insert_resource(PosePlacement(self.placement))
             .init_resource::<PoseStats>()
             .init_resource::<PoseRunner>()
-            .init_resource::<PlayerPose>()
-            .init_resource::<ModelStatus>()
-            .init_resource::<LatestFrame>()
-            .add_systems(Startup, start_loading)
-            .add_systems(Update, (poll_loading, run_inference).chain());
-    }
-}
-
-fn landmark_model(choice: ModelChoice) -> LandmarkModel {
-    match choice {
-        ModelChoice::Lite => LandmarkModel::Lite,
-        ModelChoice::Full => LandmarkModel::Full,
+            .add_systems(
+                Startup,
+                move |settings: Option<Res<Settings>>, runner: ResMut<PoseRunner>, status: ResMut<ModelStatus>| {
+                    let choice = chosen.or(settings.map(|s| s.model)).unwrap_or_default();
+                    start_loading(choice.into(), runner, status);
+                },
+            )
+            .add_systems(Update, (poll_loading, run_inference).chain().in_set(ClientSet::Pose));
     }
 }
 
@@ -128,28 +110,21 @@ fn lobby_stage(stage: LoadStage) -> LoadingStage {
     }
 }
 
-fn start_loading(
-    config: Option<Res<ClientConfig>>,
-    settings: Option<Res<Settings>>,
-    mut runner: ResMut<PoseRunner>,
-    mut loading: ResMut<PoseLoading>,
-    mut status: ResMut<ModelStatus>,
-) {
-    if let SourceSpec::Script(_) = effective_source(config.as_deref(), settings.as_deref()) {
-        info!("scripted source: no pose model needed");
-        return;
-    }
-    let choice = config.as_ref().and_then(|c| c.model).or(settings.map(|s| s.model)).unwrap_or_default();
-    let model = landmark_model(choice);
+fn start_loading(model: LandmarkModel, mut runner: ResMut<PoseRunner>, mut status: ResMut<ModelStatus>) {
     let models = ModelConfig::with_landmark(model);
     info!(model = %model, dir = %models.dir.display(), "loading the pose model");
-    *loading = PoseLoading { model: Some(model), started: Some(Instant::now()), ..Default::default() };
-    *status = ModelStatus { stage: LoadingStage::ReadingModel, progress: 0.0, detail: format!("{model} model") };
+    *status = ModelStatus {
+        stage: LoadingStage::ReadingModel,
+        progress: 0.0,
+        detail: format!("{model} model"),
+        started: Some(Instant::now()),
+        first_skeleton_after: None,
+    };
     *runner.stage.get_mut().unwrap_or_else(|p| p.into_inner()) =
         Stage::Loading(LoadHandle::spawn(models, PipelineOptions::default()));
 }
 
-fn poll_loading(mut runner: ResMut<PoseRunner>, mut loading: ResMut<PoseLoading>, mut status: ResMut<ModelStatus>) {
+fn poll_loading(mut runner: ResMut<PoseRunner>, mut status: ResMut<ModelStatus>) {
     let stage = runner.stage.get_mut().unwrap_or_else(|p| p.into_inner());
     let Stage::Loading(handle) = stage else { return };
     // Drain what arrived since the last frame; never wait.
@@ -157,22 +132,17 @@ fn poll_loading(mut runner: ResMut<PoseRunner>, mut loading: ResMut<PoseLoading>
     while let Some(event) = handle.poll() {
         match event {
             LoadEvent::Progress { stage, fraction } => {
-                loading.stage = Some(stage);
-                loading.progress = fraction;
                 status.stage = lobby_stage(stage);
                 status.progress = fraction;
             }
             LoadEvent::Ready(pipeline) => {
                 info!(model = %pipeline.model(), "pose model ready");
-                loading.ready = true;
-                loading.progress = 1.0;
                 status.stage = LoadingStage::Done;
                 status.progress = 1.0;
                 next = Some(Stage::Ready(pipeline));
             }
             LoadEvent::Failed(e) => {
                 error!("pose model: {e}");
-                loading.error = Some(e.to_string());
                 status.stage = LoadingStage::Failed;
                 status.detail = e.to_string();
                 next = Some(Stage::Failed);
@@ -184,23 +154,25 @@ fn poll_loading(mut runner: ResMut<PoseRunner>, mut loading: ResMut<PoseLoading>
     }
 }
 
-/// Records one inference's outcome.
-fn publish(
+/// One inference's outcome.
+struct Inference {
     result: Result<Option<Skeleton>, VisionError>,
     took: Duration,
     detector_runs: u64,
-    pose: &mut PlayerPose,
-    stats: &mut PoseStats,
-    loading: &mut PoseLoading,
-) {
+    frame_seq: u64,
+}
+
+/// Records one inference's outcome.
+fn publish(inference: Inference, pose: &mut PlayerPose, stats: &mut PoseStats, status: &mut ModelStatus) {
     stats.inferences += 1;
-    stats.detector_runs = detector_runs;
-    stats.last_inference = took;
-    stats.longest_inference = stats.longest_inference.max(took);
-    match result {
+    stats.detector_runs = inference.detector_runs;
+    stats.last_inference = inference.took;
+    stats.longest_inference = stats.longest_inference.max(inference.took);
+    pose.frame_seq = Some(inference.frame_seq);
+    match inference.result {
         Ok(skeleton) => {
-            if skeleton.is_some() && loading.first_skeleton_after.is_none() {
-                loading.first_skeleton_after = loading.started.map(|s| s.elapsed());
+            if skeleton.is_some() && status.first_skeleton_after.is_none() {
+                status.first_skeleton_after = status.started.map(|s| s.elapsed());
             }
             pose.skeleton = skeleton;
         }
@@ -220,7 +192,7 @@ fn run_inference(
     mut runner: ResMut<PoseRunner>,
     mut pose: ResMut<PlayerPose>,
     mut stats: ResMut<PoseStats>,
-    mut loading: ResMut<PoseLoading>,
+    mut status: ResMut<ModelStatus>,
 ) {
     let runner = &mut *runner;
     if latest.fresh
@@ -231,8 +203,9 @@ fn run_inference(
     let stage = runner.stage.get_mut().unwrap_or_else(|p| p.into_inner());
     // A finished pool task hands the pipeline back.
     if let Stage::InPool(task) = stage {
-        let Some((pipeline, result, took)) = block_on(poll_once(task)) else { return };
-        publish(result, took, pipeline.stats().detector_runs, &mut pose, &mut stats, &mut loading);
+        let Some((pipeline, result, took, frame_seq)) = block_on(poll_once(task)) else { return };
+        let detector_runs = pipeline.stats().detector_runs;
+        publish(Inference { result, took, detector_runs, frame_seq }, &mut pose, &mut stats, &mut status);
         *stage = Stage::Ready(pipeline);
     }
     let Stage::Ready(_) = stage else { return };
@@ -242,14 +215,16 @@ fn run_inference(
             let Stage::Ready(pipeline) = stage else { return };
             let t = Instant::now();
             let result = pipeline.process(&frame);
-            publish(result, t.elapsed(), pipeline.stats().detector_runs, &mut pose, &mut stats, &mut loading);
+            let inference =
+                Inference { result, took: t.elapsed(), detector_runs: pipeline.stats().detector_runs, frame_seq: frame.seq };
+            publish(inference, &mut pose, &mut stats, &mut status);
         }
         InferencePlacement::Pool => {
             let Stage::Ready(mut pipeline) = std::mem::replace(stage, Stage::Failed) else { return };
             let task = AsyncComputeTaskPool::get().spawn(async move {
                 let t = Instant::now();
                 let result = pipeline.process(&frame);
-                (pipeline, result, t.elapsed())
+                (pipeline, result, t.elapsed(), frame.seq)
             });
             *stage = Stage::InPool(task);
         }
@@ -260,7 +235,9 @@ fn run_inference(
 mod tests {
     use super::*;
     use crate::camera::CameraPlugin;
+    use crate::state::StatePlugin;
     use bevy::state::app::StatesPlugin;
+    use vision::SourceConfig;
     use shared::pose::Joint;
 
     fn astronaut_dir() -> tempfile::TempDir {
@@ -274,26 +251,22 @@ mod tests {
     fn skeleton_within(placement: InferencePlacement, max_updates: u32) -> (Skeleton, u32, PoseStats) {
         let dir = astronaut_dir();
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, StatesPlugin))
-            .insert_resource(ClientConfig {
-                source: Some(SourceSpec::Frames { dir: dir.path().to_path_buf(), fps: 30.0 }),
-                inference: placement,
-                ..Default::default()
-            })
-            .add_plugins((CameraPlugin, PosePlugin));
+        app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin)).add_plugins((
+            CameraPlugin { source: Some(SourceConfig::Folder { path: dir.path().to_path_buf(), fps: 30.0 }) },
+            PosePlugin { model: None, placement },
+        ));
         for n in 1..=max_updates {
             app.update();
             if let Some(s) = &app.world().resource::<PlayerPose>().skeleton {
-                let loading = app.world().resource::<PoseLoading>();
-                assert!(loading.ready && loading.first_skeleton_after.is_some());
-                assert_eq!(app.world().resource::<ModelStatus>().stage, LoadingStage::Done);
+                let status = app.world().resource::<ModelStatus>();
+                assert!(status.is_ready() && status.first_skeleton_after.is_some(), "{status:?}");
                 return (s.clone(), n, app.world().resource::<PoseStats>().clone());
             }
-            let loading = app.world().resource::<PoseLoading>();
-            assert!(loading.error.is_none(), "{:?}", loading.error);
+            let status = app.world().resource::<ModelStatus>();
+            assert!(status.error().is_none(), "{status:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("no skeleton within {max_updates} updates: {:?}", app.world().resource::<PoseLoading>());
+        panic!("no skeleton within {max_updates} updates: {:?}", app.world().resource::<ModelStatus>());
     }
 
     fn check(s: &Skeleton) {
@@ -316,5 +289,52 @@ mod tests {
         let (s, _, stats) = skeleton_within(InferencePlacement::Pool, 1500);
         check(&s);
         assert!(stats.inferences >= 1);
+    }
+
+    /// The stages are ordered input → pose → game: in every update where the model finds a
+    /// skeleton, the round's rules see that skeleton, not the one of the update before. (With
+    /// the pose and game stages swapped, the round would lag one inference behind.)
+    #[test]
+    fn game_scores_the_pose_of_the_same_update() {
+        use crate::deck::ActiveDeck;
+        use crate::game::{GamePlugin, Round};
+        use crate::session::{RoundInfo, Session, SessionPlugin};
+        use crate::state::Screen;
+        use shared::protocol::signal::GameMode;
+
+        let dir = astronaut_dir();
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin))
+            .add_plugins((
+                SessionPlugin,
+                GamePlugin,
+                CameraPlugin { source: Some(SourceConfig::Folder { path: dir.path().to_path_buf(), fps: 60.0 }) },
+                PosePlugin { model: None, placement: InferencePlacement::Frame },
+            ))
+            .init_resource::<ActiveDeck>()
+            .insert_state(Screen::Game);
+        app.world_mut().resource_mut::<Session>().round = Some(RoundInfo {
+            start_in_ms: 0,
+            round_seed: 7,
+            mode: GameMode::PoseRush,
+            duration_ms: 600_000,
+            players: vec![1],
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let (mut last, mut new_poses) = (None, 0);
+        while new_poses < 5 {
+            assert!(Instant::now() < deadline, "only {new_poses} inferences: {:?}", app.world().resource::<ModelStatus>());
+            app.update();
+            let status = app.world().resource::<ModelStatus>();
+            assert!(status.error().is_none(), "{status:?}");
+            let seen = app.world().resource::<PlayerPose>().frame_seq;
+            let round = app.world().get_resource::<Round>().expect("the round started");
+            assert_eq!(round.pose_frame, seen, "the round scored another update's pose");
+            if seen.is_some() && seen != last {
+                new_poses += 1;
+                last = seen;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }

@@ -53,15 +53,8 @@ impl From<MeshCommand> for NetCommand {
     }
 }
 
-/// State of the link to one peer (mirrors `mesh::LinkState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum LinkState {
-    #[default]
-    Connecting,
-    Open,
-    Retrying,
-    Closed,
-}
+/// State of the link to one peer, as the mesh reports it.
+pub use mesh::LinkState;
 
 /// A round about to start, as the server announced it.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +214,7 @@ impl Plugin for SessionPlugin {
             .add_message::<NetEvent>()
             .init_resource::<Session>()
             .init_resource::<PeerBoard>()
+            // Before `Update`: every stage of the frame sees the session as of this frame's events.
             .add_systems(PreUpdate, apply_net_events);
     }
 }

@@ -8,7 +8,10 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 use shared::protocol::signal::MAX_NAME_CHARS;
 
-use crate::cli::{ClientConfig, DEFAULT_SERVER, ModelChoice};
+use crate::state::ModelChoice;
+
+/// Default server address.
+pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:7878/ws";
 
 /// File name inside the config directory.
 pub const SETTINGS_FILE: &str = "settings.json";
@@ -19,7 +22,8 @@ pub const SETTINGS_FILE: &str = "settings.json";
 pub struct Settings {
     pub name: String,
     pub server: String,
-    /// Camera choice as typed in the menu (`webcam`, `webcam:1`, `frames:DIR`, …).
+    /// Camera choice as typed in the menu (`webcam`, `webcam:1`, `frames:DIR`, …; parsed by
+    /// `vision::SourceConfig`).
     pub camera: String,
     pub model: ModelChoice,
     /// Master volume, 0–1.
@@ -107,9 +111,10 @@ impl Settings {
     }
 }
 
-/// Where the settings file is: `--config-dir`, else the user's config directory.
-pub fn settings_path(config: &ClientConfig) -> Option<PathBuf> {
-    match &config.config_dir {
+/// Where the settings file is: in `config_dir` (`--config-dir`), else in the user's config
+/// directory.
+pub fn settings_path(config_dir: Option<&Path>) -> Option<PathBuf> {
+    match config_dir {
         Some(dir) => Some(dir.join(SETTINGS_FILE)),
         None => directories::ProjectDirs::from("org", "PoseParty", "poseparty")
             .map(|d| d.config_dir().join(SETTINGS_FILE)),
@@ -124,26 +129,32 @@ pub struct SettingsPath(pub Option<PathBuf>);
 #[derive(Debug, Clone, Copy, Message)]
 pub struct SaveSettings;
 
-/// Loads the settings at startup (flags override the file for this run) and saves them on
-/// [`SaveSettings`].
-pub struct SettingsPlugin;
+/// Loads the settings file (the flags' values override it for this run) and saves the
+/// settings on [`SaveSettings`].
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPlugin {
+    /// The settings file (`None`: nowhere to read or save; the defaults are used).
+    pub path: Option<PathBuf>,
+    /// Overrides for this run (`--name`, `--server`, `--model`).
+    pub name: Option<String>,
+    pub server: Option<String>,
+    pub model: Option<ModelChoice>,
+}
 
 impl Plugin for SettingsPlugin {
     fn build(&self, app: &mut App) {
-        let config = app.world().get_resource::<ClientConfig>().cloned().unwrap_or_default();
-        let path = settings_path(&config);
-        let mut settings = Settings::load_or_default(path.as_deref());
-        if let Some(name) = &config.name {
+        let mut settings = Settings::load_or_default(self.path.as_deref());
+        if let Some(name) = &self.name {
             settings.name = name.clone();
         }
-        if let Some(server) = &config.server {
+        if let Some(server) = &self.server {
             settings.server = server.clone();
         }
-        if let Some(model) = config.model {
+        if let Some(model) = self.model {
             settings.model = model;
         }
         app.insert_resource(settings.sanitized())
-            .insert_resource(SettingsPath(path))
+            .insert_resource(SettingsPath(self.path.clone()))
             .add_message::<SaveSettings>()
             .add_systems(Last, save_settings.run_if(on_message::<SaveSettings>));
     }

@@ -18,8 +18,9 @@ use bevy::time::TimeUpdateStrategy;
 use client::app::{AppMode, Io, build_app_with};
 use client::cli::ClientConfig;
 use client::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus};
-use client::flow::{MenuAction, Screen};
-use client::game::{FinalBoard, GameFeed, ModelStatus, Play, PlayerPose, Round};
+use client::flow::MenuAction;
+use client::game::{FinalBoard, GameFeed, Play, Round};
+use client::state::{ModelStatus, PlayerPose, Screen};
 use client::session::{LinkState, MeshCommand, NetCommand, NetEvent, RoundInfo};
 use shared::protocol::peer::{Channel, GameEvent, GameEventKind, PeerMsg, ScoreTotals};
 use shared::protocol::signal::{
@@ -194,7 +195,7 @@ fn to_ready(h: &mut Harness) {
         (LoadingStage::Done, 1.0),
     ] {
         *h.app.world_mut().resource_mut::<ModelStatus>() =
-            ModelStatus { stage, progress, detail: String::new() };
+            ModelStatus { stage, progress, ..ModelStatus::default() };
         h.until(3, "loading stage reported", |_, new| {
             new.iter().any(|c| matches!(c, NetCommand::Mesh(MeshCommand::SetLoading { stage: s, .. }) if *s == stage))
         });

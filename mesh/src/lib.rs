@@ -24,13 +24,15 @@
 //! ```
 //!
 //! # The mesh
-//! Every pair of players in a room has one WebRTC peer connection. The player with the lower
-//! [`PeerId`] makes the offer (so two offers never cross); SDP and ICE candidates travel
-//! through the server's signaling relay. Every link carries two pre-negotiated data channels
-//! created identically on both sides: stream 0 reliable and ordered, stream 1 unordered with
-//! no retransmissions (see [`shared::protocol::peer::Channel`]). A link that fails or does not
-//! come up in time is torn down and negotiated again. Links follow the room snapshot: a player
-//! who appears gets a link, one who leaves loses it.
+//! Every pair of players in a room has two WebRTC peer connections, one per data channel:
+//! a reliable, ordered one (stream 0: game events, final scores, decks) and an unordered one
+//! without retransmissions (stream 1: live poses and scores; see
+//! [`shared::protocol::peer::Channel`]). They are separate SCTP associations because one
+//! association stalls all its streams after a loss. Each channel is pre-negotiated, created
+//! identically on both sides. The player with the lower [`PeerId`] makes the offers (so two
+//! offers never cross); SDP and ICE candidates travel through the server's signaling relay.
+//! A link that fails or does not come up in time is torn down and negotiated again. Links
+//! follow the room snapshot: a player who appears gets a link, one who leaves loses it.
 //!
 //! # The clock
 //! The server is the clock. [`ClockSync`] keeps recent ping/pong samples and trusts the one
@@ -155,9 +157,10 @@ pub enum Command {
 }
 
 /// State of the link to one peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LinkState {
     /// Offer/answer and ICE in progress.
+    #[default]
     Connecting,
     /// Both data channels are open.
     Open,

@@ -22,7 +22,7 @@ use crate::metrics::{ErrorKind, Metrics};
 use crate::store::NewMatch;
 
 /// Shortest and longest round the host may set, seconds.
-pub const ROUND_SECS: std::ops::RangeInclusive<u16> = 10..=600;
+pub use shared::protocol::signal::ROUND_SECS;
 
 /// A frame queued for one connection.
 #[derive(Debug)]

@@ -16,9 +16,8 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use clap::Parser;
 use client::camera::CameraPlugin;
-use client::cli::{ClientConfig, InferencePlacement, ModelChoice, SourceSpec};
-use client::game::PlayerPose;
-use client::pose::{PoseLoading, PosePlugin, PoseStats};
+use client::pose::{PosePlugin, PoseStats};
+use client::state::{InferencePlacement, ModelChoice, ModelStatus, PlayerPose, StatePlugin};
 
 #[derive(Parser, Debug)]
 #[command(about = "Headless frame-loop benchmark: pose inference in the frame vs on a pool task")]
@@ -67,15 +66,10 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
 
 fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement, args: &Args) -> Result<Outcome> {
     let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StatesPlugin))
-        .insert_resource(ClientConfig {
-            source: Some(SourceSpec::Frames { dir: dir.to_path_buf(), fps: 30.0 }),
-            model: Some(model),
-            inference: placement,
-            headless: true,
-            ..Default::default()
-        })
-        .add_plugins((CameraPlugin, PosePlugin));
+    app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin)).add_plugins((
+        CameraPlugin { source: Some(vision::SourceConfig::Folder { path: dir.to_path_buf(), fps: 30.0 }) },
+        PosePlugin { model: Some(model), placement },
+    ));
     let budget = Duration::from_secs_f64(1.0 / args.fps);
     let pace = |t: Instant| {
         let spent = t.elapsed();
@@ -92,11 +86,11 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
         app.update();
         let sched = before.zip(thread_sched()).map(|((c0, w0), (c1, w1))| (c1.saturating_sub(c0), w1.saturating_sub(w0)));
         loading_frames.push((t.elapsed(), sched));
-        let loading = app.world().resource::<PoseLoading>();
-        if let Some(e) = &loading.error {
+        let status = app.world().resource::<ModelStatus>();
+        if let Some(e) = status.error() {
             bail!("{model:?}: {e}");
         }
-        if loading.first_skeleton_after.is_some() {
+        if status.first_skeleton_after.is_some() {
             break;
         }
         if start.elapsed() > Duration::from_secs(120) {
@@ -104,7 +98,7 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
         }
         pace(t);
     }
-    let first_result = app.world().resource::<PoseLoading>().first_skeleton_after.unwrap_or_default();
+    let first_result = app.world().resource::<ModelStatus>().first_skeleton_after.unwrap_or_default();
     // The frame that produced the first skeleton already ran inference; count loading frames before it.
     loading_frames.pop();
     let first_update = loading_frames.first().map(|f| f.0).unwrap_or_default();

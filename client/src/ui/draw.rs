@@ -1,17 +1,7 @@
-//! Drawing helpers: skeletons over a picture, the camera picture.
+//! Drawing helpers: skeletons over a picture.
 
-use bevy::prelude::*;
 use bevy_egui::egui;
 use shared::pose::{CONNECTIONS, Skeleton};
-
-/// The camera picture to show behind the player's skeleton: a Bevy image kept up to date by
-/// the camera plugin (`None`: no picture yet).
-#[derive(Debug, Clone, Default, Resource)]
-pub struct CameraPicture {
-    pub image: Option<Handle<Image>>,
-    /// Picture size in pixels (for the aspect ratio).
-    pub size: UVec2,
-}
 
 /// Joints below this visibility are not drawn.
 const DRAW_VISIBILITY: f32 = 0.5;

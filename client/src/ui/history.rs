@@ -4,7 +4,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
 use super::{ACCENT, GOOD, MUTED, card, mode_label, screen};
-use crate::flow::Screen;
+use crate::state::Screen;
 use crate::session::{MeshCommand, NetCommand, Session};
 
 /// Matches asked for.

@@ -9,10 +9,10 @@ use shared::rules::{AnswerLayout, PoseId};
 
 use super::draw::{BODY_VIEW, FULL_VIEW, fit};
 use super::{ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, mode_label, root_ui};
-use crate::game::{Play, PlayerPose, Round};
+use crate::game::{Play, Round};
+use crate::state::{CameraPicture, PlayerPose};
 use crate::session::{PeerBoard, Session};
 use crate::settings::Settings;
-use crate::ui::CameraPicture;
 
 /// How long a hit's "+points" stays on screen, ms.
 const FLASH_MS: i64 = 1200;

@@ -6,7 +6,7 @@ use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::LoadingStage;
 
 use super::{BAD, GOOD, MUTED, card, screen, stage_label};
-use crate::game::ModelStatus;
+use crate::state::ModelStatus;
 use crate::session::{MeshCommand, NetCommand, Session};
 
 /// Our stages in order, with their labels.

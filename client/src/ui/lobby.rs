@@ -8,7 +8,7 @@ use shared::protocol::signal::{GameMode, RoomSettings};
 
 use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, link_label, mode_label, screen};
 use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus};
-use crate::flow::Screen;
+use crate::state::Screen;
 use crate::session::{LinkState, MeshCommand, NetCommand, Session};
 
 /// Shortest and longest round the host can pick, seconds.

@@ -5,8 +5,9 @@ use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{MAX_NAME_CHARS, ROOM_CODE_LEN};
 
 use super::{MUTED, big_button, card, screen};
-use crate::cli::ModelChoice;
-use crate::flow::{MenuAction, Screen};
+use crate::state::ModelChoice;
+use crate::flow::MenuAction;
+use crate::state::Screen;
 use crate::session::{Connection, Session};
 use crate::settings::{SaveSettings, Settings};
 

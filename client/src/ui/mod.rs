@@ -14,9 +14,9 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use shared::protocol::signal::{GameMode, LoadingStage};
 
-pub use draw::{CameraPicture, draw_skeleton};
+pub use draw::draw_skeleton;
 
-use crate::flow::Screen;
+use crate::state::{ClientSet, Screen};
 use crate::session::{LinkState, Session};
 
 /// Marks that fonts and style are installed in the egui context.
@@ -28,11 +28,10 @@ pub struct UiPlugin;
 
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<CameraPicture>()
-            .init_resource::<menu::MenuForm>()
+        app.init_resource::<menu::MenuForm>()
             .init_resource::<lobby::DeckForm>()
             .add_systems(OnEnter(Screen::History), history::request_history)
-            .add_systems(Update, lobby::dropped_deck.run_if(in_state(Screen::Lobby)))
+            .add_systems(Update, lobby::dropped_deck.run_if(in_state(Screen::Lobby)).in_set(ClientSet::Input))
             .add_systems(
                 EguiPrimaryContextPass,
                 (

@@ -4,7 +4,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
 use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, mode_label, screen};
-use crate::flow::Screen;
+use crate::state::Screen;
 use crate::game::FinalBoard;
 use crate::session::{MeshCommand, NetCommand, Session};
 

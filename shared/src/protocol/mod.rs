@@ -1,7 +1,7 @@
 //! Wire messages and their codec.
 //!
-//! - [`signal`]: server⇄client messages over the websocket (issue 2).
-//! - [`peer`]: peer⇄peer messages over the WebRTC data channels (issue 4).
+//! - [`signal`]: server⇄client messages over the websocket.
+//! - [`peer`]: peer⇄peer messages over the WebRTC data channels.
 //!
 //! Every frame is one bincode 2 value (standard config, serde) of at most
 //! [`MAX_FRAME_BYTES`]. Decoding never trusts the input: the byte limit is enforced by the
@@ -28,31 +28,49 @@ pub enum CodecError {
     Encode(String),
 }
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_FRAME_BYTES>()
+/// The bincode 2 codec with a byte limit: [`encode`] / [`decode`] use it with
+/// [`MAX_FRAME_BYTES`] for one wire frame; a shared deck uses it with its own, larger limit
+/// (`peer::MAX_DECK_BYTES`). The limit is enforced by the decoder itself (no allocation past
+/// it), and trailing bytes are refused.
+pub struct Codec<const LIMIT: usize>;
+
+impl<const LIMIT: usize> Codec<LIMIT> {
+    fn config() -> impl bincode::config::Config {
+        bincode::config::standard().with_limit::<LIMIT>()
+    }
+
+    /// Encodes one value; more than `LIMIT` bytes is an error.
+    pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+        let bytes = bincode::serde::encode_to_vec(value, Self::config())
+            .map_err(|e| CodecError::Encode(e.to_string()))?;
+        if bytes.len() > LIMIT {
+            return Err(CodecError::TooLarge { len: bytes.len(), max: LIMIT });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes one value. Any byte string gives `Ok` or `Err`, never a panic.
+    pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+        if bytes.len() > LIMIT {
+            return Err(CodecError::TooLarge { len: bytes.len(), max: LIMIT });
+        }
+        let (value, used) = bincode::serde::decode_from_slice(bytes, Self::config())
+            .map_err(|e| CodecError::Decode(e.to_string()))?;
+        if used != bytes.len() {
+            return Err(CodecError::TrailingBytes(bytes.len() - used));
+        }
+        Ok(value)
+    }
 }
 
 /// Encodes one message as a frame.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
-    let bytes =
-        bincode::serde::encode_to_vec(msg, config()).map_err(|e| CodecError::Encode(e.to_string()))?;
-    if bytes.len() > MAX_FRAME_BYTES {
-        return Err(CodecError::TooLarge { len: bytes.len(), max: MAX_FRAME_BYTES });
-    }
-    Ok(bytes)
+    Codec::<MAX_FRAME_BYTES>::encode(msg)
 }
 
 /// Decodes one frame into a message. Any byte string gives `Ok` or `Err`, never a panic.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    if bytes.len() > MAX_FRAME_BYTES {
-        return Err(CodecError::TooLarge { len: bytes.len(), max: MAX_FRAME_BYTES });
-    }
-    let (msg, used) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    if used != bytes.len() {
-        return Err(CodecError::TrailingBytes(bytes.len() - used));
-    }
-    Ok(msg)
+    Codec::<MAX_FRAME_BYTES>::decode(bytes)
 }
 
 #[cfg(test)]

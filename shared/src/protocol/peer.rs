@@ -1,4 +1,4 @@
-//! Peer⇄peer messages over the WebRTC data channels (issue 4).
+//! Peer⇄peer messages over the WebRTC data channels.
 //!
 //! Every link between two players carries two pre-negotiated data channels:
 //! - [`Channel::Reliable`] (SCTP stream 0, reliable + ordered): game events, final scores,

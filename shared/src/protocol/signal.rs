@@ -120,6 +120,10 @@ pub enum GameMode {
     MotionQuiz,
 }
 
+/// Round lengths a room accepts, in seconds (the server checks them, the client's
+/// `--round-secs` and the lobby offer only these).
+pub const ROUND_SECS: std::ops::RangeInclusive<u16> = 10..=600;
+
 /// Settings the host controls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSettings {

@@ -60,29 +60,53 @@ impl SourceConfig {
     }
 }
 
-/// Parses `camera`, `camera:<index>`, `camera:<name part>`, `frames:<folder>`,
-/// `synthetic`, `synthetic:noise`, `synthetic:figure`.
+/// Parses a source as typed on the command line or in the settings: `webcam` (or `camera`),
+/// `webcam:<index>`, `webcam:<name part>`, `frames:<folder>[@<fps>]` (or `folder:`),
+/// `synthetic[:figure|noise][@<fps>]`. The frame rate defaults to
+/// [`SourceConfig::DEFAULT_FPS`]. This is the one parser of source specs: the game's
+/// `--source` flag and its camera setting both use it.
 impl std::str::FromStr for SourceConfig {
     type Err = SourceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
-        match (kind.to_ascii_lowercase().as_str(), arg) {
+        let kind = kind.to_ascii_lowercase();
+        // `@FPS` at the end of a folder or synthetic spec.
+        let with_fps = |spec: &str| -> Result<(String, f32), SourceError> {
+            match spec.rsplit_once('@') {
+                Some((rest, fps)) => {
+                    let fps: f32 = fps.trim().parse().map_err(|_| {
+                        SourceError::Config(format!("frame rate \"{fps}\" in \"{s}\" is not a number — write e.g. frames:DIR@15"))
+                    })?;
+                    Ok((rest.to_string(), check_fps(fps)?))
+                }
+                None => Ok((spec.to_string(), Self::DEFAULT_FPS)),
+            }
+        };
+        match (kind.as_str(), arg) {
             ("camera" | "webcam", None | Some("")) => Ok(SourceConfig::Camera(CameraSelector::First)),
             ("camera" | "webcam", Some(a)) => Ok(SourceConfig::Camera(match a.parse::<u32>() {
                 Ok(i) => CameraSelector::Index(i),
                 Err(_) => CameraSelector::Name(a.to_string()),
             })),
-            ("frames" | "folder", Some(p)) if !p.is_empty() => {
-                Ok(SourceConfig::Folder { path: PathBuf::from(p), fps: Self::DEFAULT_FPS })
+            ("frames" | "folder", Some(p)) if !with_fps(p)?.0.is_empty() => {
+                let (path, fps) = with_fps(p)?;
+                Ok(SourceConfig::Folder { path: PathBuf::from(path), fps })
             }
-            ("synthetic", a) => Ok(SourceConfig::Synthetic {
-                width: 640,
-                height: 480,
-                fps: Self::DEFAULT_FPS,
-                pattern: a.map_or(Ok(Pattern::Figure), str::parse).map_err(SourceError::Config)?,
-            }),
+            _ if kind.starts_with("synthetic") => {
+                // `synthetic@30` has no colon; `synthetic:noise@30` has one.
+                let whole = match arg {
+                    Some(a) => a.to_string(),
+                    None => kind.strip_prefix("synthetic").unwrap_or_default().to_string(),
+                };
+                let (pattern, fps) = with_fps(&whole)?;
+                let pattern = match pattern.as_str() {
+                    "" => Pattern::Figure,
+                    p => p.parse().map_err(SourceError::Config)?,
+                };
+                Ok(SourceConfig::Synthetic { width: 640, height: 480, fps, pattern })
+            }
             _ => Err(SourceError::Config(format!(
-                "unknown source \"{s}\" — use camera[:index|name], frames:<folder> or synthetic[:figure|noise]"
+                "unknown source \"{s}\" — use webcam[:index|name], frames:<folder>[@fps] or synthetic[:figure|noise][@fps]"
             ))),
         }
     }
@@ -349,18 +373,28 @@ mod tests {
 
     #[test]
     fn parses_source_specs() {
-        assert_eq!("camera".parse::<SourceConfig>().unwrap(), SourceConfig::Camera(CameraSelector::First));
-        assert_eq!("camera:2".parse::<SourceConfig>().unwrap(), SourceConfig::Camera(CameraSelector::Index(2)));
+        let p = |s: &str| s.parse::<SourceConfig>();
+        assert_eq!(p("camera").unwrap(), SourceConfig::Camera(CameraSelector::First));
+        assert_eq!(p("webcam").unwrap(), SourceConfig::Camera(CameraSelector::First));
+        assert_eq!(p("webcam:2").unwrap(), SourceConfig::Camera(CameraSelector::Index(2)));
+        assert_eq!(p("camera:HD Cam").unwrap(), SourceConfig::Camera(CameraSelector::Name("HD Cam".into())));
         assert_eq!(
-            "camera:HD Cam".parse::<SourceConfig>().unwrap(),
-            SourceConfig::Camera(CameraSelector::Name("HD Cam".into()))
+            p("frames:/tmp/x").unwrap(),
+            SourceConfig::Folder { path: "/tmp/x".into(), fps: SourceConfig::DEFAULT_FPS }
         );
-        assert!(matches!("frames:/tmp/x".parse::<SourceConfig>().unwrap(), SourceConfig::Folder { .. }));
-        assert!(matches!(
-            "synthetic:noise".parse::<SourceConfig>().unwrap(),
-            SourceConfig::Synthetic { pattern: Pattern::Noise, .. }
-        ));
-        let err = "tv".parse::<SourceConfig>().unwrap_err().to_string();
+        assert_eq!(p("frames:/tmp/x@15").unwrap(), SourceConfig::Folder { path: "/tmp/x".into(), fps: 15.0 });
+        assert_eq!(
+            p("synthetic").unwrap(),
+            SourceConfig::Synthetic { width: 640, height: 480, fps: SourceConfig::DEFAULT_FPS, pattern: Pattern::Figure }
+        );
+        assert!(matches!(p("synthetic:noise").unwrap(), SourceConfig::Synthetic { pattern: Pattern::Noise, .. }));
+        assert!(matches!(p("synthetic@12").unwrap(), SourceConfig::Synthetic { fps: 12.0, pattern: Pattern::Figure, .. }));
+        assert!(matches!(p("synthetic:noise@5").unwrap(), SourceConfig::Synthetic { fps: 5.0, pattern: Pattern::Noise, .. }));
+        for bad in ["", "tv", "frames:", "frames:@30", "frames:/x@fast", "frames:/x@0", "synthetic:stars"] {
+            let err = p(bad).expect_err(bad).to_string();
+            assert!(!err.is_empty(), "{bad}");
+        }
+        let err = p("tv").unwrap_err().to_string();
         assert!(err.contains("frames:<folder>"), "{err}");
     }
 

@@ -18,7 +18,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::CodecError;
 use crate::rules::{AnswerLayout, PoseId, QuizItem};
+
+mod lines;
+mod table;
+
+pub use lines::parse_lines;
+pub use table::parse_rows;
+use table::table_from_cell_lines;
 
 /// Most questions a deck may hold.
 pub const MAX_QUESTIONS: usize = 200;
@@ -89,24 +97,37 @@ pub enum DeckBytesError {
     Invalid(String),
 }
 
-fn deck_codec() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<{ crate::protocol::peer::MAX_DECK_BYTES }>()
+/// The deck's codec: the wire codec with the shared-deck size limit.
+type DeckCodec = crate::protocol::Codec<{ crate::protocol::peer::MAX_DECK_BYTES }>;
+
+impl From<CodecError> for DeckBytesError {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Encode(m) => DeckBytesError::Encode(m),
+            CodecError::TooLarge { len, max } => {
+                DeckBytesError::Decode(format!("{len} bytes, more than the {max}-byte limit"))
+            }
+            CodecError::Decode(m) => DeckBytesError::Decode(m),
+            CodecError::TrailingBytes(n) => DeckBytesError::TrailingBytes(n),
+        }
+    }
 }
 
 impl Deck {
     /// The deck as bytes for sharing with the other players.
     pub fn to_bytes(&self) -> Result<Vec<u8>, DeckBytesError> {
-        bincode::serde::encode_to_vec(self, deck_codec()).map_err(|e| DeckBytesError::Encode(e.to_string()))
+        DeckCodec::encode(self).map_err(|e| match e {
+            CodecError::TooLarge { len, max } => {
+                DeckBytesError::Encode(format!("{len} bytes, more than the {max}-byte limit"))
+            }
+            other => other.into(),
+        })
     }
 
     /// A deck from bytes another player sent: decoded within the size limit and checked
     /// with [`Deck::validate`], so a bad deck never reaches the game.
     pub fn from_bytes(bytes: &[u8]) -> Result<Deck, DeckBytesError> {
-        let (deck, used): (Deck, usize) = bincode::serde::decode_from_slice(bytes, deck_codec())
-            .map_err(|e| DeckBytesError::Decode(e.to_string()))?;
-        if used != bytes.len() {
-            return Err(DeckBytesError::TrailingBytes(bytes.len() - used));
-        }
+        let deck: Deck = DeckCodec::decode(bytes)?;
         deck.validate().map_err(DeckBytesError::Invalid)?;
         Ok(deck)
     }
@@ -319,318 +340,6 @@ fn push_question(deck: &mut Deck, q: Question) -> Result<(), DeckError> {
     }
     deck.questions.push(q);
     Ok(())
-}
-
-/// What a header cell names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// A question number ("번호", "No."): ignored.
-    Number,
-    Prompt,
-    Answer,
-    /// A wrong answer ("오답1", "Wrong 2"): the answer-first layout.
-    Wrong,
-    /// Anything else (choice columns, notes).
-    Other,
-}
-
-const NUMBER_WORDS: &[&str] = &["번호", "순번", "no", "no.", "#", "number", "num"];
-const ANSWER_WORDS: &[&str] = &["정답", "답", "answer", "correct", "right answer"];
-const WRONG_PREFIXES: &[&str] = &["오답", "wrong", "incorrect", "distractor"];
-
-/// The role of a header cell; bilingual cells ("질문 / Question") are read part by part.
-fn role(cell: &str) -> Role {
-    let c = clean(cell).to_lowercase();
-    for part in c.split('/').map(|p| p.trim().trim_end_matches(':').trim()) {
-        let named = |words: &[&str]| {
-            words.contains(&part) || words.iter().any(|w| w.chars().count() > 1 && part.contains(w))
-        };
-        if NUMBER_WORDS.contains(&part) {
-            return Role::Number;
-        }
-        if WRONG_PREFIXES.iter().any(|w| part.starts_with(w)) {
-            return Role::Wrong;
-        }
-        if named(HEADER_WORDS) {
-            return Role::Prompt;
-        }
-        if named(ANSWER_WORDS) {
-            return Role::Answer;
-        }
-    }
-    Role::Other
-}
-
-/// Columns named by a header row: a header has a question column.
-#[derive(Debug)]
-struct Header {
-    roles: Vec<Role>,
-}
-
-impl Header {
-    fn read(row: &[String]) -> Option<Self> {
-        let roles: Vec<Role> = row.iter().map(|c| role(c)).collect();
-        roles.contains(&Role::Prompt).then_some(Self { roles })
-    }
-
-    fn column(&self, role: Role) -> Option<usize> {
-        self.roles.iter().position(|r| *r == role)
-    }
-
-    /// Question, right answer and wrong answers in columns of their own
-    /// (`번호 | 문제 | 정답 | 오답1 | 오답2`): (prompt, answer, wrong columns).
-    fn answer_first(&self) -> Option<(usize, usize, Vec<usize>)> {
-        let wrong: Vec<usize> =
-            self.roles.iter().enumerate().filter(|(_, r)| **r == Role::Wrong).map(|(i, _)| i).collect();
-        if wrong.is_empty() {
-            return None;
-        }
-        Some((self.column(Role::Prompt)?, self.column(Role::Answer)?, wrong))
-    }
-}
-
-/// Rows searched for a header below titles and notes (a sheet often starts with a title).
-const HEADER_SEARCH_ROWS: usize = 10;
-
-/// The header row and its index: the first row naming a question column, or a later row
-/// (within [`HEADER_SEARCH_ROWS`]) that names a question column and an answer, wrong-answer
-/// or number column. Rows above it are titles and notes.
-fn find_header(rows: &[Vec<String>]) -> Option<(usize, Header)> {
-    rows.iter().take(HEADER_SEARCH_ROWS).enumerate().find_map(|(i, row)| {
-        let header = Header::read(row)?;
-        let strong = header.roles.iter().any(|r| matches!(r, Role::Answer | Role::Wrong | Role::Number));
-        (i == 0 || strong).then_some((i, header))
-    })
-}
-
-/// A table whose cells came out one per line (some readers flatten tables into
-/// paragraphs): a run of header cells on consecutive lines (question column and at least
-/// one more named column), then rows of as many lines. With a number column the numbers
-/// must count up by one; the table ends at the first group that breaks the count, and a
-/// missing cell — which shifts the next number into the row before — drops that row too,
-/// so a gap never yields questions with the wrong answer.
-fn table_from_cell_lines(lines: &[String]) -> Option<Vec<Vec<String>>> {
-    let named = |l: &String| role(l) != Role::Other && l.chars().count() <= 20;
-    let start = lines.iter().position(named)?;
-    let width = lines.get(start..)?.iter().take_while(|l| named(l)).count();
-    let header = lines.get(start..start + width)?;
-    let roles: Vec<Role> = header.iter().map(|l| role(l)).collect();
-    if width < 2 || !roles.contains(&Role::Prompt) {
-        // Not this run; a later one may be the table.
-        return table_from_cell_lines(lines.get(start + width.max(1)..)?);
-    }
-    let number_col = roles.iter().position(|r| *r == Role::Number);
-    let number_of = |row: &[String]| -> Option<u64> { row.get(number_col?)?.trim().parse().ok() };
-    let mut rows = vec![header.to_vec()];
-    let mut next: Option<u64> = None;
-    let mut pos = start + width;
-    while let Some(group) = lines.get(pos..pos + width) {
-        if number_col.is_some() {
-            match (number_of(group), next) {
-                (Some(n), Some(expected)) if n == expected => {}
-                (Some(n), None) => next = Some(n),
-                _ => break,
-            }
-            next = next.map(|n| n + 1);
-        }
-        rows.push(group.to_vec());
-        pos += width;
-    }
-    if let (Some(col), Some(expected)) = (number_col, next)
-        && rows.len() > 1
-        && rows.last().is_some_and(|last| {
-            last.iter().enumerate().any(|(c, cell)| c != col && cell.trim() == expected.to_string())
-        })
-    {
-        rows.pop();
-    }
-    (rows.len() > 1).then_some(rows)
-}
-
-/// Where the right answer goes among `n` choices: spread by the question's text, the same
-/// on every machine, so the right answer is not always on the same side.
-fn answer_slot(prompt: &str, n: usize) -> usize {
-    let h = prompt.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    h as usize % n.max(1)
-}
-
-/// One data row of the answer-first layout.
-fn answer_first_row(at: Place, row: &[String], prompt: usize, answer: usize, wrong: &[usize]) -> Result<Question, DeckError> {
-    let cell = |i: usize| row.get(i).map_or("", |c| clean(c));
-    let prompt = checked_text(at, cell(prompt))?;
-    let answer = cell(answer);
-    if answer.is_empty() {
-        return Err(bad(at, Problem::NoAnswer));
-    }
-    let wrong: Vec<&str> = wrong.iter().map(|&i| cell(i)).filter(|c| !c.is_empty()).collect();
-    if wrong.is_empty() {
-        // Only the answer: a true/false question.
-        let draft = Draft { prompt, answer: Some(answer.to_string()), ..Draft::default() };
-        return draft.finish(at);
-    }
-    let n = wrong.len() + 1;
-    if n > 4 {
-        return Err(bad(at, Problem::ChoiceCount(n)));
-    }
-    let slot = answer_slot(&prompt, n);
-    let mut choices = Vec::with_capacity(n);
-    for w in wrong {
-        choices.push(checked_text(at, w)?);
-    }
-    choices.insert(slot, checked_text(at, answer)?);
-    Ok(Question { prompt, choices, correct: slot, time_secs: DEFAULT_TIME_SECS })
-}
-
-/// One data row in the positional layout: `question | choices… | answer`, or a routine.
-fn positional_row(deck: &mut Deck, at: Place, cells: &[&str]) -> Result<(), DeckError> {
-    let Some((first, rest)) = cells.split_first() else { return Ok(()) };
-    if is_one_of(first, ROUTINE_WORDS) {
-        deck.routines.push(parse_routine(at, rest)?);
-        return Ok(());
-    }
-    let mut draft = Draft { prompt: checked_text(at, first)?, ..Draft::default() };
-    match rest {
-        [] => return Err(bad(at, Problem::NoAnswer)),
-        [answer] => draft.answer = Some(answer.to_string()),
-        [choices @ .., answer] => {
-            for c in choices {
-                draft.add_choice(at, c)?;
-            }
-            // A marked choice with no answer column: the last cell is a choice too.
-            if draft.marked.is_some() && resolve_answer(answer, &draft.choices).is_none() {
-                draft.add_choice(at, answer)?;
-            } else {
-                draft.answer = Some(answer.to_string());
-            }
-        }
-    }
-    push_question(deck, draft.finish(at)?)
-}
-
-/// Reads a deck from table rows.
-///
-/// A first row naming its columns is a header. With wrong-answer columns
-/// (`번호 | 문제 | 정답 | 오답1 | 오답2`) each row gives the question, the right answer and
-/// the wrong ones, and the right answer is placed among them by the question's text;
-/// otherwise the rows are positional (`question | choices… | answer`) and number columns
-/// are left out.
-pub fn parse_rows(title: &str, rows: &[Vec<String>]) -> Result<Deck, DeckError> {
-    let mut deck = Deck { title: title.trim().to_string(), questions: vec![], routines: vec![] };
-    let (skip, header) = match find_header(rows) {
-        Some((at, header)) => (at + 1, Some(header)),
-        None => (0, None),
-    };
-    let layout = header.as_ref().and_then(Header::answer_first);
-    for (i, row) in rows.iter().enumerate().skip(skip) {
-        let at = Place::Row(i + 1);
-        let is_number = |c: usize| header.as_ref().is_some_and(|h| h.roles.get(c) == Some(&Role::Number));
-        let cells: Vec<&str> = row
-            .iter()
-            .enumerate()
-            .filter(|(c, _)| !is_number(*c))
-            .map(|(_, cell)| clean(cell))
-            .filter(|c| !c.is_empty())
-            .collect();
-        if cells.is_empty() {
-            continue;
-        }
-        match &layout {
-            Some(_) if cells.first().is_some_and(|c| is_one_of(c, ROUTINE_WORDS)) => {
-                positional_row(&mut deck, at, &cells)?;
-            }
-            Some((prompt, answer, wrong)) => {
-                push_question(&mut deck, answer_first_row(at, row, *prompt, *answer, wrong)?)?;
-            }
-            None => positional_row(&mut deck, at, &cells)?,
-        }
-    }
-    if deck.questions.is_empty() {
-        return Err(DeckError::Empty);
-    }
-    Ok(deck)
-}
-
-fn strip_any<'a>(line: &'a str, prefixes: &[&str]) -> Option<&'a str> {
-    prefixes.iter().find_map(|p| {
-        let head = line.get(..p.len())?;
-        head.eq_ignore_ascii_case(p).then(|| line.get(p.len()..)).flatten()
-    })
-}
-
-/// `1.` / `12.` question numbering.
-fn strip_number(line: &str) -> Option<&str> {
-    let digits = line.chars().take_while(char::is_ascii_digit).count();
-    if digits == 0 {
-        return None;
-    }
-    line.get(digits..)?.strip_prefix('.')
-}
-
-/// `A)`, `1)`, `①`, `-` choice markers.
-fn strip_choice(line: &str) -> Option<&str> {
-    for c in ['①', '②', '③', '④'] {
-        if let Some(rest) = line.strip_prefix(c) {
-            return Some(rest);
-        }
-    }
-    if let Some(rest) = line.strip_prefix("- ") {
-        return Some(rest);
-    }
-    let mut chars = line.chars();
-    let (Some(a), Some(b)) = (chars.next(), chars.next()) else { return None };
-    let marker = a.is_ascii_alphabetic() && ('A'..='D').contains(&a.to_ascii_uppercase())
-        || ('1'..='4').contains(&a);
-    (marker && b == ')').then_some(chars.as_str())
-}
-
-/// Reads a deck from paragraph lines.
-pub fn parse_lines(title: &str, lines: &[String]) -> Result<Deck, DeckError> {
-    let mut deck = Deck { title: title.trim().to_string(), questions: vec![], routines: vec![] };
-    let mut draft: Option<(Place, Draft)> = None;
-    let finish = |deck: &mut Deck, d: Option<(Place, Draft)>| -> Result<(), DeckError> {
-        match d {
-            Some((at, d)) => push_question(deck, d.finish(at)?),
-            None => Ok(()),
-        }
-    };
-    for (i, raw) in lines.iter().enumerate() {
-        let at = Place::Line(i + 1);
-        let line = clean(raw);
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(answer) = strip_any(line, &["answer:", "정답:", "답:"]) {
-            match draft.as_mut() {
-                Some((_, d)) => d.answer = Some(answer.to_string()),
-                None => return Err(bad(at, Problem::ChoiceWithoutQuestion)),
-            }
-        } else if let Some(rest) = strip_any(line, &["routine:", "루틴:"]) {
-            let cells: Vec<&str> =
-                rest.split([',', '|']).map(clean).filter(|c| !c.is_empty()).collect();
-            deck.routines.push(parse_routine(at, &cells)?);
-        } else if let Some(q) = strip_any(line, &["q.", "q:", "문제:", "질문:"]).or_else(|| strip_number(line)) {
-            finish(&mut deck, draft.take())?;
-            draft = Some((at, Draft { prompt: checked_text(at, q)?, ..Draft::default() }));
-        } else if let Some(choice) = strip_choice(line) {
-            match draft.as_mut() {
-                Some((_, d)) => d.add_choice(at, choice)?,
-                None => return Err(bad(at, Problem::ChoiceWithoutQuestion)),
-            }
-        } else if let Some((_, d)) = draft.as_mut().filter(|(_, d)| d.choices.is_empty() && d.answer.is_none()) {
-            // A question running over several lines.
-            d.prompt.push(' ');
-            d.prompt.push_str(line);
-            if d.prompt.chars().count() > MAX_TEXT_CHARS {
-                return Err(bad(at, Problem::TooLong));
-            }
-        }
-        // Anything else (titles, notes) is not part of a question.
-    }
-    finish(&mut deck, draft)?;
-    if deck.questions.is_empty() {
-        return Err(DeckError::Empty);
-    }
-    Ok(deck)
 }
 
 /// Reads a deck from a document: its tables when any has questions, else a table whose

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use bevy::app::AppExit;
 use bevy::prelude::App;
-use client::bot::{BotPlugin, BotReport, CONFIDENT_POSE, headless_bot_app};
-use client::cli::{JoinIntent, SourceSpec};
-use client::flow::Screen;
+use client::app::headless_bot_app;
+use client::bot::{BotPlugin, BotReport, CONFIDENT_POSE, Script};
+use client::cli::SourceSpec;
 use client::game::FinalBoard;
-use client::pose::{PoseLoading, PoseStats};
+use client::pose::PoseStats;
+use client::state::{JoinIntent, ModelStatus, Screen};
 use client::session::{PeerBoard, Session};
 use mesh::harness::wait_for;
 use mesh::{Command, Config, Event, Mesh};
@@ -49,7 +50,7 @@ impl Server {
 
     /// A bot app going to a room on this server; its settings live in a folder of its own.
     fn bot(&self, name: &str, join: JoinIntent, source: SourceSpec, players: usize) -> Bot {
-        let plugin = BotPlugin { min_players: players, round_secs: Some(ROUND_SECS), results_timeout_s: 10.0 };
+        let plugin = BotPlugin { min_players: players, round_secs: Some(ROUND_SECS), ..BotPlugin::default() };
         let app = headless_bot_app(&self.url, name, join, source, &self.dir.join(name), plugin);
         Bot { name: name.to_string(), app: Some(app), exit: None }
     }
@@ -183,7 +184,7 @@ fn agreed_board(bots: &[Bot]) -> MatchReport {
 fn images() -> SourceSpec {
     let dir = Path::new(IMAGES);
     assert!(dir.join("astronaut.png").is_file(), "test pictures missing: {}", dir.display());
-    SourceSpec::Frames { dir: dir.to_path_buf(), fps: FPS }
+    SourceSpec::Pictures(vision::SourceConfig::Folder { path: dir.to_path_buf(), fps: FPS })
 }
 
 #[test]
@@ -215,7 +216,7 @@ fn three_bots_with_the_real_model_play_a_match_and_agree() {
         );
         assert_eq!(report.model_stages.last(), Some(&LoadingStage::Done), "{}", why());
         let world = bot.app().world();
-        assert!(world.resource::<PoseLoading>().ready, "{}", why());
+        assert!(world.resource::<ModelStatus>().is_ready(), "{}", why());
         let stats = world.resource::<PoseStats>();
         assert!(stats.inferences > 0 && stats.errors == 0, "bot {}: {stats:?}", bot.name);
         // The astronaut was seen, confidently, during the round ...
@@ -235,7 +236,7 @@ fn three_bots_with_the_real_model_play_a_match_and_agree() {
         eprintln!(
             "{}: {report}; first skeleton {:?} after loading started; {} inferences, last {:?}, longest {:?}",
             bot.name,
-            world.resource::<PoseLoading>().first_skeleton_after,
+            world.resource::<ModelStatus>().first_skeleton_after,
             stats.inferences,
             stats.last_inference,
             stats.longest_inference
@@ -261,9 +262,9 @@ fn three_bots_with_the_real_model_play_a_match_and_agree() {
 fn a_player_killed_mid_round_is_marked_dropped() {
     let server = Server::start("drop");
     let sources = [
-        ("hitter", SourceSpec::Script("hit".into())),
+        ("hitter", SourceSpec::Script(Script::Hit)),
         ("watcher", images()),
-        ("idler", SourceSpec::Script("miss".into())),
+        ("idler", SourceSpec::Script(Script::Miss)),
     ];
     let players = sources.len();
     // Quick match: the first one in opens a room, the others are put in it.
