@@ -49,6 +49,7 @@ pub struct NetRuntime(pub tokio::runtime::Runtime);
 #[derive(Resource, Default)]
 pub struct NetConnection {
     mesh: Option<MeshHandle>,
+    #[cfg(feature = "local-server")]
     embedded: Option<server::RunningServer>,
     /// Last link state per peer, so an RTT update carries it too.
     links: HashMap<PeerId, LinkState>,
@@ -62,7 +63,10 @@ impl NetConnection {
 
     /// The embedded server's websocket URL (`--local`).
     pub fn embedded_url(&self) -> Option<String> {
-        self.embedded.as_ref().map(|s| s.ws_url())
+        #[cfg(feature = "local-server")]
+        return self.embedded.as_ref().map(|s| s.ws_url());
+        #[cfg(not(feature = "local-server"))]
+        None
     }
 }
 
@@ -89,6 +93,7 @@ fn runtime(commands: &mut Commands, existing: Option<&NetRuntime>) -> Result<tok
 }
 
 /// Starts the embedded server (once) and returns its URL.
+#[cfg(feature = "local-server")]
 fn start_embedded(conn: &mut NetConnection, rt: &tokio::runtime::Handle) -> Result<String, String> {
     if let Some(url) = conn.embedded_url() {
         return Ok(url);
@@ -100,6 +105,14 @@ fn start_embedded(conn: &mut NetConnection, rt: &tokio::runtime::Handle) -> Resu
     info!("embedded server listening at {url}");
     conn.embedded = Some(server);
     Ok(url)
+}
+
+/// A build without the `local-server` feature has no server to embed.
+#[cfg(not(feature = "local-server"))]
+fn start_embedded(_conn: &mut NetConnection, _rt: &tokio::runtime::Handle) -> Result<String, String> {
+    Err("this build has no embedded server (built without the `local-server` feature) — \
+         start `server` and connect with --server ws://HOST:7878/ws"
+        .to_string())
 }
 
 fn connect(
