@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use shared::protocol::signal::ROUND_SECS;
 
 use crate::bot::Script;
@@ -71,7 +71,7 @@ pub struct Cli {
     pub screenshot_frames: u32,
     /// Start on this screen filled with demo data (for screenshots).
     #[arg(long, value_enum)]
-    pub screen: Option<ScreenArg>,
+    pub screen: Option<Screen>,
     /// A quiz deck to import for Motion Quiz (docx, xlsx, pptx, doc, xls, ppt, hwp, pdf, or
     /// a zip of one): one question per table row (`question | choices… | answer`, or columns
     /// named 문제 / 정답 / 오답1 …) or `Q.` / `Answer:` lines. The host shares it with the room.
@@ -86,30 +86,6 @@ pub struct Cli {
     /// No sound at all.
     #[arg(long, env = "POSEPARTY_MUTE")]
     pub mute: bool,
-}
-
-/// `--screen` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ScreenArg {
-    Menu,
-    Lobby,
-    Loading,
-    Game,
-    Results,
-    History,
-}
-
-impl From<ScreenArg> for Screen {
-    fn from(s: ScreenArg) -> Screen {
-        match s {
-            ScreenArg::Menu => Screen::Menu,
-            ScreenArg::Lobby => Screen::Lobby,
-            ScreenArg::Loading => Screen::Loading,
-            ScreenArg::Game => Screen::Game,
-            ScreenArg::Results => Screen::Results,
-            ScreenArg::History => Screen::History,
-        }
-    }
 }
 
 /// Where frames come from.
@@ -211,7 +187,7 @@ impl From<Cli> for ClientConfig {
             inference: c.inference,
             screenshot: c.screenshot,
             screenshot_frames: c.screenshot_frames,
-            screen: c.screen.map(Screen::from),
+            screen: c.screen,
             deck: c.deck,
             deck_password: c.deck_password,
             config_dir: c.config_dir,

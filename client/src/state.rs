@@ -20,8 +20,8 @@ use shared::pose::Skeleton;
 use shared::protocol::signal::LoadingStage;
 use vision::Frame;
 
-/// The screen on show.
-#[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// The screen on show (also the values of `--screen`).
+#[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
 pub enum Screen {
     #[default]
     Menu,
