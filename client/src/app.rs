@@ -143,6 +143,7 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
             script,
             min_players: config.bot_players.max(1),
             round_secs: config.round_secs,
+            routine: config.bot_routine,
             ..BotPlugin::default()
         });
     }

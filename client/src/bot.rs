@@ -24,9 +24,11 @@ use bevy::app::AppExit;
 use bevy::prelude::*;
 use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings};
 use shared::rules::fixtures::{pose_skeleton, with_noise};
+use shared::rules::{PoseId, RushEvent};
 
 use crate::camera::CameraStatus;
-use crate::game::{Play, Round};
+use crate::deck::{ActiveDeck, DeckShare, start_blocked};
+use crate::game::{GameFeed, Play, Round};
 use crate::session::{MeshCommand, NetCommand, Session};
 use crate::state::{ClientSet, ModelStatus, PlayerPose, Screen};
 
@@ -61,13 +63,16 @@ pub struct BotPlugin {
     pub min_players: usize,
     /// Round length the host sets before starting (seconds; the server's limits apply).
     pub round_secs: Option<u16>,
+    /// The host plays the deck's routine with this index (Pose Rush); it starts once every
+    /// player has confirmed the deck.
+    pub routine: Option<u16>,
     /// Seconds to wait on the results for the server's verdict before leaving anyway.
     pub results_timeout_s: f64,
 }
 
 impl Default for BotPlugin {
     fn default() -> Self {
-        Self { script: None, min_players: 1, round_secs: None, results_timeout_s: 10.0 }
+        Self { script: None, min_players: 1, round_secs: None, routine: None, results_timeout_s: 10.0 }
     }
 }
 
@@ -85,6 +90,8 @@ pub struct BotReport {
     pub confident_poses: u64,
     /// New skeletons during the game that were missing or less confident.
     pub weak_poses: u64,
+    /// The poses this bot hit, in order (Pose Rush).
+    pub hits: Vec<PoseId>,
     /// Why the bot gave up, if it did.
     pub failure: Option<String>,
 }
@@ -182,8 +189,15 @@ fn scripted_pose(mut bot: ResMut<Bot>, round: Option<Res<Round>>, mut pose: ResM
     pose.skeleton = Some(with_noise(&pose_skeleton(target), bot.frame, 0.003));
 }
 
-/// The host sets the round length and starts once enough players are in the lobby.
-fn host_starts(mut bot: ResMut<Bot>, session: Res<Session>, mut commands: MessageWriter<NetCommand>) {
+/// The host sets the round length (and routine) and starts once enough players are in the
+/// lobby and nothing blocks the start (every player has the deck a routine or quiz needs).
+fn host_starts(
+    mut bot: ResMut<Bot>,
+    session: Res<Session>,
+    deck: Res<ActiveDeck>,
+    share: Res<DeckShare>,
+    mut commands: MessageWriter<NetCommand>,
+) {
     let Some(room) = session.room.as_ref() else { return };
     if bot.started || !session.is_host() || room.phase != RoomPhase::Lobby {
         return;
@@ -192,11 +206,18 @@ fn host_starts(mut bot: ResMut<Bot>, session: Res<Session>, mut commands: Messag
     if present < bot.config.min_players {
         return;
     }
-    if let Some(secs) = bot.config.round_secs
-        && room.settings.duration_secs != secs
-    {
-        commands.write(MeshCommand::UpdateSettings(RoomSettings { duration_secs: secs, ..room.settings.clone() }).into());
-        return; // start once the snapshot shows the new length
+    let wanted = RoomSettings {
+        duration_secs: bot.config.round_secs.unwrap_or(room.settings.duration_secs),
+        routine: bot.config.routine,
+        ..room.settings.clone()
+    };
+    if wanted != room.settings {
+        commands.write(MeshCommand::UpdateSettings(wanted).into());
+        return; // start once the snapshot shows the new settings
+    }
+    if let Some(why) = start_blocked(&session, &share, &deck) {
+        debug!("bot host waits: {why}");
+        return;
     }
     info!(players = present, "bot host starts the game");
     bot.started = true;
@@ -208,8 +229,14 @@ fn keep_report(
     screen: Res<State<Screen>>,
     model: Option<Res<ModelStatus>>,
     pose: Option<Res<PlayerPose>>,
+    mut feed: MessageReader<GameFeed>,
     mut report: ResMut<BotReport>,
 ) {
+    for ev in feed.read() {
+        if let GameFeed::Rush(RushEvent::Hit { pose, .. }) = ev {
+            report.hits.push(*pose);
+        }
+    }
     let screen = *screen.get();
     if report.screen() != Some(screen) {
         info!(?screen, "bot screen");
@@ -324,6 +351,7 @@ mod tests {
             game_updates: 10,
             confident_poses: 4,
             weak_poses: 1,
+            hits: vec![],
             failure: None,
         };
         assert!(report.passed_through(&[Screen::Lobby, Screen::Game, Screen::Results]));

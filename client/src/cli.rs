@@ -41,6 +41,10 @@ pub struct Cli {
     #[arg(long, env = "POSEPARTY_ROUND_SECS", requires = "bot",
           value_parser = clap::value_parser!(u16).range(i64::from(*ROUND_SECS.start())..=i64::from(*ROUND_SECS.end())))]
     pub round_secs: Option<u16>,
+    /// With `--bot`: the host bot plays the deck's routine number N (from 0) in Pose Rush,
+    /// once every player has the deck (`--deck` gives the deck).
+    #[arg(long, env = "POSEPARTY_BOT_ROUTINE", requires = "bot", value_name = "N")]
+    pub bot_routine: Option<u16>,
     /// Join the room with this code on start.
     #[arg(long, env = "POSEPARTY_ROOM", conflicts_with_all = ["create", "quick"])]
     pub room: Option<String>,
@@ -121,6 +125,8 @@ pub struct ClientConfig {
     pub bot_players: usize,
     /// `--round-secs`: the round length the host bot sets.
     pub round_secs: Option<u16>,
+    /// `--bot-routine`: the deck routine the host bot plays.
+    pub bot_routine: Option<u16>,
     pub join: JoinIntent,
     pub source: Option<SourceSpec>,
     pub list_cameras: bool,
@@ -146,6 +152,7 @@ impl Default for ClientConfig {
             bot: false,
             bot_players: 1,
             round_secs: None,
+            bot_routine: None,
             join: JoinIntent::None,
             source: None,
             list_cameras: false,
@@ -180,6 +187,7 @@ impl From<Cli> for ClientConfig {
             bot: c.bot,
             bot_players: usize::from(c.bot_players),
             round_secs: c.round_secs,
+            bot_routine: c.bot_routine,
             join,
             source: c.source,
             list_cameras: c.list_cameras,

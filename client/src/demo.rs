@@ -88,7 +88,7 @@ fn room(phase: RoomPhase, screen: Screen, mode: GameMode) -> RoomSnapshot {
     RoomSnapshot {
         code: "HK7PAX".into(),
         host: ME,
-        settings: RoomSettings { mode, duration_secs: 60 },
+        settings: RoomSettings { mode, duration_secs: 60, routine: None },
         phase,
         players,
         cap: 8,

@@ -64,6 +64,8 @@ pub struct Round {
     /// Real time (seconds since app start) of the round's start.
     pub start_s: f64,
     pub play: Play,
+    /// The routine Pose Rush plays (its name), if any.
+    pub routine: Option<String>,
     /// Round time of the last update, ms (negative during the countdown).
     pub t_ms: i64,
     /// The last hit or answer, for the HUD: (text, points, round time).
@@ -80,12 +82,18 @@ pub struct Round {
 }
 
 impl Round {
-    pub fn new(info: RoundInfo, now_s: f64, deck: &Deck) -> Self {
+    /// The round `info` announces, starting `info.start_in_ms` after `now_s`. Pose Rush
+    /// plays the deck's routine number `routine` when there is one, else random targets.
+    pub fn new(info: RoundInfo, now_s: f64, deck: &Deck, routine: Option<u16>) -> Self {
+        let chosen = routine.and_then(|i| deck.routines.get(usize::from(i)));
         let play = match info.mode {
-            GameMode::PoseRush => Play::Rush(PoseRush::new(
-                info.round_seed,
-                RushConfig { duration_ms: info.duration_ms, ..RushConfig::default() },
-            )),
+            GameMode::PoseRush => {
+                let cfg = RushConfig { duration_ms: info.duration_ms, ..RushConfig::default() };
+                Play::Rush(match chosen {
+                    Some(r) => PoseRush::with_routine(r.steps.clone(), cfg),
+                    None => PoseRush::new(info.round_seed, cfg),
+                })
+            }
             GameMode::MotionQuiz => Play::Quiz {
                 round: QuizRound::new(
                     deck.questions.iter().map(|q| q.to_item()).collect(),
@@ -94,10 +102,15 @@ impl Round {
                 deck: deck.clone(),
             },
         };
+        let routine = match info.mode {
+            GameMode::PoseRush => chosen.map(|r| r.name.clone()),
+            GameMode::MotionQuiz => None,
+        };
         Self {
             start_s: now_s + info.start_in_ms as f64 / 1000.0,
             info,
             play,
+            routine,
             t_ms: i64::MIN,
             flash: None,
             question: None,
@@ -178,8 +191,9 @@ fn start_round(
         next.set(Screen::Lobby);
         return;
     };
-    info!(seed = info.round_seed, mode = ?info.mode, "round starts in {} ms", info.start_in_ms);
-    commands.insert_resource(Round::new(info, time.elapsed_secs_f64(), &deck.deck));
+    let routine = session.room.as_ref().and_then(|r| r.settings.routine);
+    info!(seed = info.round_seed, mode = ?info.mode, ?routine, "round starts in {} ms", info.start_in_ms);
+    commands.insert_resource(Round::new(info, time.elapsed_secs_f64(), &deck.deck, routine));
 }
 
 pub(crate) fn tick_round(

@@ -145,7 +145,7 @@ fn room(phase: RoomPhase, players: &[(PeerId, &str, bool)]) -> RoomSnapshot {
     RoomSnapshot {
         code: "HK7PAX".into(),
         host: ME,
-        settings: RoomSettings { mode: GameMode::PoseRush, duration_secs: 12 },
+        settings: RoomSettings { mode: GameMode::PoseRush, duration_secs: 12, routine: None },
         phase,
         players: players
             .iter()

@@ -50,7 +50,15 @@ impl Server {
 
     /// A bot app going to a room on this server; its settings live in a folder of its own.
     fn bot(&self, name: &str, join: JoinIntent, source: SourceSpec, players: usize) -> Bot {
-        let plugin = BotPlugin { min_players: players, round_secs: Some(ROUND_SECS), ..BotPlugin::default() };
+        self.bot_with(name, join, source, self.bot_plugin(players))
+    }
+
+    /// The bot settings of these tests: start with `players`, the shortest round.
+    fn bot_plugin(&self, players: usize) -> BotPlugin {
+        BotPlugin { min_players: players, round_secs: Some(ROUND_SECS), ..BotPlugin::default() }
+    }
+
+    fn bot_with(&self, name: &str, join: JoinIntent, source: SourceSpec, plugin: BotPlugin) -> Bot {
         let app = headless_bot_app(&self.url, name, join, source, &self.dir.join(name), plugin);
         Bot { name: name.to_string(), app: Some(app), exit: None }
     }
@@ -285,4 +293,47 @@ fn a_player_killed_mid_round_is_marked_dropped() {
     assert_eq!(line("idler").hits, 0, "{board:?}");
     let history = server.history("idler");
     assert!(history.iter().any(|m| m.agreed && m.scores == board.scores), "history lacks the match: {history:#?}");
+}
+
+/// The routine deck a party host would type in Word (`e2e/tests/data/make_routine_deck.py`).
+const ROUTINE_DECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/routine_ko.docx");
+
+/// The host imports a deck with a routine (as the lobby does with a dropped file) and plays
+/// its first routine in Pose Rush; the two others join by code. The host starts only once
+/// both have confirmed the deck. Every bot shows each target as it comes, so each hits the
+/// routine's poses in the routine's order (from the first again after the last), and the
+/// three agree on the scoreboard.
+#[test]
+fn routine_three_bots_play_an_imported_routine_and_agree() {
+    use client::deck::{ActiveDeck, DeckOrigin, DeckRequest};
+    use shared::rules::PoseId;
+
+    let server = Server::start("routine");
+    let names = ["host", "guest1", "guest2"];
+    let routine_host = BotPlugin { routine: Some(0), ..server.bot_plugin(names.len()) };
+    let mut host = server.bot_with(names[0], JoinIntent::Create, SourceSpec::Script(Script::Hit), routine_host);
+    if let Some(app) = host.app.as_mut() {
+        app.world_mut().write_message(DeckRequest::Import { path: ROUTINE_DECK.into(), password: None });
+    }
+    let code = room_code(&mut host);
+    let mut bots = vec![host];
+    bots.extend(
+        names[1..].iter().map(|n| server.bot(n, JoinIntent::Code(code.clone()), SourceSpec::Script(Script::Hit), names.len())),
+    );
+    run(&mut bots, |_, _| false);
+
+    let deck = bots[0].app().world().resource::<ActiveDeck>().clone();
+    assert!(matches!(deck.origin, DeckOrigin::Imported { .. }), "the host imported the deck: {:?}", deck.origin);
+    let routine: Vec<PoseId> = deck.deck.routines[0].steps.iter().map(|s| s.pose).collect();
+    assert_eq!(routine, [PoseId::HandsUp, PoseId::TPose, PoseId::Squat, PoseId::Star]);
+    for bot in &bots {
+        let got = bot.app().world().resource::<ActiveDeck>();
+        assert_eq!(got.digest(), deck.digest(), "{} plays another deck", bot.name);
+        let hits = bot.report().hits;
+        assert!(hits.len() >= routine.len(), "{}: {hits:?}", bot.name);
+        let expected: Vec<PoseId> = routine.iter().copied().cycle().take(hits.len()).collect();
+        assert_eq!(hits, expected, "{} did not play the routine in order", bot.name);
+    }
+    let board = agreed_board(&bots);
+    assert!(board.scores.iter().all(|l| l.hits >= 4 && !l.dropped), "{board:?}");
 }

@@ -171,7 +171,7 @@ async fn host_leaving_hands_over_and_empty_room_is_removed() {
     b.join(&code).await;
 
     // Only the host changes settings.
-    let quiz = RoomSettings { mode: shared::protocol::signal::GameMode::MotionQuiz, duration_secs: 90 };
+    let quiz = RoomSettings { mode: shared::protocol::signal::GameMode::MotionQuiz, duration_secs: 90, routine: None };
     b.send(ClientMsg::UpdateSettings { settings: quiz.clone() }).await;
     assert_eq!(b.error().await.0, ErrorCode::NotHost);
     a.send(ClientMsg::UpdateSettings { settings: RoomSettings { duration_secs: 1, ..quiz.clone() } }).await;

@@ -175,8 +175,12 @@ pub(super) fn poll_import(mut importer: ResMut<Importer>, mut status: ResMut<Imp
                 let Some(job) = importer.job.take() else { continue };
                 *status = match outcome(&job.file, result) {
                     Outcome::Deck(deck) => {
+                        let routines = match deck.routines.len() {
+                            0 => String::new(),
+                            n => format!(", {n} 루틴 / routines"),
+                        };
                         let message = format!(
-                            "가져왔어요 / imported “{}” — {} 문제 / questions",
+                            "가져왔어요 / imported “{}” — {} 문제 / questions{routines}",
                             deck.title,
                             deck.questions.len()
                         );

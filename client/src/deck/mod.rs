@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use bevy::prelude::*;
 use shared::deck::{Deck, DeckError, parse_rows};
 use shared::protocol::peer::deck_digest;
-use shared::protocol::signal::PeerId;
+use shared::protocol::signal::{GameMode, PeerId, RoomSettings};
 
 pub use import::{DeckRequest, ImportStatus, Importer, Outcome, deck_from_document, outcome, password_message};
 pub use share::DeckShare;
@@ -85,6 +85,39 @@ const SAMPLE: &[&[&str]] = &[
     &["고래는 물고기다 / A whale is a fish", "X"],
     &["무지개 색은 몇 가지? / Colours of a rainbow?", "5", "6", "7", "3"],
 ];
+
+/// Whether a round with `settings` plays the room's deck: Motion Quiz, or Pose Rush with a
+/// routine. Such a round starts only once every player has confirmed the deck.
+pub fn plays_deck(settings: &RoomSettings) -> bool {
+    settings.mode == GameMode::MotionQuiz || (settings.mode == GameMode::PoseRush && settings.routine.is_some())
+}
+
+/// Why the host cannot start yet, for the lobby (`None`: it can). A round that plays the deck
+/// waits for every player to confirm it; a routine must exist in the deck.
+pub fn start_blocked(session: &crate::session::Session, share: &DeckShare, active: &ActiveDeck) -> Option<String> {
+    let settings = &session.room.as_ref()?.settings;
+    if let Some(i) = settings.routine
+        && settings.mode == GameMode::PoseRush
+        && active.deck.routines.get(usize::from(i)).is_none()
+    {
+        return Some("덱에 그 루틴이 없어요 / The deck has no such routine — pick another".into());
+    }
+    if settings.mode == GameMode::MotionQuiz && active.deck.questions.is_empty() {
+        return Some("이 덱에는 문제가 없어요 / This deck has no questions — import a quiz or play Pose Rush".into());
+    }
+    if !plays_deck(settings) {
+        return None;
+    }
+    let missing = share.missing(session, active);
+    (!missing.is_empty()).then(|| {
+        let names: Vec<String> = missing.iter().map(|&id| session.player_name(id)).collect();
+        format!(
+            "{}명이 아직 덱을 받는 중 / still receiving the deck: {}",
+            missing.len(),
+            names.join(", ")
+        )
+    })
+}
 
 /// The deck played when none was imported.
 pub fn sample_deck() -> Result<Deck, DeckError> {

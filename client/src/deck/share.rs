@@ -31,6 +31,18 @@ pub struct DeckShare {
 }
 
 impl DeckShare {
+    /// The connected players (other than this one, the host) who have not confirmed the
+    /// `active` deck yet.
+    pub fn missing(&self, session: &Session, active: &ActiveDeck) -> Vec<PeerId> {
+        let Some(room) = session.room.as_ref() else { return Vec::new() };
+        let me = session.my_id();
+        room.players
+            .iter()
+            .filter(|p| Some(p.id) != me && p.connected && !self.has_deck(p.id, active.digest()))
+            .map(|p| p.id)
+            .collect()
+    }
+
     /// `peer` told the host it plays the deck with `digest`.
     pub fn has_deck(&self, peer: PeerId, digest: u64) -> bool {
         self.holding.get(&peer) == Some(&digest)
@@ -132,3 +144,58 @@ pub(super) fn share_deck(
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deck::start_blocked;
+    use crate::session::Connection;
+    use shared::protocol::signal::{GameMode, LoadingStage, PlayerInfo, RoomPhase, RoomSettings, RoomSnapshot};
+
+    fn session(settings: RoomSettings) -> Session {
+        let player = |id, name: &str| PlayerInfo {
+            id,
+            name: name.into(),
+            connected: true,
+            stage: LoadingStage::Idle,
+            progress: 0.0,
+            ready: false,
+        };
+        Session {
+            connection: Connection::Online { my_id: 1 },
+            room: Some(RoomSnapshot {
+                code: "ACDEFG".into(),
+                host: 1,
+                settings,
+                phase: RoomPhase::Lobby,
+                players: vec![player(1, "민수"), player(2, "지은"), player(3, "하늘")],
+                cap: 8,
+            }),
+            ..Session::default()
+        }
+    }
+
+    /// A quiz or a routine waits for every player's confirmation of the deck; random Pose
+    /// Rush does not; a routine the deck lacks, or a quiz without questions, never starts.
+    #[test]
+    fn a_round_that_plays_the_deck_waits_for_every_player() {
+        let active = ActiveDeck::default();
+        let mut share = DeckShare::default();
+        let quiz = session(RoomSettings { mode: GameMode::MotionQuiz, ..RoomSettings::default() });
+        let why = start_blocked(&quiz, &share, &active).expect("blocked");
+        assert!(why.contains("지은") && why.contains("하늘") && why.contains("2명"), "{why}");
+        share.holding.insert(2, active.digest());
+        let why = start_blocked(&quiz, &share, &active).expect("still blocked");
+        assert!(!why.contains("지은") && why.contains("하늘"), "{why}");
+        share.holding.insert(3, active.digest() ^ 1); // an older deck
+        assert!(start_blocked(&quiz, &share, &active).is_some());
+        share.holding.insert(3, active.digest());
+        assert_eq!(start_blocked(&quiz, &share, &active), None);
+
+        let random = session(RoomSettings::default());
+        assert_eq!(start_blocked(&random, &DeckShare::default(), &active), None, "random targets need no deck");
+        let routine = session(RoomSettings { routine: Some(0), ..RoomSettings::default() });
+        let why = start_blocked(&routine, &DeckShare::default(), &active).expect("the sample deck has no routine");
+        assert!(why.contains("no such routine"), "{why}");
+    }
+}

@@ -115,10 +115,13 @@ pub(crate) fn game_screen(
         match &round.play {
             Play::Rush(rush) => {
                 ui.label(egui::RichText::new("목표 포즈 / Target pose").size(18.0).color(MUTED));
+                if let Some(name) = &round.routine {
+                    ui.label(egui::RichText::new(format!("루틴 / Routine: {name}")).color(ACCENT));
+                }
                 match rush.current_target() {
                     Some((index, target, deadline)) => {
                         pose_card(ui, target, index);
-                        let left = (deadline - round.t_ms).max(0) as f32 / rush.config().target_timeout_ms.max(1) as f32;
+                        let left = (deadline - round.t_ms).max(0) as f32 / rush.target_time_ms().max(1) as f32;
                         ui.label("남은 시간 / Time left");
                         ui.add(egui::ProgressBar::new(left).desired_width(300.0).fill(if left < 0.3 { BAD } else { ACCENT }));
                         ui.label("일치도 / Match");

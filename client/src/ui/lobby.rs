@@ -7,7 +7,7 @@ use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{GameMode, RoomSettings};
 
 use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, link_label, mode_label, screen};
-use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus};
+use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus, start_blocked};
 use crate::state::Screen;
 use crate::session::{LinkState, MeshCommand, NetCommand, Session};
 
@@ -41,6 +41,9 @@ impl DeckCard<'_> {
                 ui.label(
                     egui::RichText::new(format!("{} 문제 / questions", deck.questions.len())).color(ACCENT),
                 );
+                if !deck.routines.is_empty() {
+                    ui.label(egui::RichText::new(format!("{} 루틴 / routines", deck.routines.len())).color(ACCENT));
+                }
                 let origin = match &self.deck.origin {
                     DeckOrigin::Sample => "기본 샘플 / built-in sample".to_string(),
                     DeckOrigin::Imported { file } => format!("가져옴 / imported from {file}"),
@@ -140,6 +143,33 @@ pub(crate) fn dropped_deck(
     }
 }
 
+/// Pose Rush targets: random, or one of the deck's routines.
+fn routine_picker(ui: &mut egui::Ui, routine: &mut Option<u16>, routines: &[shared::deck::Routine]) {
+    ui.label("목표 포즈 / Targets");
+    let label = |r: Option<u16>| match r.and_then(|i| routines.get(usize::from(i))) {
+        Some(r) => format!("루틴 / Routine: {}", r.name),
+        None => "무작위 / Random".to_string(),
+    };
+    egui::ComboBox::from_id_salt("routine").selected_text(label(*routine)).show_ui(ui, |ui| {
+        ui.selectable_value(routine, None, label(None));
+        for i in (0..routines.len()).filter_map(|i| u16::try_from(i).ok()) {
+            ui.selectable_value(routine, Some(i), label(Some(i)));
+        }
+    });
+}
+
+/// The routine's steps in order, with their times, as every player sees them before Start.
+fn routine_preview(ui: &mut egui::Ui, routine: &shared::deck::Routine) {
+    ui.label(egui::RichText::new(format!("루틴 / Routine “{}” — {} 포즈 / poses", routine.name, routine.steps.len())).color(ACCENT));
+    ui.horizontal_wrapped(|ui| {
+        for (n, step) in routine.steps.iter().enumerate() {
+            let time = step.time_ms.map_or(String::new(), |ms| format!(" {}초/s", ms / 1000));
+            ui.label(egui::RichText::new(format!("{}. {}{time}", n + 1, step.pose.name_ko())).small())
+                .on_hover_text(step.pose.name_en());
+        }
+    });
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn lobby_screen(
     mut contexts: EguiContexts,
@@ -162,7 +192,8 @@ pub(crate) fn lobby_screen(
     let links = session.links.clone();
     // The host knows who plays its deck (each player confirms it after a transfer).
     let has_deck = |id| share.has_deck(id, deck.digest());
-    let missing_deck = room.players.iter().filter(|p| Some(p.id) != me && p.connected && !has_deck(p.id)).count();
+    let blocked = if is_host { start_blocked(&session, &share, &deck) } else { None };
+    let routines = &deck.deck.routines;
     let mut deck_card = DeckCard {
         deck: &deck,
         status: &status,
@@ -211,11 +242,23 @@ pub(crate) fn lobby_screen(
                     ui.label("모드 / Mode");
                     ui.radio_value(&mut s.mode, GameMode::PoseRush, mode_label(GameMode::PoseRush));
                     ui.radio_value(&mut s.mode, GameMode::MotionQuiz, mode_label(GameMode::MotionQuiz));
+                    if s.mode == GameMode::PoseRush && !routines.is_empty() {
+                        routine_picker(ui, &mut s.routine, routines);
+                    }
                     ui.label("시간 / Duration (초 / s)");
                     ui.add(egui::Slider::new(&mut s.duration_secs, DURATION_RANGE).step_by(10.0));
                 });
                 if !is_host {
                     ui.label(egui::RichText::new("방장만 바꿀 수 있어요 / Only the host can change these").color(MUTED));
+                }
+                if s.mode == GameMode::PoseRush
+                    && let Some(r) = s.routine.and_then(|i| routines.get(usize::from(i)))
+                {
+                    routine_preview(ui, r);
+                }
+                // A new deck without that routine: back to random targets.
+                if is_host && s.routine.is_some_and(|i| usize::from(i) >= routines.len()) {
+                    s.routine = None;
                 }
                 if is_host && s != room.settings {
                     commands.push(MeshCommand::UpdateSettings(RoomSettings { ..s }).into());
@@ -226,16 +269,12 @@ pub(crate) fn lobby_screen(
         ui.add_space(10.0);
         ui.horizontal(|ui| {
             if is_host {
-                if big_button(ui, "▶ 시작 / Start").clicked() {
+                let start = ui.add_enabled_ui(blocked.is_none(), |ui| big_button(ui, "▶ 시작 / Start")).inner;
+                if start.clicked() && blocked.is_none() {
                     commands.push(MeshCommand::StartGame { force: false }.into());
                 }
-                if room.settings.mode == GameMode::MotionQuiz && missing_deck > 0 {
-                    ui.label(
-                        egui::RichText::new(format!(
-                            "{missing_deck}명이 아직 덱을 받는 중 / {missing_deck} still receiving the deck"
-                        ))
-                        .color(BAD),
-                    );
+                if let Some(why) = &blocked {
+                    ui.label(egui::RichText::new(why).color(BAD));
                 }
             } else {
                 ui.label(egui::RichText::new("방장이 시작하기를 기다리는 중… / Waiting for the host to start").size(20.0));

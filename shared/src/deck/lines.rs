@@ -79,7 +79,7 @@ pub fn parse_lines(title: &str, lines: &[String]) -> Result<Deck, DeckError> {
         // Anything else (titles, notes) is not part of a question.
     }
     finish(&mut deck, draft)?;
-    if deck.questions.is_empty() {
+    if deck.questions.is_empty() && deck.routines.is_empty() {
         return Err(DeckError::Empty);
     }
     Ok(deck)

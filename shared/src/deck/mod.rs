@@ -19,6 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::CodecError;
+pub use crate::rules::Step;
 use crate::rules::{AnswerLayout, PoseId, QuizItem};
 
 mod lines;
@@ -132,15 +133,20 @@ impl Deck {
         Ok(deck)
     }
 
-    /// Checks what the parser guarantees: 1–[`MAX_QUESTIONS`] questions of 2–4 choices with
-    /// the right one among them, texts within [`MAX_TEXT_CHARS`], bounded routines.
+    /// Checks what the parser guarantees: a question or a routine, at most [`MAX_QUESTIONS`]
+    /// questions of 2–4 choices with the right one among them, texts within
+    /// [`MAX_TEXT_CHARS`], bounded routines.
     pub fn validate(&self) -> Result<(), String> {
         let long = |s: &str| s.chars().count() > MAX_TEXT_CHARS;
         if long(&self.title) {
             return Err("the title is too long".into());
         }
-        if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
-            return Err(format!("{} questions (1 to {MAX_QUESTIONS} allowed)", self.questions.len()));
+        if (self.questions.is_empty() && self.routines.is_empty()) || self.questions.len() > MAX_QUESTIONS {
+            return Err(format!(
+                "{} questions and {} routines (a question or a routine, at most {MAX_QUESTIONS} questions)",
+                self.questions.len(),
+                self.routines.len()
+            ));
         }
         for (i, q) in self.questions.iter().enumerate() {
             let n = i + 1;
@@ -164,22 +170,29 @@ impl Deck {
             if long(&r.name) || r.steps.is_empty() || r.steps.len() > MAX_ROUTINE_STEPS {
                 return Err(format!("routine {:?} is empty, too long or badly named", r.name));
             }
+            let secs_range = (STEP_SECS.start() * 1000)..=(STEP_SECS.end() * 1000);
+            if r.steps.iter().any(|s| s.time_ms.is_some_and(|ms| !secs_range.contains(&ms))) {
+                return Err(format!("routine {:?} has a step time outside {}–{} s", r.name, STEP_SECS.start(), STEP_SECS.end()));
+            }
         }
         Ok(())
     }
 }
 
-/// A named sequence of poses.
+/// A named sequence of poses, each with its own time to hit (else the round's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Routine {
     pub name: String,
-    pub steps: Vec<PoseId>,
+    pub steps: Vec<Step>,
 }
+
+/// Shortest and longest time a routine step may give, in seconds.
+pub const STEP_SECS: std::ops::RangeInclusive<u32> = 1..=60;
 
 /// Why a deck could not be read. Row and line numbers count from 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeckError {
-    #[error("the document has no questions — write one question per table row or use `Q.` / `Answer:` lines")]
+    #[error("the document has no questions or routines — write one question per table row or use `Q.` / `Answer:` lines (a routine: `routine | name | pose | pose …`)")]
     Empty,
     #[error("the deck has more than {MAX_QUESTIONS} questions — split it into smaller decks")]
     TooManyQuestions,
@@ -217,6 +230,8 @@ pub enum Problem {
     UnknownPose(String),
     #[error("the routine has no poses")]
     EmptyRoutine,
+    #[error("a routine step of {0} s — give each pose 1 to 60 seconds")]
+    StepTime(u32),
     #[error("a choice comes before any question")]
     ChoiceWithoutQuestion,
 }
@@ -321,13 +336,30 @@ fn is_one_of(cell: &str, words: &[&str]) -> bool {
     words.iter().any(|w| c == *w)
 }
 
+/// A routine step: a pose name, optionally followed by its time in seconds (`squat 4s`,
+/// `만세 3초`, `t_pose:5`).
+fn parse_step(at: Place, cell: &str) -> Result<Step, DeckError> {
+    let cell = clean(cell);
+    let unknown = || bad(at, Problem::UnknownPose(cell.to_string()));
+    if let Some(pose) = PoseId::from_name(cell) {
+        return Ok(Step { pose, time_ms: None });
+    }
+    let (name, time) = cell
+        .rsplit_once(':')
+        .or_else(|| cell.rsplit_once(char::is_whitespace))
+        .ok_or_else(unknown)?;
+    let pose = PoseId::from_name(name).ok_or_else(unknown)?;
+    let digits = time.trim().trim_end_matches(['s', 'S', '초']).trim();
+    let secs: u32 = digits.parse().map_err(|_| unknown())?;
+    if !STEP_SECS.contains(&secs) {
+        return Err(bad(at, Problem::StepTime(secs)));
+    }
+    Ok(Step { pose, time_ms: Some(secs * 1000) })
+}
+
 fn parse_routine(at: Place, cells: &[&str]) -> Result<Routine, DeckError> {
     let name = checked_text(at, cells.first().copied().unwrap_or("routine"))?;
-    let steps = cells
-        .iter()
-        .skip(1)
-        .map(|c| PoseId::from_name(c).ok_or_else(|| bad(at, Problem::UnknownPose(c.to_string()))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let steps = cells.iter().skip(1).map(|c| parse_step(at, c)).collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() {
         return Err(bad(at, Problem::EmptyRoutine));
     }
@@ -418,7 +450,9 @@ mod tests {
             deck.routines,
             vec![Routine {
                 name: "Warm-up".into(),
-                steps: vec![PoseId::HandsUp, PoseId::TPose, PoseId::Squat]
+                steps: [PoseId::HandsUp, PoseId::TPose, PoseId::Squat]
+                    .map(|pose| Step { pose, time_ms: None })
+                    .to_vec()
             }]
         );
         let item = deck.questions[0].to_item();
@@ -557,7 +591,8 @@ mod tests {
         assert_eq!(deck.questions[1].correct, 0);
         assert_eq!(deck.questions[2].choices, vec!["화성", "목성", "금성"]);
         assert_eq!(deck.questions[2].correct, 1);
-        assert_eq!(deck.routines[0].steps, vec![PoseId::Star, PoseId::HeartOverHead]);
+        let poses: Vec<PoseId> = deck.routines[0].steps.iter().map(|s| s.pose).collect();
+        assert_eq!(poses, vec![PoseId::Star, PoseId::HeartOverHead]);
     }
 
     #[test]
@@ -582,5 +617,35 @@ mod tests {
         let broken = rows(&[&["Which?", "a", "b", "9"]]);
         let e = parse_document("d", &[broken], &lines(&["no questions"])).unwrap_err();
         assert_eq!(e, bad(Place::Row(1), Problem::UnknownAnswer("9".into())));
+    }
+
+    #[test]
+    fn routine_steps_carry_their_own_times() {
+        let deck = parse_rows(
+            "루틴 덱",
+            &rows(&[
+                &["질문", "1", "2", "정답"],
+                &["2 + 2?", "3", "4", "2"],
+                &["루틴", "아침 체조", "만세 3초", "t_pose:5", "Squat 10s", "star"],
+            ]),
+        )
+        .expect("valid deck");
+        let steps: Vec<(PoseId, Option<u32>)> = deck.routines[0].steps.iter().map(|s| (s.pose, s.time_ms)).collect();
+        assert_eq!(
+            steps,
+            vec![
+                (PoseId::HandsUp, Some(3_000)),
+                (PoseId::TPose, Some(5_000)),
+                (PoseId::Squat, Some(10_000)),
+                (PoseId::Star, None)
+            ]
+        );
+        assert_eq!(deck.routines[0].name, "아침 체조");
+        // Shared between machines, checked on arrival.
+        assert_eq!(Deck::from_bytes(&deck.to_bytes().expect("encode")).expect("decode"), deck);
+        for (cell, why) in [("squat 0s", "0 s"), ("squat 99초", "99 s"), ("dance 3s", "dance"), ("squat fast", "fast")] {
+            let e = parse_rows("x", &rows(&[&["2 + 2?", "3", "4", "2"], &["routine", "r", cell]])).unwrap_err();
+            assert!(e.to_string().contains(why), "{cell}: {e}");
+        }
     }
 }

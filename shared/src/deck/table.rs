@@ -227,7 +227,7 @@ pub fn parse_rows(title: &str, rows: &[Vec<String>]) -> Result<Deck, DeckError> 
             None => positional_row(&mut deck, at, &cells)?,
         }
     }
-    if deck.questions.is_empty() {
+    if deck.questions.is_empty() && deck.routines.is_empty() {
         return Err(DeckError::Empty);
     }
     Ok(deck)

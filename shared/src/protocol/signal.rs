@@ -130,11 +130,15 @@ pub struct RoomSettings {
     pub mode: GameMode,
     /// Round length in seconds.
     pub duration_secs: u16,
+    /// Pose Rush: play the routine with this index in the room's deck (in its order and
+    /// timing) instead of random targets. The host shares the deck; every player confirms it
+    /// before the round can start.
+    pub routine: Option<u16>,
 }
 
 impl Default for RoomSettings {
     fn default() -> Self {
-        Self { mode: GameMode::PoseRush, duration_secs: 60 }
+        Self { mode: GameMode::PoseRush, duration_secs: 60, routine: None }
     }
 }
 

@@ -18,7 +18,7 @@ pub mod scoring;
 
 pub use poses::{MATCH_THRESHOLD, PoseId, best_match, match_score, matches};
 pub use quiz::{Answer, AnswerLayout, QuizConfig, QuizEvent, QuizItem, QuizRound, read_answer};
-pub use rush::{PoseRush, RushConfig, RushEvent, Targets, target_sequence};
+pub use rush::{PoseRush, RushConfig, RushEvent, Step, Targets, target_sequence};
 pub use scoring::{Scoring, Tally};
 
 #[cfg(test)]

@@ -89,6 +89,37 @@ pub fn target_sequence(seed: u64, n: usize) -> Vec<PoseId> {
     Targets::new(seed).take(n).collect()
 }
 
+/// One step of a routine: the pose and how long the player has to hit it (`None`: the
+/// round's `target_timeout_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub pose: PoseId,
+    pub time_ms: Option<u32>,
+}
+
+/// Where a round's targets come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Random poses from the round seed.
+    Random(Targets),
+    /// A routine's steps in order, from the start again after the last one.
+    Routine { steps: Vec<Step>, next: usize },
+}
+
+impl Source {
+    /// The next pose and its time to hit.
+    fn next(&mut self, default_timeout_ms: u32) -> (PoseId, u32) {
+        match self {
+            Source::Random(targets) => (targets.next().unwrap_or(PoseId::HandsUp), default_timeout_ms),
+            Source::Routine { steps, next } => {
+                let step = steps.get(*next % steps.len().max(1)).copied();
+                *next += 1;
+                step.map_or((PoseId::HandsUp, default_timeout_ms), |s| (s.pose, s.time_ms.unwrap_or(default_timeout_ms)))
+            }
+        }
+    }
+}
+
 /// Something that happened in the round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RushEvent {
@@ -114,7 +145,7 @@ impl RushEvent {
 enum Phase {
     Countdown,
     Gap { until_ms: i64 },
-    Target { index: u32, pose: PoseId, shown_ms: i64 },
+    Target { index: u32, pose: PoseId, shown_ms: i64, timeout_ms: u32 },
     Finished,
 }
 
@@ -122,7 +153,7 @@ enum Phase {
 #[derive(Debug, Clone)]
 pub struct PoseRush {
     cfg: RushConfig,
-    targets: Targets,
+    targets: Source,
     next_index: u32,
     phase: Phase,
     hold: Hold,
@@ -135,11 +166,25 @@ pub struct PoseRush {
 
 impl PoseRush {
     pub fn new(seed: u64, cfg: RushConfig) -> Self {
+        Self::with_source(Source::Random(Targets::new(seed)), cfg)
+    }
+
+    /// A round whose targets are a routine's steps, in order (and again from the first after
+    /// the last), each with its own time to hit. The same on every machine: it does not
+    /// depend on the seed. An empty routine plays random targets of seed 0.
+    pub fn with_routine(steps: Vec<Step>, cfg: RushConfig) -> Self {
+        if steps.is_empty() {
+            return Self::new(0, cfg);
+        }
+        Self::with_source(Source::Routine { steps, next: 0 }, cfg)
+    }
+
+    fn with_source(targets: Source, cfg: RushConfig) -> Self {
         let first_tick = -i64::from(cfg.countdown_secs) * 1000;
         Self {
             hold: Hold::new(cfg.release_threshold),
             cfg,
-            targets: Targets::new(seed),
+            targets,
             next_index: 0,
             phase: Phase::Countdown,
             tally: Tally::default(),
@@ -164,8 +209,8 @@ impl PoseRush {
     /// The target on screen, its index and deadline.
     pub fn current_target(&self) -> Option<(u32, PoseId, i64)> {
         match self.phase {
-            Phase::Target { index, pose, shown_ms } => {
-                Some((index, pose, shown_ms + i64::from(self.cfg.target_timeout_ms)))
+            Phase::Target { index, pose, shown_ms, timeout_ms } => {
+                Some((index, pose, shown_ms + i64::from(timeout_ms)))
             }
             _ => None,
         }
@@ -177,6 +222,15 @@ impl PoseRush {
     }
 
     /// Progress 0–1 of holding the current target.
+    /// The time the current target gives to hit it (a routine step's own time, else the
+    /// round's `target_timeout_ms`).
+    pub fn target_time_ms(&self) -> u32 {
+        match self.phase {
+            Phase::Target { timeout_ms, .. } => timeout_ms,
+            _ => self.cfg.target_timeout_ms,
+        }
+    }
+
     pub fn hold_progress(&self) -> f32 {
         self.hold.progress(self.now_ms, self.cfg.hold_ms)
     }
@@ -194,14 +248,14 @@ impl PoseRush {
         self.now_ms = t;
         let mut events = Vec::new();
         self.advance_clock(t, &mut events);
-        if let Phase::Target { index, pose, shown_ms } = self.phase {
+        if let Phase::Target { index, pose, shown_ms, timeout_ms } = self.phase {
             let score = skeleton.map_or(0.0, |s| match_score(s, pose));
             self.last_score = score;
             if let Some(since) = self.hold.observe(t, score)
                 && t - since >= i64::from(self.cfg.hold_ms)
             {
                 let reaction = u32::try_from((since - shown_ms).max(0)).unwrap_or(u32::MAX);
-                let award = self.tally.hit(&self.cfg.scoring, reaction, self.cfg.target_timeout_ms);
+                let award = self.tally.hit(&self.cfg.scoring, reaction, timeout_ms);
                 events.push(RushEvent::Hit {
                     index,
                     pose,
@@ -232,7 +286,7 @@ impl PoseRush {
                 Phase::Finished => return,
                 Phase::Countdown => self.next_tick_ms,
                 Phase::Gap { until_ms } => until_ms,
-                Phase::Target { shown_ms, .. } => shown_ms + i64::from(self.cfg.target_timeout_ms),
+                Phase::Target { shown_ms, timeout_ms, .. } => shown_ms + i64::from(timeout_ms),
             };
             if next_at >= end && t >= end {
                 self.hold.reset();
@@ -262,18 +316,14 @@ impl PoseRush {
                     if t < until_ms {
                         return;
                     }
-                    let pose = self.targets.next().unwrap_or(PoseId::HandsUp);
+                    let (pose, timeout_ms) = self.targets.next(self.cfg.target_timeout_ms);
                     let index = self.next_index;
                     self.next_index += 1;
-                    self.phase = Phase::Target { index, pose, shown_ms: until_ms };
-                    events.push(RushEvent::Target {
-                        index,
-                        pose,
-                        deadline_ms: until_ms + i64::from(self.cfg.target_timeout_ms),
-                    });
+                    self.phase = Phase::Target { index, pose, shown_ms: until_ms, timeout_ms };
+                    events.push(RushEvent::Target { index, pose, deadline_ms: until_ms + i64::from(timeout_ms) });
                 }
-                Phase::Target { index, pose, shown_ms } => {
-                    let deadline = shown_ms + i64::from(self.cfg.target_timeout_ms);
+                Phase::Target { index, pose, shown_ms, timeout_ms } => {
+                    let deadline = shown_ms + i64::from(timeout_ms);
                     if t < deadline {
                         return;
                     }
@@ -285,5 +335,68 @@ impl PoseRush {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_routine_plays_its_steps_in_order_with_their_times() {
+        let steps = vec![
+            Step { pose: PoseId::HandsUp, time_ms: None },
+            Step { pose: PoseId::TPose, time_ms: Some(2_000) },
+            Step { pose: PoseId::Squat, time_ms: Some(9_000) },
+        ];
+        let cfg = RushConfig { duration_ms: 60_000, countdown_secs: 0, ..RushConfig::default() };
+        let mut a = PoseRush::with_routine(steps.clone(), cfg.clone());
+        let mut b = PoseRush::with_routine(steps, cfg.clone());
+        let mut shown = Vec::new();
+        // Nobody in the picture: every step times out, so the targets follow the routine's
+        // own timing, again from the first step after the last.
+        let mut t = 0;
+        while shown.len() < 5 {
+            let ev_a = a.update(t, None);
+            assert_eq!(ev_a, b.update(t, None), "two machines play the same routine alike");
+            for ev in ev_a {
+                if let RushEvent::Target { pose, deadline_ms, .. } = ev {
+                    shown.push((pose, deadline_ms - t));
+                }
+            }
+            t += 10;
+        }
+        let default = i64::from(cfg.target_timeout_ms);
+        assert_eq!(
+            shown,
+            vec![
+                (PoseId::HandsUp, default),
+                (PoseId::TPose, 2_000),
+                (PoseId::Squat, 9_000),
+                (PoseId::HandsUp, default),
+                (PoseId::TPose, 2_000)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_routine_target_is_hit_like_a_random_one() {
+        use crate::rules::fixtures::pose_skeleton;
+        let steps = vec![Step { pose: PoseId::Star, time_ms: Some(3_000) }, Step { pose: PoseId::Squat, time_ms: None }];
+        let cfg = RushConfig { duration_ms: 20_000, countdown_secs: 0, ..RushConfig::default() };
+        let mut rush = PoseRush::with_routine(steps, cfg);
+        let mut hits = Vec::new();
+        let mut t = 0;
+        while !rush.is_finished() && t < 30_000 {
+            let target = rush.current_target().map(|(_, p, _)| p);
+            for ev in rush.update(t, Some(&pose_skeleton(target))) {
+                if let RushEvent::Hit { pose, .. } = ev {
+                    hits.push(pose);
+                }
+            }
+            t += 33;
+        }
+        assert!(hits.len() >= 4, "{hits:?}");
+        assert!(hits.chunks(2).all(|c| c[0] == PoseId::Star && c.get(1).is_none_or(|p| *p == PoseId::Squat)), "{hits:?}");
     }
 }
