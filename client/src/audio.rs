@@ -294,6 +294,7 @@ mod tests {
                 streak,
                 multiplier_pct: 100,
                 reaction_ms: 0,
+                held_from_ms: 0,
             })
         };
         assert_eq!(sfx_for(&hit(1)), Some(Sfx::Hit));

@@ -8,6 +8,9 @@
 //! `SendUnreliable` live poses and scores at ~30 Hz, and at the end the [`FinalBoard`] plus
 //! `MeshCommand::ReportResult` (all sent as [`NetCommand`]s).
 
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
 use bevy::prelude::*;
 use shared::deck::Deck;
 use shared::protocol::peer::{
@@ -49,6 +52,71 @@ impl Play {
             Play::Rush(r) => r.is_finished(),
             Play::Quiz { round, .. } => round.is_finished(),
         }
+    }
+}
+
+/// Timings of one hit, from the camera's capture timestamps to the moment the rules counted
+/// it (`framebench --latency` prints them; a scripted skeleton has none).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HitLatency {
+    /// Capture of the frame whose skeleton completed the hold → that skeleton ready.
+    pub capture_to_skeleton: Duration,
+    /// Skeleton ready → the rules' decision (the update that counted the hit).
+    pub skeleton_to_decision: Duration,
+    /// Capture of that frame → the hit counted (the two above together).
+    pub capture_to_hit: Duration,
+    /// Capture of the first frame of the hold → capture of the frame that completed it: the
+    /// holding the rules require, reported apart from the pipeline's latency.
+    pub hold: Duration,
+    /// Frames the hold took (the frames seen from its first to its last).
+    pub hold_frames: u32,
+}
+
+/// The latency of every hit of the local player, and the recent frames the rules saw.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct LatencyLog {
+    pub hits: Vec<HitLatency>,
+    /// Frames the rules saw lately: (round time of the update that first saw the frame, its
+    /// sequence number, its capture time).
+    recent: VecDeque<(i64, u64, Instant)>,
+}
+
+/// How much round time of frames [`LatencyLog`] keeps to look a hold's first frame up.
+const RECENT_FRAMES_MS: i64 = 15_000;
+
+impl LatencyLog {
+    /// Notes the frame the rules see at round time `t_ms` (once per frame).
+    fn saw(&mut self, t_ms: i64, pose: &PlayerPose) {
+        let (Some(seq), Some(captured)) = (pose.frame_seq, pose.captured) else { return };
+        if self.recent.back().is_some_and(|&(_, last, _)| last == seq) {
+            return;
+        }
+        self.recent.push_back((t_ms, seq, captured));
+        while self.recent.front().is_some_and(|&(t, _, _)| t < t_ms - RECENT_FRAMES_MS) {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Records a hit counted at `decided` on the skeleton in `pose`, whose hold began at round
+    /// time `held_from_ms`.
+    fn hit(&mut self, held_from_ms: i64, pose: &PlayerPose, decided: Instant) {
+        let (Some(seq), Some(captured), Some(inferred)) = (pose.frame_seq, pose.captured, pose.inferred_at) else {
+            return;
+        };
+        // The hold began on the frame the rules were looking at then: the newest one seen at
+        // or before that update.
+        let Some(&(_, first_seq, first_captured)) = self.recent.iter().rev().find(|&&(t, _, _)| t <= held_from_ms) else {
+            return;
+        };
+        let skeleton_to_decision = decided.saturating_duration_since(inferred);
+        let capture_to_skeleton = inferred.saturating_duration_since(captured);
+        self.hits.push(HitLatency {
+            capture_to_skeleton,
+            skeleton_to_decision,
+            capture_to_hit: decided.saturating_duration_since(captured),
+            hold: captured.saturating_duration_since(first_captured),
+            hold_frames: self.recent.iter().filter(|&&(_, s, _)| s >= first_seq && s <= seq).count() as u32,
+        });
     }
 }
 
@@ -167,6 +235,7 @@ pub struct GamePlugin;
 impl Plugin for GamePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<FinalBoard>()
+            .init_resource::<LatencyLog>()
             .add_message::<GameFeed>()
             .add_systems(OnEnter(Screen::Game), start_round)
             .add_systems(
@@ -194,11 +263,13 @@ fn start_round(
     let routine = session.room.as_ref().and_then(|r| r.settings.routine);
     info!(seed = info.round_seed, mode = ?info.mode, ?routine, "round starts in {} ms", info.start_in_ms);
     commands.insert_resource(Round::new(info, time.elapsed_secs_f64(), &deck.deck, routine));
+    commands.insert_resource(LatencyLog::default());
 }
 
 pub(crate) fn tick_round(
     mut round: ResMut<Round>,
     pose: Res<PlayerPose>,
+    mut latency: ResMut<LatencyLog>,
     time: Res<Time<Real>>,
     mut feed: MessageWriter<GameFeed>,
     mut net: MessageWriter<NetCommand>,
@@ -207,14 +278,16 @@ pub(crate) fn tick_round(
     let t_ms = ((time.elapsed_secs_f64() - round.start_s) * 1000.0).round() as i64;
     round.t_ms = t_ms;
     round.pose_frame = pose.frame_seq;
+    latency.saw(t_ms, &pose);
     let skeleton = pose.skeleton.as_ref();
     let mut out = Vec::new();
     match &mut round.play {
         Play::Rush(rush) => {
             for ev in rush.update(t_ms, skeleton) {
                 let kind = match &ev {
-                    RushEvent::Hit { index, pose, points, .. } => {
-                        round.flash = Some((pose.name_ko().to_string(), *points, t_ms));
+                    RushEvent::Hit { index, pose: target, points, held_from_ms, .. } => {
+                        latency.hit(*held_from_ms, &pose, Instant::now());
+                        round.flash = Some((target.name_ko().to_string(), *points, t_ms));
                         Some(GameEventKind::Hit { target: clamp_u16(*index), points: *points })
                     }
                     RushEvent::Miss { index, .. } => Some(GameEventKind::Miss { target: clamp_u16(*index) }),
@@ -372,4 +445,68 @@ fn finish_round(
     final_board.mode = Some(round.info.mode);
     commands.remove_resource::<Round>();
     next.set(Screen::Results);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bevy::state::app::StatesPlugin;
+    use shared::rules::fixtures::pose_skeleton;
+
+    use crate::session::SessionPlugin;
+    use crate::state::{ClientSet, StatePlugin};
+
+    /// Capture and inference delays the fake camera reports for every frame.
+    const CAPTURE_AGO: Duration = Duration::from_millis(40);
+    const INFERRED_AGO: Duration = Duration::from_millis(10);
+
+    /// A new frame every update, captured 40 ms ago, its skeleton ready 10 ms ago, showing the
+    /// current target.
+    fn fake_camera(round: Option<Res<Round>>, mut pose: ResMut<PlayerPose>) {
+        let now = Instant::now();
+        let target = round.and_then(|r| match &r.play {
+            Play::Rush(rush) => rush.current_target().map(|(_, p, _)| p),
+            Play::Quiz { .. } => None,
+        });
+        pose.skeleton = Some(pose_skeleton(target));
+        pose.frame_seq = Some(pose.frame_seq.map_or(0, |s| s + 1));
+        pose.captured = now.checked_sub(CAPTURE_AGO);
+        pose.inferred_at = now.checked_sub(INFERRED_AGO);
+    }
+
+    /// With timestamps known in advance, each hit's latency splits exactly into capture →
+    /// skeleton (30 ms), skeleton → decision (at least 10 ms) and the hold the rules require.
+    #[test]
+    fn latency_of_each_hit_comes_from_the_frames_timestamps() {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin))
+            .add_plugins((SessionPlugin, GamePlugin))
+            .init_resource::<ActiveDeck>()
+            .add_systems(Update, fake_camera.in_set(ClientSet::Pose))
+            .insert_state(Screen::Game);
+        app.world_mut().resource_mut::<Session>().round = Some(RoundInfo {
+            start_in_ms: 0,
+            round_seed: 3,
+            mode: GameMode::PoseRush,
+            duration_ms: 60_000,
+            players: vec![1],
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while app.world().resource::<LatencyLog>().hits.len() < 3 {
+            assert!(Instant::now() < deadline, "no hits: {:?}", app.world().resource::<LatencyLog>());
+            app.update();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let hold_ms = RushConfig::default().hold_ms;
+        for hit in &app.world().resource::<LatencyLog>().hits {
+            assert_eq!(hit.capture_to_skeleton, CAPTURE_AGO - INFERRED_AGO, "{hit:?}");
+            assert!(hit.skeleton_to_decision >= INFERRED_AGO, "{hit:?}");
+            assert_eq!(hit.capture_to_hit, hit.capture_to_skeleton + hit.skeleton_to_decision, "{hit:?}");
+            assert!(hit.capture_to_hit < CAPTURE_AGO + Duration::from_secs(1), "{hit:?}");
+            // The hold spans the frames from its first to the one that completed it.
+            assert!(hit.hold >= Duration::from_millis(u64::from(hold_ms) - 5), "{hit:?}");
+            assert!(hit.hold < Duration::from_millis(u64::from(hold_ms) + 1_000), "{hit:?}");
+            assert!(hit.hold_frames >= 2, "{hit:?}");
+        }
+    }
 }

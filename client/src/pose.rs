@@ -40,8 +40,8 @@ pub struct PoseStats {
     pub errors: u64,
 }
 
-/// A finished pool task: the pipeline back, the result, its time, the frame's sequence number.
-type PoolResult = (Box<PosePipeline>, Result<Option<Skeleton>, VisionError>, Duration, u64);
+/// A finished pool task: the pipeline back, and the inference.
+type PoolResult = (Box<PosePipeline>, Inference);
 
 enum Stage {
     Idle,
@@ -160,6 +160,25 @@ struct Inference {
     took: Duration,
     detector_runs: u64,
     frame_seq: u64,
+    captured: Instant,
+    /// When the model finished.
+    done: Instant,
+}
+
+impl Inference {
+    fn run(pipeline: &mut PosePipeline, frame: &Frame) -> Inference {
+        let t = Instant::now();
+        let result = pipeline.process(frame);
+        let done = Instant::now();
+        Inference {
+            result,
+            took: done - t,
+            detector_runs: pipeline.stats().detector_runs,
+            frame_seq: frame.seq,
+            captured: frame.captured,
+            done,
+        }
+    }
 }
 
 /// Records one inference's outcome.
@@ -169,6 +188,8 @@ fn publish(inference: Inference, pose: &mut PlayerPose, stats: &mut PoseStats, s
     stats.last_inference = inference.took;
     stats.longest_inference = stats.longest_inference.max(inference.took);
     pose.frame_seq = Some(inference.frame_seq);
+    pose.captured = Some(inference.captured);
+    pose.inferred_at = Some(inference.done);
     match inference.result {
         Ok(skeleton) => {
             if skeleton.is_some() && status.first_skeleton_after.is_none() {
@@ -203,9 +224,8 @@ fn run_inference(
     let stage = runner.stage.get_mut().unwrap_or_else(|p| p.into_inner());
     // A finished pool task hands the pipeline back.
     if let Stage::InPool(task) = stage {
-        let Some((pipeline, result, took, frame_seq)) = block_on(poll_once(task)) else { return };
-        let detector_runs = pipeline.stats().detector_runs;
-        publish(Inference { result, took, detector_runs, frame_seq }, &mut pose, &mut stats, &mut status);
+        let Some((pipeline, inference)) = block_on(poll_once(task)) else { return };
+        publish(inference, &mut pose, &mut stats, &mut status);
         *stage = Stage::Ready(pipeline);
     }
     let Stage::Ready(_) = stage else { return };
@@ -213,18 +233,14 @@ fn run_inference(
     match placement.0 {
         InferencePlacement::Frame => {
             let Stage::Ready(pipeline) = stage else { return };
-            let t = Instant::now();
-            let result = pipeline.process(&frame);
-            let inference =
-                Inference { result, took: t.elapsed(), detector_runs: pipeline.stats().detector_runs, frame_seq: frame.seq };
+            let inference = Inference::run(pipeline, &frame);
             publish(inference, &mut pose, &mut stats, &mut status);
         }
         InferencePlacement::Pool => {
             let Stage::Ready(mut pipeline) = std::mem::replace(stage, Stage::Failed) else { return };
             let task = AsyncComputeTaskPool::get().spawn(async move {
-                let t = Instant::now();
-                let result = pipeline.process(&frame);
-                (pipeline, result, t.elapsed(), frame.seq)
+                let inference = Inference::run(&mut pipeline, &frame);
+                (pipeline, inference)
             });
             *stage = Stage::InPool(task);
         }

@@ -123,6 +123,10 @@ pub struct PlayerPose {
     pub skeleton: Option<Skeleton>,
     /// The camera frame the skeleton was found in (`None` for scripted skeletons).
     pub frame_seq: Option<u64>,
+    /// When that frame was captured (the camera's timestamp where the driver gives one).
+    pub captured: Option<Instant>,
+    /// When the model finished with it (the skeleton existed from then on).
+    pub inferred_at: Option<Instant>,
 }
 
 /// Pose landmark model size.

@@ -129,7 +129,9 @@ pub enum RushEvent {
     Go,
     /// A new target is shown; it must be hit before `deadline_ms`.
     Target { index: u32, pose: PoseId, deadline_ms: i64 },
-    Hit { index: u32, pose: PoseId, points: u32, streak: u32, multiplier_pct: u32, reaction_ms: u32 },
+    /// The target was held long enough; `held_from_ms` is the round time of the first
+    /// observation of the hold that counted (latency bookkeeping).
+    Hit { index: u32, pose: PoseId, points: u32, streak: u32, multiplier_pct: u32, reaction_ms: u32, held_from_ms: i64 },
     Miss { index: u32, pose: PoseId },
     Finished { tally: Tally },
 }
@@ -263,6 +265,7 @@ impl PoseRush {
                     streak: self.tally.streak,
                     multiplier_pct: award.multiplier_pct,
                     reaction_ms: reaction,
+                    held_from_ms: since,
                 });
                 self.end_target(t, &mut events);
             }
