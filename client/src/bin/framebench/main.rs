@@ -3,12 +3,19 @@
 //!
 //! `cargo run --release -p client --bin framebench [-- --seconds 8]`
 //!
+//! Two more modes, each printing its own table:
+//! - `--import 8,16,32`: the frame loop while documents import (see `import.rs`);
+//! - `--latency`: camera → skeleton → rules → hit, per hit (see `latency.rs`).
+//!
 //! Each configuration runs a headless Bevy app (MinimalPlugins + StatesPlugin + the camera and
 //! pose plugins) on the image-folder source (astronaut.png at 30 fps), paced at 60 Hz like a
 //! display would. It measures the longest frame while the model loads (target: none over
 //! 50 ms), the first-result delay, and then the achieved FPS and frame times.
 
-use std::path::PathBuf;
+mod import;
+mod latency;
+
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -21,7 +28,7 @@ use client::state::{InferencePlacement, ModelChoice, ModelStatus, PlayerPose, St
 
 #[derive(Parser, Debug)]
 #[command(about = "Headless frame-loop benchmark: pose inference in the frame vs on a pool task")]
-struct Args {
+pub struct Args {
     /// Seconds to measure after the first skeleton, per configuration.
     #[arg(long, default_value_t = 8.0)]
     seconds: f64,
@@ -31,6 +38,115 @@ struct Args {
     /// Picture played by the image-folder source (must show a person).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/images/astronaut.png"))]
     image: PathBuf,
+    /// Instead of the placement table: the frame loop while this many documents import
+    /// (comma-separated batch sizes), three ways, beside a run without import.
+    #[arg(long, value_delimiter = ',', conflicts_with = "latency")]
+    import: Option<Vec<usize>>,
+    /// Instead of the placement table: latency from capture to hit at 15, 30 and 60 fps.
+    #[arg(long)]
+    latency: bool,
+    /// `--latency`: a folder of pictures of a person going into a pose and holding it,
+    /// played in a loop (default: the rendered sequence in assets/testdata/rendered).
+    #[arg(long, value_name = "DIR")]
+    latency_frames: Option<PathBuf>,
+    /// `--latency`: the pose the pictures show (a pose key, e.g. hands_up).
+    #[arg(long, value_name = "POSE")]
+    latency_pose: Option<String>,
+}
+
+/// Frame times of a measured stretch of the loop.
+pub struct FrameStats {
+    frames: Vec<Duration>,
+    fps: f64,
+    p50: Duration,
+    p95: Duration,
+    max: Duration,
+    inferences_per_s: f64,
+    skeleton_share: f64,
+}
+
+impl FrameStats {
+    /// Frames longer than `limit`.
+    fn over(&self, limit: Duration) -> usize {
+        self.frames.iter().filter(|f| **f > limit).count()
+    }
+}
+
+/// A headless app with the shared state, the camera on `dir` at `fps` and the pose model.
+pub fn pose_app(dir: &Path, fps: f32, model: ModelChoice, placement: InferencePlacement) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin)).add_plugins((
+        CameraPlugin { source: Some(vision::SourceConfig::Folder { path: dir.to_path_buf(), fps }) },
+        PosePlugin { model: Some(model), placement },
+    ));
+    app
+}
+
+/// Sleeps out the rest of a frame started at `t`, like a display's refresh.
+fn pace_from(t: Instant, args: &Args) {
+    let budget = Duration::from_secs_f64(1.0 / args.fps);
+    let spent = t.elapsed();
+    if spent < budget {
+        std::thread::sleep(budget - spent);
+    }
+}
+
+/// Steps the app paced for `duration` (no measurement), while `more` holds.
+pub fn paced(app: &mut App, args: &Args, duration: Duration, mut more: impl FnMut(&App) -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < duration && more(app) {
+        let t = Instant::now();
+        app.update();
+        pace_from(t, args);
+    }
+}
+
+/// Steps the app paced while `more(app, elapsed)` holds; the frame times of that stretch.
+pub fn measure(app: &mut App, args: &Args, mut more: impl FnMut(&App, Duration) -> bool) -> FrameStats {
+    let inferences_before = app.world().resource::<PoseStats>().inferences;
+    let start = Instant::now();
+    let mut frames = Vec::new();
+    let mut with_skeleton = 0usize;
+    while more(app, start.elapsed()) {
+        let t = Instant::now();
+        app.update();
+        frames.push(t.elapsed());
+        with_skeleton += usize::from(app.world().resource::<PlayerPose>().skeleton.is_some());
+        pace_from(t, args);
+    }
+    let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+    let inferences = app.world().resource::<PoseStats>().inferences - inferences_before;
+    let n = frames.len();
+    let mut sorted = frames.clone();
+    FrameStats {
+        fps: n as f64 / elapsed,
+        p50: pct(&mut sorted, 0.5),
+        p95: pct(&mut sorted, 0.95),
+        max: frames.iter().copied().max().unwrap_or_default(),
+        inferences_per_s: inferences as f64 / elapsed,
+        skeleton_share: with_skeleton as f64 / n.max(1) as f64,
+        frames,
+    }
+}
+
+/// Steps the app (paced) until the model has found a first skeleton.
+pub fn wait_for_first_skeleton(app: &mut App, args: &Args) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let t = Instant::now();
+        app.update();
+        let status = app.world().resource::<ModelStatus>();
+        if let Some(e) = status.error() {
+            bail!("the pose model did not load: {e}");
+        }
+        if status.first_skeleton_after.is_some() {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            bail!("no skeleton after 120 s");
+        }
+        pace_from(t, args);
+    }
 }
 
 struct Outcome {
@@ -65,18 +181,8 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
 }
 
 fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement, args: &Args) -> Result<Outcome> {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin)).add_plugins((
-        CameraPlugin { source: Some(vision::SourceConfig::Folder { path: dir.to_path_buf(), fps: 30.0 }) },
-        PosePlugin { model: Some(model), placement },
-    ));
-    let budget = Duration::from_secs_f64(1.0 / args.fps);
-    let pace = |t: Instant| {
-        let spent = t.elapsed();
-        if spent < budget {
-            std::thread::sleep(budget - spent);
-        }
-    };
+    let mut app = pose_app(dir, 30.0, model, placement);
+    let pace = |t: Instant| pace_from(t, args);
     // Loading: until the first skeleton.
     let start = Instant::now();
     let mut loading_frames = Vec::new();
@@ -106,20 +212,7 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
         loading_frames.iter().copied().enumerate().max_by_key(|(_, f)| f.0).unwrap_or_default();
     let loading_frames_over_50ms = loading_frames.iter().filter(|f| f.0 > Duration::from_millis(50)).count();
 
-    let inferences_before = app.world().resource::<PoseStats>().inferences;
-    let measure = Instant::now();
-    let mut frames = Vec::new();
-    let mut with_skeleton = 0usize;
-    while measure.elapsed().as_secs_f64() < args.seconds {
-        let t = Instant::now();
-        app.update();
-        frames.push(t.elapsed());
-        with_skeleton += usize::from(app.world().resource::<PlayerPose>().skeleton.is_some());
-        pace(t);
-    }
-    let elapsed = measure.elapsed().as_secs_f64();
-    let inferences = app.world().resource::<PoseStats>().inferences - inferences_before;
-    let n = frames.len();
+    let stats = measure(&mut app, args, |_, elapsed| elapsed.as_secs_f64() < args.seconds);
     Ok(Outcome {
         first_update,
         loading_updates: loading_frames.len(),
@@ -128,12 +221,12 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
         longest_loading_sched,
         loading_frames_over_50ms,
         first_result,
-        fps: n as f64 / elapsed,
-        p50: pct(&mut frames, 0.5),
-        p95: pct(&mut frames, 0.95),
-        max: frames.iter().copied().max().unwrap_or_default(),
-        inferences_per_s: inferences as f64 / elapsed,
-        skeleton_share: with_skeleton as f64 / n.max(1) as f64,
+        fps: stats.fps,
+        p50: stats.p50,
+        p95: stats.p95,
+        max: stats.max,
+        inferences_per_s: stats.inferences_per_s,
+        skeleton_share: stats.skeleton_share,
     })
 }
 
@@ -154,6 +247,22 @@ fn main() -> Result<()> {
     let opened = vision::RunningSource::start(vision::SourceConfig::Folder { path: dir.clone(), fps: 30.0 });
     let open_ms = t.elapsed().as_secs_f64() * 1000.0;
     drop(opened.with_context(|| format!("opening {}", dir.display()))?);
+    let load = || {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        println!("\nmachine load average (1/5/15 min): {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    };
+    if let Some(sizes) = &args.import {
+        let result = import::bench(&dir, sizes, &args);
+        let _ = std::fs::remove_dir_all(&dir);
+        load();
+        return result;
+    }
+    if args.latency {
+        let _ = std::fs::remove_dir_all(&dir);
+        let result = latency::bench(&args);
+        load();
+        return result;
+    }
     let configs = [
         (ModelChoice::Lite, InferencePlacement::Frame),
         (ModelChoice::Lite, InferencePlacement::Pool),
@@ -192,7 +301,6 @@ fn main() -> Result<()> {
     println!(
         "Opening the image-folder source (listing, decoding the first picture) took {open_ms:.1} ms; it used to run inside the first update, now it runs on the source's thread."
     );
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("\nmachine load average (1/5/15 min): {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    load();
     Ok(())
 }
