@@ -19,7 +19,8 @@ use crate::pose::PosePlugin;
 use crate::screenshot::ScreenshotPlugin;
 use crate::session::SessionPlugin;
 use crate::settings::{SettingsPlugin, settings_path};
-use crate::state::{JoinIntent, StatePlugin};
+use crate::flash::FlashTestPlugin;
+use crate::state::{JoinIntent, Screen, StatePlugin};
 use crate::ui::UiPlugin;
 
 /// With or without a window.
@@ -114,8 +115,9 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
             },
             SessionPlugin,
             DeckPlugin { file: config.deck.clone(), password: config.deck_password.clone() },
-            FlowPlugin { start: config.screen, join },
+            FlowPlugin { start: if config.latency_test { Some(Screen::LatencyTest) } else { config.screen }, join },
             GamePlugin,
+            FlashTestPlugin,
         ));
     if mode == AppMode::Windowed {
         app.add_plugins(UiPlugin);

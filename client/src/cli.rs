@@ -58,6 +58,10 @@ pub struct Cli {
     /// (default: the camera setting, else the first webcam).
     #[arg(long, env = "POSEPARTY_SOURCE", value_parser = SourceSpec::from_str)]
     pub source: Option<SourceSpec>,
+    /// Open the camera latency test: the window flashes and the time until the camera sees
+    /// it is measured (glass-to-glass, ten flashes).
+    #[arg(long, conflicts_with_all = ["bot", "screen", "headless"])]
+    pub latency_test: bool,
     /// List the cameras found and exit.
     #[arg(long)]
     pub list_cameras: bool,
@@ -135,6 +139,8 @@ pub struct ClientConfig {
     pub screenshot: Option<PathBuf>,
     pub screenshot_frames: u32,
     pub screen: Option<Screen>,
+    /// `--latency-test`: open the camera latency test.
+    pub latency_test: bool,
     pub deck: Option<PathBuf>,
     pub deck_password: Option<String>,
     pub config_dir: Option<PathBuf>,
@@ -161,6 +167,7 @@ impl Default for ClientConfig {
             screenshot: None,
             screenshot_frames: 45,
             screen: None,
+            latency_test: false,
             deck: None,
             deck_password: None,
             config_dir: None,
@@ -196,6 +203,7 @@ impl From<Cli> for ClientConfig {
             screenshot: c.screenshot,
             screenshot_frames: c.screenshot_frames,
             screen: c.screen,
+            latency_test: c.latency_test,
             deck: c.deck,
             deck_password: c.deck_password,
             config_dir: c.config_dir,

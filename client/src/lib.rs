@@ -12,6 +12,7 @@
 //! - [`net`]: the network plugin over the `mesh` crate (and the embedded server).
 //! - [`camera`]: the frame source; [`pose`]: the pose model.
 //! - [`flow`]: the moves between screens.
+//! - [`flash`]: the camera latency test (the window flashes, the camera sees it).
 //! - [`game`]: rounds driven by `shared::rules`.
 //! - [`deck`]: the quiz deck: import and sharing.
 //! - [`audio`]: synthesized music and effects.
@@ -26,6 +27,7 @@ pub mod camera;
 pub mod cli;
 pub mod deck;
 pub mod demo;
+pub mod flash;
 pub mod flow;
 pub mod fonts;
 pub mod game;

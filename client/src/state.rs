@@ -30,6 +30,8 @@ pub enum Screen {
     Game,
     Results,
     History,
+    /// The camera latency test (`crate::flash`).
+    LatencyTest,
 }
 
 /// The stages of a frame, run in this order in `Update`.

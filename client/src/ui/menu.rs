@@ -74,9 +74,14 @@ pub(crate) fn menu_screen(
                     });
                 }
                 ui.add_space(8.0);
-                if ui.button("지난 기록 / Match history").clicked() {
-                    next.set(Screen::History);
-                }
+                ui.horizontal(|ui| {
+                    if ui.button("지난 기록 / Match history").clicked() {
+                        next.set(Screen::History);
+                    }
+                    if ui.button("📷 카메라 지연 측정 / Camera latency test").clicked() {
+                        next.set(Screen::LatencyTest);
+                    }
+                });
             });
             card(&mut cols[1], "설정 / Settings", |ui| {
                 ui.label("카메라 / Camera");

@@ -5,6 +5,7 @@
 mod draw;
 mod history;
 mod hud;
+mod latency;
 mod lobby;
 mod loading;
 mod menu;
@@ -42,6 +43,7 @@ impl Plugin for UiPlugin {
                     hud::game_screen.run_if(in_state(Screen::Game)),
                     results::results_screen.run_if(in_state(Screen::Results)),
                     history::history_screen.run_if(in_state(Screen::History)),
+                    latency::latency_screen.run_if(in_state(Screen::LatencyTest)),
                 )
                     .chain(),
             );
