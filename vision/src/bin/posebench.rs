@@ -1,6 +1,6 @@
 //! Pose pipeline benchmark: loads lite and full side by side and prints one table.
 //!
-//! `cargo run --release -p vision --example posebench [-- --frames 200]`
+//! `cargo run --release -p vision --bin posebench [-- --frames 200]`
 //!
 //! Lite and full are measured in alternating rounds in the same run, so a noisy shared
 //! machine affects both alike; compare the columns, not absolute numbers across runs.

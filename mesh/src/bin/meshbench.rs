@@ -7,7 +7,7 @@
 //! drops that share of them (`mesh::relay`); links are formed without loss, then the relay
 //! starts dropping, so the loss rows measure the channels, not the handshake.
 //!
-//! `cargo run --release -p mesh --example meshbench -- --peers 2,4 --loss 0,0.1 --seconds 5`
+//! `cargo run --release -p mesh --bin meshbench -- --peers 2,4 --loss 0,0.1 --seconds 5`
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
