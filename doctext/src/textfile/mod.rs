@@ -43,6 +43,14 @@ pub enum Encoding {
     Cp949,
 }
 
+impl Encoding {
+    /// The encoding doctext would read `data` in as text, or `None` when the bytes are
+    /// not text in any of them.
+    pub fn detect(data: &[u8]) -> Option<Encoding> {
+        decode(data).ok().map(|(_, enc)| enc)
+    }
+}
+
 /// Decodes a text file, detecting its encoding; the error says why it is not text.
 pub(crate) fn decode(data: &[u8]) -> std::result::Result<(Cow<'_, str>, Encoding), String> {
     let (text, enc) = if let Some(rest) = data.strip_prefix(b"\xEF\xBB\xBF") {
