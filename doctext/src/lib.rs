@@ -144,8 +144,9 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_string())
 }
 
-/// Entry points for the fuzz targets (doctext/fuzz): the XML walkers of each OOXML
-/// format on raw text, without a zip around them. Not a stable API.
+/// Entry points for the fuzz targets (doctext/fuzz): the XML walkers of each OOXML,
+/// OpenDocument and HWPX format on raw text, without a zip around them, and the text
+/// readers. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::{Ctx, Document, Format, Limits, Origin, Result};
@@ -165,6 +166,31 @@ pub mod fuzzing {
         let limits = Limits::default();
         let ctx = Ctx::new(&limits, None, None);
         crate::ooxml::fuzz_xlsx(xml, &ctx)
+    }
+
+    /// The text readers (encoding detection, then CSV / TSV / plain text / Markdown by
+    /// `kind % 4`) on raw bytes.
+    pub fn text(data: &[u8], kind: u8) -> Result<Document> {
+        let format = [Format::Csv, Format::Tsv, Format::Txt, Format::Md][usize::from(kind % 4)];
+        let limits = Limits::default();
+        let mut ctx = Ctx::new(&limits, None, None);
+        crate::textfile::extract(data, format, &mut ctx)
+    }
+
+    /// The OpenDocument walker on one `content.xml` (kind from the body element).
+    pub fn odf_content(xml: &str) -> Result<Document> {
+        let limits = Limits { max_total_bytes: 32 << 20, ..Limits::default() };
+        let mut ctx = Ctx::new(&limits, None, None);
+        crate::odf::read_xml(xml, None, &mut ctx)
+    }
+
+    /// The HWPX walker on one `Contents/sectionN.xml`.
+    pub fn hwpx_section(xml: &str) -> Result<Document> {
+        let limits = Limits { max_total_bytes: 32 << 20, ..Limits::default() };
+        let mut ctx = Ctx::new(&limits, None, None);
+        let mut doc = Document::new(Format::Hwpx);
+        crate::hwpx::walk(xml, Origin::default(), &mut doc, &mut ctx)?;
+        Ok(doc)
     }
 
     fn walk(xml: &str, format: Format) -> Result<Document> {

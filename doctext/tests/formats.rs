@@ -400,3 +400,42 @@ fn markdown_and_text_details() {
     let doc = bytes("첫 줄  \r\n\r\n둘째 줄\r\n".as_bytes(), "a.txt").unwrap();
     assert_eq!(doc.text(), "첫 줄\n둘째 줄\n");
 }
+
+#[test]
+fn damaged_copies_never_panic() {
+    // A small deterministic fuzz over every quiz file: flipped bytes and cut tails. Any
+    // outcome but a panic (or a hang past the time limit) is fine.
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut opts = Options::default();
+    opts.limits.max_time = std::time::Duration::from_secs(5);
+    for entry in std::fs::read_dir(data("")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".py") {
+            continue;
+        }
+        let original = std::fs::read(&path).unwrap();
+        for round in 0..150 {
+            let mut bytes = original.clone();
+            if round % 5 == 4 {
+                bytes.truncate((next() % original.len() as u64) as usize);
+            } else {
+                for _ in 0..1 + next() % 8 {
+                    let at = (next() % bytes.len() as u64) as usize;
+                    bytes[at] = next() as u8;
+                }
+            }
+            match doctext::extract_bytes(&bytes, &name, &opts) {
+                Err(Error::Panicked(msg)) => panic!("{name} round {round}: a reader panicked: {msg}"),
+                Err(Error::Limit(doctext::LimitKind::Time { .. })) => panic!("{name} round {round}: took over 5 s"),
+                _ => {}
+            }
+        }
+    }
+}

@@ -174,6 +174,19 @@ pub(crate) fn detect_delimiter(text: &str, prefer: u8) -> u8 {
     best.map_or(prefer, |(_, d)| d)
 }
 
+/// Excel's optional first line `sep=X`: the text after it and the delimiter it names.
+pub(crate) fn sep_line(text: &str) -> (&str, Option<u8>) {
+    let Some(rest) = text.strip_prefix("sep=").or_else(|| text.strip_prefix("SEP=")) else { return (text, None) };
+    let b = rest.as_bytes();
+    let Some(&d) = b.first() else { return (text, None) };
+    let after = &rest[1..];
+    let after = after.strip_prefix("\r\n").or_else(|| after.strip_prefix('\n')).or_else(|| after.strip_prefix('\r'));
+    match after {
+        Some(body) if d.is_ascii() && d != b'"' && !d.is_ascii_alphanumeric() => (body, Some(d)),
+        _ => (text, None),
+    }
+}
+
 /// A plain-text file that is really a table pasted from a spreadsheet: at least two
 /// records, every non-blank one with the same number (two or more) of tab-separated
 /// fields. `None` for ordinary text.
@@ -242,6 +255,14 @@ mod tests {
         // A tie: the name's choice.
         assert_eq!(detect_delimiter("a,b\tc\nd,e\tf\n", b'\t'), b'\t');
         assert_eq!(detect_delimiter("a,b\tc\nd,e\tf\n", b','), b',');
+    }
+
+    #[test]
+    fn excel_sep_lines_name_the_delimiter() {
+        assert_eq!(sep_line("sep=;\r\na;b\n"), ("a;b\n", Some(b';')));
+        assert_eq!(sep_line("sep=|\na|b"), ("a|b", Some(b'|')));
+        assert_eq!(sep_line("sep=x\n"), ("sep=x\n", None));
+        assert_eq!(sep_line("a,b\n"), ("a,b\n", None));
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub(crate) fn decode(data: &[u8]) -> std::result::Result<(Cow<'_, str>, Encoding
     let (text, enc) = if let Some(rest) = data.strip_prefix(b"\xEF\xBB\xBF") {
         match std::str::from_utf8(rest) {
             Ok(s) => (Cow::Borrowed(s), Encoding::Utf8Bom),
+            Err(e) if e.error_len().is_none() => (String::from_utf8_lossy(rest), Encoding::Utf8Bom),
             Err(e) => return Err(format!("it starts with a UTF-8 mark but has an invalid byte at offset {}", e.valid_up_to() + 3)),
         }
     } else if let Some(rest) = data.strip_prefix(b"\xFF\xFE") {
@@ -68,6 +69,11 @@ pub(crate) fn decode(data: &[u8]) -> std::result::Result<(Cow<'_, str>, Encoding
     } else {
         match std::str::from_utf8(data) {
             Ok(s) => (Cow::Borrowed(s), Encoding::Utf8),
+            // UTF-8 cut inside its last character (a cut download): the rest is UTF-8,
+            // not CP949 that happens to decode.
+            Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => {
+                (String::from_utf8_lossy(data), Encoding::Utf8)
+            }
             Err(e) => match encoding_rs::EUC_KR.decode_without_bom_handling_and_without_replacement(data) {
                 Some(s) => (s, Encoding::Cp949),
                 None => {
@@ -132,7 +138,9 @@ pub(crate) fn read_text(text: &str, hint: Format, ctx: &mut Ctx) -> Result<Docum
     match hint {
         Format::Csv | Format::Tsv => {
             let prefer = if hint == Format::Tsv { b'\t' } else { b',' };
-            let delim = csv::detect_delimiter(text, prefer);
+            // Excel's `sep=;` first line names the delimiter.
+            let (text, named) = csv::sep_line(text);
+            let delim = named.unwrap_or_else(|| csv::detect_delimiter(text, prefer));
             let rows = csv::parse(text, delim, usize::MAX, ctx).map_err(|e| e.into_error(hint))?;
             let mut doc = Document::new(if delim == b'\t' { Format::Tsv } else { Format::Csv });
             doc.push_table(rows, Origin::default());
@@ -178,6 +186,9 @@ mod tests {
         // 0x80 and 0xFF start no character in UTF-8 or CP949.
         let err = decode(b"abc\x80\xFF\xFFdef").unwrap_err();
         assert!(err.contains("invalid byte 0x80 at offset 3"), "{err}");
+        // UTF-8 cut inside its last character stays UTF-8.
+        let cut = &"가나".as_bytes()[..5];
+        assert_eq!(decode(cut).unwrap(), (Cow::Owned("가\u{FFFD}".to_string()), Encoding::Utf8));
         let err = decode(b"abc\0\x01\x02").unwrap_err();
         assert!(err.contains("binary data"), "{err}");
     }
