@@ -99,7 +99,9 @@ pub(crate) fn parse(text: &str, delim: u8, max_records: usize, ctx: &mut Ctx) ->
             Some(b'\r') | Some(b'\n') => {
                 i += if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
                 line += 1;
-                rows.push(std::mem::take(&mut row));
+                // The next row is likely as wide as this one.
+                let width = row.len();
+                rows.push(std::mem::replace(&mut row, Vec::with_capacity(width)));
                 if rows.len() % 4096 == 0 {
                     ctx.check()?;
                     ctx.charge(std::mem::take(&mut charged))?;
@@ -120,12 +122,10 @@ pub(crate) fn parse(text: &str, delim: u8, max_records: usize, ctx: &mut Ctx) ->
 
 /// The end of an unquoted stretch: the next delimiter or line break.
 fn field_end(b: &[u8], from: usize, delim: u8) -> usize {
-    b[from..].iter().position(|&c| c == delim || c == b'\n' || c == b'\r').map_or(b.len(), |k| from + k)
+    memchr::memchr3(delim, b'\n', b'\r', &b[from..]).map_or(b.len(), |k| from + k)
 }
 
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&c| c == needle)
-}
+use memchr::memchr;
 
 /// Line breaks in a quoted stretch (CRLF counts once).
 fn count_breaks(s: &str) -> usize {
