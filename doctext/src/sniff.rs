@@ -48,7 +48,7 @@ pub(crate) fn identify(data: &[u8]) -> Option<&'static str> {
         return Some("a Photoshop (PSD) image");
     }
     // ISO base media (MP4, MOV, HEIC, AVIF, M4A): a box size, then `ftyp` and a brand.
-    if at(4, b"ftyp") && data[..4].iter().any(|&b| b == 0) {
+    if at(4, b"ftyp") && data[..4].contains(&0) {
         let brand = data.get(8..12).unwrap_or_default();
         return Some(match brand {
             b"heic" | b"heix" | b"hevc" | b"mif1" | b"msf1" => "a HEIC image",

@@ -439,3 +439,20 @@ fn damaged_copies_never_panic() {
         }
     }
 }
+
+#[test]
+fn fuzz_entry_points_take_any_input() {
+    // What the fuzz targets text, odf and hwpx call (doctext/fuzz/fuzz_targets), so they
+    // keep compiling and a crash found there can be replayed here.
+    for kind in 0..4u8 {
+        for input in [&b""[..], b"\"", b"a,\"b\n", b"| a |\n|---|\n| b |", b"\xFF\xFE\x00", b"sep=", b"\xEF\xBB\xBF\xE0"] {
+            let _ = doctext::fuzzing::text(input, kind);
+        }
+    }
+    for xml in ["", "<", "<office:body><office:spreadsheet><table:table><table:table-row table:number-rows-repeated=\"99999999999\"><table:table-cell table:number-columns-repeated=\"99999999999\"><text:p>x</text:p></table:table-cell></table:table-row>"] {
+        let _ = doctext::fuzzing::odf_content(xml);
+    }
+    for xml in ["", "<hp:tc><hp:cellAddr colAddr=\"99999999999\"/></hp:tc>", "<hp:tbl><hp:tr><hp:tc><hp:subList><hp:p><hp:run><hp:t>a"] {
+        let _ = doctext::fuzzing::hwpx_section(xml);
+    }
+}

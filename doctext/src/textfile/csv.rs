@@ -102,7 +102,7 @@ pub(crate) fn parse(text: &str, delim: u8, max_records: usize, ctx: &mut Ctx) ->
                 // The next row is likely as wide as this one.
                 let width = row.len();
                 rows.push(std::mem::replace(&mut row, Vec::with_capacity(width)));
-                if rows.len() % 4096 == 0 {
+                if rows.len().is_multiple_of(4096) {
                     ctx.check()?;
                     ctx.charge(std::mem::take(&mut charged))?;
                 }
