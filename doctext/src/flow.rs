@@ -25,7 +25,7 @@ const CELL_COST: u64 = std::mem::size_of::<String>() as u64;
 
 enum Frame {
     Table(Table),
-    Cell { text: String, repeat: u64, col: Option<usize> },
+    Cell { text: String, repeat: u64, col: Option<usize>, fallback: Option<String> },
 }
 
 #[derive(Default)]
@@ -104,7 +104,7 @@ impl Flow {
     /// when the format gives it (earlier missing columns become empty cells).
     pub(crate) fn open_cell(&mut self, repeat: u64, col: Option<usize>) {
         if self.flat_tables == 0 {
-            self.frames.push(Frame::Cell { text: String::new(), repeat: repeat.max(1), col });
+            self.frames.push(Frame::Cell { text: String::new(), repeat: repeat.max(1), col, fallback: None });
         }
     }
 
@@ -117,12 +117,26 @@ impl Flow {
         }
     }
 
+    /// The open cell's text when its paragraphs hold none (a spreadsheet cell written
+    /// with only its value).
+    pub(crate) fn cell_fallback(&mut self, value: String) {
+        if self.flat_tables == 0
+            && let Some(Frame::Cell { fallback, .. }) = self.frames.last_mut()
+        {
+            *fallback = Some(value);
+        }
+    }
+
     pub(crate) fn close_cell(&mut self, doc: &mut Document, ctx: &mut Ctx) -> Result<()> {
         if self.flat_tables > 0 {
             return Ok(());
         }
         let Some(Frame::Cell { .. }) = self.frames.last() else { return Ok(()) };
-        let Some(Frame::Cell { text, repeat, col }) = self.frames.pop() else { return Ok(()) };
+        let Some(Frame::Cell { text, repeat, col, fallback }) = self.frames.pop() else { return Ok(()) };
+        let text = match fallback {
+            Some(value) if text.is_empty() => value,
+            _ => text,
+        };
         match self.frames.last_mut() {
             Some(Frame::Table(t)) => {
                 if let Some(col) = col {

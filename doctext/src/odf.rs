@@ -62,7 +62,7 @@ pub(crate) fn read_xml(text: &str, format: Option<Format>, ctx: &mut Ctx) -> Res
                     "p" | "h" => flow.open_paragraph(),
                     "table" => open_table(&mut flow, &e, body),
                     "table-row" => flow.open_row(repeat(&e, "table:number-rows-repeated")),
-                    "table-cell" | "covered-table-cell" => flow.open_cell(repeat(&e, "table:number-columns-repeated"), None),
+                    "table-cell" | "covered-table-cell" => open_cell(&mut flow, &e),
                     "page" => {
                         slide += 1;
                         flow.origin = Origin { entry: Vec::new(), part: Part::Slide(slide) };
@@ -79,7 +79,7 @@ pub(crate) fn read_xml(text: &str, format: Option<Format>, ctx: &mut Ctx) -> Res
                 "tab" => flow.push_char('\t'),
                 "line-break" => flow.push_char('\n'),
                 "table-cell" | "covered-table-cell" => {
-                    flow.open_cell(repeat(&e, "table:number-columns-repeated"), None);
+                    open_cell(&mut flow, &e);
                     flow.close_cell(&mut doc, ctx)?;
                 }
                 "table-row" => {
@@ -151,6 +151,18 @@ fn open_table(flow: &mut Flow, e: &BytesStart<'_>, body: Option<Format>) {
         flow.origin = Origin { entry: Vec::new(), part: Part::Sheet(name) };
     }
     flow.open_table();
+}
+
+/// A cell, with its typed value as the text to use if it has no paragraph (writers other
+/// than office suites sometimes give only `office:value`).
+fn open_cell(flow: &mut Flow, e: &BytesStart<'_>) {
+    flow.open_cell(repeat(e, "table:number-columns-repeated"), None);
+    let value = ["office:value", "office:date-value", "office:time-value", "office:boolean-value", "office:string-value"]
+        .iter()
+        .find_map(|name| attr(e, name));
+    if let Some(v) = value.filter(|v| !v.is_empty()) {
+        flow.cell_fallback(v);
+    }
 }
 
 fn repeat(e: &BytesStart<'_>, name: &str) -> u64 {
@@ -244,11 +256,11 @@ mod tests {
 <table:table-row><table:table-cell office:value-type="float" office:value="1"><text:p>1</text:p></table:table-cell><table:table-cell table:number-columns-repeated="2"><text:p>같음</text:p></table:table-cell><table:table-cell table:number-columns-repeated="16381"/></table:table-row>
 <table:table-row table:number-rows-repeated="1048575"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>
 </table:table><table:table table:name="빈 시트"><table:table-row table:number-rows-repeated="1048576"><table:table-cell table:number-columns-repeated="16384"/></table:table-row></table:table>
-<table:table table:name="둘째"><table:table-row><table:table-cell><text:p>b</text:p></table:table-cell></table:table-row></table:table>
+<table:table table:name="둘째"><table:table-row><table:table-cell><text:p>b</text:p></table:table-cell><table:table-cell office:value-type="float" office:value="0.5"/><table:table-cell office:value-type="percentage" office:value="0.85"><text:p>85%</text:p></table:table-cell></table:table-row></table:table>
 </office:spreadsheet></office:body></office:document-content>"#;
         let doc = read(xml);
         assert_eq!(doc.format, Format::Ods);
-        assert_eq!(texts(&doc), vec![r#"[["1", "같음", "같음"]]"#, r#"[["b"]]"#]);
+        assert_eq!(texts(&doc), vec![r#"[["1", "같음", "같음"]]"#, r#"[["b", "0.5", "85%"]]"#]);
         assert_eq!(doc.blocks[0].origin().part, Part::Sheet("퀴즈".into()));
         assert_eq!(doc.blocks[1].origin().part, Part::Sheet("둘째".into()));
     }

@@ -213,7 +213,8 @@ impl Pool {
         self.submit(name, Source::Path(path), opts)
     }
 
-    /// Queues a file held in memory; `name` is for events and logs.
+    /// Queues a file held in memory; `name` is for events and logs, and says whether
+    /// text (which has no signature) is CSV, TSV, plain text or Markdown.
     pub fn submit_bytes(&mut self, name: impl Into<String>, data: Vec<u8>, opts: Options) -> JobId {
         self.submit(name.into(), Source::Bytes(data), opts)
     }
