@@ -234,18 +234,7 @@ pub(crate) fn extract_any(data: &[u8], name: &str, ctx: &mut Ctx) -> Result<Docu
     match detect(data) {
         Detected::Zip => {
             let mut pkg = zipio::ZipPackage::open(data, zip_format_for_name(name), ctx)?;
-            match ooxml::kind(&mut pkg, ctx)? {
-                Some((format, main)) => {
-                    pkg.set_format(format);
-                    ooxml::extract(&mut pkg, format, &main, ctx)
-                }
-                None => match sniff::zip_kind(&mut pkg, ctx)? {
-                    Some(sniff::ZipKind::Odf(format)) => odf::extract(&mut pkg, format, ctx),
-                    Some(sniff::ZipKind::Hwpx) => hwpx::extract(&mut pkg, ctx),
-                    Some(sniff::ZipKind::Foreign(what)) => Err(Error::NotADocument(what.to_string())),
-                    None => archive::extract(&mut pkg, ctx),
-                },
-            }
+            extract_package(&mut pkg, ctx)
         }
         Detected::Cfb => {
             let mut ole = cfb::Ole::open(data, ctx)?;
@@ -275,6 +264,23 @@ pub(crate) fn extract_any(data: &[u8], name: &str, ctx: &mut Ctx) -> Result<Docu
                 None => Err(Error::UnknownFormat),
             }
         }
+    }
+}
+
+/// Reads an opened zip: an OOXML, OpenDocument or HWPX package, a package of a kind we
+/// name but do not read, or else an archive of documents.
+pub(crate) fn extract_package(pkg: &mut zipio::ZipPackage<'_>, ctx: &mut Ctx) -> Result<Document> {
+    match ooxml::kind(pkg, ctx)? {
+        Some((format, main)) => {
+            pkg.set_format(format);
+            ooxml::extract(pkg, format, &main, ctx)
+        }
+        None => match sniff::zip_kind(pkg, ctx)? {
+            Some(sniff::ZipKind::Odf(format)) => odf::extract(pkg, format, ctx),
+            Some(sniff::ZipKind::Hwpx) => hwpx::extract(pkg, ctx),
+            Some(sniff::ZipKind::Foreign(what)) => Err(Error::NotADocument(what.to_string())),
+            None => archive::extract(pkg, ctx),
+        },
     }
 }
 
