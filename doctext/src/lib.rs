@@ -284,6 +284,18 @@ pub(crate) fn extract_package(pkg: &mut zipio::ZipPackage<'_>, ctx: &mut Ctx) ->
     }
 }
 
+/// Reads an archive entry one level deeper.
+pub(crate) fn extract_nested(data: &[u8], name: &str, ctx: &mut Ctx) -> Result<Document> {
+    if ctx.depth >= ctx.limits.max_depth {
+        return Err(Error::Limit(LimitKind::Depth { max: ctx.limits.max_depth }));
+    }
+    ctx.depth += 1;
+    let r = extract_any(data, name, ctx);
+    ctx.depth -= 1;
+    tracing::debug!(entry = %name, ok = r.is_ok(), "archive entry read");
+    r
+}
+
 /// A flat (single XML file) OpenDocument: its text and kind.
 fn flat_odf(data: &[u8]) -> Option<(&str, Option<Format>)> {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
@@ -307,16 +319,4 @@ fn zip_format_for_name(name: &str) -> Format {
         "odp" | "otp" => Format::Odp,
         _ => Format::Zip,
     }
-}
-
-/// Reads an archive entry one level deeper.
-pub(crate) fn extract_nested(data: &[u8], name: &str, ctx: &mut Ctx) -> Result<Document> {
-    if ctx.depth >= ctx.limits.max_depth {
-        return Err(Error::Limit(LimitKind::Depth { max: ctx.limits.max_depth }));
-    }
-    ctx.depth += 1;
-    let r = extract_any(data, name, ctx);
-    ctx.depth -= 1;
-    tracing::debug!(entry = %name, ok = r.is_ok(), "archive entry read");
-    r
 }
