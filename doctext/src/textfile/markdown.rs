@@ -37,6 +37,16 @@ pub(crate) fn read(text: &str, ctx: &mut Ctx) -> Result<Document> {
             i += 1;
             continue;
         }
+        // HTML comments (one line or several) are not text.
+        if let Some(rest) = line.strip_prefix("<!--") {
+            if !rest.contains("-->") {
+                while i + 1 < lines.len() && !lines[i].contains("-->") {
+                    i += 1;
+                }
+            }
+            i += 1;
+            continue;
+        }
         if line.starts_with("```") || line.starts_with("~~~") {
             fence = Some(if line.starts_with("```") { "```" } else { "~~~" });
             i += 1;
@@ -147,7 +157,15 @@ fn split_row(line: &str) -> Vec<String> {
     if !cur.trim().is_empty() {
         cells.push(cur);
     }
-    cells.iter().map(|c| inline(c.trim())).collect()
+    // `<br>` is how a line break is written inside a table cell.
+    cells.iter().map(|c| inline(&line_breaks(c.trim()))).collect()
+}
+
+fn line_breaks(cell: &str) -> String {
+    if !cell.contains("<br") {
+        return cell.to_string();
+    }
+    cell.replace("<br />", "\n").replace("<br/>", "\n").replace("<br>", "\n")
 }
 
 /// A line outside tables: heading, quote and list markers handled, inline markup off.
@@ -262,7 +280,7 @@ mod tests {
     #[test]
     fn markup_comes_off_and_pipe_tables_are_tables() {
         let md = "---\ntitle: x\n---\n# 퀴즈 **덱** #\n\nSub\n===\n> 인용 [링크](http://x) ![그림](a.png)\n\n* 하나\n+ 둘\n- [x] 정답\n- [ ] 오답\n1. 질문\n***\n\
-                  | 번호 | 문제 | 정답 |\n|:---|:---:|---:|\n| 1 | `a|b` 는? | A \\| B |\n| 2 | 짧은 행 |\n\n```\n# not a heading\n```\n끝 \\*";
+                  | 번호 | 문제 | 정답 |\n|:---|:---:|---:|\n| 1 | `a|b` 는? | A \\| B |\n| 2 | 짧은 행<br>두 줄 |\n\n```\n# not a heading\n```\n<!-- 한 줄 주석 -->\n<!--\n여러 줄\n주석 -->\n끝 \\*";
         assert_eq!(
             blocks(md),
             vec![
@@ -274,7 +292,7 @@ mod tests {
                 "- *정답",
                 "- 오답",
                 "1. 질문",
-                r#"[["번호", "문제", "정답"], ["1", "a|b 는?", "A | B"], ["2", "짧은 행", ""]]"#,
+                r#"[["번호", "문제", "정답"], ["1", "a|b 는?", "A | B"], ["2", "짧은 행\n두 줄", ""]]"#,
                 "# not a heading",
                 "끝 *",
             ]
