@@ -425,6 +425,17 @@ fn damaged_copies_never_panic() {
             let mut bytes = original.clone();
             if round % 5 == 4 {
                 bytes.truncate((next() % original.len() as u64) as usize);
+            } else if round % 5 == 3 {
+                // Tokens the text readers act on, spliced in anywhere (also inside a
+                // multi-byte character).
+                const TOKENS: [&[u8]; 14] = [
+                    b",", b"\"", b"\r\n", b"sep=", "sep=한".as_bytes(), b"|", b"|---|", b"# ", b"<br>", b"\t", b"\xEF\xBB\xBF", b"`", b"[x](", "퀴".as_bytes(),
+                ];
+                for _ in 0..1 + next() % 6 {
+                    let at = (next() % (bytes.len() as u64 + 1)) as usize;
+                    let token = TOKENS[(next() % TOKENS.len() as u64) as usize];
+                    bytes.splice(at..at, token.iter().copied());
+                }
             } else {
                 for _ in 0..1 + next() % 8 {
                     let at = (next() % bytes.len() as u64) as usize;
@@ -445,7 +456,7 @@ fn fuzz_entry_points_take_any_input() {
     // What the fuzz targets text, odf and hwpx call (doctext/fuzz/fuzz_targets), so they
     // keep compiling and a crash found there can be replayed here.
     for kind in 0..4u8 {
-        for input in [&b""[..], b"\"", b"a,\"b\n", b"| a |\n|---|\n| b |", b"\xFF\xFE\x00", b"sep=", b"\xEF\xBB\xBF\xE0"] {
+        for input in [&b""[..], b"\"", b"a,\"b\n", b"| a |\n|---|\n| b |", b"\xFF\xFE\x00", b"sep=", "sep=한\n".as_bytes(), b"\xEF\xBB\xBF\xE0"] {
             let _ = doctext::fuzzing::text(input, kind);
         }
     }

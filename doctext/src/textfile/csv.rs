@@ -177,8 +177,7 @@ pub(crate) fn detect_delimiter(text: &str, prefer: u8) -> u8 {
 /// Excel's optional first line `sep=X`: the text after it and the delimiter it names.
 pub(crate) fn sep_line(text: &str) -> (&str, Option<u8>) {
     let Some(rest) = text.strip_prefix("sep=").or_else(|| text.strip_prefix("SEP=")) else { return (text, None) };
-    let b = rest.as_bytes();
-    let Some(&d) = b.first() else { return (text, None) };
+    let Some(&d) = rest.as_bytes().first().filter(|d| d.is_ascii()) else { return (text, None) };
     let after = &rest[1..];
     let after = after.strip_prefix("\r\n").or_else(|| after.strip_prefix('\n')).or_else(|| after.strip_prefix('\r'));
     match after {
@@ -263,6 +262,8 @@ mod tests {
         assert_eq!(sep_line("sep=|\na|b"), ("a|b", Some(b'|')));
         assert_eq!(sep_line("sep=x\n"), ("sep=x\n", None));
         assert_eq!(sep_line("a,b\n"), ("a,b\n", None));
+        assert_eq!(sep_line("sep=한\n"), ("sep=한\n", None));
+        assert_eq!(sep_line("sep="), ("sep=", None));
     }
 
     #[test]
