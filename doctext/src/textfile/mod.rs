@@ -63,9 +63,12 @@ pub(crate) fn decode(data: &[u8]) -> std::result::Result<(Cow<'_, str>, Encoding
         (utf16(rest, encoding_rs::UTF_16LE)?, Encoding::Utf16Le)
     } else if let Some(rest) = data.strip_prefix(b"\xFE\xFF") {
         (utf16(rest, encoding_rs::UTF_16BE)?, Encoding::Utf16Be)
-    } else if let Some(le) = utf16_without_bom(data) {
+    } else if let Some((text, enc)) = utf16_without_bom(data).and_then(|le| {
         let (encoding, enc) = if le { (encoding_rs::UTF_16LE, Encoding::Utf16Le) } else { (encoding_rs::UTF_16BE, Encoding::Utf16Be) };
-        (utf16(data, encoding)?, enc)
+        // Not valid UTF-16 after all: the checks below say what it is.
+        utf16(data, encoding).ok().map(|t| (t, enc))
+    }) {
+        (text, enc)
     } else {
         match std::str::from_utf8(data) {
             Ok(s) => (Cow::Borrowed(s), Encoding::Utf8),
@@ -117,7 +120,8 @@ fn utf16<'a>(data: &'a [u8], encoding: &'static encoding_rs::Encoding) -> std::r
         .ok_or_else(|| format!("it is marked as {} but is not valid {}", encoding.name(), encoding.name()))
 }
 
-/// UTF-16 without a BOM: ASCII-range text has a zero byte in every other position.
+/// UTF-16 without a BOM: UTF-8 and CP949 text has no zero bytes, UTF-16 has one in every
+/// ASCII character (digits, commas, line breaks), always on the same side of its pair.
 /// `Some(true)` for little-endian, `Some(false)` for big-endian.
 fn utf16_without_bom(data: &[u8]) -> Option<bool> {
     let sample = &data[..data.len().min(4096) & !1];
@@ -127,9 +131,9 @@ fn utf16_without_bom(data: &[u8]) -> Option<bool> {
     let pairs = sample.len() / 2;
     let zeros = |parity: usize| sample.iter().skip(parity).step_by(2).filter(|&&b| b == 0).count();
     let (even, odd) = (zeros(0), zeros(1));
-    if odd * 10 >= pairs * 7 && even == 0 {
+    if odd * 10 >= pairs && even == 0 {
         Some(true)
-    } else if even * 10 >= pairs * 7 && odd == 0 {
+    } else if even * 10 >= pairs && odd == 0 {
         Some(false)
     } else {
         None
@@ -196,13 +200,16 @@ mod tests {
         let ascii = "No,Question\n1,Capital?\n";
         let le_nobom: Vec<u8> = ascii.encode_utf16().flat_map(u16::to_le_bytes).collect();
         assert_eq!(decode(&le_nobom).unwrap(), (Cow::Owned(ascii.to_string()), Encoding::Utf16Le));
+        // Mostly Hangul (no zero bytes in its code units): the ASCII among it decides.
+        let be_nobom: Vec<u8> = ko.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(decode(&be_nobom).unwrap(), (Cow::Owned(ko.to_string()), Encoding::Utf16Be));
         // 0x80 and 0xFF start no character in UTF-8 or CP949.
         let err = decode(b"abc\x80\xFF\xFFdef").unwrap_err();
         assert!(err.contains("invalid byte 0x80 at offset 3"), "{err}");
         // UTF-8 cut inside its last character stays UTF-8.
         let cut = &"가나".as_bytes()[..5];
         assert_eq!(decode(cut).unwrap(), (Cow::Owned("가\u{FFFD}".to_string()), Encoding::Utf8));
-        let err = decode(b"abc\0\x01\x02").unwrap_err();
+        let err = decode(b"abc\0\0\x01\x02").unwrap_err();
         assert!(err.contains("binary data"), "{err}");
     }
 
