@@ -10,6 +10,8 @@
 //! (`number-rows-repeated`, `number-columns-repeated`, which a spreadsheet writes for
 //! its million empty rows) are bounded by [`crate::flow`].
 //!
+//! Password-protected packages are refused with a message saying so.
+//!
 //! Left out: tracked deletions (`text:tracked-changes`), comments (`office:annotation`),
 //! footnote citation marks, and shapes' alternative text.
 
@@ -28,6 +30,14 @@ const MAX_SPACES: usize = 1024;
 pub(crate) fn extract(pkg: &mut ZipPackage<'_>, format: Option<Format>, ctx: &mut Ctx) -> Result<Document> {
     let named = format.unwrap_or(Format::Odt);
     pkg.set_format(named);
+    // A password-protected package encrypts content.xml and says so in its manifest.
+    if let Some(manifest) = pkg.read("META-INF/manifest.xml", ctx)?
+        && xml::decode(&manifest).contains("encryption-data")
+    {
+        return Err(Error::Unsupported(format!(
+            "a password-protected {named} file — save it without a password (File ▸ Properties ▸ Security)"
+        )));
+    }
     let Some(content) = pkg.read("content.xml", ctx)? else {
         return Err(Error::malformed(named, "the part content.xml is missing"));
     };

@@ -334,6 +334,17 @@ fn bad_xml_in_a_package_is_a_clear_error() {
 }
 
 #[test]
+fn password_protected_packages_say_so() {
+    let manifest = br#"<manifest:manifest><manifest:file-entry manifest:full-path="content.xml"><manifest:encryption-data manifest:checksum-type="SHA1/1K"/></manifest:file-entry></manifest:manifest>"#;
+    let odt = zip_of(&[("mimetype", b"application/vnd.oasis.opendocument.text"), ("META-INF/manifest.xml", manifest), ("content.xml", b"\x8f\x01binary")]);
+    let err = bytes(&odt, "secret.odt").unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)) && err.to_string().contains("password-protected odt"), "{err}");
+    let hwpx = zip_of(&[("mimetype", b"application/hwp+zip"), ("META-INF/manifest.xml", manifest), ("Contents/section0.xml", b"\x8f")]);
+    let err = bytes(&hwpx, "secret.hwpx").unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)) && err.to_string().contains("encrypted HWPX"), "{err}");
+}
+
+#[test]
 fn odf_repeats_cannot_blow_up_memory() {
     // One cell repeated to every column of every row: 17 billion cells if materialized.
     let content = br#"<office:document-content><office:body><office:spreadsheet><table:table table:name="S">
