@@ -10,8 +10,8 @@
 //! `mimetype` entry, else its main parts), or an archive; an OLE compound file →
 //! encrypted OOXML (`EncryptionInfo` + `EncryptedPackage`) or a legacy document; `%PDF` →
 //! PDF. Text has no signature: a file whose name ends in `.csv`, `.tsv`, `.txt` or `.md`
-//! (the name is only a hint) is read as text, its encoding and delimiter detected, unless
-//! its bytes are something else. A file that is none of these is refused with an error
+//! (the name is only a hint; also `.xls` holding text, as web exports write) is read as
+//! text, its encoding and delimiter detected, unless its bytes are something else. A file that is none of these is refused with an error
 //! naming what its signature says it is ("a PNG image", "a 7z archive") where it can.
 //!
 //! ```no_run
@@ -261,6 +261,8 @@ pub(crate) fn extract_any(data: &[u8], name: &str, ctx: &mut Ctx) -> Result<Docu
             }
             match textfile::format_for_name(name) {
                 Some(format) => textfile::extract(data, format, ctx),
+                // Web apps' "export to Excel" often writes CSV or TSV text named .xls.
+                None if textfile::is_text_named_xls(data, name) => textfile::extract(data, Format::Csv, ctx),
                 None => Err(Error::UnknownFormat),
             }
         }

@@ -386,6 +386,17 @@ fn unknown_files_are_named_by_their_signature() {
 }
 
 #[test]
+fn tab_separated_text_named_xls_is_read_as_a_table() {
+    // What many web apps' "export to Excel" downloads.
+    let doc = bytes("번호\t문제\t정답\n1\t수도는?\t서울\n".as_bytes(), "export.xls").unwrap();
+    assert_eq!(doc.format, Format::Tsv);
+    assert_eq!(rows_of(&doc)[1], ["1", "수도는?", "서울"]);
+    // Not text: still unknown.
+    let err = bytes(b"\x00\x01\x02\x03\x04", "export.xls").unwrap_err();
+    assert!(matches!(err, Error::UnknownFormat), "{err}");
+}
+
+#[test]
 fn flat_odf_xml_is_read() {
     let fodt = r#"<?xml version="1.0" encoding="UTF-8"?>
 <office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" office:mimetype="application/vnd.oasis.opendocument.text" office:version="1.3">

@@ -32,6 +32,12 @@ pub(crate) fn format_for_name(name: &str) -> Option<Format> {
     }
 }
 
+/// A file named `.xls` whose bytes are text in one of our encodings (what many web
+/// apps' "export to Excel" writes): it is read as delimited text.
+pub(crate) fn is_text_named_xls(data: &[u8], name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("xls")) && decode(data).is_ok()
+}
+
 /// The encoding a text file was decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
