@@ -141,11 +141,16 @@ def odf_package(path, mime, body, automatic_styles=""):
         f"<office:automatic-styles>{automatic_styles}</office:automatic-styles>"
         f"<office:body>{body}</office:body></office:document-content>"
     )
+    # The page layout and the "Default" master page every draw:page names.
     styles = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<office:document-styles {ODF_NS}><office:styles>"
         '<style:default-style style:family="paragraph"><style:text-properties fo:font-size="11pt"/></style:default-style>'
-        "</office:styles></office:document-styles>"
+        '<style:style style:name="Heading_1" style:display-name="Heading 1" style:family="paragraph"><style:text-properties fo:font-size="16pt" fo:font-weight="bold"/></style:style>'
+        "</office:styles>"
+        '<office:automatic-styles><style:page-layout style:name="PM1"><style:page-layout-properties fo:page-width="21cm" fo:page-height="29.7cm"/></style:page-layout></office:automatic-styles>'
+        '<office:master-styles><style:master-page style:name="Default" style:page-layout-name="PM1"/></office:master-styles>'
+        "</office:document-styles>"
     )
     meta = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -336,8 +341,15 @@ def hwpx():
     header = (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes" ?><hh:head {HWPX_NS} version="1.4" secCnt="2">'
         '<hh:beginNum page="1" footnote="1" endnote="1" pic="1" tbl="1" equation="1"/>'
-        '<hh:refList><hh:fontfaces itemCnt="1"><hh:fontface lang="HANGUL" fontCnt="1"><hh:font id="0" face="함초롬바탕" type="TTF" isEmbedded="0"/></hh:fontface></hh:fontfaces>'
+        '<hh:refList>'
+        # borderFillIDRef 1 (page) and 2 (table cells, solid lines), tabPrIDRef 0.
+        '<hh:borderFills itemCnt="2">'
+        '<hh:borderFill id="1" threeD="0" shadow="0" centerLine="NONE" breakCellSeparateLine="0"><hh:leftBorder type="NONE" width="0.1 mm" color="#000000"/><hh:rightBorder type="NONE" width="0.1 mm" color="#000000"/><hh:topBorder type="NONE" width="0.1 mm" color="#000000"/><hh:bottomBorder type="NONE" width="0.1 mm" color="#000000"/></hh:borderFill>'
+        '<hh:borderFill id="2" threeD="0" shadow="0" centerLine="NONE" breakCellSeparateLine="0"><hh:leftBorder type="SOLID" width="0.12 mm" color="#000000"/><hh:rightBorder type="SOLID" width="0.12 mm" color="#000000"/><hh:topBorder type="SOLID" width="0.12 mm" color="#000000"/><hh:bottomBorder type="SOLID" width="0.12 mm" color="#000000"/></hh:borderFill>'
+        "</hh:borderFills>"
+        '<hh:fontfaces itemCnt="1"><hh:fontface lang="HANGUL" fontCnt="1"><hh:font id="0" face="함초롬바탕" type="TTF" isEmbedded="0"/></hh:fontface></hh:fontfaces>'
         '<hh:charProperties itemCnt="1"><hh:charPr id="0" height="1000" textColor="#000000" shadeColor="none" useFontSpace="0" useKerning="0" symMark="NONE" borderFillIDRef="2"/></hh:charProperties>'
+        '<hh:tabProperties itemCnt="1"><hh:tabPr id="0" autoTabLeft="0" autoTabRight="0"/></hh:tabProperties>'
         '<hh:paraProperties itemCnt="2"><hh:paraPr id="0" tabPrIDRef="0" condense="0"/><hh:paraPr id="1" tabPrIDRef="0" condense="0"/></hh:paraProperties>'
         '<hh:styles itemCnt="2"><hh:style id="0" type="PARA" name="바탕글" engName="Normal" paraPrIDRef="0" charPrIDRef="0" nextStyleIDRef="0" langID="1042" lockForm="0"/>'
         '<hh:style id="1" type="PARA" name="제목" engName="Title" paraPrIDRef="1" charPrIDRef="0" nextStyleIDRef="0" langID="1042" lockForm="0"/></hh:styles>'
