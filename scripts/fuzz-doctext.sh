@@ -5,7 +5,8 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). cargo-fuzz needs nightly compiler
 # flags; with the stable toolchain RUSTC_BOOTSTRAP=1 unlocks them. Seeds come from
-# ../shared/testdata/docs; the corpora grow under doctext/fuzz/corpus/ (git-ignored).
+# ../shared/testdata/docs and doctext/tests/data (hwpx, odt/ods/odp, csv/tsv/txt/md);
+# the corpora grow under doctext/fuzz/corpus/ (git-ignored).
 # Exits non-zero if any target crashes; crash inputs land in doctext/fuzz/artifacts/.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ RUNS="${1:-20000}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 FUZZ="$ROOT/doctext/fuzz"
 DOCS="$ROOT/../shared/testdata/docs"
+DATA="$ROOT/doctext/tests/data"
 export RUSTC_BOOTSTRAP=1
 TARGET_DIR="${CARGO_TARGET_DIR:-$FUZZ/target}"
 
@@ -38,9 +40,23 @@ seed encrypted "$DOCS"/encrypted/*
 seed pdf "$DOCS"/base/*.pdf "$DOCS"/realworld/*.pdf
 seed cfb "$DOCS"/base/*.doc "$DOCS"/base/*.xls "$DOCS"/base/*.ppt "$DOCS"/base/*.hwp "$DOCS"/malformed/cfb_bad_magic.doc "$DOCS"/malformed/hwp_bad_deflate.hwp
 
+seed_text() { # kind byte (0 csv, 1 tsv, 2 txt, 3 md), files: the text target reads the byte first
+    local dir="$FUZZ/corpus/text" kind="$1"; shift
+    mkdir -p "$dir"
+    for f in "$@"; do [ -f "$f" ] && { printf "\\$(printf '%03o' "$kind")"; cat "$f"; } > "$dir/$kind-$(basename "$f")" || true; done
+}
+
+seed_xml odf 'content.xml' "$DATA"/*.odt "$DATA"/*.ods "$DATA"/*.odp
+seed_xml hwpx 'Contents/section0.xml' "$DATA"/*.hwpx
+seed zip "$DATA"/*.hwpx "$DATA"/*.odt "$DATA"/*.ods "$DATA"/*.odp "$DATA"/*.zip
+seed_text 0 "$DATA"/*.csv
+seed_text 1 "$DATA"/*.tsv
+seed_text 2 "$DATA"/*.txt
+seed_text 3 "$DATA"/*.md
+
 cd "$FUZZ"
 status=0
-for t in docx xlsx pptx zip encrypted pdf cfb; do
+for t in docx xlsx pptx zip encrypted pdf cfb text odf hwpx; do
     runs="$RUNS"
     [ "$t" = encrypted ] && runs=$(( RUNS / 50 > 10 ? RUNS / 50 : 10 ))
     echo "== $t: $runs executions"

@@ -19,6 +19,11 @@
 //!   and Hangul formats (docx, xlsx, pptx, doc, xls, ppt, hwp), where no file dominates,
 //!   so the figure shows what the pool itself adds or loses.
 //!
+//! The formats added for issue 15 (hwpx, odt, ods, odp, csv, tsv, txt, md) are timed on
+//! the quiz files in `tests/data`, against the `csv` crate (csv, tsv) and calamine (ods)
+//! where a crate reads them; `csv` also times a 100 000-row CSV generated at run time
+//! (about 10 MB), where MB/s means more than on a 1 KB file.
+//!
 //! `DOCTEXT_BENCH=xls,pool` (comma-separated formats, `pool`, `pool-mixed`,
 //! `pool-office`, `agile`) runs only those sections.
 
@@ -29,6 +34,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/docs");
+/// The quiz files of the formats added for issue 15 (written by tests/data/make_quiz.py).
+const NEW_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+const NEW_FORMATS: [&str; 8] = ["hwpx", "odt", "ods", "odp", "csv", "tsv", "txt", "md"];
 /// Time spent measuring each row.
 const BUDGET: Duration = Duration::from_millis(1500);
 
@@ -41,6 +49,15 @@ fn wanted(what: &str) -> bool {
 }
 
 fn files(format: &str) -> Vec<PathBuf> {
+    if NEW_FORMATS.contains(&format) {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(NEW_DATA)
+            .expect("tests/data")
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == format))
+            .collect();
+        v.sort();
+        return v;
+    }
     let manifest = std::fs::read_to_string(Path::new(CORPUS).join("manifest.tsv")).expect("manifest.tsv");
     manifest
         .lines()
@@ -100,6 +117,50 @@ fn calamine_reads(p: &Path) -> bool {
         }
     }
     !black_box(s).is_empty()
+}
+
+/// The `csv` crate reading every record as strings (UTF-8 only; it skips a UTF-8 BOM),
+/// with the delimiter the file's extension names.
+fn csv_crate_reads(p: &Path) -> bool {
+    let delim = if p.extension().is_some_and(|x| x == "tsv") { b'\t' } else { b',' };
+    let Ok(mut r) = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delim).from_path(p) else {
+        return false;
+    };
+    // The same output as doctext's: rows of cells, then the text (tab-separated cells,
+    // a line per row), as the other contenders produce text.
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for rec in r.records() {
+        let Ok(rec) = rec else { return false };
+        rows.push(rec.iter().map(str::to_string).collect());
+    }
+    let mut text = String::new();
+    for row in &rows {
+        for (k, c) in row.iter().enumerate() {
+            if k > 0 {
+                text.push('\t');
+            }
+            text.push_str(c);
+        }
+        text.push('\n');
+    }
+    !black_box(text).is_empty()
+}
+
+/// A CSV of `rows` quiz rows (quoted fields with commas, quotes and line breaks among
+/// them), UTF-8 with a BOM as Excel writes it.
+fn large_csv(rows: usize) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("doctext-bench-{}-{rows}.csv", std::process::id()));
+    let mut s = String::from("\u{FEFF}번호,문제,정답,오답1,오답2\r\n");
+    for i in 0..rows {
+        match i % 4 {
+            0 => s.push_str(&format!("{i},대한민국의 수도는 어디일까요? ({i}번),서울,부산,인천\r\n")),
+            1 => s.push_str(&format!("{i},\"쉼표, 그리고 \"\"따옴표\"\"가 든 문제 {i}\",정답,오답 하나,오답 둘\r\n")),
+            2 => s.push_str(&format!("{i},\"두 줄로\r\n쓴 문제 {i}\",H2O,CO2,O2\r\n")),
+            _ => s.push_str(&format!("{i},Tom & Jerry <고양이>는? {i},톰,제리,스파이크\r\n")),
+        }
+    }
+    std::fs::write(&path, s).expect("write the generated CSV");
+    path
 }
 
 fn pdf_extract_reads(p: &Path) -> bool {
@@ -201,8 +262,11 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else is configurable. Other crates' panics
     // are counted as failures, not printed.
     std::panic::set_hook(Box::new(|_| {}));
-    let formats: Vec<&str> =
-        ["docx", "xlsx", "pptx", "pdf", "doc", "xls", "ppt", "hwp"].into_iter().filter(|f| wanted(f)).collect();
+    let formats: Vec<&str> = ["docx", "xlsx", "pptx", "pdf", "doc", "xls", "ppt", "hwp"]
+        .into_iter()
+        .chain(NEW_FORMATS)
+        .filter(|f| wanted(f))
+        .collect();
     if !formats.is_empty() {
         println!("\n### doctext vs other crates (one thread, files read from disk)\n");
         println!("| format | reader                 | timed files | files/s    | MB/s     | vs doctext | failed |");
@@ -218,8 +282,11 @@ fn main() {
             "pdf" => contenders.push(("pdf-extract plain text", pdf_extract_reads)),
             _ => {}
         }
-        if matches!(format, "xlsx" | "xls") {
+        if matches!(format, "xlsx" | "xls" | "ods") {
             contenders.push(("calamine", calamine_reads));
+        }
+        if matches!(format, "csv" | "tsv") {
+            contenders.push(("csv crate", csv_crate_reads));
         }
         // Time everyone on the files every contender reads; count each one's failures
         // (errors or panics) over all the files.
@@ -231,6 +298,18 @@ fn main() {
             let r = measure(&common, *f);
             row(format, name, common.len(), r, failed, base);
             base.get_or_insert(r.0);
+        }
+        if format == "csv" {
+            let big = vec![large_csv(100_000)];
+            let mb = std::fs::metadata(&big[0]).map_or(0.0, |m| m.len() as f64 / 1e6);
+            let mut base = None;
+            for (name, f) in [("doctext", doctext_reads as Reads), ("csv crate", csv_crate_reads)] {
+                assert!(reads(f, &big[0]), "{name} reads the generated CSV");
+                let r = measure(&big, f);
+                row("csv", &format!("{name} ({mb:.1} MB file)"), 1, r, 0, base);
+                base.get_or_insert(r.0);
+            }
+            let _ = std::fs::remove_file(&big[0]);
         }
     }
     if wanted("pool") || wanted("pool-mixed") || wanted("pool-office") {

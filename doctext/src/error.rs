@@ -30,13 +30,21 @@ impl std::fmt::Display for LimitKind {
     }
 }
 
+/// The formats doctext reads, as listed in messages.
+pub const SUPPORTED: &str =
+    "docx, xlsx, pptx, doc, xls, ppt, hwp, hwpx, odt, ods, odp, pdf, csv, tsv, txt, md, or a zip of them";
+
 /// Everything that can go wrong while reading a document.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not read the file: {0}")]
     Io(#[from] std::io::Error),
-    #[error("not a supported document (docx, xlsx, pptx, doc, xls, ppt, hwp, pdf or zip)")]
+    #[error("not a supported document (supported: {})", SUPPORTED)]
     UnknownFormat,
+    /// The file's signature says what it is, and it is not a document doctext reads
+    /// ("a PNG image", "an EPUB e-book", "a 7z archive").
+    #[error("this file is {0}, not a supported document (supported: {supported})", supported = SUPPORTED)]
+    NotADocument(String),
     #[error("this {format} file is damaged or not really a {format} file: {reason}")]
     Malformed { format: Format, reason: String },
     #[error("{0} — this kind of file cannot be imported")]

@@ -1,13 +1,18 @@
 //! Structured text from office documents.
 //!
 //! Formats: docx, xlsx, pptx (OOXML through `zip` + `quick-xml`), doc, xls, ppt, hwp
-//! (OLE compound files through `cfb`), pdf, and zip archives of any of these.
+//! (OLE compound files through `cfb`), hwpx (OWPML), odt, ods, odp (OpenDocument, also
+//! flat XML), pdf, csv and tsv, plain text and Markdown, and zip archives of any of these.
 //! Password-protected OOXML (Agile and Standard encryption) opens with its password.
 //!
-//! The format is detected from the content, never from the file name:
-//! zip → an OOXML package (by `[Content_Types].xml` and its main part) or an archive;
-//! an OLE compound file → encrypted OOXML (`EncryptionInfo` + `EncryptedPackage`) or a
-//! legacy document; `%PDF` → PDF.
+//! The format is detected from the content: zip → an OOXML package (by
+//! `[Content_Types].xml` and its main part), an OpenDocument or HWPX package (by its
+//! `mimetype` entry, else its main parts), or an archive; an OLE compound file →
+//! encrypted OOXML (`EncryptionInfo` + `EncryptedPackage`) or a legacy document; `%PDF` →
+//! PDF. Text has no signature: a file whose name ends in `.csv`, `.tsv`, `.txt` or `.md`
+//! (the name is only a hint; also `.xls` holding text, as web exports write) is read as
+//! text, its encoding and delimiter detected, unless its bytes are something else. A file that is none of these is refused with an error
+//! naming what its signature says it is ("a PNG image", "a 7z archive") where it can.
 //!
 //! ```no_run
 //! let doc = doctext::extract_file("quiz.docx", &doctext::Options::default())?;
@@ -22,13 +27,19 @@ pub mod model;
 mod archive;
 mod cfb;
 mod crypto;
+mod flow;
+mod hwpx;
+mod odf;
 mod ooxml;
 mod pdf;
 mod pool;
+mod sniff;
+mod textfile;
 mod xml;
 mod zipio;
 
-pub use error::{Error, LimitKind, Result};
+pub use error::{Error, LimitKind, Result, SUPPORTED};
+pub use textfile::Encoding;
 pub use limits::{Ctx, Limits};
 pub use model::{Block, Document, Format, Origin, Part};
 pub use pool::{JobId, Pool, PoolEvent};
@@ -59,8 +70,9 @@ pub fn extract_file(path: impl AsRef<Path>, opts: &Options) -> Result<Document> 
     extract_bytes(&data, &name, opts)
 }
 
-/// Extracts the text of a file held in memory. `name_hint` is used in logs only; the
-/// format is detected from the bytes.
+/// Extracts the text of a file held in memory. The format is detected from the bytes;
+/// `name_hint` (a file name) is used in logs and, for text files, which have no
+/// signature, says whether the bytes are CSV, TSV, plain text or Markdown.
 pub fn extract_bytes(data: &[u8], name_hint: &str, opts: &Options) -> Result<Document> {
     extract_with_cancel(data, name_hint, opts, None)
 }
@@ -82,7 +94,7 @@ pub(crate) fn run(
     if let Some(p) = progress {
         ctx = ctx.with_progress(p);
     }
-    guarded(|| extract_any(data, &mut ctx), name_hint)
+    guarded(|| extract_any(data, name_hint, &mut ctx), name_hint)
 }
 
 /// Reads a whole file, refusing one larger than the per-file total.
@@ -132,8 +144,9 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_string())
 }
 
-/// Entry points for the fuzz targets (doctext/fuzz): the XML walkers of each OOXML
-/// format on raw text, without a zip around them. Not a stable API.
+/// Entry points for the fuzz targets (doctext/fuzz): the XML walkers of each OOXML,
+/// OpenDocument and HWPX format on raw text, without a zip around them, and the text
+/// readers. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::{Ctx, Document, Format, Limits, Origin, Result};
@@ -153,6 +166,31 @@ pub mod fuzzing {
         let limits = Limits::default();
         let ctx = Ctx::new(&limits, None, None);
         crate::ooxml::fuzz_xlsx(xml, &ctx)
+    }
+
+    /// The text readers (encoding detection, then CSV / TSV / plain text / Markdown by
+    /// `kind % 4`) on raw bytes.
+    pub fn text(data: &[u8], kind: u8) -> Result<Document> {
+        let format = [Format::Csv, Format::Tsv, Format::Txt, Format::Md][usize::from(kind % 4)];
+        let limits = Limits::default();
+        let mut ctx = Ctx::new(&limits, None, None);
+        crate::textfile::extract(data, format, &mut ctx)
+    }
+
+    /// The OpenDocument walker on one `content.xml` (kind from the body element).
+    pub fn odf_content(xml: &str) -> Result<Document> {
+        let limits = Limits { max_total_bytes: 32 << 20, ..Limits::default() };
+        let mut ctx = Ctx::new(&limits, None, None);
+        crate::odf::read_xml(xml, None, &mut ctx)
+    }
+
+    /// The HWPX walker on one `Contents/sectionN.xml`.
+    pub fn hwpx_section(xml: &str) -> Result<Document> {
+        let limits = Limits { max_total_bytes: 32 << 20, ..Limits::default() };
+        let mut ctx = Ctx::new(&limits, None, None);
+        let mut doc = Document::new(Format::Hwpx);
+        crate::hwpx::walk(xml, Origin::default(), &mut doc, &mut ctx)?;
+        Ok(doc)
     }
 
     fn walk(xml: &str, format: Format) -> Result<Document> {
@@ -189,19 +227,14 @@ pub fn detect(data: &[u8]) -> Detected {
     }
 }
 
-/// Reads any supported file at the current depth.
-pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
+/// Reads any supported file at the current depth; `name` (the file or entry name) is a
+/// hint for text files and for naming the format of a damaged zip.
+pub(crate) fn extract_any(data: &[u8], name: &str, ctx: &mut Ctx) -> Result<Document> {
     ctx.check()?;
     match detect(data) {
         Detected::Zip => {
-            let mut pkg = zipio::ZipPackage::open(data, Format::Zip, ctx)?;
-            match ooxml::kind(&mut pkg, ctx)? {
-                Some((format, main)) => {
-                    pkg.set_format(format);
-                    ooxml::extract(&mut pkg, format, &main, ctx)
-                }
-                None => archive::extract(&mut pkg, ctx),
-            }
+            let mut pkg = zipio::ZipPackage::open(data, zip_format_for_name(name), ctx)?;
+            extract_package(&mut pkg, ctx)
         }
         Detected::Cfb => {
             let mut ole = cfb::Ole::open(data, ctx)?;
@@ -213,13 +246,43 @@ pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
                     if detect(&package) != Detected::Zip {
                         return Err(Error::malformed(Format::Docx, "the decrypted package is not a zip"));
                     }
-                    extract_any(&package, ctx)
+                    extract_any(&package, name, ctx)
                 }
                 None => cfb::extract(ole, ctx),
             }
         }
         Detected::Pdf => pdf::extract(data, ctx),
-        Detected::Unknown => Err(Error::UnknownFormat),
+        Detected::Unknown => {
+            if let Some((text, format)) = flat_odf(data) {
+                return odf::read_xml(text, format, ctx);
+            }
+            if let Some(what) = sniff::identify(data) {
+                return Err(Error::NotADocument(what.to_string()));
+            }
+            match textfile::format_for_name(name) {
+                Some(format) => textfile::extract(data, format, ctx),
+                // Web apps' "export to Excel" often writes CSV or TSV text named .xls.
+                None if textfile::is_text_named_xls(data, name) => textfile::extract(data, Format::Csv, ctx),
+                None => Err(Error::UnknownFormat),
+            }
+        }
+    }
+}
+
+/// Reads an opened zip: an OOXML, OpenDocument or HWPX package, a package of a kind we
+/// name but do not read, or else an archive of documents.
+pub(crate) fn extract_package(pkg: &mut zipio::ZipPackage<'_>, ctx: &mut Ctx) -> Result<Document> {
+    match ooxml::kind(pkg, ctx)? {
+        Some((format, main)) => {
+            pkg.set_format(format);
+            ooxml::extract(pkg, format, &main, ctx)
+        }
+        None => match sniff::zip_kind(pkg, ctx)? {
+            Some(sniff::ZipKind::Odf(format)) => odf::extract(pkg, format, ctx),
+            Some(sniff::ZipKind::Hwpx) => hwpx::extract(pkg, ctx),
+            Some(sniff::ZipKind::Foreign(what)) => Err(Error::NotADocument(what.to_string())),
+            None => archive::extract(pkg, ctx),
+        },
     }
 }
 
@@ -229,8 +292,33 @@ pub(crate) fn extract_nested(data: &[u8], name: &str, ctx: &mut Ctx) -> Result<D
         return Err(Error::Limit(LimitKind::Depth { max: ctx.limits.max_depth }));
     }
     ctx.depth += 1;
-    let r = extract_any(data, ctx);
+    let r = extract_any(data, name, ctx);
     ctx.depth -= 1;
     tracing::debug!(entry = %name, ok = r.is_ok(), "archive entry read");
     r
+}
+
+/// A flat (single XML file) OpenDocument: its text and kind.
+fn flat_odf(data: &[u8]) -> Option<(&str, Option<Format>)> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    if !data.starts_with(b"<?xml") && !data.starts_with(b"<office:document") {
+        return None;
+    }
+    let text = std::str::from_utf8(data).ok()?;
+    Some((text, odf::flat_kind(text)?))
+}
+
+/// The format a zip's name claims, named when its directory cannot be read.
+fn zip_format_for_name(name: &str) -> Format {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "docx" | "docm" => Format::Docx,
+        "xlsx" | "xlsm" => Format::Xlsx,
+        "pptx" | "pptm" => Format::Pptx,
+        "hwpx" => Format::Hwpx,
+        "odt" | "ott" => Format::Odt,
+        "ods" | "ots" => Format::Ods,
+        "odp" | "otp" => Format::Odp,
+        _ => Format::Zip,
+    }
 }

@@ -13,6 +13,20 @@ pub enum Format {
     Hwp,
     Pdf,
     Zip,
+    /// Hangul 2014+ OWPML package (zip).
+    Hwpx,
+    /// OpenDocument text, spreadsheet and presentation.
+    Odt,
+    Ods,
+    Odp,
+    /// Comma- (or semicolon-) separated values.
+    Csv,
+    /// Tab-separated values.
+    Tsv,
+    /// Plain text.
+    Txt,
+    /// Markdown.
+    Md,
 }
 
 impl Format {
@@ -27,6 +41,14 @@ impl Format {
             Format::Hwp => "hwp",
             Format::Pdf => "pdf",
             Format::Zip => "zip",
+            Format::Hwpx => "hwpx",
+            Format::Odt => "odt",
+            Format::Ods => "ods",
+            Format::Odp => "odp",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Txt => "txt",
+            Format::Md => "md",
         }
     }
 }

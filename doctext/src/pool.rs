@@ -213,7 +213,8 @@ impl Pool {
         self.submit(name, Source::Path(path), opts)
     }
 
-    /// Queues a file held in memory; `name` is for events and logs.
+    /// Queues a file held in memory; `name` is for events and logs, and says whether
+    /// text (which has no signature) is CSV, TSV, plain text or Markdown.
     pub fn submit_bytes(&mut self, name: impl Into<String>, data: Vec<u8>, opts: Options) -> JobId {
         self.submit(name.into(), Source::Bytes(data), opts)
     }
@@ -438,7 +439,7 @@ mod tests {
         let mut pool = Pool::new(3);
         let mut ids = Vec::new();
         for i in 0..12 {
-            let data = if i % 3 == 0 { b"garbage".to_vec() } else { zip_of("a.txt", b"x") };
+            let data = if i % 3 == 0 { b"garbage".to_vec() } else { zip_of("a.bin", b"x") };
             ids.push(pool.submit_bytes(format!("f{i}"), data, Options::default()));
         }
         let done = pool.finish();
@@ -458,7 +459,7 @@ mod tests {
         let (gate_tx, gate_rx) = unbounded();
         // The single worker blocks on the first job until the gate opens.
         let blocker = pool.submit(String::from("gate"), Source::Gate { open: gate_rx, panic: true }, Options::default());
-        let a = pool.submit_bytes("a", zip_of("a.txt", b"x"), Options::default());
+        let a = pool.submit_bytes("a", zip_of("a.bin", b"x"), Options::default());
         let b = pool.submit_bytes("b", b"junk".to_vec(), Options::default());
         pool.cancel(a);
         gate_tx.send(()).unwrap();
@@ -476,9 +477,9 @@ mod tests {
         let gate = pool.submit(String::from("gate"), Source::Gate { open: gate_rx, panic: false }, Options::default());
         // Only once the worker holds the gate do the others queue up behind it.
         assert!(matches!(pool.recv(), Some(PoolEvent::Started { id, .. }) if id == gate));
-        let small = pool.submit_bytes("small", zip_of("a.txt", b"x"), Options::default());
-        let large = pool.submit_bytes("large", zip_of("a.txt", &[b'y'; 4096]), Options::default());
-        let medium = pool.submit_bytes("medium", zip_of("a.txt", &[b'z'; 512]), Options::default());
+        let small = pool.submit_bytes("small", zip_of("a.bin", b"x"), Options::default());
+        let large = pool.submit_bytes("large", zip_of("a.bin", &[b'y'; 4096]), Options::default());
+        let medium = pool.submit_bytes("medium", zip_of("a.bin", &[b'z'; 512]), Options::default());
         gate_tx.send(()).unwrap();
         let mut started = Vec::new();
         let mut done = Vec::new();
@@ -501,7 +502,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/docs/base/");
         let large = dir.join("large.zip");
-        std::fs::write(&large, zip_of("a.txt", &[b'y'; 100_000])).unwrap();
+        std::fs::write(&large, zip_of("a.bin", &[b'y'; 100_000])).unwrap();
         let mut pool = Pool::new(1);
         pool.submit_file(&large, Options::default());
         pool.submit_file(format!("{corpus}plain_en.xls"), Options::default());

@@ -172,8 +172,10 @@ fn truncated_docx_is_a_clear_error_or_partial_text() {
 
 #[test]
 fn unknown_bytes_are_unknown_format() {
+    // Text has no signature: without a text file's name it is not read.
     let err = doctext::extract_bytes(b"hello, not a document", "x.docx", &Options::default()).unwrap_err();
     assert!(matches!(err, Error::UnknownFormat), "{err}");
+    assert!(err.to_string().contains("hwpx") && err.to_string().contains("csv"), "the message lists the formats: {err}");
 }
 
 #[test]

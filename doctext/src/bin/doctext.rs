@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Structured text from office documents (docx, xlsx, pptx, doc, xls, ppt, hwp, pdf, zip)")]
+#[command(version, about = "Structured text from office documents (docx, xlsx, pptx, doc, xls, ppt, hwp, hwpx, odt, ods, odp, pdf, csv, tsv, txt, md, zip)")]
 struct Args {
     /// Files to read.
     #[arg(required = true)]
