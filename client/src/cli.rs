@@ -80,9 +80,11 @@ pub struct Cli {
     /// Start on this screen filled with demo data (for screenshots).
     #[arg(long, value_enum)]
     pub screen: Option<Screen>,
-    /// A quiz deck to import for Motion Quiz (docx, xlsx, pptx, doc, xls, ppt, hwp, pdf, or
-    /// a zip of one): one question per table row (`question | choices… | answer`, or columns
-    /// named 문제 / 정답 / 오답1 …) or `Q.` / `Answer:` lines. The host shares it with the room.
+    /// A quiz deck (Motion Quiz) or pose routines (Pose Rush) to import: docx, xlsx, pptx,
+    /// doc, xls, ppt, hwp, hwpx, odt, ods, odp, pdf, csv, tsv, txt, md, or a zip of one. One
+    /// question per table row (`question | choices… | answer`, or columns named 문제 / 정답 /
+    /// 오답1 …) or `Q.` / `Answer:` lines; a routine is a row `routine | name | pose [secs] …`.
+    /// The host shares it with the room.
     #[arg(long, env = "POSEPARTY_DECK")]
     pub deck: Option<PathBuf>,
     /// Password of an encrypted `--deck` file (asked in the lobby when missing).

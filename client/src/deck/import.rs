@@ -240,6 +240,29 @@ mod tests {
         }
     }
 
+    /// The same quiz as a teacher would keep it in Hangul 2022, LibreOffice, Excel's CSV
+    /// (UTF-8 and CP949), a tab-separated or plain-text file or Markdown: the same questions
+    /// and answers.
+    #[test]
+    fn the_test_quiz_imports_from_the_files_people_have() {
+        let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../doctext/tests/data"));
+        let names = ["hwpx", "odt", "ods", "odp", "csv", "tsv", "txt", "md"]
+            .map(|ext| format!("quiz_ko.{ext}"))
+            .into_iter()
+            .chain(["quiz_ko_cp949.csv".to_string()]);
+        for name in names {
+            let path = data.join(&name);
+            let Outcome::Deck(deck) = outcome(&name, doctext::extract_file(&path, &doctext::Options::default())) else {
+                panic!("{name} did not import")
+            };
+            assert_eq!(deck.questions.len(), 20, "{name}");
+            let q = &deck.questions[0];
+            assert_eq!((q.prompt.as_str(), q.choices[q.correct].as_str()), ("대한민국의 수도는?", "서울"), "{name}");
+            let last = &deck.questions[19];
+            assert_eq!(last.choices[last.correct], "톰", "{name}");
+        }
+    }
+
     #[test]
     fn encrypted_decks_ask_for_the_password() {
         let rel = "encrypted/quiz_ko_agile_pw-Secret123.docx";

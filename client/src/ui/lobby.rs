@@ -61,7 +61,7 @@ impl DeckCard<'_> {
         let reading = matches!(self.status, ImportStatus::Reading { .. });
         if !self.form.open {
             let button = ui.button("📂 덱 가져오기… / Import deck…");
-            if button.on_hover_text("docx, xlsx, pptx, doc, xls, ppt, hwp, pdf, zip").clicked() {
+            if button.on_hover_text(doctext::SUPPORTED).clicked() {
                 self.form.open = true;
             }
         } else {
