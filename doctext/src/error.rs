@@ -14,6 +14,10 @@ pub enum LimitKind {
     Entries { max: usize },
     /// Archives nested deeper than `max`.
     Depth { max: u32 },
+    /// An entry or stream inflated to more than `max` times its compressed size.
+    Ratio { max: u64 },
+    /// A file to be read into memory is larger than `max` bytes.
+    FileBytes { max: u64 },
     /// The file took longer than `max` to read.
     Time { max: Duration },
 }
@@ -25,6 +29,8 @@ impl std::fmt::Display for LimitKind {
             LimitKind::TotalBytes { max } => write!(f, "the file inflates to more than {max} bytes in total"),
             LimitKind::Entries { max } => write!(f, "more than {max} entries"),
             LimitKind::Depth { max } => write!(f, "archives nested deeper than {max} levels"),
+            LimitKind::Ratio { max } => write!(f, "an entry inflates to more than {max} times its compressed size"),
+            LimitKind::FileBytes { max } => write!(f, "the file is larger than {max} bytes"),
             LimitKind::Time { max } => write!(f, "reading took longer than {:.1} s", max.as_secs_f64()),
         }
     }

@@ -22,6 +22,7 @@ pub mod model;
 mod archive;
 mod cfb;
 mod crypto;
+mod numfmt;
 mod ooxml;
 mod pdf;
 mod pool;
@@ -53,10 +54,51 @@ impl Options {
 }
 
 /// Reads a file from disk and extracts its text.
+///
+/// A zip (docx, xlsx, pptx, archives) is read from the file as needed, never whole: a
+/// 300 MB deck whose size is a video costs the memory of its slides. Other files are
+/// read into memory, up to `Limits::max_file_bytes`.
 pub fn extract_file(path: impl AsRef<Path>, opts: &Options) -> Result<Document> {
-    let data = read_file(path.as_ref(), &opts.limits)?;
     let name = path.as_ref().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    extract_bytes(&data, &name, opts)
+    run_path(path.as_ref(), &name, opts, None, None, &mut Vec::new())
+}
+
+/// Reads a file on disk: a zip through the file itself, anything else through `buf`.
+pub(crate) fn run_path(
+    path: &Path,
+    name_hint: &str,
+    opts: &Options,
+    cancel: Option<&AtomicBool>,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+    buf: &mut Vec<u8>,
+) -> Result<Document> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path)?;
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    if detect(&head[..n]) == Detected::Zip {
+        file.rewind()?;
+        let mut ctx = Ctx::new(&opts.limits, opts.password.as_deref(), cancel);
+        if let Some(p) = progress {
+            ctx = ctx.with_progress(p);
+        }
+        return guarded(
+            || {
+                let mut pkg = zipio::ZipPackage::open_file(file, Format::Zip, &ctx)?;
+                extract_package(&mut pkg, &mut ctx)
+            },
+            name_hint,
+        );
+    }
+    drop(file);
+    read_file_into(path, &opts.limits, buf)?;
+    run(buf, name_hint, opts, cancel, progress)
 }
 
 /// Extracts the text of a file held in memory. `name_hint` is used in logs only; the
@@ -85,27 +127,20 @@ pub(crate) fn run(
     guarded(|| extract_any(data, &mut ctx), name_hint)
 }
 
-/// Reads a whole file, refusing one larger than the per-file total.
-pub(crate) fn read_file(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    read_file_into(path, limits, &mut buf)?;
-    Ok(buf)
-}
-
 /// Reads a file into `buf` (cleared first; pool workers reuse one buffer), refusing a file
-/// larger than the total-bytes limit, also one that grows past it while being read.
+/// larger than `max_file_bytes`, also one that grows past it while being read.
 pub(crate) fn read_file_into(path: &Path, limits: &Limits, buf: &mut Vec<u8>) -> Result<()> {
     use std::io::Read;
-    let too_big = || Error::Limit(LimitKind::TotalBytes { max: limits.max_total_bytes });
+    let too_big = || Error::Limit(LimitKind::FileBytes { max: limits.max_file_bytes });
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    if len > limits.max_total_bytes {
+    if len > limits.max_file_bytes {
         return Err(too_big());
     }
     buf.clear();
     buf.reserve(usize::try_from(len).unwrap_or(usize::MAX));
-    file.take(limits.max_total_bytes.saturating_add(1)).read_to_end(buf)?;
-    if buf.len() as u64 > limits.max_total_bytes {
+    file.take(limits.max_file_bytes.saturating_add(1)).read_to_end(buf)?;
+    if buf.len() as u64 > limits.max_file_bytes {
         return Err(too_big());
     }
     Ok(())
@@ -195,13 +230,7 @@ pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
     match detect(data) {
         Detected::Zip => {
             let mut pkg = zipio::ZipPackage::open(data, Format::Zip, ctx)?;
-            match ooxml::kind(&mut pkg, ctx)? {
-                Some((format, main)) => {
-                    pkg.set_format(format);
-                    ooxml::extract(&mut pkg, format, &main, ctx)
-                }
-                None => archive::extract(&mut pkg, ctx),
-            }
+            extract_package(&mut pkg, ctx)
         }
         Detected::Cfb => {
             let mut ole = cfb::Ole::open(data, ctx)?;
@@ -220,6 +249,17 @@ pub(crate) fn extract_any(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
         }
         Detected::Pdf => pdf::extract(data, ctx),
         Detected::Unknown => Err(Error::UnknownFormat),
+    }
+}
+
+/// Reads an opened zip: an OOXML package, or an archive of documents.
+pub(crate) fn extract_package(pkg: &mut zipio::ZipPackage<'_>, ctx: &mut Ctx) -> Result<Document> {
+    match ooxml::kind(pkg, ctx)? {
+        Some((format, main)) => {
+            pkg.set_format(format);
+            ooxml::extract(pkg, format, &main, ctx)
+        }
+        None => archive::extract(pkg, ctx),
     }
 }
 

@@ -390,10 +390,7 @@ fn worker(shared: &Shared, events: Sender<PoolEvent>) {
             // Everything that can panic runs inside the guard, reading the file included.
             catch_unwind(AssertUnwindSafe(|| {
                 let data: &[u8] = match &source {
-                    Source::Path(p) => {
-                        crate::read_file_into(p, &opts.limits, &mut buf)?;
-                        &buf
-                    }
+                    Source::Path(p) => return crate::run_path(p, &name, &opts, Some(&cancel), Some(&progress), &mut buf),
                     Source::Bytes(d) => d,
                     #[cfg(test)]
                     Source::Gate { open, panic } => {

@@ -66,7 +66,7 @@ pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
     };
     let mut doc = Document::new(Format::Pdf);
     for (page, items) in pages {
-        let origin = || Origin { entry: Vec::new(), part: Part::Page(page) };
+        let origin = || Origin { part: Part::Page(page), ..Origin::default() };
         for item in items {
             match item {
                 Out::Paragraph(text) => {
