@@ -338,7 +338,7 @@ fn damaged_pdf_is_an_error_not_a_panic() {
     for cut in [16, data.len() / 3, data.len() * 2 / 3] {
         match doctext::extract_bytes(&data[..cut], "cut.pdf", &Options::default()) {
             Ok(_) => {}
-            Err(e) => assert!(matches!(e, Error::Malformed { .. } | Error::Panicked(_)), "{e}"),
+            Err(e) => assert!(matches!(e, Error::Malformed { .. } | Error::PdfFailed { .. }), "{e}"),
         }
     }
 }
@@ -405,7 +405,11 @@ fn pdf_parser_panics_become_errors() {
     data[1460] = b'v';
     data[10608] = b'9';
     match doctext::extract_bytes(&data, "fuzzed.pdf", &Options::default()) {
-        Err(Error::Panicked(msg)) => assert!(msg.contains("missing object reference"), "{msg}"),
+        Err(e @ Error::PdfFailed { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.starts_with("could not read this PDF"), "{msg}");
+            assert!(msg.contains("missing object reference"), "{msg}");
+        }
         Err(Error::Malformed { .. }) | Ok(_) => {}
         Err(other) => panic!("unexpected error: {other}"),
     }

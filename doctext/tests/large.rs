@@ -8,6 +8,8 @@
 //!
 //! The PDF bomb is small and quick, and runs with the other tests.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -208,4 +210,72 @@ fn xlsx_of_250_000_rows_reads_under_300_mb() {
     let first: String = run.stdout_head.lines().take(2).collect::<Vec<_>>().join("\n");
     assert_eq!(first, "0.1\t문제 0번의 정답\t2023-03-16\t1%\t행 1\n0.2\t문제 0번의 정답\t2023-03-17\t2%\t행 2");
     assert!(run.peak_rss_mb < 300.0, "peak RSS {:.1} MB", run.peak_rss_mb);
+}
+
+/// A zlib stream of `gib` GiB of zeros, about 1 KB per MiB, built without inflating it
+/// here: one sync-flushed deflate block for 1 MiB of zeros, repeated (its back references
+/// only reach zeros), then a final empty block and the Adler-32 of the whole.
+fn zlib_zeros(gib: u64) -> Vec<u8> {
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&vec![0u8; 1 << 20]).expect("deflate");
+    enc.flush().expect("sync flush");
+    let block = enc.get_ref().clone();
+    let mut out = vec![0x78, 0xDA];
+    for _ in 0..(gib << 10) {
+        out.extend_from_slice(&block);
+    }
+    // BFINAL=1, fixed Huffman, end of block.
+    out.extend_from_slice(&[0x03, 0x00]);
+    // Adler-32 of n zeros: a = 1, b = n mod 65521.
+    let n = gib << 30;
+    out.extend_from_slice(&((((n % 65_521) as u32) << 16) | 1).to_be_bytes());
+    out
+}
+
+/// A small PDF (about 2 MB) whose one page's content stream inflates to 2 GiB.
+fn flate_bomb_pdf() -> Vec<u8> {
+    common::pdf_of(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << >> >>".to_vec(),
+        common::pdf_stream("/Filter /FlateDecode", &zlib_zeros(2)),
+    ])
+}
+
+#[test]
+fn pdf_flate_bomb_is_refused_under_256_mb() {
+    let dir = temp_dir("pdfbomb");
+    let path = dir.join("bomb_2GiB.pdf");
+    let pdf = flate_bomb_pdf();
+    // It is a real bomb: its stream inflates cleanly well past the per-stream limit.
+    let bomb = zlib_zeros(2);
+    let mut inflated = 0u64;
+    let mut d = flate2::read::ZlibDecoder::new(&bomb[..]);
+    let mut buf = vec![0u8; 1 << 20];
+    while inflated < 80 << 20 {
+        match d.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => inflated += n as u64,
+            Err(e) => panic!("the bomb is not valid zlib: {e}"),
+        }
+    }
+    assert!(inflated >= 80 << 20);
+    std::fs::write(&path, &pdf).expect("write the bomb");
+    let run = run_doctext(&path);
+    std::fs::remove_dir_all(&dir).ok();
+    println!(
+        "PDF flate bomb: {:.1} MB file inflating to 2 GiB, exit {}, {:.2} s, peak RSS {:.1} MB: {}",
+        mb(pdf.len() as u64),
+        run.code,
+        run.secs,
+        run.peak_rss_mb,
+        run.stderr.trim()
+    );
+    assert_eq!(run.code, 1, "refused: {}", run.stderr);
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+    assert!(run.stderr.contains("times its compressed size") || run.stderr.contains("PDF stream decodes to more than"), "{}", run.stderr);
+    assert!(run.peak_rss_mb < 256.0, "peak RSS {:.1} MB", run.peak_rss_mb);
+    // The library gives the same error.
+    let err = doctext::extract_bytes(&pdf, "bomb.pdf", &doctext::Options::default()).expect_err("refused");
+    assert!(matches!(err, doctext::Error::Limit(_)), "{err}");
 }
