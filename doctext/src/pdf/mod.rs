@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use table::{Item, Out, continue_table, find_tables, items_out};
 
+mod cmap;
 mod guard;
 mod layout;
 mod table;
@@ -197,6 +198,9 @@ fn read(job: &Job) -> Result<Pages> {
             }
         }
     }
+    // Korean fonts named by a predefined CMap (no font file) get their code space and a
+    // ToUnicode map, which pdf-extract knows how to use.
+    cmap::patch_predefined_cmaps(&mut doc);
     let mut dev = Layout { abort: Some(abort), page_no: Some(&job.page), max_text, ..Layout::default() };
     match pdf_extract::output_doc(&doc, &mut dev) {
         Ok(()) => {}
