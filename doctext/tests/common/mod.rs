@@ -179,30 +179,8 @@ pub fn assert_units_ratio(what: &str, units: &[String], output: &str, min_ratio:
     );
 }
 
-/// A PDF file of `objects` (the bodies of objects 1, 2, …; object 1 is the catalog),
-/// with a correct cross-reference table.
-pub fn pdf_of(objects: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (k, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", k + 1).as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
-    out
-}
-
-/// A stream object's body: its dictionary entries (without `/Length`) and its data.
-pub fn pdf_stream(dict: &str, data: &[u8]) -> Vec<u8> {
-    let mut out = format!("<< {dict} /Length {} >>\nstream\n", data.len()).into_bytes();
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\nendstream");
-    out
-}
+/// Generated files (shared with the benchmark).
+#[path = "../support/generated.rs"]
+pub mod generated;
+#[allow(unused_imports)]
+pub use generated::{pdf_of, pdf_stream};
