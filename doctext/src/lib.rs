@@ -55,15 +55,18 @@ impl Options {
 
 /// Reads a file from disk and extracts its text.
 ///
-/// A zip (docx, xlsx, pptx, archives) is read from the file as needed, never whole: a
-/// 300 MB deck whose size is a video costs the memory of its slides. Other files are
-/// read into memory, up to `Limits::max_file_bytes`.
+/// A zip (docx, xlsx, pptx, archives) larger than 16 MiB is read from the file as needed,
+/// never whole: a 300 MB deck whose size is a video costs the memory of its slides. Other
+/// files are read into memory, up to `Limits::max_file_bytes`.
 pub fn extract_file(path: impl AsRef<Path>, opts: &Options) -> Result<Document> {
     let name = path.as_ref().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     run_path(path.as_ref(), &name, opts, None, None, &mut Vec::new())
 }
 
-/// Reads a file on disk: a zip through the file itself, anything else through `buf`.
+/// Zips up to this size are read into memory whole; larger ones through the file.
+const ZIP_IN_MEMORY_MAX: u64 = 16 << 20;
+
+/// Reads a file on disk: a large zip through the file itself, anything else through `buf`.
 pub(crate) fn run_path(
     path: &Path,
     name_hint: &str,
@@ -82,7 +85,9 @@ pub(crate) fn run_path(
             k => n += k,
         }
     }
-    if detect(&head[..n]) == Detected::Zip {
+    // A small zip is cheaper to read whole than through seeks on the file.
+    let large = file.metadata()?.len() > ZIP_IN_MEMORY_MAX;
+    if large && detect(&head[..n]) == Detected::Zip {
         file.rewind()?;
         let mut ctx = Ctx::new(&opts.limits, opts.password.as_deref(), cancel);
         if let Some(p) = progress {

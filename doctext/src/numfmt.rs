@@ -80,6 +80,17 @@ pub(crate) fn general(v: f64) -> String {
     if v == 0.0 {
         return "0".to_string();
     }
+    // Fast paths: integers, and numbers whose shortest form has at most 15 digits (then
+    // it is also their 15-digit rounding).
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return (v as i64).to_string();
+    }
+    if (1e-5..1e15).contains(&v.abs()) {
+        let s = v.to_string();
+        if s.bytes().filter(u8::is_ascii_digit).skip_while(|&d| d == b'0').count() <= 15 {
+            return s;
+        }
+    }
     let mut out = String::new();
     if v < 0.0 {
         out.push('-');
@@ -363,32 +374,62 @@ fn parse_section(s: &str) -> Section {
 }
 
 /// A number shown with format `code`; `date1904` selects the workbook's date system.
+#[cfg(test)]
 pub(crate) fn format(v: f64, code: &str, date1904: bool) -> String {
-    if !v.is_finite() {
-        return "#NUM!".to_string();
+    NumFmt::parse(code).show(v, date1904)
+}
+
+/// A parsed number format, to apply to many cells.
+pub(crate) struct NumFmt {
+    /// `General` (or empty): no sections.
+    sections: Vec<Section>,
+}
+
+impl NumFmt {
+    pub(crate) fn parse(code: &str) -> Self {
+        let code = code.trim();
+        if code.is_empty() || code.eq_ignore_ascii_case("general") {
+            return Self { sections: Vec::new() };
+        }
+        Self { sections: split_sections(code).into_iter().map(parse_section).collect() }
     }
-    let code = code.trim();
-    if code.is_empty() || code.eq_ignore_ascii_case("general") {
-        return general(v);
+
+    /// The parsed built-in format `id` (parsed once per process); `None` for an unknown id.
+    pub(crate) fn builtin(id: u32) -> Option<&'static NumFmt> {
+        static TABLE: std::sync::OnceLock<Vec<Option<NumFmt>>> = std::sync::OnceLock::new();
+        let table = TABLE.get_or_init(|| (0..=58).map(|i| builtin(i).map(NumFmt::parse)).collect());
+        table.get(usize::try_from(id).ok()?)?.as_ref()
     }
-    let sections: Vec<&str> = split_sections(code);
-    // Which section, and whether the minus sign is the format's business.
-    let (text, signed) = match sections.len() {
-        1 => (sections[0], true),
-        2 | 3 | 4 if v < 0.0 => (sections[1], false),
-        3 | 4 if v == 0.0 => (sections[2], true),
-        _ => (sections[0], true),
-    };
-    let section = parse_section(text);
-    if section.has_date {
-        return match format_date(v, &section, date1904) {
-            Some(s) => s,
-            // Dates before 1900 or past 9999 show as ##### in Excel; keep the number.
-            None => general(v),
+
+    /// Whether this is General.
+    pub(crate) fn is_general(&self) -> bool {
+        self.sections.is_empty()
+    }
+
+    /// `v` shown with this format; `date1904` selects the workbook's date system.
+    pub(crate) fn show(&self, v: f64, date1904: bool) -> String {
+        if !v.is_finite() {
+            return "#NUM!".to_string();
+        }
+        let s = &self.sections;
+        // Which section, and whether the minus sign is the format's business.
+        let (section, signed) = match s.len() {
+            0 => return general(v),
+            1 => (&s[0], true),
+            2..=4 if v < 0.0 => (&s[1], false),
+            3 | 4 if v == 0.0 => (&s[2], true),
+            _ => (&s[0], true),
         };
+        if section.has_date {
+            return match format_date(v, section, date1904) {
+                Some(s) => s,
+                // Dates before 1900 or past 9999 show as ##### in Excel; keep the number.
+                None => general(v),
+            };
+        }
+        let negative = v < 0.0 && signed;
+        format_number(v.abs(), section, negative)
     }
-    let negative = v < 0.0 && signed;
-    format_number(v.abs(), &section, negative)
 }
 
 fn format_number(a: f64, s: &Section, negative: bool) -> String {
@@ -779,7 +820,7 @@ mod tests {
 
     #[test]
     fn builtin_formats_and_date1904() {
-        let by_id = |v: f64, id: u32| format(v, builtin(id).unwrap_or("General"), false);
+        let by_id = |v: f64, id: u32| NumFmt::builtin(id).map_or_else(|| general(v), |f| f.show(v, false));
         assert_eq!(by_id(45352.0, 14), "2024-03-01");
         assert_eq!(by_id(0.85, 9), "85%");
         assert_eq!(by_id(0.8567, 10), "85.67%");

@@ -91,7 +91,7 @@ impl<R: std::io::BufRead> XmlStream<R> {
         let cfg = inner.config_mut();
         cfg.trim_text(false);
         cfg.expand_empty_elements = false;
-        Self { inner, buf: Vec::with_capacity(64 * 1024), skip_buf: Vec::new(), format, events: 0 }
+        Self { inner, buf: Vec::new(), skip_buf: Vec::new(), format, events: 0 }
     }
 
     /// The source reader (to read its counters once the part is done).
@@ -120,7 +120,7 @@ impl<R: std::io::BufRead> XmlSource for XmlStream<R> {
         // A huge single event (a megabyte-long text run) is fine; the buffer does not
         // stay that large for the rest of the part.
         if self.buf.capacity() > (4 << 20) {
-            self.buf = Vec::with_capacity(64 * 1024);
+            self.buf = Vec::new();
         }
         self.buf.clear();
         let (inner, format) = (&mut self.inner, self.format);

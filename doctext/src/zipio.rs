@@ -185,7 +185,7 @@ impl<'d> ZipPackage<'d> {
             limits,
             progress: ctx.progress_hook().map(|p| (p, ctx.inflated(), 256 << 10)),
         };
-        let mut buffered = std::io::BufReader::with_capacity(64 * 1024, reader);
+        let mut buffered = std::io::BufReader::with_capacity(32 * 1024, reader);
         let utf16 = match std::io::BufRead::fill_buf(&mut buffered) {
             Ok(head) => head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]),
             Err(e) => {

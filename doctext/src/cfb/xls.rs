@@ -297,7 +297,7 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
                     text.short(b.get(2..).unwrap_or(&[]))
                 };
                 if let (Some(id), Some(code)) = (u16_at(b, 0), code) {
-                    styles.formats.push((id, code));
+                    styles.formats.push((id, crate::numfmt::NumFmt::parse(&code)));
                 }
             }
             XF => styles.xf_formats.push(u16_at(b, 2).unwrap_or(0)),
@@ -618,8 +618,8 @@ fn rk_value(rk: u32) -> f64 {
 /// The number formats of a workbook.
 #[derive(Default)]
 struct Styles {
-    /// Custom formats: (format id, code).
-    formats: Vec<(u16, String)>,
+    /// Custom formats: (format id, parsed code).
+    formats: Vec<(u16, crate::numfmt::NumFmt)>,
     /// Format id of each XF record, by XF index.
     xf_formats: Vec<u16>,
     /// Dates count from 1904 instead of 1900.
@@ -630,12 +630,12 @@ impl Styles {
     /// Appends the text of a number shown with cell format `xf`.
     fn push_value(&self, xf: u16, v: f64, out: &mut String) {
         let id = self.xf_formats.get(usize::from(xf)).copied().unwrap_or(0);
-        let code = match self.formats.iter().rev().find(|(f, _)| *f == id) {
-            Some((_, code)) => Some(code.as_str()),
-            None => crate::numfmt::builtin(u32::from(id)),
+        let fmt = match self.formats.iter().rev().find(|(f, _)| *f == id) {
+            Some((_, fmt)) => Some(fmt),
+            None => crate::numfmt::NumFmt::builtin(u32::from(id)),
         };
-        match code {
-            Some(code) => out.push_str(&crate::numfmt::format(v, code, self.date1904)),
+        match fmt {
+            Some(fmt) => out.push_str(&fmt.show(v, self.date1904)),
             None => out.push_str(&crate::numfmt::general(v)),
         }
     }
@@ -735,7 +735,10 @@ mod tests {
     #[test]
     fn numbers_by_number_format() {
         let styles = Styles {
-            formats: vec![(164, "yyyy\"년\" m\"월\" d\"일\"".into()), (165, "0.0%".into())],
+            formats: vec![
+                (164, crate::numfmt::NumFmt::parse("yyyy\"년\" m\"월\" d\"일\"")),
+                (165, crate::numfmt::NumFmt::parse("0.0%")),
+            ],
             xf_formats: vec![0, 14, 164, 9, 4, 165, 22],
             date1904: false,
         };

@@ -10,6 +10,7 @@ use super::rels;
 use crate::error::Result;
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin, Part};
+use crate::numfmt::NumFmt;
 use crate::xml::{self, XmlReader, XmlSource, attr, attr_ns, local, local_end, push_ref, read_text};
 use crate::zipio::ZipPackage;
 use quick_xml::events::Event;
@@ -27,17 +28,24 @@ struct SheetRef {
 /// The number formats of a workbook: each cell style's format code, and the date system.
 #[derive(Default)]
 pub(crate) struct Styles {
-    /// Format code of each `cellXfs/xf`, by style index (`None`: General).
-    xf_codes: Vec<Option<String>>,
+    /// Number format of each `cellXfs/xf`, by style index (`None`: General).
+    xf_formats: Vec<Option<XfFormat>>,
     date1904: bool,
+}
+
+/// A style's number format: built-in (parsed once per process) or the workbook's own.
+enum XfFormat {
+    Builtin(&'static NumFmt),
+    Custom(std::rc::Rc<NumFmt>),
 }
 
 impl Styles {
     /// A numeric cell's value as shown with style `s`.
     fn show(&self, v: &str, s: Option<usize>) -> String {
         let Ok(f) = v.trim().parse::<f64>() else { return v.to_string() };
-        match s.and_then(|i| self.xf_codes.get(i)).and_then(|c| c.as_deref()) {
-            Some(code) => crate::numfmt::format(f, code, self.date1904),
+        match s.and_then(|i| self.xf_formats.get(i)).and_then(Option::as_ref) {
+            Some(XfFormat::Builtin(fmt)) => fmt.show(f, self.date1904),
+            Some(XfFormat::Custom(fmt)) => fmt.show(f, self.date1904),
             None => crate::numfmt::general(f),
         }
     }
@@ -130,14 +138,17 @@ fn styles(xml_text: &str, ctx: &Ctx) -> Result<Styles> {
             _ => {}
         }
     }
-    let xf_codes = xf_ids
+    // Each custom format parsed once, shared by the styles that use it.
+    let parsed: Vec<(u32, std::rc::Rc<NumFmt>)> =
+        custom.iter().rev().map(|(id, code)| (*id, std::rc::Rc::new(NumFmt::parse(code)))).collect();
+    let xf_formats = xf_ids
         .into_iter()
-        .map(|id| match custom.iter().rev().find(|(c, _)| *c == id) {
-            Some((_, code)) => Some(code.clone()),
-            None => crate::numfmt::builtin(id).filter(|c| *c != "General").map(str::to_string),
+        .map(|id| match parsed.iter().find(|(c, _)| *c == id) {
+            Some((_, fmt)) => (!fmt.is_general()).then(|| XfFormat::Custom(fmt.clone())),
+            None => NumFmt::builtin(id).filter(|f| !f.is_general()).map(XfFormat::Builtin),
         })
         .collect();
-    Ok(Styles { xf_codes, date1904: false })
+    Ok(Styles { xf_formats, date1904: false })
 }
 
 /// The shared-string table: each `si` is the concatenation of its `t` runs, phonetic

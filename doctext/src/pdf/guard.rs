@@ -13,6 +13,9 @@
 //! The scan reads the raw file: each `stream` keyword after a dictionary, the stream's
 //! `/Length` (direct, or an indirect object found by its `N G obj` header; else up to
 //! `endstream`) and its `/Filter`. Images are skipped: pdf-extract never decodes them.
+//! So is a stream too small to reach the ratio floor through its filters' largest
+//! possible expansion, unless it is an object or cross-reference stream (lopdf keeps
+//! those decoded); pdf-extract decodes the others one at a time and drops them.
 //! An encrypted file's streams are checked again after decryption, from lopdf's objects
 //! (still encoded: lopdf decrypts but does not decode when loading).
 
@@ -28,11 +31,35 @@ pub(crate) struct Budget<'l> {
     limits: &'l Limits,
     total: u64,
     streams: usize,
+    /// Reused from stream to stream.
+    scratch: Vec<u8>,
+}
+
+/// The most one encoded byte can decode to through a filter: deflate's maximum ratio is
+/// about 1032:1, LZW's (12-bit codes, strings up to 4096 bytes) about 2731:1, ASCII85's
+/// 4:1 (`z`).
+fn max_expansion(filter: &[u8]) -> u64 {
+    match filter {
+        b"FlateDecode" | b"Fl" => 1100,
+        b"LZWDecode" | b"LZW" => 2800,
+        _ => 4,
+    }
 }
 
 impl<'l> Budget<'l> {
     pub(crate) fn new(limits: &'l Limits) -> Self {
-        Self { limits, total: 0, streams: 0 }
+        Self { limits, total: 0, streams: 0, scratch: Vec::new() }
+    }
+
+    /// Checks one stream, unless it is too small to reach the ratio floor through any
+    /// decoding and is not an object stream (which lopdf keeps decoded): then it cannot
+    /// pass a limit on its own, and pdf-extract decodes it only for a moment.
+    pub(crate) fn check_unless_small(&mut self, raw: &[u8], filters: &[Vec<u8>], object_stream: bool) -> Result<()> {
+        let bound = filters.iter().fold(raw.len() as u64, |b, f| b.saturating_mul(max_expansion(f)));
+        if !object_stream && bound <= self.limits.ratio_floor.min(self.limits.max_entry_bytes) {
+            return Ok(());
+        }
+        self.check(raw, filters)
     }
 
     /// Streams checked so far.
@@ -68,7 +95,7 @@ impl<'l> Budget<'l> {
         for (i, f) in known.iter().enumerate() {
             let keep = i + 1 < known.len();
             let mut kept = Vec::new();
-            let n = decode(f, &input, cap, keep.then_some(&mut kept))?;
+            let n = decode(f, &input, cap, keep.then_some(&mut kept), &mut self.scratch)?;
             if n > max {
                 return Err(Error::Limit(LimitKind::StreamBytes { max }));
             }
@@ -88,8 +115,8 @@ impl<'l> Budget<'l> {
 /// Decodes `input` with one filter, counting the output and stopping just past `max`
 /// (or past the ratio); the output is kept in `out` when given. Damaged data ends the
 /// stream (lopdf keeps what decoded, or the raw bytes).
-fn decode(filter: &[u8], input: &[u8], max: u64, mut out: Option<&mut Vec<u8>>) -> Result<u64> {
-    let mut scratch = vec![0u8; SCRATCH];
+fn decode(filter: &[u8], input: &[u8], max: u64, mut out: Option<&mut Vec<u8>>, scratch: &mut Vec<u8>) -> Result<u64> {
+    scratch.resize(SCRATCH, 0);
     let mut n: u64 = 0;
     let mut emit = |chunk: &[u8], n: &mut u64| -> bool {
         *n += chunk.len() as u64;
@@ -108,7 +135,7 @@ fn decode(filter: &[u8], input: &[u8], max: u64, mut out: Option<&mut Vec<u8>>) 
                 Box::new(flate2::read::DeflateDecoder::new(input))
             };
             loop {
-                match reader.read(&mut scratch) {
+                match reader.read(scratch) {
                     Ok(0) | Err(_) => break,
                     Ok(k) => {
                         if !emit(&scratch[..k], &mut n) {
@@ -123,7 +150,7 @@ fn decode(filter: &[u8], input: &[u8], max: u64, mut out: Option<&mut Vec<u8>>) 
             let mut decoder = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
             let mut rest = input;
             loop {
-                let r = decoder.decode_bytes(rest, &mut scratch);
+                let r = decoder.decode_bytes(rest, scratch);
                 rest = &rest[r.consumed_in.min(rest.len())..];
                 if r.consumed_out > 0 && !emit(&scratch[..r.consumed_out], &mut n) {
                     break;
@@ -212,7 +239,8 @@ pub(crate) fn scan(data: &[u8], budget: &mut Budget<'_>, abort: &std::sync::atom
             Some(len) if start.saturating_add(len) <= data.len() => start + len,
             _ => find(&data[start..], b"endstream").map_or(data.len(), |e| start + e),
         };
-        budget.check(&data[start..end], &filters)?;
+        let object_stream = has_name(dict, b"/Type", b"/ObjStm") || has_name(dict, b"/Type", b"/XRef");
+        budget.check_unless_small(&data[start..end], &filters, object_stream)?;
         from = end.max(from);
     }
     Ok(())
@@ -339,9 +367,15 @@ mod tests {
         pdf.extend_from_slice(b"\nendstream\nendobj\n");
         pdf.extend_from_slice(format!("2 0 obj\n{}\nendobj\n", body.len()).as_bytes());
         pdf.extend_from_slice(b"3 0 obj\n<< /Subtype /Image /Filter /FlateDecode /Length 4 >>\nstream\nxxxx\nendstream\nendobj\n");
+        let no = std::sync::atomic::AtomicBool::new(false);
+        // With the default floor this stream is too small to be worth decoding.
         let limits = Limits::default();
         let mut b = Budget::new(&limits);
-        scan(&pdf, &mut b, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+        scan(&pdf, &mut b, &no).unwrap();
+        assert_eq!(b.streams(), 0, "small streams are not decoded");
+        let limits = Limits { ratio_floor: 0, ..Limits::default() };
+        let mut b = Budget::new(&limits);
+        scan(&pdf, &mut b, &no).unwrap();
         assert_eq!(b.streams(), 1, "the image is skipped");
         assert_eq!(b.total(), 13);
         assert_eq!(filters(b"<< /Filter /FlateDecode/Length 3 >>"), [b"FlateDecode".to_vec()]);

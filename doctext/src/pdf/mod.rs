@@ -193,7 +193,7 @@ fn read(job: &Job) -> Result<Pages> {
                 let image = stream.dict.get(b"Subtype").and_then(pdf_extract::Object::as_name).is_ok_and(|n| n == b"Image");
                 if !image && let Ok(filters) = stream.filters() {
                     let filters: Vec<Vec<u8>> = filters.into_iter().map(<[u8]>::to_vec).collect();
-                    budget.check(&stream.content, &filters)?;
+                    budget.check_unless_small(&stream.content, &filters, false)?;
                 }
             }
         }
