@@ -784,9 +784,17 @@ mod tests {
         label.extend_from_slice(&[0xB0, 0xA1, 0xB3, 0xAA]); // "가나"
         stream.extend(rec(LABEL, &label));
         stream.extend(rec(EOF, &[]));
-        let doc = run(&cfb_file(&[("Book", stream)])).unwrap();
+        let doc = run(&cfb_file(&[("Book", stream.clone())])).unwrap();
         assert_eq!(doc.text(), "가나\n");
         assert_eq!(doc.blocks[0].origin().part, Part::Sheet("표준".into()));
+        assert!(!doc.blocks[0].origin().hidden);
+        // The same sheet hidden (BOUNDSHEET state 1): read, and marked hidden.
+        let at = 4 + 4 + 4 + 2 + 4 + 4;
+        assert_eq!(stream[at], 0, "hsState byte");
+        stream[at] = 1;
+        let doc = run(&cfb_file(&[("Book", stream)])).unwrap();
+        assert_eq!(doc.text(), "가나\n");
+        assert!(doc.blocks[0].origin().hidden);
     }
 
     /// Cells out of order, a cell written twice (the last value wins), gaps between
