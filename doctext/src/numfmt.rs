@@ -608,7 +608,7 @@ fn group_thousands(int_text: &str) -> String {
     let mut out: String = digits[..start].iter().collect();
     let run = &digits[start..];
     for (k, c) in run.iter().enumerate() {
-        if k > 0 && (run.len() - k) % 3 == 0 {
+        if k > 0 && (run.len() - k).is_multiple_of(3) {
             out.push(',');
         }
         out.push(*c);

@@ -58,6 +58,9 @@ impl LimitHit {
     }
 }
 
+/// Progress callback, the bytes inflated before this entry, the next report.
+type Progress<'z> = (&'z (dyn Fn(u64) + Sync), u64, u64);
+
 /// An entry being inflated, counted: it stops with a [`LimitHit`] past `max` bytes or
 /// past the ratio to its compressed size.
 pub(crate) struct EntryReader<'z, R: Read> {
@@ -67,8 +70,7 @@ pub(crate) struct EntryReader<'z, R: Read> {
     max: u64,
     max_kind: LimitKind,
     limits: &'z crate::Limits,
-    /// Progress callback, the bytes inflated before this entry, the next report.
-    progress: Option<(&'z (dyn Fn(u64) + Sync), u64, u64)>,
+    progress: Option<Progress<'z>>,
 }
 
 impl<R: Read> EntryReader<'_, R> {

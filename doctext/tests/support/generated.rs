@@ -51,6 +51,7 @@ pub struct Run {
 /// Runs the `doctext` binary on `file`, draining its output, and measures its peak RSS.
 pub fn run_doctext(bin: &Path, file: &Path) -> Run {
     let start = Instant::now();
+    #[allow(clippy::zombie_processes)]
     let mut child = Command::new(bin)
         .arg(file)
         .stdout(Stdio::piped())
@@ -78,6 +79,7 @@ pub fn run_doctext(bin: &Path, file: &Path) -> Run {
             }
         }
     }
+    // Reaped with `wait4` below (for its resource usage), not `Child::wait`.
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: `rusage` is plain old data, zeroed is a valid value; `wait4` fills it for
