@@ -379,6 +379,9 @@ pub(crate) fn format(v: f64, code: &str, date1904: bool) -> String {
     NumFmt::parse(code).show(v, date1904)
 }
 
+/// The longest format code Excel accepts.
+const MAX_CODE_CHARS: usize = 255;
+
 /// A parsed number format, to apply to many cells.
 pub(crate) struct NumFmt {
     /// `General` (or empty): no sections.
@@ -388,7 +391,9 @@ pub(crate) struct NumFmt {
 impl NumFmt {
     pub(crate) fn parse(code: &str) -> Self {
         let code = code.trim();
-        if code.is_empty() || code.eq_ignore_ascii_case("general") {
+        // Excel's codes have at most 255 characters; a longer one (from a hostile file,
+        // e.g. thousands of `0`s to blow up every cell's text) is shown as General.
+        if code.is_empty() || code.eq_ignore_ascii_case("general") || code.chars().count() > MAX_CODE_CHARS {
             return Self { sections: Vec::new() };
         }
         Self { sections: split_sections(code).into_iter().map(parse_section).collect() }
@@ -816,6 +821,37 @@ mod tests {
             }
         }
         assert!(bad.is_empty(), "{} of {} wrong:\n{}", bad.len(), TABLE.len(), bad.join("\n"));
+    }
+
+    /// Every code of up to three characters from the format alphabet, on awkward values:
+    /// no panic, whatever a file holds.
+    #[test]
+    fn any_code_formats_without_panicking() {
+        let alphabet: Vec<char> = "0#?.,%E+-\"\\_*[]$;@/ymdhsAP: h".chars().collect();
+        let values = [0.0, -1.5, 45_352.75, 1e20, -1e-20, 0.999_999_9, 2_958_466.0, f64::NAN];
+        let mut code = String::new();
+        let n = alphabet.len();
+        for k in 0..(n * n * n + n * n + n) {
+            code.clear();
+            let mut x = k;
+            loop {
+                code.push(alphabet[x % n]);
+                if x < n {
+                    break;
+                }
+                x = x / n - 1;
+            }
+            let fmt = NumFmt::parse(&code);
+            for v in values {
+                let _ = fmt.show(v, false);
+            }
+        }
+        assert_eq!(format(0.5, &"0".repeat(300), false), "0.5", "an overlong code is General");
+        for code in ["[h]:mm:ss.000", "[$-412]AM/PM", "0.0E+", "E+00", "#,##0.00,,,", "[Red][>100]0", "\"unterminated", "[unterminated", "0.0;;;;;", "yyyy\\"] {
+            for v in values {
+                let _ = format(v, code, true);
+            }
+        }
     }
 
     #[test]
