@@ -195,6 +195,10 @@ fn column_of(reference: &str) -> Option<usize> {
 }
 
 fn sheet_rows(r: &mut impl XmlSource, shared: &[String], styles: &Styles, ctx: &Ctx) -> Result<Vec<Vec<String>>> {
+    // The cells' text counts against what is left of the file's total: one long shared
+    // string referenced by a million small cells must not become a terabyte of text.
+    let budget = ctx.limits.max_total_bytes.saturating_sub(ctx.inflated());
+    let mut text_bytes: u64 = 0;
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row: Vec<String> = Vec::new();
     let mut in_row = false;
@@ -233,6 +237,10 @@ fn sheet_rows(r: &mut impl XmlSource, shared: &[String], styles: &Styles, ctx: &
                 "c" => {
                     if let Some((col, ty, style, v, inline)) = cell.take() {
                         let text = cell_text(&ty, v, inline, shared, styles, style);
+                        text_bytes += text.len() as u64;
+                        if text_bytes > budget {
+                            return Err(crate::Error::Limit(crate::LimitKind::TotalBytes { max: ctx.limits.max_total_bytes }));
+                        }
                         if col < MAX_COLS && !text.is_empty() {
                             if row.len() <= col {
                                 row.resize(col + 1, String::new());
@@ -308,6 +316,13 @@ mod tests {
         let shared = vec!["zero".to_string(), "one".to_string()];
         let rows = sheet_rows(&mut XmlReader::new(xml, Format::Xlsx), &shared, &Styles::default(), &ctx).unwrap();
         assert_eq!(rows, vec![vec!["one", "", "한x"], vec!["", "3.5", "TRUE", "calc"]]);
+        // Copies of a shared string count against the total.
+        let many: String = (0..1000).map(|k| format!(r#"<row><c r="A{k}" t="s"><v>0</v></c></row>"#)).collect();
+        let big = vec!["x".repeat(10_000)];
+        let tight = Limits { max_total_bytes: 1_000_000, ..Limits::default() };
+        let tctx = Ctx::new(&tight, None, None);
+        let err = sheet_rows(&mut XmlReader::new(&many, Format::Xlsx), &big, &Styles::default(), &tctx).unwrap_err();
+        assert!(matches!(err, crate::Error::Limit(crate::LimitKind::TotalBytes { .. })), "{err}");
         let general = Styles::default();
         assert_eq!(general.show("0.48851347410198098", None), "0.488513474101981");
         assert_eq!(general.show("1592", Some(3)), "1592");
