@@ -37,6 +37,9 @@ const POLL: Duration = Duration::from_millis(20);
 type Pages = Vec<(u32, Vec<Out>)>;
 
 pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
+    // Every stream decodes within the limits before the library decodes any. (On this
+    // thread: a bug here is ours, and must not be taken for a PDF-library panic.)
+    guard::scan(data, &mut guard::Budget::new(ctx.limits), &|| ctx.check())?;
     let abort = Arc::new(AtomicBool::new(false));
     let (reply, rx) = crossbeam_channel::bounded(1);
     let job = Job {
@@ -169,8 +172,6 @@ impl Reader {
 /// Parses the PDF and lays out its pages (runs on the reader thread).
 fn read(job: &Job) -> Result<Pages> {
     let (data, password, abort, max_text) = (&job.data[..], job.password.as_deref(), &*job.abort, job.max_text);
-    // Every stream decodes within the limits before the library decodes any.
-    guard::scan(data, &mut guard::Budget::new(&job.limits), abort)?;
     let mut doc = pdf_extract::Document::load_mem(data).map_err(|e| Error::malformed(Format::Pdf, e.to_string()))?;
     if doc.is_encrypted() {
         // Many PDFs are encrypted with an empty user password (permissions only).
