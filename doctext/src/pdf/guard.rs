@@ -386,6 +386,31 @@ mod tests {
         assert_eq!(length(b"<< /Length1 9 /Length 12 >>", b""), Some(12));
     }
 
+    /// Damaged files (every cut of a real PDF's head, bytes flipped all over) scan
+    /// without a panic.
+    #[test]
+    fn damaged_files_scan_without_panicking() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/docs/realworld/crazyones.pdf");
+        let pdf = std::fs::read(path).expect("corpus file");
+        let limits = Limits { ratio_floor: 0, ..Limits::default() };
+        let ok = || Ok(());
+        for cut in (0..pdf.len()).step_by(97) {
+            let _ = scan(&pdf[..cut], &mut Budget::new(&limits), &ok);
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..300 {
+            let mut bad = pdf.clone();
+            for _ in 0..8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x % bad.len() as u64) as usize;
+                bad[at] = b"<>/ 0123456789streamendobjR[]"[(x >> 32) as usize % 29];
+            }
+            let _ = scan(&bad, &mut Budget::new(&limits), &ok);
+        }
+    }
+
     #[test]
     fn a_flate_bomb_stops_at_the_limits() {
         let bomb = zlib(&vec![0u8; 4 << 20]);
