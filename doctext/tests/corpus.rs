@@ -417,3 +417,34 @@ fn pdf_parser_panics_become_errors() {
     let doc = doctext::extract_file(corpus_path("realworld/crazyones.pdf"), &Options::default()).expect("the intact file reads");
     assert!(doc.text().contains("crazy"), "{}", doc.text());
 }
+
+/// The xls and xlsx of the same workbook give the same cells (numbers through the same
+/// formatter), trailing empty cells aside (xls rows are aligned to the sheet's width).
+#[test]
+fn xls_and_xlsx_of_the_same_workbook_agree() {
+    let tables = |rel: &str| -> Vec<Vec<Vec<String>>> {
+        let doc = doctext::extract_file(corpus_path(rel), &Options::default()).unwrap();
+        doc.blocks
+            .iter()
+            .filter_map(|b| match b {
+                doctext::Block::Table { rows, .. } => Some(
+                    rows.iter()
+                        .map(|r| {
+                            let mut r = r.clone();
+                            while r.last().is_some_and(|c| c.is_empty()) {
+                                r.pop();
+                            }
+                            r
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    };
+    for name in ["plain_en", "quiz_ko"] {
+        let xls = tables(&format!("base/{name}.xls"));
+        assert!(!xls.is_empty());
+        assert_eq!(xls, tables(&format!("base/{name}.xlsx")), "{name}");
+    }
+}
