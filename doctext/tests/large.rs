@@ -106,3 +106,28 @@ fn pdf_flate_bomb_is_refused_under_256_mb() {
     let err = doctext::extract_bytes(&pdf, "bomb.pdf", &doctext::Options::default()).expect_err("refused");
     assert!(matches!(err, doctext::Error::Limit(_)), "{err}");
 }
+
+/// The same bomb in a PDF encrypted with an empty user password (RC4, as many
+/// "permissions only" PDFs are): the raw scan sees only encrypted bytes, so the streams
+/// are checked again after decryption, before any is decoded.
+#[test]
+fn encrypted_pdf_flate_bomb_is_refused() {
+    use pdf_extract::encryption::{EncryptionState, EncryptionVersion, Permissions};
+    let mut doc = pdf_extract::Document::load_mem(&flate_bomb_pdf()).expect("lopdf loads the bomb (it decodes nothing)");
+    let id = pdf_extract::Object::String(b"doctext-bomb-0001".to_vec(), pdf_extract::StringFormat::Literal);
+    doc.trailer.set("ID", pdf_extract::Object::Array(vec![id.clone(), id]));
+    let state = EncryptionState::try_from(EncryptionVersion::V1 {
+        document: &doc,
+        owner_password: "owner",
+        user_password: "",
+        permissions: Permissions::default(),
+    })
+    .expect("an RC4 encryption state");
+    doc.encrypt(&state).expect("encrypt");
+    let mut pdf = Vec::new();
+    doc.save_to(&mut pdf).expect("save");
+    let err = doctext::extract_bytes(&pdf, "encrypted_bomb.pdf", &doctext::Options::default()).expect_err("refused");
+    println!("encrypted PDF flate bomb: {:.1} MB file: {err}", mb(pdf.len() as u64));
+    assert!(matches!(err, doctext::Error::Limit(_)), "{err}");
+}
+

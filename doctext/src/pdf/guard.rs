@@ -249,6 +249,11 @@ pub(crate) fn scan(data: &[u8], budget: &mut Budget<'_>, check: &dyn Fn() -> Res
     Ok(())
 }
 
+/// Whether the raw file names an encryption dictionary (its streams are encrypted there).
+pub(crate) fn mentions_encryption(data: &[u8]) -> bool {
+    find(data, b"/Encrypt").is_some()
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }

@@ -173,6 +173,9 @@ impl Reader {
 fn read(job: &Job) -> Result<Pages> {
     let (data, password, abort, max_text) = (&job.data[..], job.password.as_deref(), &*job.abort, job.max_text);
     let mut doc = pdf_extract::Document::load_mem(data).map_err(|e| Error::malformed(Format::Pdf, e.to_string()))?;
+    // lopdf decrypts a file whose user password is empty while loading it, and then no
+    // longer calls it encrypted: the raw file says whether it was.
+    let encrypted = doc.is_encrypted() || guard::mentions_encryption(data);
     if doc.is_encrypted() {
         // Many PDFs are encrypted with an empty user password (permissions only).
         if doc.decrypt("").is_err() {
@@ -185,9 +188,10 @@ fn read(job: &Job) -> Result<Pages> {
             })?;
         }
     }
-    if doc.trailer.get(b"Encrypt").is_ok() {
+    if encrypted {
         // The raw scan saw these streams encrypted: check them again as lopdf now holds
-        // them (decrypted, still encoded).
+        // them (decrypted, still encoded). (lopdf has already unpacked the object streams
+        // by then, unbounded: a gap for encrypted files only.)
         let mut budget = guard::Budget::new(&job.limits);
         for obj in doc.objects.values() {
             if let pdf_extract::Object::Stream(stream) = obj {
