@@ -286,3 +286,28 @@ fn pptx_smartart_and_chart_titles_come_with_their_slide() {
         ]
     );
 }
+
+/// An archive holding a document and a video: the video is never inflated (here it would
+/// break the ratio limit), the document is read.
+#[test]
+fn archive_media_entries_are_not_inflated() {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("수업/영상.mp4", deflated).unwrap();
+    w.write_all(&vec![0u8; 4 << 20]).unwrap();
+    w.start_file("수업/표.docx", deflated).unwrap();
+    w.write_all(&docx_with_parts()).unwrap();
+    let archive = w.finish().unwrap().into_inner();
+    let mut opts = Options::default();
+    opts.limits.ratio_floor = 1 << 20;
+    let doc = doctext::extract_bytes(&archive, "lesson.zip", &opts).expect("the video is skipped");
+    assert!(doc.text().contains("본문 첫 문단"), "{}", doc.text());
+    assert!(doc.blocks.iter().all(|b| b.origin().entry == ["수업/표.docx"]));
+    // The same bytes under a name that is not media are inflated, and stopped.
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("zeros.dat", deflated).unwrap();
+    w.write_all(&vec![0u8; 4 << 20]).unwrap();
+    let archive = w.finish().unwrap().into_inner();
+    let err = doctext::extract_bytes(&archive, "zeros.zip", &opts).expect_err("a bomb by its ratio");
+    assert!(matches!(err, doctext::Error::Limit(doctext::LimitKind::Ratio { .. })), "{err}");
+}
