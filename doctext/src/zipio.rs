@@ -100,21 +100,19 @@ impl<R: Read> Read for EntryReader<'_, R> {
     }
 }
 
-/// Whether a part carries no text by its path: media, fonts, embedded binaries,
-/// thumbnails. Such parts are never inflated.
+/// Whether an entry carries no text, by its extension: pictures, audio, video, fonts,
+/// embedded binaries. Such entries are never inflated. (Folder names are not used: a
+/// user's folder called `media` may well hold documents. The OOXML readers only ever
+/// open the parts their relationships name as text.)
 pub(crate) fn is_textless(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    let dir_media = ["/media/", "/embeddings/", "/fonts/", "/activex/", "/printersettings/"]
-        .iter()
-        .any(|d| lower.contains(d) || lower.starts_with(&d[1..]));
     let ext = lower.rsplit_once('.').map_or("", |(_, e)| e);
-    let binary_ext = matches!(
+    matches!(
         ext,
-        "bin" | "odttf" | "ttf" | "otf" | "fntdata" | "png" | "jpg" | "jpeg" | "gif" | "bmp" | "tif" | "tiff" | "emf" | "wmf"
-            | "wdp" | "svg" | "mp4" | "m4v" | "mov" | "avi" | "wmv" | "mpg" | "mpeg" | "mkv" | "webm" | "mp3" | "wav" | "m4a"
-            | "wma" | "ogg" | "aac" | "flac"
-    );
-    dir_media || binary_ext || lower.starts_with("docprops/thumbnail")
+        "bin" | "odttf" | "ttf" | "otf" | "ttc" | "woff" | "woff2" | "fntdata" | "png" | "jpg" | "jpeg" | "gif" | "bmp" | "tif"
+            | "tiff" | "emf" | "wmf" | "wdp" | "heic" | "webp" | "svg" | "mp4" | "m4v" | "mov" | "avi" | "wmv" | "mpg" | "mpeg"
+            | "mkv" | "webm" | "mp3" | "wav" | "m4a" | "wma" | "ogg" | "aac" | "flac"
+    )
 }
 
 /// An XML part streaming out of its entry.

@@ -203,7 +203,7 @@ fn sheet_rows(r: &mut impl XmlSource, shared: &[String], styles: &Styles, ctx: &
     let mut row: Vec<String> = Vec::new();
     let mut in_row = false;
     // The current cell: column, type, style, value text, inline text.
-    let mut cell: Option<(usize, String, Option<usize>, String, String)> = None;
+    let mut cell: Option<(usize, &'static str, Option<usize>, String, String)> = None;
     loop {
         match r.event(ctx)? {
             Event::Start(e) => match local(&e) {
@@ -212,9 +212,8 @@ fn sheet_rows(r: &mut impl XmlSource, shared: &[String], styles: &Styles, ctx: &
                     row.clear();
                 }
                 "c" => {
-                    let col = attr(&e, "r").and_then(|c| column_of(&c)).unwrap_or(row.len());
-                    let style = attr(&e, "s").and_then(|s| s.parse().ok());
-                    cell = Some((col, attr(&e, "t").unwrap_or_default(), style, String::new(), String::new()));
+                    let (col, ty, style) = cell_attrs(&e);
+                    cell = Some((col.unwrap_or(row.len()), ty, style, String::new(), String::new()));
                 }
                 "v" => {
                     if let Some(c) = cell.as_mut() {
@@ -236,7 +235,7 @@ fn sheet_rows(r: &mut impl XmlSource, shared: &[String], styles: &Styles, ctx: &
             Event::End(e) => match local_end(&e) {
                 "c" => {
                     if let Some((col, ty, style, v, inline)) = cell.take() {
-                        let text = cell_text(&ty, v, inline, shared, styles, style);
+                        let text = cell_text(ty, v, inline, shared, styles, style);
                         text_bytes += text.len() as u64;
                         if text_bytes > budget {
                             return Err(crate::Error::Limit(crate::LimitKind::TotalBytes { max: ctx.limits.max_total_bytes }));
@@ -271,6 +270,32 @@ fn sheet_rows(r: &mut impl XmlSource, shared: &[String], styles: &Styles, ctx: &
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// A cell's column (from `r`), type (`t`) and style (`s`), in one pass over its
+/// attributes, without allocating.
+fn cell_attrs(e: &quick_xml::events::BytesStart<'_>) -> (Option<usize>, &'static str, Option<usize>) {
+    let (mut col, mut ty, mut style) = (None, "", None);
+    for a in e.attributes().with_checks(false).flatten() {
+        let value: &str = &a.value;
+        match a.key.0 {
+            "r" => col = column_of(value),
+            "s" => style = value.trim().parse().ok(),
+            "t" => {
+                ty = match value.trim() {
+                    "s" => "s",
+                    "inlineStr" => "inlineStr",
+                    "b" => "b",
+                    "n" => "n",
+                    "" => "",
+                    // str, e, d and anything else: the value as written.
+                    _ => "str",
+                }
+            }
+            _ => {}
+        }
+    }
+    (col, ty, style)
 }
 
 fn cell_text(ty: &str, v: String, inline: String, shared: &[String], styles: &Styles, style: Option<usize>) -> String {
