@@ -116,7 +116,43 @@ pub(crate) fn is_textless(name: &str) -> bool {
 }
 
 /// An XML part streaming out of its entry.
-pub(crate) type PartStream<'z> = crate::xml::XmlStream<std::io::BufReader<EntryReader<'z, Box<dyn Read + 'z>>>>;
+pub(crate) type PartStream<'z> =
+    crate::xml::XmlStream<std::io::BufReader<LossyUtf8<std::io::BufReader<EntryReader<'z, Box<dyn Read + 'z>>>>>>;
+
+/// Bytes decoded as they are read into valid UTF-8: malformed sequences become U+FFFD,
+/// a UTF-8 BOM is dropped and a UTF-16 BOM switches to UTF-16 (`encoding_rs` sniffing).
+pub(crate) struct LossyUtf8<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    pending: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> Read for LossyUtf8<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.at < self.pending.len() {
+                let n = out.len().min(self.pending.len() - self.at);
+                out[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+                self.at += n;
+                return Ok(n);
+            }
+            if self.done || out.is_empty() {
+                return Ok(0);
+            }
+            let input = self.inner.fill_buf()?;
+            let last = input.is_empty();
+            // Room for the worst case of a whole input buffer of invalid bytes, 3 bytes each.
+            self.pending.resize(3 * input.len().max(1) + 16, 0);
+            let (_, read, written, _) = self.decoder.decode_to_utf8(input, &mut self.pending, last);
+            self.inner.consume(read);
+            self.pending.truncate(written);
+            self.at = 0;
+            self.done = last;
+        }
+    }
+}
 
 /// An opened zip with its entry names decoded.
 pub(crate) struct ZipPackage<'d> {
@@ -185,37 +221,18 @@ impl<'d> ZipPackage<'d> {
             limits,
             progress: ctx.progress_hook().map(|p| (p, ctx.inflated(), 256 << 10)),
         };
-        let mut buffered = std::io::BufReader::with_capacity(32 * 1024, reader);
-        let utf16 = match std::io::BufRead::fill_buf(&mut buffered) {
-            Ok(head) => head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]),
-            Err(e) => {
-                if let Some(hit) = e.get_ref().and_then(|i| i.downcast_ref::<LimitHit>()) {
-                    return Err(hit.to_error());
-                }
-                return Err(Error::malformed(format, format!("cannot inflate zip entry {index}: {e}")));
-            }
+        // Bytes → text that is always valid UTF-8 (a stray invalid byte becomes U+FFFD, as
+        // when a part is read whole; a UTF-16 part with its BOM is transcoded) → XML.
+        let text = LossyUtf8 {
+            inner: std::io::BufReader::with_capacity(32 * 1024, reader),
+            decoder: encoding_rs::UTF_8.new_decoder(),
+            pending: Vec::new(),
+            at: 0,
+            done: false,
         };
-        if utf16 {
-            // Rare, small parts from old tools: read whole (charged there), re-encoded.
-            drop(buffered);
-            let data = self.read_index(index, ctx)?;
-            let text = crate::xml::decode(&data).into_owned();
-            drop(data);
-            let reader = EntryReader {
-                inner: Box::new(Cursor::new(text.into_bytes())) as Box<dyn Read + '_>,
-                inflated: 0,
-                compressed: u64::MAX,
-                max: u64::MAX,
-                max_kind: LimitKind::TotalBytes { max: limits.max_total_bytes },
-                limits,
-                progress: None,
-            };
-            let mut stream = crate::xml::XmlStream::new(std::io::BufReader::new(reader), format);
-            return f(&mut stream, ctx).map(Some);
-        }
-        let mut stream = crate::xml::XmlStream::new(buffered, format);
+        let mut stream = crate::xml::XmlStream::new(std::io::BufReader::with_capacity(32 * 1024, text), format);
         let r = f(&mut stream, ctx);
-        let inflated = stream.get_ref().get_ref().inflated();
+        let inflated = stream.get_ref().get_ref().inner.get_ref().inflated();
         drop(stream);
         ctx.charge(inflated)?;
         r.map(Some)
@@ -317,6 +334,36 @@ pub(crate) fn decode_name(raw: &[u8], utf8_flag: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lossy(bytes: &[u8]) -> String {
+        let mut r = LossyUtf8 {
+            inner: std::io::BufReader::with_capacity(5, bytes),
+            decoder: encoding_rs::UTF_8.new_decoder(),
+            pending: Vec::new(),
+            at: 0,
+            done: false,
+        };
+        let mut out = Vec::new();
+        // Small reads, to cross buffer boundaries inside characters.
+        let mut buf = [0u8; 3];
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(out).expect("always valid UTF-8")
+    }
+
+    #[test]
+    fn parts_stream_as_valid_utf8() {
+        assert_eq!(lossy("<t>한글 ok</t>".as_bytes()), "<t>한글 ok</t>");
+        assert_eq!(lossy(b"<t>a\xFFb\xED\x95</t>"), "<t>a\u{FFFD}b\u{FFFD}</t>");
+        assert_eq!(lossy("\u{FEFF}<t/>".as_bytes()), "<t/>");
+        let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("<t>퀴즈</t>".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        assert_eq!(lossy(&utf16), "<t>퀴즈</t>");
+    }
 
     #[test]
     fn cp949_names_decode() {
