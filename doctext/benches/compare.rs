@@ -19,13 +19,20 @@
 //!   and Hangul formats (docx, xlsx, pptx, doc, xls, ppt, hwp), where no file dominates,
 //!   so the figure shows what the pool itself adds or loses.
 //!
-//! The formats added for issue 15 (hwpx, odt, ods, odp, csv, tsv, txt, md) are timed on
+//! The newer formats (hwpx, odt, ods, odp, csv, tsv, txt, md) are timed on
 //! the quiz files in `tests/data`, against the `csv` crate (csv, tsv) and calamine (ods)
 //! where a crate reads them; `csv` also times a 100 000-row CSV generated at run time
 //! (about 10 MB), where MB/s means more than on a 1 KB file.
 //!
+//! Large files (`large`): a 300 MB pptx whose size is a video, a 250 000-row xlsx and a
+//! 2 MB PDF whose stream inflates to 2 GiB, generated in a temp dir and read by the
+//! release `doctext` binary in a child process, with its time and peak RSS (`wait4`).
+//!
 //! `DOCTEXT_BENCH=xls,pool` (comma-separated formats, `pool`, `pool-mixed`,
-//! `pool-office`, `agile`) runs only those sections.
+//! `pool-office`, `agile`, `large`) runs only those sections.
+
+#[path = "../tests/support/generated.rs"]
+mod generated;
 
 use dotext::MsDoc;
 use sha2::{Digest, Sha512};
@@ -318,6 +325,42 @@ fn main() {
     if wanted("agile") {
         agile_table();
     }
+    if wanted("large") {
+        large_table();
+    }
+}
+
+/// Peak RSS and time of the `doctext` binary on large files and a bomb.
+fn large_table() {
+    let dir = std::env::temp_dir().join(format!("doctext-bench-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bin = Path::new(env!("CARGO_BIN_EXE_doctext"));
+    println!("\n### Large files and a bomb: the `doctext` binary in a child process\n");
+    println!("| file                                   | size (MB) | result        | s      | peak RSS (MB) | text (MB) |");
+    println!("|----------------------------------------|-----------|---------------|--------|---------------|-----------|");
+    let pptx = dir.join("lesson_with_video.pptx");
+    generated::write_pptx_with_video(&pptx, 300 << 20);
+    let xlsx = dir.join("rows_250k.xlsx");
+    generated::write_xlsx_rows(&xlsx, 250_000);
+    let bomb = dir.join("flate_bomb_2GiB.pdf");
+    std::fs::write(&bomb, generated::flate_bomb_pdf()).expect("write the bomb");
+    for (label, path) in [
+        ("pptx, one slide + a 300 MB video", &pptx),
+        ("xlsx, 250 000 rows × 5 columns", &xlsx),
+        ("pdf, a Flate stream inflating to 2 GiB", &bomb),
+    ] {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let run = generated::run_doctext(bin, path);
+        let result = if run.code == 0 { "read".to_string() } else { format!("refused ({})", run.code) };
+        println!(
+            "| {label:<38} | {:>9.1} | {result:<13} | {:>6.2} | {:>13.1} | {:>9.1} |",
+            size as f64 / 1048576.0,
+            run.secs,
+            run.peak_rss_mb,
+            run.stdout_bytes as f64 / 1048576.0
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 fn pool_table() {

@@ -19,6 +19,11 @@ pub(crate) fn extract(pkg: &mut ZipPackage<'_>, ctx: &mut Ctx) -> Result<Documen
         if pkg.is_dir(i) {
             continue;
         }
+        // Pictures, videos, fonts: not documents, and never inflated.
+        if crate::zipio::is_textless(name) {
+            tracing::debug!(entry = %name, "skipping an entry that carries no text");
+            continue;
+        }
         let data = pkg.read_index(i, ctx)?;
         match crate::extract_nested(&data, name, ctx) {
             Ok(inner) => {

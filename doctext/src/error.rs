@@ -14,6 +14,12 @@ pub enum LimitKind {
     Entries { max: usize },
     /// Archives nested deeper than `max`.
     Depth { max: u32 },
+    /// One PDF stream decoded to more than `max` bytes.
+    StreamBytes { max: u64 },
+    /// An entry or stream inflated to more than `max` times its compressed size.
+    Ratio { max: u64 },
+    /// A file to be read into memory is larger than `max` bytes.
+    FileBytes { max: u64 },
     /// The file took longer than `max` to read.
     Time { max: Duration },
 }
@@ -25,6 +31,9 @@ impl std::fmt::Display for LimitKind {
             LimitKind::TotalBytes { max } => write!(f, "the file inflates to more than {max} bytes in total"),
             LimitKind::Entries { max } => write!(f, "more than {max} entries"),
             LimitKind::Depth { max } => write!(f, "archives nested deeper than {max} levels"),
+            LimitKind::StreamBytes { max } => write!(f, "a PDF stream decodes to more than {max} bytes"),
+            LimitKind::Ratio { max } => write!(f, "a part inflates to more than {max} times its compressed size"),
+            LimitKind::FileBytes { max } => write!(f, "the file is larger than {max} bytes"),
             LimitKind::Time { max } => write!(f, "reading took longer than {:.1} s", max.as_secs_f64()),
         }
     }
@@ -59,6 +68,9 @@ pub enum Error {
     Cancelled,
     #[error("internal error while reading the file: {0}")]
     Panicked(String),
+    /// The PDF library failed (it panicked) on this file, on `page` if it had begun one.
+    #[error("could not read this PDF{}: the PDF reader failed ({reason})", .page.map(|p| format!(" (page {p})")).unwrap_or_default())]
+    PdfFailed { page: Option<u32>, reason: String },
 }
 
 impl Error {

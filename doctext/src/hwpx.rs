@@ -40,7 +40,7 @@ pub(crate) fn extract(pkg: &mut ZipPackage<'_>, ctx: &mut Ctx) -> Result<Documen
     let mut doc = Document::new(Format::Hwpx);
     for (number, part) in sections {
         let data = pkg.read_required(&part, ctx)?;
-        let origin = Origin { entry: Vec::new(), part: Part::Section(number) };
+        let origin = Origin { entry: Vec::new(), part: Part::Section(number), hidden: false };
         walk(&xml::decode(&data), origin, &mut doc, ctx)?;
     }
     Ok(doc)

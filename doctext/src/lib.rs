@@ -29,6 +29,7 @@ mod cfb;
 mod crypto;
 mod flow;
 mod hwpx;
+mod numfmt;
 mod odf;
 mod ooxml;
 mod pdf;
@@ -64,10 +65,56 @@ impl Options {
 }
 
 /// Reads a file from disk and extracts its text.
+///
+/// A zip (docx, xlsx, pptx, archives) larger than 16 MiB is read from the file as needed,
+/// never whole: a 300 MB deck whose size is a video costs the memory of its slides. Other
+/// files are read into memory, up to `Limits::max_file_bytes`.
 pub fn extract_file(path: impl AsRef<Path>, opts: &Options) -> Result<Document> {
-    let data = read_file(path.as_ref(), &opts.limits)?;
     let name = path.as_ref().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    extract_bytes(&data, &name, opts)
+    run_path(path.as_ref(), &name, opts, None, None, &mut Vec::new())
+}
+
+/// Zips up to this size are read into memory whole; larger ones through the file.
+const ZIP_IN_MEMORY_MAX: u64 = 16 << 20;
+
+/// Reads a file on disk: a large zip through the file itself, anything else through `buf`.
+pub(crate) fn run_path(
+    path: &Path,
+    name_hint: &str,
+    opts: &Options,
+    cancel: Option<&AtomicBool>,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+    buf: &mut Vec<u8>,
+) -> Result<Document> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path)?;
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    // A small zip is cheaper to read whole than through seeks on the file.
+    let large = file.metadata()?.len() > ZIP_IN_MEMORY_MAX;
+    if large && detect(&head[..n]) == Detected::Zip {
+        file.rewind()?;
+        let mut ctx = Ctx::new(&opts.limits, opts.password.as_deref(), cancel);
+        if let Some(p) = progress {
+            ctx = ctx.with_progress(p);
+        }
+        return guarded(
+            || {
+                let mut pkg = zipio::ZipPackage::open_file(file, zip_format_for_name(name_hint), &ctx)?;
+                extract_package(&mut pkg, &mut ctx)
+            },
+            name_hint,
+        );
+    }
+    drop(file);
+    read_file_into(path, &opts.limits, buf)?;
+    run(buf, name_hint, opts, cancel, progress)
 }
 
 /// Extracts the text of a file held in memory. The format is detected from the bytes;
@@ -97,27 +144,20 @@ pub(crate) fn run(
     guarded(|| extract_any(data, name_hint, &mut ctx), name_hint)
 }
 
-/// Reads a whole file, refusing one larger than the per-file total.
-pub(crate) fn read_file(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    read_file_into(path, limits, &mut buf)?;
-    Ok(buf)
-}
-
 /// Reads a file into `buf` (cleared first; pool workers reuse one buffer), refusing a file
-/// larger than the total-bytes limit, also one that grows past it while being read.
+/// larger than `max_file_bytes`, also one that grows past it while being read.
 pub(crate) fn read_file_into(path: &Path, limits: &Limits, buf: &mut Vec<u8>) -> Result<()> {
     use std::io::Read;
-    let too_big = || Error::Limit(LimitKind::TotalBytes { max: limits.max_total_bytes });
+    let too_big = || Error::Limit(LimitKind::FileBytes { max: limits.max_file_bytes });
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    if len > limits.max_total_bytes {
+    if len > limits.max_file_bytes {
         return Err(too_big());
     }
     buf.clear();
     buf.reserve(usize::try_from(len).unwrap_or(usize::MAX));
-    file.take(limits.max_total_bytes.saturating_add(1)).read_to_end(buf)?;
-    if buf.len() as u64 > limits.max_total_bytes {
+    file.take(limits.max_file_bytes.saturating_add(1)).read_to_end(buf)?;
+    if buf.len() as u64 > limits.max_file_bytes {
         return Err(too_big());
     }
     Ok(())

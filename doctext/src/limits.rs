@@ -6,12 +6,28 @@ use std::time::{Duration, Instant};
 
 /// Bounds on what one file may cost. The defaults fit quiz decks and routines with a
 /// wide margin and stop decompression bombs early.
+///
+/// What tells a large file from a bomb is the ratio of inflated to compressed bytes and
+/// the time: a 300 MB deck with a video, or a sheet of 250 000 rows, inflates a few times
+/// its compressed size; a bomb inflates a thousand times. Parts that carry no text
+/// (media, fonts, embedded binaries) are never inflated, and sheet and document XML is
+/// parsed as it streams out of the zip, so only what is held in memory at once (a buffered
+/// part, a PDF stream) is bounded by `max_entry_bytes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Bytes one archive entry or container stream may inflate to.
+    /// Bytes one entry, container stream or PDF stream may inflate to when it is held in
+    /// memory whole (parts parsed as a stream are bounded by the total and the ratio).
     pub max_entry_bytes: u64,
     /// Bytes everything inflated from one top-level file may add up to.
     pub max_total_bytes: u64,
+    /// Size of a file read into memory whole (PDF, OLE compound files, archive entries).
+    /// A zip read from disk is not held in memory and is not bounded by this.
+    pub max_file_bytes: u64,
+    /// Inflated bytes per compressed byte one entry or stream may reach, once it is past
+    /// `ratio_floor` bytes (small parts legitimately compress very well).
+    pub max_ratio: u64,
+    /// Inflated bytes below which the ratio is not checked.
+    pub ratio_floor: u64,
     /// Archive entries (or container streams) one file may hold.
     pub max_entries: usize,
     /// How deep archives may nest (a document inside a zip is depth 1).
@@ -24,11 +40,24 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_entry_bytes: 64 << 20,
-            max_total_bytes: 256 << 20,
+            max_total_bytes: 1 << 30,
+            max_file_bytes: 256 << 20,
+            max_ratio: 200,
+            ratio_floor: 8 << 20,
             max_entries: 10_000,
             max_depth: 4,
             max_time: Duration::from_secs(30),
         }
+    }
+}
+
+impl Limits {
+    /// The ratio error when `inflated` bytes from `compressed` ones is past the ratio.
+    pub(crate) fn check_ratio(&self, inflated: u64, compressed: u64) -> Result<()> {
+        if inflated > self.ratio_floor && inflated / compressed.max(1) > self.max_ratio {
+            return Err(Error::Limit(LimitKind::Ratio { max: self.max_ratio }));
+        }
+        Ok(())
     }
 }
 
@@ -105,6 +134,12 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The progress callback, for readers that count inflated bytes themselves (parts
+    /// streamed out of a zip).
+    pub(crate) fn progress_hook(&self) -> Option<&'a (dyn Fn(u64) + Sync)> {
+        self.progress
     }
 
     /// Bytes inflated so far.

@@ -67,6 +67,9 @@ pub struct Origin {
     pub entry: Vec<String>,
     /// The part of the file the block belongs to.
     pub part: Part,
+    /// The part is hidden in its application (a hidden or very hidden sheet).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
 }
 
 /// The part of a document a block belongs to.
@@ -86,6 +89,12 @@ pub enum Part {
     Sheet(String),
     /// A section of a Hangul document, 0-based as in `BodyText/SectionN`.
     Section(u32),
+    /// A page header of a word-processing document (each header part once).
+    Header,
+    /// A page footer of a word-processing document (each footer part once).
+    Footer,
+    /// A reviewer's comment.
+    Comment,
 }
 
 /// One block of content.

@@ -75,9 +75,9 @@ pub(crate) fn read_xml(text: &str, format: Option<Format>, ctx: &mut Ctx) -> Res
                     "table-cell" | "covered-table-cell" => open_cell(&mut flow, &e),
                     "page" => {
                         slide += 1;
-                        flow.origin = Origin { entry: Vec::new(), part: Part::Slide(slide) };
+                        flow.origin = Origin { entry: Vec::new(), part: Part::Slide(slide), hidden: false };
                     }
-                    "notes" => flow.origin = Origin { entry: Vec::new(), part: Part::Notes(slide.max(1)) },
+                    "notes" => flow.origin = Origin { entry: Vec::new(), part: Part::Notes(slide.max(1)), hidden: false },
                     "s" => spaces(&mut flow, &e),
                     "tab" => flow.push_char('\t'),
                     "line-break" => flow.push_char('\n'),
@@ -110,7 +110,7 @@ pub(crate) fn read_xml(text: &str, format: Option<Format>, ctx: &mut Ctx) -> Res
                 "table" => flow.close_table(&mut doc),
                 "table-row" => flow.close_row(ctx)?,
                 "table-cell" | "covered-table-cell" => flow.close_cell(&mut doc, ctx)?,
-                "notes" => flow.origin = Origin { entry: Vec::new(), part: Part::Slide(slide.max(1)) },
+                "notes" => flow.origin = Origin { entry: Vec::new(), part: Part::Slide(slide.max(1)), hidden: false },
                 "page" => flow.origin = Origin::default(),
                 _ => {}
             },
@@ -158,7 +158,7 @@ fn skipped(e: &BytesStart<'_>) -> bool {
 fn open_table(flow: &mut Flow, e: &BytesStart<'_>, body: Option<Format>) {
     if body == Some(Format::Ods) && e.name().0 == "table:table" && !flow.in_paragraph() {
         let name = attr(e, "table:name").unwrap_or_default();
-        flow.origin = Origin { entry: Vec::new(), part: Part::Sheet(name) };
+        flow.origin = Origin { entry: Vec::new(), part: Part::Sheet(name), hidden: false };
     }
     flow.open_table();
 }

@@ -391,10 +391,7 @@ fn worker(shared: &Shared, events: Sender<PoolEvent>) {
             // Everything that can panic runs inside the guard, reading the file included.
             catch_unwind(AssertUnwindSafe(|| {
                 let data: &[u8] = match &source {
-                    Source::Path(p) => {
-                        crate::read_file_into(p, &opts.limits, &mut buf)?;
-                        &buf
-                    }
+                    Source::Path(p) => return crate::run_path(p, &name, &opts, Some(&cancel), Some(&progress), &mut buf),
                     Source::Bytes(d) => d,
                     #[cfg(test)]
                     Source::Gate { open, panic } => {
@@ -439,7 +436,7 @@ mod tests {
         let mut pool = Pool::new(3);
         let mut ids = Vec::new();
         for i in 0..12 {
-            let data = if i % 3 == 0 { b"garbage".to_vec() } else { zip_of("a.bin", b"x") };
+            let data = if i % 3 == 0 { b"garbage".to_vec() } else { zip_of("a.dat", b"x") };
             ids.push(pool.submit_bytes(format!("f{i}"), data, Options::default()));
         }
         let done = pool.finish();
@@ -459,7 +456,7 @@ mod tests {
         let (gate_tx, gate_rx) = unbounded();
         // The single worker blocks on the first job until the gate opens.
         let blocker = pool.submit(String::from("gate"), Source::Gate { open: gate_rx, panic: true }, Options::default());
-        let a = pool.submit_bytes("a", zip_of("a.bin", b"x"), Options::default());
+        let a = pool.submit_bytes("a", zip_of("a.dat", b"x"), Options::default());
         let b = pool.submit_bytes("b", b"junk".to_vec(), Options::default());
         pool.cancel(a);
         gate_tx.send(()).unwrap();
@@ -477,9 +474,9 @@ mod tests {
         let gate = pool.submit(String::from("gate"), Source::Gate { open: gate_rx, panic: false }, Options::default());
         // Only once the worker holds the gate do the others queue up behind it.
         assert!(matches!(pool.recv(), Some(PoolEvent::Started { id, .. }) if id == gate));
-        let small = pool.submit_bytes("small", zip_of("a.bin", b"x"), Options::default());
-        let large = pool.submit_bytes("large", zip_of("a.bin", &[b'y'; 4096]), Options::default());
-        let medium = pool.submit_bytes("medium", zip_of("a.bin", &[b'z'; 512]), Options::default());
+        let small = pool.submit_bytes("small", zip_of("a.dat", b"x"), Options::default());
+        let large = pool.submit_bytes("large", zip_of("a.dat", &[b'y'; 4096]), Options::default());
+        let medium = pool.submit_bytes("medium", zip_of("a.dat", &[b'z'; 512]), Options::default());
         gate_tx.send(()).unwrap();
         let mut started = Vec::new();
         let mut done = Vec::new();
@@ -502,7 +499,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/docs/base/");
         let large = dir.join("large.zip");
-        std::fs::write(&large, zip_of("a.bin", &[b'y'; 100_000])).unwrap();
+        std::fs::write(&large, zip_of("a.dat", &[b'y'; 100_000])).unwrap();
         let mut pool = Pool::new(1);
         pool.submit_file(&large, Options::default());
         pool.submit_file(format!("{corpus}plain_en.xls"), Options::default());

@@ -54,11 +54,91 @@ impl<'a> XmlReader<'a> {
 
     /// Skips everything up to the end of the element whose `Start` was just read.
     pub(crate) fn skip(&mut self, start: &BytesStart<'_>) -> Result<()> {
-        let name = start.name();
         self.inner
-            .read_to_end(name)
+            .read_to_end(start.name())
             .map(|_| ())
             .map_err(|e| Error::malformed(self.format, format!("XML error: {e}")))
+    }
+}
+
+/// A source of XML events: a whole part in memory ([`XmlReader`]) or a part streamed
+/// from its zip entry ([`XmlStream`], bounded memory). The walkers are generic over it.
+pub(crate) trait XmlSource {
+    /// The next event; `Event::Eof` at the end.
+    fn event(&mut self, ctx: &Ctx) -> Result<Event<'_>>;
+    /// Skips everything up to the end of the element named `name` whose `Start` was just read.
+    fn skip_name(&mut self, name: &str) -> Result<()>;
+}
+
+impl XmlSource for XmlReader<'_> {
+    fn event(&mut self, ctx: &Ctx) -> Result<Event<'_>> {
+        self.next(ctx)
+    }
+
+    fn skip_name(&mut self, name: &str) -> Result<()> {
+        self.inner
+            .read_to_end(quick_xml::name::QName(name))
+            .map(|_| ())
+            .map_err(|e| Error::malformed(self.format, format!("XML error: {e}")))
+    }
+}
+
+/// A part parsed as it is read (from a zip entry through its limits): memory stays at
+/// one buffer of the largest event, whatever the part's size.
+pub(crate) struct XmlStream<R: std::io::BufRead> {
+    inner: Reader<R>,
+    buf: Vec<u8>,
+    skip_buf: Vec<u8>,
+    format: Format,
+    events: u32,
+}
+
+impl<R: std::io::BufRead> XmlStream<R> {
+    pub(crate) fn new(source: R, format: Format) -> Self {
+        let mut inner = Reader::from_reader(source);
+        let cfg = inner.config_mut();
+        cfg.trim_text(false);
+        cfg.expand_empty_elements = false;
+        Self { inner, buf: Vec::new(), skip_buf: Vec::new(), format, events: 0 }
+    }
+
+    /// The source reader (to read its counters once the part is done).
+    pub(crate) fn get_ref(&self) -> &R {
+        self.inner.get_ref()
+    }
+
+}
+
+/// The error of a streamed part: a limit hit while inflating, or bad XML.
+fn stream_error(e: quick_xml::Error, position: u64, format: Format) -> Error {
+    if let quick_xml::Error::Io(io) = &e
+        && let Some(hit) = io.get_ref().and_then(|i| i.downcast_ref::<crate::zipio::LimitHit>())
+    {
+        return hit.to_error();
+    }
+    Error::malformed(format, format!("XML error at byte {position}: {e}"))
+}
+
+impl<R: std::io::BufRead> XmlSource for XmlStream<R> {
+    fn event(&mut self, ctx: &Ctx) -> Result<Event<'_>> {
+        self.events = self.events.wrapping_add(1);
+        if self.events.is_multiple_of(4096) {
+            ctx.check()?;
+        }
+        // A huge single event (a megabyte-long text run) is fine; the buffer does not
+        // stay that large for the rest of the part.
+        if self.buf.capacity() > (4 << 20) {
+            self.buf = Vec::new();
+        }
+        self.buf.clear();
+        let (inner, format) = (&mut self.inner, self.format);
+        inner.read_event_into(&mut self.buf).map_err(|e| stream_error(e, 0, format))
+    }
+
+    fn skip_name(&mut self, name: &str) -> Result<()> {
+        self.skip_buf.clear();
+        let r = self.inner.read_to_end_into(quick_xml::name::QName(name), &mut self.skip_buf);
+        r.map(|_| ()).map_err(|e| stream_error(e, self.inner.buffer_position(), self.format))
     }
 }
 
@@ -126,10 +206,10 @@ pub(crate) fn push_ref(out: &mut String, r: &BytesRef<'_>) {
 }
 
 /// Text of an element up to its end tag, for simple elements such as `<v>` or `<t>`.
-pub(crate) fn read_text(r: &mut XmlReader<'_>, ctx: &Ctx, out: &mut String) -> Result<()> {
+pub(crate) fn read_text(r: &mut impl XmlSource, ctx: &Ctx, out: &mut String) -> Result<()> {
     let mut depth = 0usize;
     loop {
-        match r.next(ctx)? {
+        match r.event(ctx)? {
             Event::Text(t) => out.push_str(&t.xml10_content()),
             Event::CData(t) => out.push_str(&t.xml10_content()),
             Event::GeneralRef(g) => push_ref(out, &g),

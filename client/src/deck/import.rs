@@ -13,12 +13,18 @@ use super::{ActiveDeck, DeckOrigin};
 /// Longest first paragraph taken as the deck's title, in characters.
 const TITLE_CHARS: usize = 80;
 
-/// Reads a deck from an extracted document: its tables first, else its lines. The title is
-/// the document's first short paragraph, else the file name without extension.
+/// Reads a deck from an extracted document: its tables first, else its lines (page headers
+/// and footers, comments and hidden sheets left out). The title is the document's first short
+/// paragraph, else the file name without extension.
 pub fn deck_from_document(file: &str, doc: &Document) -> Result<Deck, DeckError> {
     let mut tables = Vec::new();
     let mut lines = Vec::new();
-    for block in &doc.blocks {
+    // Page headers and footers, comments and hidden sheets are not the deck.
+    let content = doc.blocks.iter().filter(|b| {
+        let origin = b.origin();
+        !origin.hidden && !matches!(origin.part, doctext::model::Part::Header | doctext::model::Part::Footer | doctext::model::Part::Comment)
+    });
+    for block in content {
         match block {
             Block::Table { rows, .. } => tables.push(rows.clone()),
             Block::Paragraph { text, .. } => {

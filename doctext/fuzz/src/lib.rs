@@ -2,7 +2,7 @@
 
 /// libFuzzer's panic hook aborts on every panic, even one that is caught. doctext runs
 /// the third-party PDF parser on a thread named `doctext-pdf` and turns its panics into
-/// `Error::Panicked` by design; those are let through (and counted as ordinary results),
+/// `Error::PdfFailed` by design; those are let through (and counted as ordinary results),
 /// while a panic anywhere else — doctext's own code — still aborts as a crash.
 pub fn contain_pdf_parser_panics() {
     let abort_hook = std::panic::take_hook();

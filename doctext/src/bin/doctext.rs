@@ -28,6 +28,17 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    match run() {
+        // The reader of our output is gone (`doctext big.docx | head -1`): that is the
+        // end of the job, not a failure.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
+            std::process::exit(0)
+        }
+        other => other,
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

@@ -5,16 +5,16 @@
 //! (`SST`, continued in `CONTINUE` records, where a string cut by a record boundary
 //! resumes with a fresh flags byte). Each worksheet substream (`BOF` … `EOF`) holds the
 //! cells: `LABELSST`, `LABEL`, `NUMBER`, `RK`, `MULRK`, `BOOLERR` and `FORMULA` (whose
-//! cached string follows in a `STRING` record). Every sheet becomes one table. Numbers
-//! whose cell format (`XF` → `FORMAT`, or a built-in id) shows a date or time come out
-//! as ISO 8601 text, other numbers in their shortest form.
+//! cached string follows in a `STRING` record). Every sheet becomes one table; a hidden
+//! sheet (`BOUNDSHEET` state) is marked hidden. Numbers are shown as Excel shows them,
+//! through the cell's format (`XF` → `FORMAT`, or a built-in id) applied by
+//! [`crate::numfmt`], exactly as the xlsx reader does.
 
 use super::Ole;
 use super::bytes::{Reader, push_utf16le, u16_at, u32_at};
 use crate::error::{Error, Result};
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin, Part};
-use std::fmt::Write as _;
 
 const BOF: u16 = 0x0809;
 const EOF: u16 = 0x000A;
@@ -116,13 +116,14 @@ struct Cell {
 /// cells that are not shared strings (labels, numbers, booleans), back to back.
 struct Sheet {
     name: String,
+    hidden: bool,
     cells: Vec<Cell>,
     text: String,
 }
 
 impl Sheet {
     fn new(name: String) -> Self {
-        Self { name, cells: Vec::new(), text: String::new() }
+        Self { name, hidden: false, cells: Vec::new(), text: String::new() }
     }
 
     /// Appends a cell's text with `write`; a failed or empty write leaves no cell.
@@ -217,7 +218,8 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
         return Err(malformed("the Workbook stream does not start with a BOF record"));
     }
     let mut doc = Document::new(Format::Xls);
-    let mut sheet_names: Vec<(u32, String)> = Vec::new();
+    // (stream offset, name, hidden) of every sheet.
+    let mut sheet_names: Vec<(u32, String, bool)> = Vec::new();
     let mut sst = Sst::default();
     // Substream kinds of the open BOFs (embedded charts nest inside worksheets).
     let mut stack: Vec<u16> = Vec::new();
@@ -228,7 +230,7 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
     let mut styles = Styles::default();
     let mut text = Text { biff8, codepage: encoding_rs::WINDOWS_1252 };
     let finish = |doc: &mut Document, mut done: Sheet, sst: &Sst| {
-        let origin = Origin { part: Part::Sheet(std::mem::take(&mut done.name)), ..Origin::default() };
+        let origin = Origin { part: Part::Sheet(std::mem::take(&mut done.name)), hidden: done.hidden, ..Origin::default() };
         doc.push_table(done.into_rows(&sst.text), origin);
     };
 
@@ -252,14 +254,16 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
                     };
                 }
                 if dt == DT_WORKSHEET && stack.iter().all(|&k| k == DT_GLOBALS) {
-                    let name = sheet_names
+                    let (name, hidden) = sheet_names
                         .iter()
-                        .find(|(pos, _)| *pos as usize == rec.offset)
+                        .find(|(pos, _, _)| *pos as usize == rec.offset)
                         .or_else(|| sheet_names.get(worksheets_seen))
-                        .map(|(_, n)| n.clone())
-                        .unwrap_or_else(|| format!("Sheet{}", worksheets_seen + 1));
+                        .map(|(_, n, h)| (n.clone(), *h))
+                        .unwrap_or_else(|| (format!("Sheet{}", worksheets_seen + 1), false));
                     worksheets_seen += 1;
-                    sheet = Some(Sheet::new(name));
+                    let mut new = Sheet::new(name);
+                    new.hidden = hidden;
+                    sheet = Some(new);
                     stack.clear();
                 }
                 stack.push(dt);
@@ -280,7 +284,9 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
             BOUNDSHEET => {
                 let pos = u32_at(b, 0).ok_or_else(|| malformed("BOUNDSHEET record is cut short"))?;
                 let name = text.short(b.get(6..).unwrap_or(&[])).ok_or_else(|| malformed("a sheet name is cut short"))?;
-                sheet_names.push((pos, name));
+                // hsState: 0 visible, 1 hidden, 2 very hidden.
+                let hidden = b.get(4).is_some_and(|st| st & 3 != 0);
+                sheet_names.push((pos, name, hidden));
             }
             DATEMODE => styles.date1904 = u16_at(b, 0).is_some_and(|f| f != 0),
             CODEPAGE => text.codepage = codepage(u16_at(b, 0).unwrap_or(1252)),
@@ -291,7 +297,7 @@ fn read_workbook(data: &[u8], biff8: bool, ctx: &mut Ctx) -> Result<Document> {
                     text.short(b.get(2..).unwrap_or(&[]))
                 };
                 if let (Some(id), Some(code)) = (u16_at(b, 0), code) {
-                    styles.formats.push((id, date_kind(&code)));
+                    styles.formats.push((id, crate::numfmt::NumFmt::parse(&code)));
                 }
             }
             XF => styles.xf_formats.push(u16_at(b, 2).unwrap_or(0)),
@@ -609,20 +615,11 @@ fn rk_value(rk: u32) -> f64 {
     if rk & 1 != 0 { v / 100.0 } else { v }
 }
 
-/// Which parts of a date or time a number format shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DateKind {
-    Number,
-    Date,
-    Time,
-    DateTime,
-}
-
-/// The number formats of a workbook, enough to tell dates from numbers.
+/// The number formats of a workbook.
 #[derive(Default)]
 struct Styles {
-    /// Custom formats: (format id, kind).
-    formats: Vec<(u16, DateKind)>,
+    /// Custom formats: (format id, parsed code).
+    formats: Vec<(u16, crate::numfmt::NumFmt)>,
     /// Format id of each XF record, by XF index.
     xf_formats: Vec<u16>,
     /// Dates count from 1904 instead of 1900.
@@ -633,136 +630,15 @@ impl Styles {
     /// Appends the text of a number shown with cell format `xf`.
     fn push_value(&self, xf: u16, v: f64, out: &mut String) {
         let id = self.xf_formats.get(usize::from(xf)).copied().unwrap_or(0);
-        let kind = match self.formats.iter().rev().find(|(f, _)| *f == id) {
-            Some((_, kind)) => *kind,
-            None => builtin_date_kind(id),
+        let fmt = match self.formats.iter().rev().find(|(f, _)| *f == id) {
+            Some((_, fmt)) => Some(fmt),
+            None => crate::numfmt::NumFmt::builtin(u32::from(id)),
         };
-        if !push_date(v, kind, self.date1904, out) {
-            push_number(v, out);
+        match fmt {
+            Some(fmt) => out.push_str(&fmt.show(v, self.date1904)),
+            None => out.push_str(&crate::numfmt::general(v)),
         }
     }
-}
-
-/// The date kind of the built-in number formats (ids below 164).
-fn builtin_date_kind(id: u16) -> DateKind {
-    match id {
-        14..=17 | 27..=31 | 34..=36 | 50..=58 => DateKind::Date,
-        18..=21 | 32 | 33 | 45..=47 => DateKind::Time,
-        22 => DateKind::DateTime,
-        _ => DateKind::Number,
-    }
-}
-
-/// The date kind of a custom format code: date letters outside quoted text, escapes and
-/// bracketed colours or locales ("[h]" style elapsed time counts as time).
-fn date_kind(code: &str) -> DateKind {
-    // Runs of date letters, in order (an "m" run is minutes next to hours or seconds).
-    let mut tokens: Vec<char> = Vec::new();
-    let mut chars = code.chars();
-    while let Some(c) = chars.next() {
-        let c = c.to_ascii_lowercase();
-        match c {
-            // Only the first section (positive numbers) matters.
-            ';' => break,
-            '"' => {
-                for q in chars.by_ref() {
-                    if q == '"' {
-                        break;
-                    }
-                }
-            }
-            '\\' | '_' | '*' => {
-                chars.next();
-            }
-            '[' => {
-                let inner: String = chars.by_ref().take_while(|&b| b != ']').collect();
-                let inner = inner.to_ascii_lowercase();
-                if let Some(first) = inner.chars().next()
-                    && inner.chars().all(|c| c == first)
-                    && matches!(first, 'h' | 'm' | 's')
-                {
-                    tokens.push(if first == 'm' { 'n' } else { first });
-                }
-            }
-            'y' | 'd' | 'm' | 'h' | 's' if tokens.last() != Some(&c) => tokens.push(c),
-            _ => {}
-        }
-    }
-    let (mut date, mut time) = (false, false);
-    for (k, &t) in tokens.iter().enumerate() {
-        match t {
-            'y' | 'd' => date = true,
-            'h' | 's' | 'n' => time = true,
-            _ => {
-                let after_hours = k.checked_sub(1).and_then(|p| tokens.get(p)) == Some(&'h');
-                let before_seconds = tokens.get(k + 1) == Some(&'s');
-                if after_hours || before_seconds { time = true } else { date = true }
-            }
-        }
-    }
-    match (date, time) {
-        (true, true) => DateKind::DateTime,
-        (true, false) => DateKind::Date,
-        (false, true) => DateKind::Time,
-        (false, false) => DateKind::Number,
-    }
-}
-
-/// Appends a date serial as ISO 8601; `false` (nothing appended) for numbers and
-/// impossible dates.
-fn push_date(v: f64, kind: DateKind, date1904: bool, out: &mut String) -> bool {
-    if kind == DateKind::Number || !v.is_finite() || !(0.0..2_958_466.0).contains(&v) {
-        return false;
-    }
-    let mut days = v.floor() as i64;
-    let mut secs = ((v - v.floor()) * 86_400.0).round() as i64;
-    if secs >= 86_400 {
-        days += 1;
-        secs -= 86_400;
-    }
-    // Serial 0 is 1900-01-00 (1904-01-01 in the 1904 system); Excel counts a 29 February
-    // 1900 that never was, so later serials are one day ahead.
-    let unix_days = if date1904 {
-        days - 24_107
-    } else if days >= 61 {
-        days - 25_569
-    } else {
-        days - 25_568
-    };
-    let (y, m, d) = civil_from_days(unix_days);
-    let (h, min, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    // Writing to a String cannot fail.
-    let _ = match kind {
-        DateKind::Date => write!(out, "{y:04}-{m:02}-{d:02}"),
-        DateKind::Time if v < 1.0 => write!(out, "{h:02}:{min:02}:{s:02}"),
-        _ => write!(out, "{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}"),
-    };
-    true
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Appends a cell number as Excel's General format would show it in the common cases:
-/// integers without a decimal point, other values in their shortest exact form.
-fn push_number(v: f64, out: &mut String) {
-    // Writing to a String cannot fail.
-    let _ = if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
-        write!(out, "{}", v as i64)
-    } else {
-        write!(out, "{v}")
-    };
 }
 
 #[cfg(test)]
@@ -842,12 +718,7 @@ mod tests {
     }
 
     fn number(v: f64) -> String {
-        text(|o| push_number(v, o))
-    }
-
-    fn date_text(v: f64, kind: DateKind, date1904: bool) -> Option<String> {
-        let mut out = String::new();
-        push_date(v, kind, date1904, &mut out).then_some(out)
+        text(|o| Styles::default().push_value(0, v, o))
     }
 
     #[test]
@@ -856,32 +727,33 @@ mod tests {
         assert_eq!(number(rk_value(((1.5f64.to_bits() >> 32) as u32) & !3)), "1.5");
         assert_eq!(number(3.0), "3");
         assert_eq!(number(0.1), "0.1");
+        assert_eq!(number(0.1 + 0.2), "0.3");
     }
 
+    /// The same formats as the xlsx reader: built-in ids through XF records, custom
+    /// FORMAT records, the 1904 date system.
     #[test]
-    fn dates_by_number_format() {
-        assert_eq!(date_kind("yyyy\\-mm\\-dd"), DateKind::Date);
-        assert_eq!(date_kind("[$-412]yyyy\"년\" m\"월\""), DateKind::Date);
-        assert_eq!(date_kind("[h]:mm:ss"), DateKind::Time);
-        assert_eq!(date_kind("mm:ss"), DateKind::Time);
-        assert_eq!(date_kind("m/d/yy h:mm"), DateKind::DateTime);
-        assert_eq!(date_kind("mmm yyyy"), DateKind::Date);
-        assert_eq!(date_kind("[Red]#,##0.00;\"days\""), DateKind::Number);
-        assert_eq!(date_kind("General"), DateKind::Number);
-        assert_eq!(date_kind("0.0\"d\""), DateKind::Number);
-        assert_eq!(date_text(45_000.0, DateKind::Date, false).as_deref(), Some("2023-03-15"));
-        assert_eq!(date_text(1.0, DateKind::Date, false).as_deref(), Some("1900-01-01"));
-        assert_eq!(date_text(59.0, DateKind::Date, false).as_deref(), Some("1900-02-28"));
-        assert_eq!(date_text(61.0, DateKind::Date, false).as_deref(), Some("1900-03-01"));
-        assert_eq!(date_text(0.0, DateKind::Date, true).as_deref(), Some("1904-01-01"));
-        assert_eq!(date_text(0.5, DateKind::Time, false).as_deref(), Some("12:00:00"));
-        assert_eq!(date_text(45_000.75, DateKind::DateTime, false).as_deref(), Some("2023-03-15 18:00:00"));
-        assert_eq!(date_text(-1.0, DateKind::Date, false), None);
-        let styles = Styles { formats: vec![(164, DateKind::Date)], xf_formats: vec![0, 14, 164], date1904: false };
-        assert_eq!(text(|o| styles.push_value(0, 45_000.0, o)), "45000");
-        assert_eq!(text(|o| styles.push_value(1, 45_000.0, o)), "2023-03-15");
-        assert_eq!(text(|o| styles.push_value(2, 45_000.0, o)), "2023-03-15");
-        assert_eq!(text(|o| styles.push_value(9, 2.5, o)), "2.5");
+    fn numbers_by_number_format() {
+        let styles = Styles {
+            formats: vec![
+                (164, crate::numfmt::NumFmt::parse("yyyy\"년\" m\"월\" d\"일\"")),
+                (165, crate::numfmt::NumFmt::parse("0.0%")),
+            ],
+            xf_formats: vec![0, 14, 164, 9, 4, 165, 22],
+            date1904: false,
+        };
+        let show = |xf: u16, v: f64| text(|o| styles.push_value(xf, v, o));
+        assert_eq!(show(0, 45_352.0), "45352");
+        assert_eq!(show(1, 45_352.0), "2024-03-01");
+        assert_eq!(show(2, 45_352.0), "2024년 3월 1일");
+        assert_eq!(show(3, 0.85), "85%");
+        assert_eq!(show(4, 1234.5), "1,234.50");
+        assert_eq!(show(5, 0.8567), "85.7%");
+        assert_eq!(show(6, 45_352.75), "2024-03-01 18:00");
+        // An XF index past the table is General.
+        assert_eq!(show(99, 2.5), "2.5");
+        let s1904 = Styles { date1904: true, ..styles };
+        assert_eq!(text(|o| s1904.push_value(1, 0.0, o)), "1904-01-01");
     }
 
     #[test]
@@ -912,9 +784,17 @@ mod tests {
         label.extend_from_slice(&[0xB0, 0xA1, 0xB3, 0xAA]); // "가나"
         stream.extend(rec(LABEL, &label));
         stream.extend(rec(EOF, &[]));
-        let doc = run(&cfb_file(&[("Book", stream)])).unwrap();
+        let doc = run(&cfb_file(&[("Book", stream.clone())])).unwrap();
         assert_eq!(doc.text(), "가나\n");
         assert_eq!(doc.blocks[0].origin().part, Part::Sheet("표준".into()));
+        assert!(!doc.blocks[0].origin().hidden);
+        // The same sheet hidden (BOUNDSHEET state 1): read, and marked hidden.
+        let at = 4 + 4 + 4 + 2 + 4 + 4;
+        assert_eq!(stream[at], 0, "hsState byte");
+        stream[at] = 1;
+        let doc = run(&cfb_file(&[("Book", stream)])).unwrap();
+        assert_eq!(doc.text(), "가나\n");
+        assert!(doc.blocks[0].origin().hidden);
     }
 
     /// Cells out of order, a cell written twice (the last value wins), gaps between

@@ -101,6 +101,71 @@ fn content_type(pkg: &mut ZipPackage<'_>, part: &str, ctx: &mut Ctx) -> Result<O
     }
 }
 
+/// The text of the SmartArt diagrams (`diagramData` parts) and the chart titles
+/// (`chart` parts) a part relates to, appended with `origin`.
+pub(crate) fn graphics(pkg: &mut ZipPackage<'_>, part_rels: &[Rel], origin: &crate::Origin, doc: &mut Document, ctx: &mut Ctx) -> Result<()> {
+    let format = doc.format;
+    for rel in part_rels {
+        if rel.target.is_empty() {
+            continue;
+        }
+        match rel.kind.as_str() {
+            "diagramData" => {
+                if let Some(data) = pkg.read(&rel.target, ctx)? {
+                    text::walk(&xml::decode(&data), format, origin, doc, ctx)?;
+                }
+            }
+            "chart" => {
+                if let Some(data) = pkg.read(&rel.target, ctx)? {
+                    for title in chart_titles(&xml::decode(&data), ctx)? {
+                        doc.push_paragraph(title, origin.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The titles of a chart (`c:title`: the chart's and its axes'), each as one line.
+fn chart_titles(xml_text: &str, ctx: &Ctx) -> Result<Vec<String>> {
+    let mut r = XmlReader::new(xml_text, Format::Zip);
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut cur = String::new();
+    let mut in_text = false;
+    loop {
+        match r.next(ctx)? {
+            Event::Start(e) => match local(&e) {
+                "title" => {
+                    if depth == 0 {
+                        cur.clear();
+                    }
+                    depth += 1;
+                }
+                "t" | "v" if depth > 0 => in_text = true,
+                "p" if depth > 0 && !cur.is_empty() => cur.push('\n'),
+                _ => {}
+            },
+            Event::Text(t) if in_text => cur.push_str(&t.xml10_content()),
+            Event::GeneralRef(g) if in_text => xml::push_ref(&mut cur, &g),
+            Event::End(e) => match xml::local_end(&e) {
+                "title" if depth > 0 => {
+                    depth -= 1;
+                    if depth == 0 && !cur.trim().is_empty() {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                }
+                "t" | "v" => in_text = false,
+                _ => {}
+            },
+            Event::Eof => return Ok(out),
+            _ => {}
+        }
+    }
+}
+
 /// The relationships of a part (`""` for the package itself), targets resolved.
 pub(crate) fn rels(pkg: &mut ZipPackage<'_>, part: &str, ctx: &mut Ctx) -> Result<Vec<Rel>> {
     let (dir, file) = match part.rfind('/') {

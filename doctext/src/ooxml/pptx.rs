@@ -1,4 +1,4 @@
-//! pptx: slides in presentation order (`p:sldIdLst` through the presentation's
+//! pptx: slides (streamed from their entries) in presentation order (`p:sldIdLst` through the presentation's
 //! relationships), their text and tables, then each slide's notes.
 
 use super::{rels, text};
@@ -20,14 +20,17 @@ pub(crate) fn extract(pkg: &mut ZipPackage<'_>, main: &str, ctx: &mut Ctx) -> Re
         .filter_map(|id| pres_rels.iter().find(|r| &r.id == id && r.kind == "slide" && !r.target.is_empty()));
     for (i, rel) in slides.enumerate() {
         let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let Some(data) = pkg.read(&rel.target, ctx)? else { continue };
-        let origin = Origin { entry: Vec::new(), part: Part::Slide(n) };
-        text::walk(&xml::decode(&data), Format::Pptx, &origin, &mut doc, ctx)?;
-        drop(data);
-        let notes = rels(pkg, &rel.target, ctx)?.into_iter().find(|r| r.kind == "notesSlide" && !r.target.is_empty());
+        let origin = Origin { part: Part::Slide(n), ..Origin::default() };
+        let target = rel.target.clone();
+        if pkg.stream_xml(&target, ctx, |s, ctx| text::walk_events(s, &origin, &mut doc, ctx))?.is_none() {
+            continue;
+        }
+        let slide_rels = rels(pkg, &rel.target, ctx)?;
+        super::graphics(pkg, &slide_rels, &origin, &mut doc, ctx)?;
+        let notes = slide_rels.into_iter().find(|r| r.kind == "notesSlide" && !r.target.is_empty());
         let Some(notes) = notes else { continue };
         if let Some(data) = pkg.read(&notes.target, ctx)? {
-            let origin = Origin { entry: Vec::new(), part: Part::Notes(n) };
+            let origin = Origin { part: Part::Notes(n), ..Origin::default() };
             notes_text(&xml::decode(&data), &origin, &mut doc, ctx)?;
         }
     }

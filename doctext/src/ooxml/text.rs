@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin};
-use crate::xml::{XmlReader, local, local_end, push_ref};
+use crate::xml::{XmlReader, XmlSource, local, local_end, push_ref};
 use quick_xml::events::Event;
 
 /// Nested tables deeper than this are read as plain text of their outer cell.
@@ -18,7 +18,11 @@ enum Frame {
 
 /// Walks one XML part and appends its paragraphs and tables to `doc` with `origin`.
 pub(crate) fn walk(xml: &str, format: Format, origin: &Origin, doc: &mut Document, ctx: &Ctx) -> Result<()> {
-    let mut r = XmlReader::new(xml, format);
+    walk_events(&mut XmlReader::new(xml, format), origin, doc, ctx)
+}
+
+/// [`walk`] over any XML source (a part streamed from its zip entry included).
+pub(crate) fn walk_events(r: &mut impl XmlSource, origin: &Origin, doc: &mut Document, ctx: &Ctx) -> Result<()> {
     let mut frames: Vec<Frame> = Vec::new();
     // Paragraphs nest through text boxes anchored inside a paragraph.
     let mut paras: Vec<String> = Vec::new();
@@ -26,14 +30,19 @@ pub(crate) fn walk(xml: &str, format: Format, origin: &Origin, doc: &mut Documen
     // Tables beyond MAX_TABLE_NESTING are ignored as structure (their text still flows).
     let mut flat_tables = 0usize;
     loop {
-        match r.next(ctx)? {
+        match r.event(ctx)? {
             Event::Start(e) => match local(&e) {
                 "t" => in_text += 1,
                 "p" => paras.push(String::new()),
                 // Alternate renderings (VML text boxes repeating the DrawingML ones),
                 // deleted revisions, field instructions: not document text.
                 // Tab-stop lists hold `tab` elements that are not tabs in the text.
-                "Fallback" | "delText" | "instrText" | "tabs" | "tabLst" => r.skip(&e)?,
+                // Moved text appears twice: where it went (`moveTo`, kept) and where it
+                // came from (`moveFrom`, left out like deleted text).
+                "Fallback" | "delText" | "instrText" | "tabs" | "tabLst" | "moveFrom" | "del" => {
+                    let name = e.name().0.to_owned();
+                    r.skip_name(&name)?
+                }
                 "tbl" => {
                     if table_depth(&frames) >= MAX_TABLE_NESTING {
                         flat_tables += 1;

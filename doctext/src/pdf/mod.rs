@@ -9,7 +9,10 @@
 //! see [`Reader`]). The caller checks the time limit and cancellation, then waits for the
 //! result in short slices; when either fires, the parser is told to stop at its next
 //! glyph and the caller returns at once. A panic inside the third-party parser becomes
-//! [`Error::Panicked`].
+//! [`Error::PdfFailed`], with the page it was on.
+//!
+//! Memory: before the library sees the file, every stream is decoded by counting only
+//! ([`guard`]), so what the library later decodes is bounded by the limits.
 
 use crate::error::{Error, LimitKind, Result};
 use crate::limits::Ctx;
@@ -18,10 +21,12 @@ use layout::{Glyph, lay_out, unligature};
 use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use table::{Item, Out, continue_table, find_tables, items_out};
 
+mod cmap;
+mod guard;
 mod layout;
 mod table;
 
@@ -32,13 +37,18 @@ const POLL: Duration = Duration::from_millis(20);
 type Pages = Vec<(u32, Vec<Out>)>;
 
 pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
+    // Every stream decodes within the limits before the library decodes any. (On this
+    // thread: a bug here is ours, and must not be taken for a PDF-library panic.)
+    guard::scan(data, &mut guard::Budget::new(ctx.limits), &|| ctx.check())?;
     let abort = Arc::new(AtomicBool::new(false));
     let (reply, rx) = crossbeam_channel::bounded(1);
     let job = Job {
         data: data.to_vec(),
         password: ctx.password.map(str::to_owned),
         max_text: ctx.limits.max_entry_bytes,
+        limits: ctx.limits.clone(),
         abort: abort.clone(),
+        page: Arc::new(AtomicU32::new(0)),
         reply,
     };
     let reader = Reader::take_or_start(job)?;
@@ -53,7 +63,7 @@ pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
             Ok(r) => {
                 // The reader is idle again: keep it for this thread's next PDF, unless it
                 // caught a panic (then it has ended).
-                if !matches!(r, Err(Error::Panicked(_))) {
+                if !matches!(r, Err(Error::PdfFailed { .. })) {
                     reader.put_back();
                 }
                 break r?;
@@ -66,7 +76,7 @@ pub(crate) fn extract(data: &[u8], ctx: &mut Ctx) -> Result<Document> {
     };
     let mut doc = Document::new(Format::Pdf);
     for (page, items) in pages {
-        let origin = || Origin { entry: Vec::new(), part: Part::Page(page) };
+        let origin = || Origin { part: Part::Page(page), ..Origin::default() };
         for item in items {
             match item {
                 Out::Paragraph(text) => {
@@ -88,7 +98,10 @@ struct Job {
     data: Vec<u8>,
     password: Option<String>,
     max_text: u64,
+    limits: crate::Limits,
     abort: Arc<AtomicBool>,
+    /// The page being read (0 before the first), for the error when the library panics.
+    page: Arc<AtomicU32>,
     reply: crossbeam_channel::Sender<Result<Pages>>,
 }
 
@@ -132,9 +145,12 @@ impl Reader {
             .name("doctext-pdf".into())
             .spawn(move || {
                 for job in rx {
-                    let r = catch_unwind(AssertUnwindSafe(|| read(&job.data, job.password.as_deref(), &job.abort, job.max_text)));
+                    let r = catch_unwind(AssertUnwindSafe(|| read(&job)));
                     let panicked = r.is_err();
-                    let _ = job.reply.send(r.unwrap_or_else(|p| Err(Error::Panicked(crate::panic_message(p.as_ref())))));
+                    let _ = job.reply.send(r.unwrap_or_else(|p| {
+                        let page = job.page.load(Ordering::Relaxed);
+                        Err(Error::PdfFailed { page: (page > 0).then_some(page), reason: crate::panic_message(p.as_ref()) })
+                    }));
                     if panicked {
                         // Third-party state after a panic is not trusted for the next file.
                         break;
@@ -154,8 +170,12 @@ impl Reader {
 }
 
 /// Parses the PDF and lays out its pages (runs on the reader thread).
-fn read(data: &[u8], password: Option<&str>, abort: &AtomicBool, max_text: u64) -> Result<Pages> {
+fn read(job: &Job) -> Result<Pages> {
+    let (data, password, abort, max_text) = (&job.data[..], job.password.as_deref(), &*job.abort, job.max_text);
     let mut doc = pdf_extract::Document::load_mem(data).map_err(|e| Error::malformed(Format::Pdf, e.to_string()))?;
+    // lopdf decrypts a file whose user password is empty while loading it, and then no
+    // longer calls it encrypted: the raw file says whether it was.
+    let encrypted = doc.is_encrypted() || guard::mentions_encryption(data);
     if doc.is_encrypted() {
         // Many PDFs are encrypted with an empty user password (permissions only).
         if doc.decrypt("").is_err() {
@@ -168,7 +188,25 @@ fn read(data: &[u8], password: Option<&str>, abort: &AtomicBool, max_text: u64) 
             })?;
         }
     }
-    let mut dev = Layout { abort: Some(abort), max_text, ..Layout::default() };
+    if encrypted {
+        // The raw scan saw these streams encrypted: check them again as lopdf now holds
+        // them (decrypted, still encoded). (lopdf has already unpacked the object streams
+        // by then, unbounded: a gap for encrypted files only.)
+        let mut budget = guard::Budget::new(&job.limits);
+        for obj in doc.objects.values() {
+            if let pdf_extract::Object::Stream(stream) = obj {
+                let image = stream.dict.get(b"Subtype").and_then(pdf_extract::Object::as_name).is_ok_and(|n| n == b"Image");
+                if !image && let Ok(filters) = stream.filters() {
+                    let filters: Vec<Vec<u8>> = filters.into_iter().map(<[u8]>::to_vec).collect();
+                    budget.check_unless_small(&stream.content, &filters, false)?;
+                }
+            }
+        }
+    }
+    // Korean fonts named by a predefined CMap (no font file) get their code space and a
+    // ToUnicode map, which pdf-extract knows how to use.
+    cmap::patch_predefined_cmaps(&mut doc);
+    let mut dev = Layout { abort: Some(abort), page_no: Some(&job.page), max_text, ..Layout::default() };
     match pdf_extract::output_doc(&doc, &mut dev) {
         Ok(()) => {}
         Err(_) if dev.stopped.is_some() => {}
@@ -191,6 +229,7 @@ fn read(data: &[u8], password: Option<&str>, abort: &AtomicBool, max_text: u64) 
 #[derive(Default)]
 struct Layout<'a> {
     abort: Option<&'a AtomicBool>,
+    page_no: Option<&'a AtomicU32>,
     max_text: u64,
     text_bytes: u64,
     page: u32,
@@ -238,6 +277,9 @@ impl OutputDev for Layout<'_> {
     fn begin_page(&mut self, page_num: u32, media_box: &MediaBox, _: Option<(f64, f64, f64, f64)>) -> std::result::Result<(), OutputError> {
         self.finish_page();
         self.page = page_num;
+        if let Some(p) = self.page_no {
+            p.store(page_num, Ordering::Relaxed);
+        }
         self.page_height = media_box.ury - media_box.lly;
         self.keep_going()
     }

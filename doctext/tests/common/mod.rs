@@ -178,3 +178,9 @@ pub fn assert_units_ratio(what: &str, units: &[String], output: &str, min_ratio:
         &c.missing
     );
 }
+
+/// Generated files (shared with the benchmark).
+#[path = "../support/generated.rs"]
+pub mod generated;
+#[allow(unused_imports)]
+pub use generated::{pdf_of, pdf_stream};
