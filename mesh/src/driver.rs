@@ -345,10 +345,13 @@ impl Driver {
                 });
             }
             ServerMsg::Signal { from, payload } => self.signal(from, payload).await?,
-            ServerMsg::ResultRecorded { match_id, agreed } => {
+            // `status` says why a match is unverified; `agreed` is true only when verified.
+            ServerMsg::ResultRecorded { match_id, agreed, .. } => {
                 self.emit(Event::ResultRecorded { match_id, agreed })
             }
             ServerMsg::History { matches } => self.emit(Event::History(matches)),
+            // Pages are not requested by this crate yet; one would still be shown.
+            ServerMsg::HistoryPage { matches, .. } => self.emit(Event::History(matches)),
             ServerMsg::Error { code, message } => self.emit(Event::ServerError { code, message }),
         }
         Ok(())
