@@ -777,6 +777,22 @@ impl Hub {
             used += len;
             page.push(m);
         }
+        if size == PageSize::Frame {
+            // The receiver's decoder limits what it allocates, which can be more than the
+            // encoded bytes: keep the page only as large as a client can decode.
+            while !page.is_empty() && !frame_decodes(&page) {
+                truncated = true;
+                if page.len() > 1 {
+                    page.pop();
+                } else if let Some(m) = page.first_mut() {
+                    let keep = m.scores.len() / 2;
+                    m.scores.truncate(keep);
+                    if keep == 0 {
+                        break;
+                    }
+                }
+            }
+        }
         if truncated {
             self.metrics.limit(Limit::HistoryTruncated);
         }
@@ -893,4 +909,10 @@ fn check_report(round: &rooms::Round, report: &MatchReport, now: u64, early_ms: 
         })?;
     }
     Ok(())
+}
+
+/// Whether a page, sent as either history message, decodes within the frame limits.
+fn frame_decodes(page: &[MatchSummary]) -> bool {
+    let msg = ServerMsg::HistoryPage { matches: page.to_vec(), next_before: Some(i64::MAX) };
+    shared::protocol::encode(&msg).is_ok_and(|bytes| shared::protocol::decode::<ServerMsg>(&bytes).is_ok())
 }
