@@ -262,6 +262,8 @@ impl Driver {
             Command::ReportResult(report) => ClientMsg::ReportResult { report },
             Command::BackToLobby => ClientMsg::BackToLobby,
             Command::History { limit } => ClientMsg::History { limit },
+            Command::HistoryPage { before, limit } => ClientMsg::HistoryPage { before, limit },
+            Command::SetVisibility(visibility) => ClientMsg::SetVisibility { visibility },
             Command::SendReliable(msg) => {
                 self.broadcast(Channel::Reliable, &msg);
                 return Ok(());
@@ -350,8 +352,7 @@ impl Driver {
                 self.emit(Event::ResultRecorded { match_id, agreed })
             }
             ServerMsg::History { matches } => self.emit(Event::History(matches)),
-            // Pages are not requested by this crate yet; one would still be shown.
-            ServerMsg::HistoryPage { matches, .. } => self.emit(Event::History(matches)),
+            ServerMsg::HistoryPage { matches, next_before } => self.emit(Event::HistoryPage { matches, next_before }),
             ServerMsg::Error { code, message } => self.emit(Event::ServerError { code, message }),
         }
         Ok(())

@@ -53,7 +53,7 @@ pub use shared::protocol::peer::{Channel, PeerMsg};
 pub use shared::protocol::signal::PeerId;
 use shared::protocol::signal::{
     ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchSummary, RoomSettings,
-    RoomSnapshot,
+    RoomSnapshot, RoomVisibility,
 };
 use tokio::sync::mpsc;
 
@@ -144,6 +144,11 @@ pub enum Command {
     BackToLobby,
     /// Ask for this player's match history (answered by [`Event::History`]).
     History { limit: u16 },
+    /// One page of this player's history, older than match `before` (answered by
+    /// [`Event::HistoryPage`]).
+    HistoryPage { before: Option<i64>, limit: u16 },
+    /// Host only: private (joined by code) or public (quick match may fill it).
+    SetVisibility(RoomVisibility),
     /// To every linked peer on the reliable channel.
     SendReliable(PeerMsg),
     /// To every linked peer on the unreliable channel.
@@ -198,6 +203,8 @@ pub enum Event {
     /// The server's verdict on the round's reports.
     ResultRecorded { match_id: i64, agreed: bool },
     History(Vec<MatchSummary>),
+    /// A page of history; `next_before` asks for the next (older) one, `None` at the end.
+    HistoryPage { matches: Vec<MatchSummary>, next_before: Option<i64> },
     /// The server refused something.
     ServerError { code: ErrorCode, message: String },
     /// The connection to the server is gone (the mesh has stopped). `reason` says why.

@@ -238,7 +238,7 @@ impl Conn {
 
         // Anything the room sends after attaching is queued behind Welcome (pushed to the
         // front below), so Welcome precedes the snapshot a resumed seat gets.
-        let attached = hub.attach(name, token, outbox.clone(), self.ip);
+        let attached = hub.attach(name, token, outbox.clone());
         let welcome = ServerMsg::Welcome {
             peer_id: attached.peer_id,
             reconnect_token: attached.token,

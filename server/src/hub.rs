@@ -197,7 +197,7 @@ impl Hub {
     /// new one. A session still held by another connection is taken over (that connection
     /// is dropped): the usual case is a client whose old socket the server has not noticed
     /// dying yet.
-    pub fn attach(self: &Arc<Self>, name: String, token: Option<String>, outbox: Outbox, _ip: IpAddr) -> Attached {
+    pub fn attach(self: &Arc<Self>, name: String, token: Option<String>, outbox: Outbox) -> Attached {
         if let Some(token) = token {
             let peer = self.tokens.remove(&token).map(|(_, p)| p);
             let resumed = peer.and_then(|peer| {
