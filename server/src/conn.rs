@@ -28,7 +28,7 @@ use crate::metrics::{ErrorKind, Limit};
 use crate::net::{FrameWatch, SlotHandle, WatchIo};
 use crate::rooms::{Outbound, Outbox, Queue, Refusal};
 
-type Ws = WebSocketStream<WatchIo<TokioIo<hyper::upgrade::Upgraded>>>;
+pub(crate) type Ws = WebSocketStream<WatchIo<TokioIo<hyper::upgrade::Upgraded>>>;
 type Sink = SplitSink<Ws, Message>;
 type Stream = SplitStream<Ws>;
 
@@ -103,14 +103,18 @@ impl RateLimit {
     }
 }
 
-/// Serves one upgraded websocket until it closes.
-pub async fn serve(hub: Arc<Hub>, ws: Ws, ip: IpAddr, watch: Arc<FrameWatch>, slot: SlotHandle) {
+/// Serves one upgraded websocket until it closes. The socket is split before the returned
+/// future is made, so that future holds only the connection's state (it is what stays
+/// resident per idle client).
+pub fn serve(hub: Arc<Hub>, ws: Ws, ip: IpAddr, watch: Arc<FrameWatch>, slot: SlotHandle) -> impl Future<Output = ()> + Send {
     hub.metrics.connection_opened();
     let (sink, stream) = ws.split();
-    let mut conn = Conn { hub: Arc::clone(&hub), sink, stream, ip, watch };
-    conn.run().await;
-    hub.metrics.connection_closed();
-    drop(slot);
+    let mut conn = Conn { hub, sink, stream, ip, watch };
+    async move {
+        conn.run().await;
+        conn.hub.metrics.connection_closed();
+        drop(slot);
+    }
 }
 
 struct Conn {
@@ -393,7 +397,9 @@ async fn write_loop(sink: &mut Sink, queue: &Queue, hub: &Hub) -> Exit {
     let deadline = hub.config.write_timeout();
     let mut relayed: Vec<Instant> = Vec::new();
     loop {
-        let batch = tokio::time::timeout(deadline, async {
+        // Boxed: the batch (its timer and the pending write) exists only while it runs, so
+        // an idle connection's task stays small.
+        let batch = Box::pin(tokio::time::timeout(deadline, async {
             let mut wrote = 0;
             while wrote < WRITE_BATCH {
                 let Some(out) = queue.pop(&hub.metrics) else { break };
@@ -407,7 +413,7 @@ async fn write_loop(sink: &mut Sink, queue: &Queue, hub: &Hub) -> Exit {
                 sink.flush().await?;
             }
             Ok::<usize, tungstenite::Error>(wrote)
-        })
+        }))
         .await;
         match batch {
             Err(_) => return Exit::Slow(Limit::WriteTimeout),

@@ -74,28 +74,13 @@ async fn ws(
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
     let task_hub = Arc::clone(&hub);
-    hub.tasks.spawn(async move {
+    let task = async move {
         let hub = task_hub;
-        let upgraded = tokio::select! {
-            r = tokio::time::timeout(hub.config.http_timeout(), on_upgrade) => r,
-            () = hub.shutdown.cancelled() => return,
-        };
-        let upgraded = match upgraded {
-            Ok(Ok(u)) => u,
-            Ok(Err(e)) => {
-                tracing::debug!(%addr, error = %e, "websocket upgrade failed");
-                return;
-            }
-            Err(_) => {
-                hub.metrics.limit(crate::metrics::Limit::HttpTimeout);
-                return;
-            }
-        };
-        let watch = Arc::new(FrameWatch::default());
-        let io = WatchIo::new(TokioIo::new(upgraded), Arc::clone(&watch), hub.config.max_fragments.max(1));
-        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        // Boxed: the upgrade's timer and the codec being set up are freed once it is done.
+        let Some((socket, watch)) = Box::pin(open_socket(Arc::clone(&hub), on_upgrade, config, addr)).await else { return };
         crate::conn::serve(hub, socket, addr.ip(), watch, slot).await;
-    });
+    };
+    hub.tasks.spawn(task);
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
@@ -103,6 +88,34 @@ async fn ws(
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     resp
+}
+
+/// Waits for the upgrade to complete and wraps the socket: the frame watcher, then the
+/// websocket codec.
+async fn open_socket(
+    hub: Arc<Hub>,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    config: WebSocketConfig,
+    addr: std::net::SocketAddr,
+) -> Option<(crate::conn::Ws, Arc<FrameWatch>)> {
+    let upgraded = tokio::select! {
+        r = tokio::time::timeout(hub.config.http_timeout(), on_upgrade) => r,
+        () = hub.shutdown.cancelled() => return None,
+    };
+    let upgraded = match upgraded {
+        Ok(Ok(u)) => u,
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "websocket upgrade failed");
+            return None;
+        }
+        Err(_) => {
+            hub.metrics.limit(crate::metrics::Limit::HttpTimeout);
+            return None;
+        }
+    };
+    let watch = Arc::new(FrameWatch::default());
+    let io = WatchIo::new(TokioIo::new(upgraded), Arc::clone(&watch), hub.config.max_fragments.max(1));
+    Some((WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await, watch))
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> Response {

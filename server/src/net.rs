@@ -212,8 +212,10 @@ impl FrameWatch {
                 continue;
             }
             let deadline = self.epoch + Duration::from_millis(since - 1) + limit;
+            // Boxed: the timer exists only while a message is unfinished.
+            let sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
             tokio::select! {
-                () = tokio::time::sleep_until(deadline.into()) => {}
+                () = sleep => {}
                 () = self.changed.notified() => continue,
             }
             if self.since.load(Ordering::Relaxed) == since {
