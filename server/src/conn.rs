@@ -299,13 +299,11 @@ impl Conn {
                     tokio::pin!(handling);
                     // Keep writing (and noticing kicks) while the frame is handled: a join
                     // may wait on purpose.
-                    let done = loop {
-                        tokio::select! {
-                            biased;
-                            () = kick.cancelled() => return kicked(),
-                            exit = &mut writer => return exit,
-                            done = &mut handling => break done,
-                        }
+                    let done = tokio::select! {
+                        biased;
+                        () = kick.cancelled() => return kicked(),
+                        exit = &mut writer => return exit,
+                        done = &mut handling => done,
                     };
                     if let Some(exit) = done {
                         return exit;

@@ -773,7 +773,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Some(h) => {
-            println!("{:<50} {:<34} {}", "", "clean", "hostile");
+            println!("{:<50} {:<34} hostile", "", "clean");
             for ((name, c), (_, v)) in clean.rows.iter().zip(&h.rows) {
                 println!("{name:<50} {c:<34} {v}");
             }

@@ -53,12 +53,10 @@ pub fn max_points_for_hits(scoring: &Scoring, hits: u32) -> u64 {
 /// target appears `gap_ms` after a hit; hits only count before `duration_ms`.
 pub fn rush_limits(cfg: &RushConfig) -> RoundLimits {
     let per_hit = u64::from(cfg.hold_ms) + u64::from(cfg.gap_ms);
-    let max_hits = if per_hit == 0 {
-        u32::MAX
-    } else {
-        // Hit k lands at k·hold + (k−1)·gap at the earliest and must be ≤ duration.
-        u32::try_from((u64::from(cfg.duration_ms) + u64::from(cfg.gap_ms)) / per_hit).unwrap_or(u32::MAX)
-    };
+    // Hit k lands at k·hold + (k−1)·gap at the earliest and must be ≤ duration.
+    let max_hits = (u64::from(cfg.duration_ms) + u64::from(cfg.gap_ms))
+        .checked_div(per_hit)
+        .map_or(u32::MAX, |k| u32::try_from(k).unwrap_or(u32::MAX));
     RoundLimits {
         max_hits,
         max_points: max_points_for_hits(&cfg.scoring, max_hits),
@@ -72,7 +70,7 @@ pub fn rush_limits(cfg: &RushConfig) -> RoundLimits {
 /// `max_questions`.
 pub fn quiz_limits(cfg: &QuizConfig, elapsed_ms: u64, max_questions: u32) -> RoundLimits {
     let per = u64::from(cfg.hold_ms) + u64::from(cfg.reveal_ms);
-    let by_time = if per == 0 { u64::from(max_questions) } else { elapsed_ms / per + 1 };
+    let by_time = elapsed_ms.checked_div(per).map_or(u64::from(max_questions), |n| n + 1);
     let max_hits = u32::try_from(by_time.min(u64::from(max_questions))).unwrap_or(max_questions);
     RoundLimits {
         max_hits,
