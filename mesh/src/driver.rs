@@ -347,9 +347,8 @@ impl Driver {
                 });
             }
             ServerMsg::Signal { from, payload } => self.signal(from, payload).await?,
-            // `status` says why a match is unverified; `agreed` is true only when verified.
-            ServerMsg::ResultRecorded { match_id, agreed, .. } => {
-                self.emit(Event::ResultRecorded { match_id, agreed })
+            ServerMsg::ResultRecorded { match_id, agreed, status } => {
+                self.emit(Event::ResultRecorded { match_id, agreed, status })
             }
             ServerMsg::History { matches } => self.emit(Event::History(matches)),
             ServerMsg::HistoryPage { matches, next_before } => self.emit(Event::HistoryPage { matches, next_before }),

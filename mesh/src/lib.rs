@@ -52,7 +52,7 @@ pub use clock::ClockSync;
 pub use shared::protocol::peer::{Channel, PeerMsg};
 pub use shared::protocol::signal::PeerId;
 use shared::protocol::signal::{
-    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchSummary, RoomSettings,
+    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchStatus, MatchSummary, RoomSettings,
     RoomSnapshot, RoomVisibility,
 };
 use tokio::sync::mpsc;
@@ -200,8 +200,9 @@ pub enum Event {
     LinkRtt { peer: PeerId, rtt: Duration },
     /// A message from another player.
     PeerMessage { from: PeerId, channel: Channel, msg: PeerMsg },
-    /// The server's verdict on the round's reports.
-    ResultRecorded { match_id: i64, agreed: bool },
+    /// The server's verdict on the round's reports: `agreed` only when `status` is
+    /// `Verified`; a solo round is `SinglePlayer`, a round cut by a shutdown `Incomplete`.
+    ResultRecorded { match_id: i64, agreed: bool, status: MatchStatus },
     History(Vec<MatchSummary>),
     /// A page of history; `next_before` asks for the next (older) one, `None` at the end.
     HistoryPage { matches: Vec<MatchSummary>, next_before: Option<i64> },
