@@ -445,8 +445,8 @@ impl RoomGuard<'_> {
         self.take_round(false)
     }
 
-    /// On shutdown: the round's reports so far, as an incomplete match (`None` when there
-    /// are none or it was already recorded).
+    /// On shutdown: the round's reports so far — an incomplete match unless every player of
+    /// the round had reported (`None` when there are none or it was already recorded).
     pub fn cut_round(&mut self) -> Option<NewMatch> {
         self.take_round(true)
     }
@@ -476,7 +476,9 @@ impl RoomGuard<'_> {
         }
         round.recorded = true;
         let same = reports.windows(2).all(|w| w[0].1.scores == w[1].1.scores);
-        let status = if cut {
+        // Cut by a shutdown: complete only if every player of the round had reported.
+        let everyone = round.players.iter().all(|p| reports.iter().any(|(by, _)| by == p));
+        let status = if cut && !everyone {
             MatchStatus::Incomplete
         } else if !same {
             MatchStatus::Disagreed
