@@ -182,6 +182,42 @@ async fn hostile_non_reading_client_is_dropped_shown_as_dropped_and_the_round_st
     server.shutdown().await;
 }
 
+/// With an outbox too large to overflow, the write deadline is what drops a client whose
+/// socket does not drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_socket_that_does_not_drain_is_dropped_by_the_write_deadline() {
+    let server = start(Config {
+        msg_rate: 1000,
+        msg_burst: 1000,
+        outbox_frames: 1_000_000,
+        outbox_bytes: 1 << 30,
+        write_timeout_ms: 500,
+        ..config()
+    })
+    .await;
+    let mut a = Client::connect(&server, "a").await;
+    let code = a.create().await;
+    let (mut victim, victim_id) = ws_from(&server, loopback(2), "victim", Some(4096)).await;
+    send_to(&mut victim, &ClientMsg::JoinRoom { code }).await;
+    a.room_where("victim in", |r| r.players.len() == 2).await;
+    let flood = async {
+        loop {
+            a.send(ClientMsg::Signal { to: victim_id, payload: offer(32 * 1024) }).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        () = eventually("the write deadline drops the victim", Duration::from_secs(30), || async {
+            limit(&server, "write_timeout").await >= 1
+        }) => {}
+        () = flood => unreachable!(),
+    }
+    assert_eq!(limit(&server, "outbox_full").await, 0);
+    a.room_where("victim shown as dropped", |r| r.players.iter().any(|p| p.id == victim_id && !p.connected)).await;
+    drop(victim);
+    server.shutdown().await;
+}
+
 /// Resident set size of a process, bytes.
 fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
