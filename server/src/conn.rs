@@ -44,6 +44,10 @@ mod close {
 const CLOSE_LINGER: Duration = Duration::from_millis(500);
 /// Most frames written in one batch before flushing (and re-arming the write deadline).
 const WRITE_BATCH: usize = 64;
+/// History requests per second one connection may make (each is a database query), and
+/// their burst.
+const HISTORY_RATE: u32 = 2;
+const HISTORY_BURST: u32 = 10;
 
 /// Why the read loop stopped.
 enum Exit {
@@ -114,6 +118,26 @@ pub fn serve(hub: Arc<Hub>, ws: Ws, ip: IpAddr, watch: Arc<FrameWatch>, slot: Sl
         conn.run().await;
         conn.hub.metrics.connection_closed();
         drop(slot);
+    }
+}
+
+/// A 16-byte rate limit (generic cell rate algorithm) for rarely used, costly requests.
+#[derive(Default)]
+struct Gcra {
+    /// When the next request would be on schedule; `None` before the first.
+    tat: Option<Instant>,
+}
+
+impl Gcra {
+    fn take(&mut self, per_sec: u32, burst: u32) -> bool {
+        let now = Instant::now();
+        let interval = Duration::from_secs(1) / per_sec.max(1);
+        let tat = self.tat.map_or(now, |t| t.max(now));
+        if tat > now + interval * burst.max(1).saturating_sub(1) {
+            return false;
+        }
+        self.tat = Some(tat + interval);
+        true
     }
 }
 
@@ -266,6 +290,7 @@ impl Conn {
     async fn session(&mut self, peer: PeerId, queue: &Queue, outbox: &Outbox, kick: &CancellationToken) -> Exit {
         let hub = Arc::clone(&self.hub);
         let mut rate = RateLimit::new(hub.config.msg_rate, hub.config.msg_burst);
+        let mut history_rate = Gcra::default();
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + hub.config.ping_interval(), hub.config.ping_interval());
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_seen = Instant::now();
@@ -295,7 +320,7 @@ impl Conn {
                 }
                 frame = stream.next() => {
                     last_seen = Instant::now();
-                    let handling = Box::pin(on_frame(&ctx, frame, &mut rate));
+                    let handling = Box::pin(on_frame(&ctx, frame, &mut rate, &mut history_rate));
                     tokio::pin!(handling);
                     // Keep writing (and noticing kicks) while the frame is handled: a join
                     // may wait on purpose.
@@ -436,7 +461,12 @@ async fn write_loop(sink: &mut Sink, queue: &Queue, hub: &Hub) -> Exit {
 }
 
 /// Handles one frame from the client; `Some` ends the session.
-async fn on_frame(ctx: &Ctx<'_>, frame: Option<Result<Message, tungstenite::Error>>, rate: &mut RateLimit) -> Option<Exit> {
+async fn on_frame(
+    ctx: &Ctx<'_>,
+    frame: Option<Result<Message, tungstenite::Error>>,
+    rate: &mut RateLimit,
+    history_rate: &mut Gcra,
+) -> Option<Exit> {
     let hub = ctx.hub;
     let bytes = match frame {
         None => return Some(Exit::Gone),
@@ -469,6 +499,12 @@ async fn on_frame(ctx: &Ctx<'_>, frame: Option<Result<Message, tungstenite::Erro
         Ok(msg) => msg,
         Err(e) => return Some(decode_error(&e)),
     };
+    if matches!(msg, ClientMsg::History { .. } | ClientMsg::HistoryPage { .. }) && !history_rate.take(HISTORY_RATE, HISTORY_BURST) {
+        hub.metrics.error(ErrorKind::Code(ErrorCode::RateLimited));
+        let message = format!("at most {HISTORY_RATE} history requests a second — wait a moment");
+        ctx.outbox.send(&ServerMsg::Error { code: ErrorCode::RateLimited, message }, &hub.metrics);
+        return None;
+    }
     if let Err(refusal) = dispatch(ctx, msg).await {
         hub.metrics.error(ErrorKind::Code(refusal.code));
         ctx.outbox.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, &hub.metrics);
@@ -521,6 +557,12 @@ async fn dispatch(ctx: &Ctx<'_>, msg: ClientMsg) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gcra_allows_burst_then_refuses() {
+        let mut g = Gcra::default();
+        assert_eq!((0..20).filter(|_| g.take(2, 10)).count(), 10);
+    }
 
     #[test]
     fn rate_limit_allows_burst_then_refuses() {
