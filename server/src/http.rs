@@ -156,6 +156,9 @@ async fn history(State(hub): State<Arc<Hub>>, Query(q): Query<HistoryQuery>) -> 
             }
         },
     };
+    let Ok(_slot) = hub.http_history_slots.try_acquire() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the history is busy — try again in a moment\n").into_response();
+    };
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
     match hub.history_page(name, q.before, limit, hub.config.history_max_bytes, crate::hub::PageSize::Json).await {
         Ok((matches, next)) => {

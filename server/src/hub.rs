@@ -28,6 +28,9 @@ use crate::net::{ConnCounts, ip_key};
 use crate::rooms::{self, Outbound, Outbox, Refusal, Room, Seat};
 use crate::store::Store;
 
+/// `GET /history` requests served at once; more are answered 503.
+pub const HTTP_HISTORY_AT_ONCE: usize = 4;
+
 /// Server clock, milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -117,6 +120,8 @@ pub struct Hub {
     ip_rounds: DashMap<IpAddr, Bucket>,
     /// Open TCP connections per address key.
     pub conns: ConnCounts,
+    /// `GET /history` queries running at once (each is a database query).
+    pub http_history_slots: tokio::sync::Semaphore,
     next_peer: AtomicU32,
     next_conn: AtomicU64,
     /// Held only while a quick match finds no open room and creates one, so that
@@ -144,6 +149,7 @@ impl Hub {
             failed_joins: DashMap::new(),
             ip_rounds: DashMap::new(),
             conns: ConnCounts::default(),
+            http_history_slots: tokio::sync::Semaphore::new(HTTP_HISTORY_AT_ONCE),
             next_peer: AtomicU32::new(1),
             next_conn: AtomicU64::new(1),
             quick_create: std::sync::Mutex::new(()),
