@@ -153,7 +153,10 @@ async fn tcp_from(url: &str, from: IpAddr, rcvbuf: Option<u32>) -> anyhow::Resul
     if let Some(n) = rcvbuf {
         sock.set_recv_buffer_size(n)?;
     }
-    let stream = sock.connect(server_addr(url)?).await.with_context(|| format!("connecting to {url} from {from}"))?;
+    let stream = tokio::time::timeout(Duration::from_secs(10), sock.connect(server_addr(url)?))
+        .await
+        .with_context(|| format!("connecting to {url} from {from}: no answer in 10 s"))?
+        .with_context(|| format!("connecting to {url} from {from}"))?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
@@ -683,7 +686,11 @@ async fn run(args: &Args, hostile: bool) -> anyhow::Result<Outcome> {
         }
     }
     for a in attackers {
-        let _ = a.await;
+        // An attacker stuck in a connect is not waited for.
+        let abort = a.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), a).await.is_err() {
+            abort.abort();
+        }
     }
     drop(mutes);
     samples.sort_unstable();
