@@ -3,7 +3,11 @@
 //! - [`config`]: flags with environment fallbacks ([`Config`]).
 //! - `http`: axum routes — `/ws` (binary bincode frames, see `shared::protocol::signal`),
 //!   `/health`, `/metrics` (Prometheus text), `/history` (JSON).
-//! - `conn`: one task per websocket: handshake, limits, keep-alive, dispatch.
+//! - `net`: the accept loop (connection caps per address and in total), the HTTP layer's
+//!   timeouts, and the frame watcher under the websocket codec (unfinished messages).
+//! - `conn`: one task per websocket: handshake, limits, keep-alive, dispatch; writes go
+//!   through a bounded outbox drained with a deadline, never blocking the reads.
+//! - `names`: player-name normalization and look-alike detection.
 //! - `hub` / `rooms`: sessions, rooms (one mutex each), relay, rounds and results.
 //! - `store`: SQLite match history on its own thread.
 //! - [`stun`]: the embedded STUN Binding responder.
