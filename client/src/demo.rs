@@ -9,7 +9,7 @@ use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use shared::protocol::peer::{PeerMsg, ScoreTotals};
 use shared::protocol::signal::{
-    GameMode, LoadingStage, MatchReport, MatchSummary, PlayerInfo, RoomPhase, RoomSettings,
+    GameMode, LoadingStage, MatchReport, MatchStatus, MatchSummary, PlayerInfo, RoomPhase, RoomSettings, RoomVisibility,
     RoomSnapshot, ScoreLine,
 };
 use shared::rules::PoseId;
@@ -92,6 +92,7 @@ fn room(phase: RoomPhase, screen: Screen, mode: GameMode) -> RoomSnapshot {
         phase,
         players,
         cap: 8,
+        visibility: RoomVisibility::Private,
     }
 }
 
@@ -170,6 +171,7 @@ fn fill_demo(
     final_board.report = Some(MatchReport { round_seed: 7, scores: scores.clone() });
     final_board.mode = Some(GameMode::PoseRush);
     session.recorded = Some((42, true));
+    session.recorded_status = Some(MatchStatus::Verified);
     session.history = Some(vec![
         MatchSummary {
             match_id: 42,
@@ -178,14 +180,16 @@ fn fill_demo(
             started_at_ms: 1_795_000_000_000,
             agreed: true,
             scores,
+            status: MatchStatus::Verified,
         },
         MatchSummary {
             match_id: 41,
             room_code: "QT3MWE".into(),
             mode: GameMode::MotionQuiz,
             started_at_ms: 1_794_990_000_000,
-            agreed: true,
+            agreed: false,
             scores: vec![line(1, "민수", 1450, 6, 4, false), line(2, "지은", 1200, 5, 3, false)],
+            status: MatchStatus::Disagreed,
         },
     ]);
 }

@@ -199,8 +199,9 @@ fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEve
                 rtt_ms: Some(u32::try_from(rtt.as_millis()).unwrap_or(u32::MAX)),
             },
             Event::PeerMessage { from, msg, .. } => NetEvent::Peer { from, msg },
-            Event::ResultRecorded { match_id, agreed } => NetEvent::ResultRecorded { match_id, agreed },
+            Event::ResultRecorded { match_id, agreed, status } => NetEvent::ResultRecorded { match_id, agreed, status },
             Event::History(matches) => NetEvent::History(matches),
+            Event::HistoryPage { matches, next_before } => NetEvent::HistoryPage { matches, next_before },
             Event::ServerError { code, message } => NetEvent::ServerError { code, message },
             Event::Disconnected { reason } => {
                 disconnected = true;

@@ -28,7 +28,7 @@ use bevy::prelude::*;
 use shared::pose::Skeleton;
 use shared::protocol::peer::{GameEventKind, PeerMsg, ScoreTotals};
 use shared::protocol::signal::{
-    ErrorCode, GameMode, LeaveReason, MatchReport, MatchSummary, PeerId, PlayerInfo, RoomSnapshot,
+    ErrorCode, GameMode, LeaveReason, MatchReport, MatchStatus, MatchSummary, PeerId, PlayerInfo, RoomSnapshot,
 };
 
 /// What the mesh is asked to do: room requests (one-to-one with
@@ -82,8 +82,10 @@ pub enum NetEvent {
     Link { peer: PeerId, state: LinkState, rtt_ms: Option<u32> },
     /// A message from another player.
     Peer { from: PeerId, msg: PeerMsg },
-    ResultRecorded { match_id: i64, agreed: bool },
+    ResultRecorded { match_id: i64, agreed: bool, status: MatchStatus },
     History(Vec<MatchSummary>),
+    /// A page of history older than the last one; `next_before` asks for the page after it.
+    HistoryPage { matches: Vec<MatchSummary>, next_before: Option<i64> },
     /// The server refused something; `message` is for the player.
     ServerError { code: ErrorCode, message: String },
     /// The connection is gone; `reason` is for the player.
@@ -117,6 +119,10 @@ pub struct Session {
     pub history: Option<Vec<MatchSummary>>,
     /// The last result the server recorded: (match id, all reports agreed).
     pub recorded: Option<(i64, bool)>,
+    /// How far the server trusts that result (anything but `Verified` is unverified).
+    pub recorded_status: Option<MatchStatus>,
+    /// The `before` of the next (older) history page, if there is one.
+    pub history_next: Option<i64>,
     /// A message for the player (errors, "you left the room"), shown until dismissed.
     pub notice: Option<String>,
 }
@@ -256,10 +262,22 @@ fn apply_net_events(
                 }
             }
             NetEvent::Peer { from, msg } => board.apply(*from, msg),
-            NetEvent::ResultRecorded { match_id, agreed } => {
+            NetEvent::ResultRecorded { match_id, agreed, status } => {
                 session.recorded = Some((*match_id, *agreed));
+                session.recorded_status = Some(*status);
             }
             NetEvent::History(matches) => session.history = Some(matches.clone()),
+            NetEvent::HistoryPage { matches, next_before } => {
+                // Pages come newest first: a page older than what is shown extends it, any
+                // other (a first page, a refresh) replaces it.
+                let oldest_shown = session.history.as_ref().and_then(|h| h.last()).map(|m| m.match_id);
+                let older = matches.first().map(|m| m.match_id);
+                match (&mut session.history, oldest_shown, older) {
+                    (Some(shown), Some(oldest), Some(first)) if first < oldest => shown.extend(matches.iter().cloned()),
+                    _ => session.history = Some(matches.clone()),
+                }
+                session.history_next = *next_before;
+            }
             NetEvent::ServerError { code, message } => {
                 session.notice = Some(format!("{message} ({code:?})"));
             }

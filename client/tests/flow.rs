@@ -159,6 +159,7 @@ fn room(phase: RoomPhase, players: &[(PeerId, &str, bool)]) -> RoomSnapshot {
             })
             .collect(),
         cap: 8,
+        visibility: shared::protocol::signal::RoomVisibility::Private,
     }
 }
 
@@ -290,7 +291,7 @@ fn menu_to_results_and_back_to_the_lobby() {
     assert_eq!(h.app.world().resource::<FinalBoard>().report.as_ref(), Some(&report));
 
     // The host goes back to the lobby: the server's snapshot moves the screen.
-    h.send(NetEvent::ResultRecorded { match_id: 1, agreed: true });
+    h.send(NetEvent::ResultRecorded { match_id: 1, agreed: true, status: shared::protocol::signal::MatchStatus::Verified });
     h.send(NetEvent::Room(room(RoomPhase::Results, BOTH_READY)));
     h.step();
     assert_eq!(h.screen(), Screen::Results);

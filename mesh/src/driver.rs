@@ -262,6 +262,8 @@ impl Driver {
             Command::ReportResult(report) => ClientMsg::ReportResult { report },
             Command::BackToLobby => ClientMsg::BackToLobby,
             Command::History { limit } => ClientMsg::History { limit },
+            Command::HistoryPage { before, limit } => ClientMsg::HistoryPage { before, limit },
+            Command::SetVisibility(visibility) => ClientMsg::SetVisibility { visibility },
             Command::SendReliable(msg) => {
                 self.broadcast(Channel::Reliable, &msg);
                 return Ok(());
@@ -345,10 +347,11 @@ impl Driver {
                 });
             }
             ServerMsg::Signal { from, payload } => self.signal(from, payload).await?,
-            ServerMsg::ResultRecorded { match_id, agreed } => {
-                self.emit(Event::ResultRecorded { match_id, agreed })
+            ServerMsg::ResultRecorded { match_id, agreed, status } => {
+                self.emit(Event::ResultRecorded { match_id, agreed, status })
             }
             ServerMsg::History { matches } => self.emit(Event::History(matches)),
+            ServerMsg::HistoryPage { matches, next_before } => self.emit(Event::HistoryPage { matches, next_before }),
             ServerMsg::Error { code, message } => self.emit(Event::ServerError { code, message }),
         }
         Ok(())

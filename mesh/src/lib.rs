@@ -54,8 +54,8 @@ pub use clock::ClockSync;
 pub use shared::protocol::peer::{Channel, PeerMsg};
 pub use shared::protocol::signal::PeerId;
 use shared::protocol::signal::{
-    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchSummary, RoomSettings,
-    RoomSnapshot,
+    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchStatus, MatchSummary, RoomSettings,
+    RoomSnapshot, RoomVisibility,
 };
 use tokio::sync::mpsc;
 
@@ -146,6 +146,11 @@ pub enum Command {
     BackToLobby,
     /// Ask for this player's match history (answered by [`Event::History`]).
     History { limit: u16 },
+    /// One page of this player's history, older than match `before` (answered by
+    /// [`Event::HistoryPage`]).
+    HistoryPage { before: Option<i64>, limit: u16 },
+    /// Host only: private (joined by code) or public (quick match may fill it).
+    SetVisibility(RoomVisibility),
     /// To every linked peer on the reliable channel.
     SendReliable(PeerMsg),
     /// To every linked peer on the unreliable channel.
@@ -198,9 +203,12 @@ pub enum Event {
     LinkRtt { peer: PeerId, rtt: Duration },
     /// A message from another player.
     PeerMessage { from: PeerId, channel: Channel, msg: PeerMsg },
-    /// The server's verdict on the round's reports.
-    ResultRecorded { match_id: i64, agreed: bool },
+    /// The server's verdict on the round's reports: `agreed` only when `status` is
+    /// `Verified`; a solo round is `SinglePlayer`, a round cut by a shutdown `Incomplete`.
+    ResultRecorded { match_id: i64, agreed: bool, status: MatchStatus },
     History(Vec<MatchSummary>),
+    /// A page of history; `next_before` asks for the next (older) one, `None` at the end.
+    HistoryPage { matches: Vec<MatchSummary>, next_before: Option<i64> },
     /// The server refused something.
     ServerError { code: ErrorCode, message: String },
     /// The connection to the server is gone (the mesh has stopped). `reason` says why.

@@ -29,6 +29,39 @@ mod defaults {
     pub const WS_BUFFER_BYTES: usize = 4 * 1024;
     pub const OUTBOX_FRAMES: usize = 128;
     pub const SHUTDOWN_GRACE_MS: u64 = 3_000;
+    pub const OUTBOX_BYTES: usize = 512 * 1024;
+    pub const WRITE_TIMEOUT_MS: u64 = 5_000;
+    pub const MAX_CONNECTIONS: usize = 20_000;
+    pub const MAX_CONNECTIONS_PER_IP: usize = 64;
+    pub const HEADER_READ_TIMEOUT_MS: u64 = 5_000;
+    pub const HTTP_TIMEOUT_MS: u64 = 10_000;
+    pub const HTTP_MAX_HEADER_BYTES: usize = 16 * 1024;
+    pub const WS_MAX_MESSAGE_BYTES: usize = 80 * 1024;
+    pub const MAX_FRAGMENTS: u32 = 16;
+    pub const UNFINISHED_MESSAGE_TIMEOUT_MS: u64 = 5_000;
+    pub const FAILED_JOIN_STEP_MS: u64 = 1_000;
+    pub const FAILED_JOIN_MAX_DELAY_MS: u64 = 10_000;
+    pub const MIN_ROUND_SECS: u16 = *shared::protocol::signal::ROUND_SECS.start();
+    pub const REPORT_EARLY_MS: u64 = 500;
+    pub const ROUNDS_PER_MIN: u32 = 2;
+    pub const ROUNDS_BURST: u32 = 3;
+    pub const IP_ROUNDS_PER_MIN: u32 = 20;
+    pub const LOADING_FANOUT_MS: u64 = 250;
+    pub const HISTORY_MAX_BYTES: usize = 256 * 1024;
+    pub const STUN_RATE: u32 = 20;
+    pub const STUN_BURST: u32 = 40;
+    pub const STUN_GLOBAL_RATE: u32 = 5_000;
+}
+
+/// Who may read `GET /history` (it lists player names and room codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HttpHistory {
+    /// Anyone, any player's matches.
+    Open,
+    /// Only with `?token=<reconnect token>` of a live session: that player's own matches.
+    Token,
+    /// Not served (404).
+    Off,
 }
 
 /// How the server runs. Every duration is in milliseconds so it can be given as a flag.
@@ -111,6 +144,105 @@ pub struct Config {
     #[arg(long, env = "POSEPARTY_SHUTDOWN_GRACE_MS", default_value_t = defaults::SHUTDOWN_GRACE_MS)]
     pub shutdown_grace_ms: u64,
 
+    /// Bytes queued for one connection before it counts as too slow and is dropped.
+    #[arg(long, env = "POSEPARTY_OUTBOX_BYTES", default_value_t = defaults::OUTBOX_BYTES)]
+    pub outbox_bytes: usize,
+
+    /// A write to a client socket that does not finish within this (the client is not
+    /// reading) drops the connection, ms.
+    #[arg(long, env = "POSEPARTY_WRITE_TIMEOUT_MS", default_value_t = defaults::WRITE_TIMEOUT_MS)]
+    pub write_timeout_ms: u64,
+
+    /// Most open TCP connections (HTTP and websocket) in total; more are closed at accept.
+    #[arg(long, env = "POSEPARTY_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Most open TCP connections from one IP address (IPv6: one /64).
+    #[arg(long, env = "POSEPARTY_MAX_CONNECTIONS_PER_IP", default_value_t = defaults::MAX_CONNECTIONS_PER_IP)]
+    pub max_connections_per_ip: usize,
+
+    /// Time a client has to send a complete HTTP request head, ms.
+    #[arg(long, env = "POSEPARTY_HEADER_READ_TIMEOUT_MS", default_value_t = defaults::HEADER_READ_TIMEOUT_MS)]
+    pub header_read_timeout_ms: u64,
+
+    /// Time an HTTP connection has for its one request and response (for `/ws`: until the
+    /// websocket upgrade), ms.
+    #[arg(long, env = "POSEPARTY_HTTP_TIMEOUT_MS", default_value_t = defaults::HTTP_TIMEOUT_MS)]
+    pub http_timeout_ms: u64,
+
+    /// Most bytes of an HTTP request head buffered (at least 8192).
+    #[arg(long, env = "POSEPARTY_HTTP_MAX_HEADER_BYTES", default_value_t = defaults::HTTP_MAX_HEADER_BYTES)]
+    pub http_max_header_bytes: usize,
+
+    /// Largest websocket message (all its fragments) buffered while it is read, bytes.
+    #[arg(long, env = "POSEPARTY_WS_MAX_MESSAGE_BYTES", default_value_t = defaults::WS_MAX_MESSAGE_BYTES)]
+    pub ws_max_message_bytes: usize,
+
+    /// Most fragments of one websocket message.
+    #[arg(long, env = "POSEPARTY_MAX_FRAGMENTS", default_value_t = defaults::MAX_FRAGMENTS)]
+    pub max_fragments: u32,
+
+    /// A websocket frame or fragmented message that is started but not finished within
+    /// this closes the connection, ms.
+    #[arg(long, env = "POSEPARTY_UNFINISHED_MESSAGE_TIMEOUT_MS", default_value_t = defaults::UNFINISHED_MESSAGE_TIMEOUT_MS)]
+    pub unfinished_message_timeout_ms: u64,
+
+    /// Past `--failed-joins` wrong codes in a window, each further join from that address
+    /// waits this much longer before it is looked at (a right code still gets in), ms.
+    #[arg(long, env = "POSEPARTY_FAILED_JOIN_STEP_MS", default_value_t = defaults::FAILED_JOIN_STEP_MS)]
+    pub failed_join_step_ms: u64,
+
+    /// The longest a join waits because of wrong codes from its address, ms.
+    #[arg(long, env = "POSEPARTY_FAILED_JOIN_MAX_DELAY_MS", default_value_t = defaults::FAILED_JOIN_MAX_DELAY_MS)]
+    pub failed_join_max_delay_ms: u64,
+
+    /// Shortest round the host may set, seconds.
+    #[arg(long, env = "POSEPARTY_MIN_ROUND_SECS", default_value_t = defaults::MIN_ROUND_SECS,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub min_round_secs: u16,
+
+    /// How much before the round's end on the server clock a report is still accepted
+    /// (client clock estimates are a little off), ms.
+    #[arg(long, env = "POSEPARTY_REPORT_EARLY_MS", default_value_t = defaults::REPORT_EARLY_MS)]
+    pub report_early_ms: u64,
+
+    /// Rounds one player (session) may start per minute, sustained.
+    #[arg(long, env = "POSEPARTY_ROUNDS_PER_MIN", default_value_t = defaults::ROUNDS_PER_MIN)]
+    pub rounds_per_min: u32,
+
+    /// Rounds one player may start in a burst.
+    #[arg(long, env = "POSEPARTY_ROUNDS_BURST", default_value_t = defaults::ROUNDS_BURST)]
+    pub rounds_burst: u32,
+
+    /// Rounds started from one IP address per minute (burst the same).
+    #[arg(long, env = "POSEPARTY_IP_ROUNDS_PER_MIN", default_value_t = defaults::IP_ROUNDS_PER_MIN)]
+    pub ip_rounds_per_min: u32,
+
+    /// Loading-progress and readiness changes are sent to the room at most once per this, ms.
+    #[arg(long, env = "POSEPARTY_LOADING_FANOUT_MS", default_value_t = defaults::LOADING_FANOUT_MS)]
+    pub loading_fanout_ms: u64,
+
+    /// Who may read `GET /history`: open, token (a live session's own matches) or off.
+    #[arg(long, env = "POSEPARTY_HTTP_HISTORY", value_enum, default_value = "token")]
+    pub http_history: HttpHistory,
+
+    /// Most bytes of one `GET /history` response (a page; the `X-Next-Before` header
+    /// gives the next one).
+    #[arg(long, env = "POSEPARTY_HISTORY_MAX_BYTES", default_value_t = defaults::HISTORY_MAX_BYTES)]
+    pub history_max_bytes: usize,
+
+    /// STUN Binding answers per second to one source address (sustained).
+    #[arg(long, env = "POSEPARTY_STUN_RATE", default_value_t = defaults::STUN_RATE)]
+    pub stun_rate: u32,
+
+    /// STUN answers one source may get in a burst.
+    #[arg(long, env = "POSEPARTY_STUN_BURST", default_value_t = defaults::STUN_BURST)]
+    pub stun_burst: u32,
+
+    /// STUN answers per second in total, whatever the sources.
+    #[arg(long, env = "POSEPARTY_STUN_GLOBAL_RATE", default_value_t = defaults::STUN_GLOBAL_RATE)]
+    pub stun_global_rate: u32,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "POSEPARTY_LOG_JSON")]
     pub log_json: bool,
@@ -137,6 +269,29 @@ impl Default for Config {
             ws_buffer_bytes: defaults::WS_BUFFER_BYTES,
             outbox_frames: defaults::OUTBOX_FRAMES,
             shutdown_grace_ms: defaults::SHUTDOWN_GRACE_MS,
+            outbox_bytes: defaults::OUTBOX_BYTES,
+            write_timeout_ms: defaults::WRITE_TIMEOUT_MS,
+            max_connections: defaults::MAX_CONNECTIONS,
+            max_connections_per_ip: defaults::MAX_CONNECTIONS_PER_IP,
+            header_read_timeout_ms: defaults::HEADER_READ_TIMEOUT_MS,
+            http_timeout_ms: defaults::HTTP_TIMEOUT_MS,
+            http_max_header_bytes: defaults::HTTP_MAX_HEADER_BYTES,
+            ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
+            max_fragments: defaults::MAX_FRAGMENTS,
+            unfinished_message_timeout_ms: defaults::UNFINISHED_MESSAGE_TIMEOUT_MS,
+            failed_join_step_ms: defaults::FAILED_JOIN_STEP_MS,
+            failed_join_max_delay_ms: defaults::FAILED_JOIN_MAX_DELAY_MS,
+            min_round_secs: defaults::MIN_ROUND_SECS,
+            report_early_ms: defaults::REPORT_EARLY_MS,
+            rounds_per_min: defaults::ROUNDS_PER_MIN,
+            rounds_burst: defaults::ROUNDS_BURST,
+            ip_rounds_per_min: defaults::IP_ROUNDS_PER_MIN,
+            loading_fanout_ms: defaults::LOADING_FANOUT_MS,
+            http_history: HttpHistory::Token,
+            history_max_bytes: defaults::HISTORY_MAX_BYTES,
+            stun_rate: defaults::STUN_RATE,
+            stun_burst: defaults::STUN_BURST,
+            stun_global_rate: defaults::STUN_GLOBAL_RATE,
             log_json: false,
         }
     }
@@ -174,6 +329,21 @@ impl Config {
     }
     pub(crate) fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+    pub(crate) fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms.max(1))
+    }
+    pub(crate) fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms.max(1))
+    }
+    pub(crate) fn http_timeout(&self) -> Duration {
+        Duration::from_millis(self.http_timeout_ms.max(1))
+    }
+    pub(crate) fn unfinished_message_timeout(&self) -> Duration {
+        Duration::from_millis(self.unfinished_message_timeout_ms.max(1))
+    }
+    pub(crate) fn loading_fanout(&self) -> Duration {
+        Duration::from_millis(self.loading_fanout_ms)
     }
 }
 

@@ -14,16 +14,22 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use rand::Rng;
 use shared::protocol::signal::{
-    ErrorCode, IceServer, LeaveReason, LoadingStage, MatchReport, MatchSummary, PeerId, RoomPhase, RoomSettings,
-    ServerMsg, SignalPayload,
+    ErrorCode, GameMode, IceServer, LeaveReason, LoadingStage, MatchReport, MatchSummary, PeerId, RoomPhase,
+    RoomSettings, RoomVisibility, ServerMsg, SignalPayload,
 };
+use shared::rules::limits::{quiz_limits, quiz_min_round_ms, rush_limits};
+use shared::rules::{QuizConfig, RushConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::metrics::{ErrorKind, Metrics};
+use crate::metrics::{ErrorKind, Limit, Metrics};
+use crate::net::{ConnCounts, ip_key};
 use crate::rooms::{self, Outbound, Outbox, Refusal, Room, Seat};
 use crate::store::Store;
+
+/// `GET /history` requests served at once; more are answered 503.
+pub const HTTP_HISTORY_AT_ONCE: usize = 4;
 
 /// Server clock, milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -39,6 +45,46 @@ struct Session {
     room: Option<Arc<Room>>,
     /// Bumped on every drop, so an old grace timer does nothing.
     drop_gen: u64,
+    /// Rounds this player may still start (refilled over time).
+    rounds: Bucket,
+}
+
+/// A token bucket refilled at `per_min` tokens a minute, up to `burst`.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    pub fn full(burst: u32) -> Self {
+        Self { tokens: f64::from(burst), last: Instant::now() }
+    }
+
+    /// Takes a token; `Err(wait)` when none is left.
+    pub fn take(&mut self, per_min: u32, burst: u32) -> Result<(), Duration> {
+        let rate = f64::from(per_min) / 60.0;
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(f64::from(burst.max(1)));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else if rate > 0.0 {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / rate))
+        } else {
+            Err(Duration::from_secs(3600))
+        }
+    }
+}
+
+/// How a history page is measured against its byte bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageSize {
+    /// Bincode, for a websocket frame.
+    Frame,
+    /// JSON, for `GET /history`.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +116,12 @@ pub struct Hub {
     sessions: DashMap<PeerId, Session>,
     tokens: DashMap<String, PeerId>,
     failed_joins: DashMap<IpAddr, FailWindow>,
+    /// Rounds started per address key.
+    ip_rounds: DashMap<IpAddr, Bucket>,
+    /// Open TCP connections per address key.
+    pub conns: ConnCounts,
+    /// `GET /history` queries running at once (each is a database query).
+    pub http_history_slots: tokio::sync::Semaphore,
     next_peer: AtomicU32,
     next_conn: AtomicU64,
     /// Held only while a quick match finds no open room and creates one, so that
@@ -95,6 +147,9 @@ impl Hub {
             sessions: DashMap::new(),
             tokens: DashMap::new(),
             failed_joins: DashMap::new(),
+            ip_rounds: DashMap::new(),
+            conns: ConnCounts::default(),
+            http_history_slots: tokio::sync::Semaphore::new(HTTP_HISTORY_AT_ONCE),
             next_peer: AtomicU32::new(1),
             next_conn: AtomicU64::new(1),
             quick_create: std::sync::Mutex::new(()),
@@ -125,6 +180,12 @@ impl Hub {
 
     fn name_of(&self, peer: PeerId) -> Option<String> {
         self.sessions.get(&peer).map(|s| s.name.clone())
+    }
+
+    /// The name of the live session whose reconnect token this is.
+    pub fn name_for_token(&self, token: &str) -> Option<String> {
+        let peer = *self.tokens.get(token)?;
+        self.name_of(peer)
     }
 
     /// The room `peer` is in, checked against the room itself.
@@ -179,7 +240,8 @@ impl Hub {
         let peer_id = self.next_peer.fetch_add(1, Ordering::Relaxed);
         let token = new_token();
         self.tokens.insert(token.clone(), peer_id);
-        self.sessions.insert(peer_id, Session { name, token: token.clone(), outbox: Some(outbox), room: None, drop_gen: 0 });
+        let rounds = Bucket::full(self.config.rounds_burst);
+        self.sessions.insert(peer_id, Session { name, token: token.clone(), outbox: Some(outbox), room: None, drop_gen: 0, rounds });
         Attached { peer_id, token, stale_token: false }
     }
 
@@ -244,19 +306,23 @@ impl Hub {
     }
 
     pub fn create_room(&self, peer: PeerId, settings: RoomSettings) -> Result<(), Refusal> {
-        rooms::validate_settings(&settings)?;
+        self.create_room_as(peer, settings, RoomVisibility::Private)
+    }
+
+    fn create_room_as(&self, peer: PeerId, settings: RoomSettings, visibility: RoomVisibility) -> Result<(), Refusal> {
+        rooms::validate_settings(&settings, self.config.min_round_secs)?;
         let seat = self.new_seat(peer)?;
         let room = loop {
             let code = rooms::new_code();
             if let Entry::Vacant(v) = self.rooms.entry(code.clone()) {
-                let room = Arc::new(Room::new(code, seat, settings, self.config.room_cap));
+                let room = Arc::new(Room::new(code, seat, settings, self.config.room_cap, visibility));
                 v.insert(Arc::clone(&room));
                 break room;
             }
         };
         self.set_room(peer, Some(Arc::clone(&room)));
         room.lock().broadcast_snapshot(&self.metrics);
-        tracing::info!(peer, code = %room.code, "room created");
+        tracing::info!(peer, code = %room.code, ?visibility, "room created");
         Ok(())
     }
 
@@ -264,7 +330,6 @@ impl Hub {
         if self.room_of(peer).is_some() {
             return Err(Refusal::new(ErrorCode::AlreadyInRoom, "you are already in a room — leave it first"));
         }
-        self.check_failed_joins(ip)?;
         let room = rooms::normalize_code(code).and_then(|c| self.rooms.get(&c).map(|r| Arc::clone(r.value())));
         let Some(room) = room else {
             self.record_failed_join(ip);
@@ -285,6 +350,14 @@ impl Hub {
         if g.state.seats.len() >= usize::from(g.state.cap) {
             return Err(Refusal::new(ErrorCode::RoomFull, format!("room {} is full ({} players)", g.code(), g.state.cap)));
         }
+        let mut seat = seat;
+        match crate::names::name_in_room(&seat.name, g.state.seats.iter().map(|s| s.name.as_str())) {
+            Ok(name) => seat.name = name,
+            Err(message) => {
+                self.metrics.limit(Limit::NameRefused);
+                return Err(Refusal::new(ErrorCode::NameTaken, message));
+            }
+        }
         g.state.seats.push(seat);
         self.set_room(peer, Some(Arc::clone(room)));
         g.broadcast_snapshot(&self.metrics);
@@ -301,7 +374,7 @@ impl Hub {
         if self.join_open_room(peer)? {
             return Ok(());
         }
-        self.create_room(peer, RoomSettings::default())
+        self.create_room_as(peer, RoomSettings::default(), RoomVisibility::Public)
     }
 
     /// Joins the fullest open room; `Ok(false)` when there is none left to join.
@@ -317,7 +390,7 @@ impl Hub {
             let Some(room) = best else { return Ok(false) };
             match self.join(peer, &room) {
                 Ok(()) => return Ok(true),
-                Err(r) if matches!(r.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound) => continue,
+                Err(r) if matches!(r.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound | ErrorCode::NameTaken) => continue,
                 Err(r) => return Err(r),
             }
         }
@@ -374,8 +447,21 @@ impl Hub {
         f(&mut g)
     }
 
+    /// Host only: private (by code) or public (quick match).
+    pub fn set_visibility(&self, peer: PeerId, visibility: RoomVisibility) -> Result<(), Refusal> {
+        self.with_room(peer, |g| {
+            g.require_host(peer)?;
+            if g.state.visibility != visibility {
+                g.state.visibility = visibility;
+                g.broadcast_snapshot(&self.metrics);
+                tracing::info!(code = %g.code(), ?visibility, "room visibility changed");
+            }
+            Ok(())
+        })
+    }
+
     pub fn update_settings(&self, peer: PeerId, settings: RoomSettings) -> Result<(), Refusal> {
-        rooms::validate_settings(&settings)?;
+        rooms::validate_settings(&settings, self.config.min_round_secs)?;
         self.with_room(peer, |g| {
             g.require_host(peer)?;
             if g.state.phase != RoomPhase::Lobby {
@@ -387,41 +473,110 @@ impl Hub {
         })
     }
 
-    pub fn set_loading(&self, peer: PeerId, stage: LoadingStage, progress: f32) -> Result<(), Refusal> {
+    pub fn set_loading(self: &Arc<Self>, peer: PeerId, stage: LoadingStage, progress: f32) -> Result<(), Refusal> {
         let progress = if progress.is_finite() { progress.clamp(0.0, 1.0) } else { 0.0 };
-        self.with_room(peer, |g| {
-            if let Some(seat) = g.seat_mut(peer) {
-                seat.stage = stage;
-                seat.progress = progress;
+        let room = self.current_room(peer)?;
+        let mut g = room.lock();
+        if !g.is_member(peer) {
+            return Err(Self::not_in_room());
+        }
+        if let Some(seat) = g.seat_mut(peer) {
+            if seat.stage == stage && seat.progress == progress {
+                return Ok(());
             }
-            g.broadcast_snapshot(&self.metrics);
-            Ok(())
-        })
+            seat.stage = stage;
+            seat.progress = progress;
+        }
+        self.coalesced_snapshot(&room, &mut g);
+        Ok(())
+    }
+
+    /// Sends the room's snapshot now if none went out within `--loading-fanout-ms`,
+    /// otherwise once that time is up (one snapshot for every change meanwhile).
+    fn coalesced_snapshot(self: &Arc<Self>, room: &Arc<Room>, g: &mut rooms::RoomGuard<'_>) {
+        let every = self.config.loading_fanout();
+        let now = Instant::now();
+        let next_at = g.state.last_fanout.map(|t| t + every);
+        match next_at {
+            Some(at) if at > now => {
+                self.metrics.limit(Limit::SnapshotCoalesced);
+                if g.state.fanout_due {
+                    return; // a flush is already scheduled
+                }
+                g.state.fanout_due = true;
+                let hub = Arc::clone(self);
+                let room = Arc::clone(room);
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at.into()) => {}
+                        () = hub.shutdown.cancelled() => return,
+                    }
+                    let mut g = room.lock();
+                    if g.state.fanout_due && !g.state.closed {
+                        g.state.last_fanout = Some(Instant::now());
+                        g.broadcast_snapshot(&hub.metrics);
+                    }
+                });
+            }
+            _ => {
+                g.state.last_fanout = Some(now);
+                g.broadcast_snapshot(&self.metrics);
+            }
+        }
     }
 
     pub fn set_ready(self: &Arc<Self>, peer: PeerId, ready: bool) -> Result<(), Refusal> {
-        self.with_room(peer, |g| {
-            if !matches!(g.state.phase, RoomPhase::Lobby | RoomPhase::Loading) {
-                return Err(Refusal::new(ErrorCode::WrongPhase, "readiness only counts before the round starts"));
+        let room = self.current_room(peer)?;
+        let mut g = room.lock();
+        if !g.is_member(peer) {
+            return Err(Self::not_in_room());
+        }
+        if !matches!(g.state.phase, RoomPhase::Lobby | RoomPhase::Loading) {
+            return Err(Refusal::new(ErrorCode::WrongPhase, "readiness only counts before the round starts"));
+        }
+        if let Some(seat) = g.seat_mut(peer) {
+            if seat.ready == ready {
+                return Ok(());
             }
-            if let Some(seat) = g.seat_mut(peer) {
-                seat.ready = ready;
-            }
-            g.broadcast_snapshot(&self.metrics);
-            if g.state.phase == RoomPhase::Loading && g.all_ready() {
-                self.start(g);
-            }
-            Ok(())
+            seat.ready = ready;
+        }
+        if g.state.phase == RoomPhase::Loading && g.all_ready() {
+            // The round starts now; its snapshot carries the readiness too.
+            self.start(&mut g);
+        } else {
+            self.coalesced_snapshot(&room, &mut g);
+        }
+        Ok(())
+    }
+
+    /// Takes one round start from the player's and the address's allowances.
+    fn take_round(&self, peer: PeerId, ip: IpAddr) -> Result<(), Refusal> {
+        let (per_min, burst) = (self.config.rounds_per_min, self.config.rounds_burst);
+        let mine = match self.sessions.get_mut(&peer) {
+            Some(mut s) => s.rounds.take(per_min, burst),
+            None => Ok(()),
+        };
+        let ip_rate = self.config.ip_rounds_per_min;
+        let theirs = mine.and_then(|()| self.ip_rounds.entry(ip_key(ip)).or_insert_with(|| Bucket::full(ip_rate)).take(ip_rate, ip_rate));
+        theirs.map_err(|wait| {
+            self.metrics.limit(Limit::RoundsLimited);
+            Refusal::new(
+                ErrorCode::RateLimited,
+                format!("too many rounds started in a short time — wait {} s before the next", wait.as_secs().max(1)),
+            )
         })
     }
 
-    pub fn start_game(self: &Arc<Self>, peer: PeerId, force: bool) -> Result<(), Refusal> {
+    pub fn start_game(self: &Arc<Self>, peer: PeerId, force: bool, ip: IpAddr) -> Result<(), Refusal> {
         let room = self.current_room(peer)?;
         let mut g = room.lock();
         if !g.is_member(peer) {
             return Err(Self::not_in_room());
         }
         g.require_host(peer)?;
+        if g.state.phase == RoomPhase::Lobby {
+            self.take_round(peer, ip)?;
+        }
         match g.state.phase {
             RoomPhase::Lobby => {
                 g.state.phase = RoomPhase::Loading;
@@ -497,10 +652,16 @@ impl Hub {
         if report.round_seed != round.seed {
             return Err(Refusal::new(ErrorCode::WrongPhase, "this report is for another round — report the round that just ended"));
         }
-        if report.scores.iter().any(|l| !round.players.contains(&l.player)) {
-            return Err(Refusal::new(ErrorCode::InvalidSettings, "the report lists a player who was not in the round"));
+        let refused = if round.reports.iter().any(|(by, _)| *by == peer) {
+            Err(Refusal::new(ErrorCode::AlreadyReported, "you already reported this round — one report per player"))
+        } else {
+            check_report(round, &report, now_ms(), self.config.report_early_ms)
+        };
+        if let Err(refusal) = refused {
+            self.metrics.limit(Limit::ReportRefused);
+            tracing::info!(peer, code = ?refusal.code, reason = %refusal.message, "report refused");
+            return Err(refusal);
         }
-        round.reports.retain(|(by, _)| *by != peer);
         round.reports.push((peer, report));
         if matches!(g.state.phase, RoomPhase::Playing { .. }) {
             g.state.phase = RoomPhase::Results;
@@ -513,16 +674,21 @@ impl Hub {
     /// Writes the round to the history once every remaining player has reported, then
     /// tells the room.
     fn maybe_record(self: &Arc<Self>, room: &Arc<Room>, g: &mut rooms::RoomGuard<'_>) {
+        // While shutting down, players leave because the server goes, not because they
+        // quit: what was reported is stored by `record_cut_rounds`, as incomplete.
+        if self.shutdown.is_cancelled() {
+            return;
+        }
         let Some(m) = g.finished_round() else { return };
         let hub = Arc::clone(self);
         let room = Arc::clone(room);
         self.tasks.spawn(async move {
-            let agreed = m.agreed;
+            let (agreed, status) = (m.agreed, m.status);
             match hub.store.record(m).await {
                 Ok(match_id) => {
                     hub.metrics.match_recorded();
-                    tracing::info!(code = %room.code, match_id, agreed, "match recorded");
-                    room.lock().broadcast(&ServerMsg::ResultRecorded { match_id, agreed }, &hub.metrics);
+                    tracing::info!(code = %room.code, match_id, ?status, "match recorded");
+                    room.lock().broadcast(&ServerMsg::ResultRecorded { match_id, agreed, status }, &hub.metrics);
                 }
                 Err(e) => {
                     hub.metrics.error(ErrorKind::Database);
@@ -569,12 +735,96 @@ impl Hub {
         Ok(())
     }
 
-    pub async fn history_of(&self, peer: PeerId, limit: u16) -> Result<Vec<MatchSummary>, Refusal> {
+    /// One page of `peer`'s history that fits a websocket frame.
+    pub async fn history_of(&self, peer: PeerId, before: Option<i64>, limit: u16) -> Result<(Vec<MatchSummary>, Option<i64>), Refusal> {
         let name = self.name_of(peer);
-        self.store.history(name, u32::from(limit.min(100))).await.map_err(|e| {
+        // Room for the message around the list (variant tags, lengths, the cursor).
+        let budget = shared::protocol::MAX_FRAME_BYTES - 64;
+        self.history_page(name, before, u32::from(limit.clamp(1, 100)), budget, PageSize::Frame).await
+    }
+
+    /// Matches newest first (below `before`), at most `limit` and at most `max_bytes` as
+    /// measured by `size`; with the `before` of the next page when more are left. A match
+    /// too big on its own has its score lines cut to fit.
+    pub async fn history_page(
+        &self,
+        name: Option<String>,
+        before: Option<i64>,
+        limit: u32,
+        max_bytes: usize,
+        size: PageSize,
+    ) -> Result<(Vec<MatchSummary>, Option<i64>), Refusal> {
+        let rows = self.store.history(name, before, limit.saturating_add(1)).await.map_err(|e| {
             self.metrics.error(ErrorKind::Database);
             Refusal::new(ErrorCode::Internal, format!("match history is unavailable: {e}"))
-        })
+        })?;
+        let measure = |m: &MatchSummary| match size {
+            PageSize::Frame => shared::protocol::encode(m).map_or(usize::MAX, |b| b.len()),
+            PageSize::Json => serde_json::to_vec(m).map_or(usize::MAX, |b| b.len() + 1),
+        };
+        let more = rows.len() > limit as usize;
+        let mut page = Vec::new();
+        let mut used = 16;
+        let mut truncated = false;
+        for mut m in rows.into_iter().take(limit as usize) {
+            let mut len = measure(&m);
+            if page.is_empty() {
+                while used + len > max_bytes && !m.scores.is_empty() {
+                    let keep = m.scores.len() / 2;
+                    m.scores.truncate(keep);
+                    len = measure(&m);
+                    truncated = true;
+                }
+            }
+            if used + len > max_bytes {
+                truncated = true;
+                break;
+            }
+            used += len;
+            page.push(m);
+        }
+        if size == PageSize::Frame {
+            // The receiver's decoder limits what it allocates, which can be more than the
+            // encoded bytes: keep the page only as large as a client can decode.
+            while !page.is_empty() && !frame_decodes(&page) {
+                truncated = true;
+                if page.len() > 1 {
+                    page.pop();
+                } else if let Some(m) = page.first_mut() {
+                    let keep = m.scores.len() / 2;
+                    m.scores.truncate(keep);
+                    if keep == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        if truncated {
+            self.metrics.limit(Limit::HistoryTruncated);
+        }
+        let next = if more || truncated { page.last().map(|m| m.match_id) } else { None };
+        Ok((page, next))
+    }
+
+    /// On shutdown, after the connections closed: every round with reports not yet stored
+    /// is stored now, as incomplete.
+    pub async fn record_cut_rounds(&self) {
+        let rooms: Vec<Arc<Room>> = self.rooms.iter().map(|r| Arc::clone(r.value())).collect();
+        for room in rooms {
+            let cut = room.lock().cut_round();
+            if let Some(m) = cut {
+                match self.store.record(m).await {
+                    Ok(match_id) => {
+                        self.metrics.match_recorded();
+                        tracing::info!(code = %room.code, match_id, "match cut by the shutdown recorded as incomplete");
+                    }
+                    Err(e) => {
+                        self.metrics.error(ErrorKind::Database);
+                        tracing::error!(code = %room.code, error = %e, "could not record a match cut by the shutdown");
+                    }
+                }
+            }
+        }
     }
 
     /// Tells `peer`'s room it is leaving because the server shuts down.
@@ -587,23 +837,24 @@ impl Hub {
 
     // ---- failed joins ---------------------------------------------------------------
 
-    fn check_failed_joins(&self, ip: IpAddr) -> Result<(), Refusal> {
+    /// How long a join from `ip` waits before its code is looked at: nothing for the first
+    /// `--failed-joins` wrong codes in a window, then `--failed-join-step-ms` more per wrong
+    /// code, up to `--failed-join-max-delay-ms`. Every join waits the same, right code or
+    /// wrong, so the wait says nothing about the code, and nobody is refused: guessing is
+    /// slowed to (connections per address) / (max delay), a friend is only delayed.
+    pub fn join_delay(&self, ip: IpAddr) -> Duration {
         let window = self.config.failed_join_window();
-        if let Some(w) = self.failed_joins.get(&ip) {
-            let left = window.saturating_sub(w.started.elapsed());
-            if !left.is_zero() && w.failures >= self.config.failed_joins {
-                return Err(Refusal::new(
-                    ErrorCode::TooManyFailedJoins,
-                    format!("too many wrong room codes from your address — wait {} s and try again", left.as_secs().max(1)),
-                ));
-            }
+        let Some(w) = self.failed_joins.get(&ip_key(ip)) else { return Duration::ZERO };
+        if w.started.elapsed() >= window || w.failures < self.config.failed_joins {
+            return Duration::ZERO;
         }
-        Ok(())
+        let over = u64::from(w.failures - self.config.failed_joins + 1);
+        Duration::from_millis(over.saturating_mul(self.config.failed_join_step_ms).min(self.config.failed_join_max_delay_ms))
     }
 
     fn record_failed_join(&self, ip: IpAddr) {
         let window = self.config.failed_join_window();
-        let mut w = self.failed_joins.entry(ip).or_insert(FailWindow { started: Instant::now(), failures: 0 });
+        let mut w = self.failed_joins.entry(ip_key(ip)).or_insert(FailWindow { started: Instant::now(), failures: 0 });
         if w.started.elapsed() >= window {
             *w = FailWindow { started: Instant::now(), failures: 0 };
         }
@@ -614,9 +865,60 @@ impl Hub {
     pub fn prune_failed_joins(&self) {
         let window = self.config.failed_join_window();
         self.failed_joins.retain(|_, w| w.started.elapsed() < window);
+        let full = Duration::from_secs(60);
+        self.ip_rounds.retain(|_, b| b.last.elapsed() < full);
     }
 
     pub fn janitor_period(&self) -> Duration {
         self.config.failed_join_window()
     }
+}
+
+/// Checks a report against the round the server started: after its end on the server
+/// clock, once per player, exactly the round's players, and numbers the rules allow.
+fn check_report(round: &rooms::Round, report: &MatchReport, now: u64, early_ms: u64) -> Result<(), Refusal> {
+    let end = match round.mode {
+        GameMode::PoseRush => round.start_at_ms + u64::from(round.duration_ms),
+        GameMode::MotionQuiz => round.start_at_ms + quiz_min_round_ms(&QuizConfig::default()),
+    };
+    if now + early_ms < end {
+        return Err(Refusal::new(
+            ErrorCode::RoundNotOver,
+            format!("the round ends in {} ms on the server clock — report after it ends", end - now),
+        ));
+    }
+    let mut listed: Vec<PeerId> = report.scores.iter().map(|l| l.player).collect();
+    listed.sort_unstable();
+    let mut players = round.players.clone();
+    players.sort_unstable();
+    if listed != players {
+        return Err(Refusal::new(
+            ErrorCode::InvalidReport,
+            format!("the report must list each of the round's {} players exactly once", players.len()),
+        ));
+    }
+    let (limits, scoring) = match round.mode {
+        GameMode::PoseRush => {
+            let cfg = RushConfig { duration_ms: round.duration_ms, ..RushConfig::default() };
+            (rush_limits(&cfg), cfg.scoring)
+        }
+        GameMode::MotionQuiz => {
+            let cfg = QuizConfig::default();
+            let elapsed = now.saturating_sub(round.start_at_ms);
+            let max_questions = u32::try_from(shared::deck::MAX_QUESTIONS).unwrap_or(u32::MAX);
+            (quiz_limits(&cfg, elapsed, max_questions), cfg.scoring)
+        }
+    };
+    for line in &report.scores {
+        limits.check(line.points, line.hits, line.best_streak, &scoring).map_err(|e| {
+            Refusal::new(ErrorCode::InvalidReport, format!("the line of player {} is impossible in this round: {e}", line.player))
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether a page, sent as either history message, decodes within the frame limits.
+fn frame_decodes(page: &[MatchSummary]) -> bool {
+    let msg = ServerMsg::HistoryPage { matches: page.to_vec(), next_before: Some(i64::MAX) };
+    shared::protocol::encode(&msg).is_ok_and(|bytes| shared::protocol::decode::<ServerMsg>(&bytes).is_ok())
 }

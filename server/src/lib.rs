@@ -3,7 +3,11 @@
 //! - [`config`]: flags with environment fallbacks ([`Config`]).
 //! - `http`: axum routes — `/ws` (binary bincode frames, see `shared::protocol::signal`),
 //!   `/health`, `/metrics` (Prometheus text), `/history` (JSON).
-//! - `conn`: one task per websocket: handshake, limits, keep-alive, dispatch.
+//! - `net`: the accept loop (connection caps per address and in total), the HTTP layer's
+//!   timeouts, and the frame watcher under the websocket codec (unfinished messages).
+//! - `conn`: one task per websocket: handshake, limits, keep-alive, dispatch; writes go
+//!   through a bounded outbox drained with a deadline, never blocking the reads.
+//! - `names`: player-name normalization and look-alike detection.
 //! - `hub` / `rooms`: sessions, rooms (one mutex each), relay, rounds and results.
 //! - `store`: SQLite match history on its own thread.
 //! - [`stun`]: the embedded STUN Binding responder.
@@ -22,6 +26,8 @@ mod conn;
 mod http;
 mod hub;
 pub mod metrics;
+mod names;
+mod net;
 mod rooms;
 mod store;
 pub mod stun;
@@ -83,21 +89,9 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     let shutdown = CancellationToken::new();
     let hub = Arc::new(Hub::new(config, store, ice_servers, shutdown.clone()));
 
-    let app = http::router(Arc::clone(&hub)).into_make_service_with_connect_info::<SocketAddr>();
-    let http_shutdown = shutdown.clone();
-    let http = tokio::spawn(async move {
-        use axum::serve::ListenerExt as _;
-        // Signaling frames are small and latency-bound: no Nagle delay.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned()).await {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
-    let stun = tokio::spawn(stun::serve(stun_socket, shutdown.clone()));
+    let app = http::router(Arc::clone(&hub));
+    let http = tokio::spawn(net::serve(listener, Arc::clone(&hub), app));
+    let stun = tokio::spawn(stun::serve(stun_socket, Arc::clone(&hub), shutdown.clone()));
     let janitor = tokio::spawn({
         let hub = Arc::clone(&hub);
         async move {
@@ -155,6 +149,8 @@ impl RunningServer {
         if tokio::time::timeout(grace, self.hub.tasks.wait()).await.is_err() {
             tracing::warn!(open = self.hub.tasks.len(), "some connections did not close in time");
         }
+        // Reports already received for rounds not yet stored are kept, marked incomplete.
+        self.hub.record_cut_rounds().await;
         for (name, task) in [("http", self.http), ("stun", self.stun), ("janitor", self.janitor)] {
             match tokio::time::timeout(Duration::from_secs(5), task).await {
                 Ok(Ok(())) => {}

@@ -21,7 +21,7 @@ pub enum ErrorKind {
     Database,
 }
 
-const CODES: [ErrorCode; 17] = [
+const CODES: [ErrorCode; 22] = [
     ErrorCode::BadVersion,
     ErrorCode::BadHandshake,
     ErrorCode::Malformed,
@@ -38,6 +38,12 @@ const CODES: [ErrorCode; 17] = [
     ErrorCode::InvalidSettings,
     ErrorCode::StaleToken,
     ErrorCode::UnknownPeer,
+    ErrorCode::RoundNotOver,
+    ErrorCode::AlreadyReported,
+    ErrorCode::InvalidReport,
+    ErrorCode::NameTaken,
+    ErrorCode::TooSlow,
+    // Last: unknown codes are counted here.
     ErrorCode::Internal,
 ];
 const EXTRA: [ErrorKind; 3] = [ErrorKind::SlowConsumer, ErrorKind::Transport, ErrorKind::Database];
@@ -73,6 +79,11 @@ impl ErrorKind {
                 ErrorCode::StaleToken => "stale_token",
                 ErrorCode::UnknownPeer => "unknown_peer",
                 ErrorCode::Internal => "internal",
+                ErrorCode::RoundNotOver => "round_not_over",
+                ErrorCode::AlreadyReported => "already_reported",
+                ErrorCode::InvalidReport => "invalid_report",
+                ErrorCode::NameTaken => "name_taken",
+                ErrorCode::TooSlow => "too_slow",
             },
             ErrorKind::SlowConsumer => "slow_consumer",
             ErrorKind::Transport => "transport",
@@ -82,6 +93,90 @@ impl ErrorKind {
 
     fn all() -> impl Iterator<Item = ErrorKind> {
         CODES.into_iter().map(ErrorKind::Code).chain(EXTRA)
+    }
+}
+
+/// Limits that acted: connections refused or closed, requests slowed or refused, datagrams
+/// not answered. Counted in `poseparty_limit_total{limit=…}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// A TCP connection closed at accept: its address already had the most connections.
+    ConnectionsPerIp,
+    /// A TCP connection closed at accept: the server had the most connections.
+    ConnectionsTotal,
+    /// The HTTP request head did not arrive within the header-read timeout.
+    HeaderReadTimeout,
+    /// The HTTP request/response (or the websocket upgrade) did not finish in time.
+    HttpTimeout,
+    /// A websocket frame or fragmented message stayed unfinished too long.
+    UnfinishedMessage,
+    /// A websocket message had too many fragments.
+    TooManyFragments,
+    /// A client's outbox (frames or bytes) overflowed: the connection was dropped.
+    OutboxFull,
+    /// A write to a client did not finish within the write timeout: dropped.
+    WriteTimeout,
+    /// A join waited because of wrong codes from its address.
+    JoinDelayed,
+    /// A report refused (too early, twice, wrong players, impossible numbers).
+    ReportRefused,
+    /// A round start refused by the per-player or per-address round limit.
+    RoundsLimited,
+    /// A loading/readiness snapshot folded into a later one.
+    SnapshotCoalesced,
+    /// A history page cut short to fit its byte bound.
+    HistoryTruncated,
+    /// A STUN datagram that is not a well-formed Binding request.
+    StunMalformed,
+    /// A STUN request not answered because of the per-source or global rate.
+    StunRateLimited,
+    /// A name refused (control/format/bidi characters, too long, look-alike in the room).
+    NameRefused,
+}
+
+const LIMITS: [Limit; 16] = [
+    Limit::ConnectionsPerIp,
+    Limit::ConnectionsTotal,
+    Limit::HeaderReadTimeout,
+    Limit::HttpTimeout,
+    Limit::UnfinishedMessage,
+    Limit::TooManyFragments,
+    Limit::OutboxFull,
+    Limit::WriteTimeout,
+    Limit::JoinDelayed,
+    Limit::ReportRefused,
+    Limit::RoundsLimited,
+    Limit::SnapshotCoalesced,
+    Limit::HistoryTruncated,
+    Limit::StunMalformed,
+    Limit::StunRateLimited,
+    Limit::NameRefused,
+];
+
+impl Limit {
+    fn index(self) -> usize {
+        LIMITS.iter().position(|l| *l == self).unwrap_or(0)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Limit::ConnectionsPerIp => "connections_per_ip",
+            Limit::ConnectionsTotal => "connections_total",
+            Limit::HeaderReadTimeout => "header_read_timeout",
+            Limit::HttpTimeout => "http_timeout",
+            Limit::UnfinishedMessage => "unfinished_message",
+            Limit::TooManyFragments => "too_many_fragments",
+            Limit::OutboxFull => "outbox_full",
+            Limit::WriteTimeout => "write_timeout",
+            Limit::JoinDelayed => "join_delayed",
+            Limit::ReportRefused => "report_refused",
+            Limit::RoundsLimited => "rounds_limited",
+            Limit::SnapshotCoalesced => "snapshot_coalesced",
+            Limit::HistoryTruncated => "history_truncated",
+            Limit::StunMalformed => "stun_malformed",
+            Limit::StunRateLimited => "stun_rate_limited",
+            Limit::NameRefused => "name_refused",
+        }
     }
 }
 
@@ -101,6 +196,11 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    limits: [AtomicU64; LIMITS.len()],
+    tcp_connections: AtomicU64,
+    outbox_bytes: AtomicU64,
+    stun_answered: AtomicU64,
+    slow_dropped: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -116,6 +216,11 @@ impl Default for Metrics {
             latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_count: AtomicU64::new(0),
             latency_sum_us: AtomicU64::new(0),
+            limits: std::array::from_fn(|_| AtomicU64::new(0)),
+            tcp_connections: AtomicU64::new(0),
+            outbox_bytes: AtomicU64::new(0),
+            stun_answered: AtomicU64::new(0),
+            slow_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -144,6 +249,35 @@ impl Metrics {
         self.errors[kind.index()].fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn limit(&self, limit: Limit) {
+        self.limits[limit.index()].fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn limit_count(&self, limit: Limit) -> u64 {
+        self.limits[limit.index()].load(Ordering::Relaxed)
+    }
+    pub fn tcp_opened(&self) {
+        self.tcp_connections.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn tcp_connections(&self) -> u64 {
+        self.tcp_connections.load(Ordering::Relaxed)
+    }
+    pub fn tcp_closed(&self) {
+        self.tcp_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+    pub fn outbox_grew(&self, bytes: usize) {
+        self.outbox_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    pub fn outbox_shrank(&self, bytes: usize) {
+        self.outbox_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
+    }
+    pub fn stun_answered(&self) {
+        self.stun_answered.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A connection closed because it did not take its messages.
+    pub fn slow_dropped(&self) {
+        self.slow_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Time from a `Signal` frame being read to its relayed copy being written.
     pub fn relay_latency(&self, latency: Duration) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
@@ -169,6 +303,15 @@ impl Metrics {
         metric("poseparty_messages_out_total", "counter", "Frames sent to clients.", load(&self.messages_out));
         metric("poseparty_signals_relayed_total", "counter", "Signal messages relayed between peers.", load(&self.signals_relayed));
         metric("poseparty_matches_recorded_total", "counter", "Matches written to the history.", load(&self.matches_recorded));
+
+        metric("poseparty_tcp_connections", "gauge", "Open TCP connections (HTTP and websocket).", load(&self.tcp_connections));
+        metric("poseparty_outbox_bytes", "gauge", "Bytes queued for clients in all outboxes.", load(&self.outbox_bytes));
+        metric("poseparty_slow_clients_dropped_total", "counter", "Connections closed because they did not take their messages.", load(&self.slow_dropped));
+        metric("poseparty_stun_answered_total", "counter", "STUN Binding requests answered.", load(&self.stun_answered));
+        let _ = writeln!(out, "# HELP poseparty_limit_total Limits that acted, by limit.\n# TYPE poseparty_limit_total counter");
+        for l in LIMITS {
+            let _ = writeln!(out, "poseparty_limit_total{{limit=\"{}\"}} {}", l.label(), load(&self.limits[l.index()]));
+        }
 
         let _ = writeln!(out, "# HELP poseparty_errors_total Errors by kind.\n# TYPE poseparty_errors_total counter");
         for kind in ErrorKind::all() {

@@ -4,25 +4,29 @@
 //! change is broadcast to the members as a full [`RoomSnapshot`], encoded once and pushed
 //! to each member's [`Outbox`].
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
 use rand::Rng;
 use shared::protocol::signal::{
-    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, PeerId, PlayerInfo, ROOM_CODE_ALPHABET,
-    ROOM_CODE_LEN, RoomPhase, RoomSettings, RoomSnapshot, ScoreLine, ServerMsg,
+    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchStatus, PeerId, PlayerInfo, ROOM_CODE_ALPHABET,
+    ROOM_CODE_LEN, RoomPhase, RoomSettings, RoomSnapshot, RoomVisibility, ScoreLine, ServerMsg,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{ErrorKind, Metrics};
+use crate::metrics::{ErrorKind, Limit, Metrics};
 use crate::store::NewMatch;
 
-/// Shortest and longest round the host may set, seconds.
+/// Round lengths the protocol allows, seconds (a server may lower the shortest with
+/// `--min-round-secs`, e.g. for tests).
 pub use shared::protocol::signal::ROUND_SECS;
+
+/// Longest round the host may set, seconds.
+pub const MAX_ROUND_SECS: u16 = *ROUND_SECS.end();
 
 /// A frame queued for one connection.
 #[derive(Debug)]
@@ -30,26 +34,78 @@ pub enum Outbound {
     Frame(Bytes),
     /// A relayed `Signal`, with the instant its original was read (for the latency metric).
     Relay { frame: Bytes, received: Instant },
+    /// A websocket keep-alive ping.
+    Ping,
+}
+
+impl Outbound {
+    /// Bytes this holds in an outbox.
+    pub fn len(&self) -> usize {
+        match self {
+            Outbound::Frame(f) | Outbound::Relay { frame: f, .. } => f.len(),
+            Outbound::Ping => 0,
+        }
+    }
 }
 
 /// Frames waiting to be written to one connection.
 ///
 /// A plain locked queue plus a `Notify` rather than a channel: an idle connection's queue
 /// holds no allocation at all, which matters with thousands of idle clients.
+///
+/// Bounded twice: by frames and by bytes. A push that would overflow either bound does not
+/// queue; it marks the queue overflowed and kicks the connection (see [`Outbox::push`]).
 #[derive(Debug)]
 pub struct Queue {
-    frames: Mutex<VecDeque<Outbound>>,
+    frames: Mutex<Frames>,
     ready: Notify,
     cap: usize,
+    max_bytes: usize,
+    overflowed: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Frames {
+    queue: VecDeque<Outbound>,
+    bytes: usize,
 }
 
 impl Queue {
-    pub fn new(cap: usize) -> Self {
-        Self { frames: Mutex::new(VecDeque::new()), ready: Notify::new(), cap: cap.max(1) }
+    pub fn new(cap: usize, max_bytes: usize) -> Self {
+        Self {
+            frames: Mutex::new(Frames::default()),
+            ready: Notify::new(),
+            cap: cap.max(1),
+            max_bytes: max_bytes.max(shared::protocol::MAX_FRAME_BYTES),
+            overflowed: AtomicBool::new(false),
+        }
     }
 
-    fn frames(&self) -> MutexGuard<'_, VecDeque<Outbound>> {
+    fn frames(&self) -> MutexGuard<'_, Frames> {
         self.frames.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether a push was refused because the queue was full (the connection is too slow).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Puts a frame before everything queued (the handshake's own replies), unbounded.
+    pub fn push_front(&self, out: Outbound, metrics: &Metrics) {
+        let mut f = self.frames();
+        f.bytes += out.len();
+        metrics.outbox_grew(out.len());
+        f.queue.push_front(out);
+        drop(f);
+        self.ready.notify_one();
+    }
+
+    /// Drops everything queued; returns the bytes given back.
+    pub fn clear(&self, metrics: &Metrics) {
+        let mut f = self.frames();
+        metrics.outbox_shrank(f.bytes);
+        f.bytes = 0;
+        f.queue = VecDeque::new();
     }
 
     /// Resolves when frames may be waiting (a push since the last wait).
@@ -58,11 +114,16 @@ impl Queue {
     }
 
     /// The oldest queued frame; gives memory back once the queue has drained.
-    pub fn pop(&self) -> Option<Outbound> {
+    pub fn pop(&self, metrics: &Metrics) -> Option<Outbound> {
         let mut frames = self.frames();
-        let out = frames.pop_front();
-        if out.is_none() && frames.capacity() > 16 {
-            frames.shrink_to_fit();
+        let out = frames.queue.pop_front();
+        match &out {
+            Some(o) => {
+                frames.bytes -= o.len();
+                metrics.outbox_shrank(o.len());
+            }
+            None if frames.queue.capacity() > 16 => frames.queue.shrink_to_fit(),
+            None => {}
         }
         out
     }
@@ -85,14 +146,19 @@ impl Outbox {
     /// keep up and is dropped (its seat stays for the reconnect grace period).
     pub fn push(&self, out: Outbound, metrics: &Metrics) {
         let mut frames = self.queue.frames();
-        if frames.len() >= self.queue.cap {
+        if frames.queue.len() >= self.queue.cap || frames.bytes + out.len() > self.queue.max_bytes {
             drop(frames);
-            metrics.error(ErrorKind::SlowConsumer);
-            tracing::warn!(conn = self.conn_id, "outbox full: dropping a connection that does not keep up");
+            if !self.queue.overflowed.swap(true, Ordering::Relaxed) {
+                metrics.error(ErrorKind::SlowConsumer);
+                metrics.limit(Limit::OutboxFull);
+                tracing::warn!(conn = self.conn_id, "outbox full: dropping a connection that does not keep up");
+            }
             self.kick.cancel();
             return;
         }
-        frames.push_back(out);
+        frames.bytes += out.len();
+        metrics.outbox_grew(out.len());
+        frames.queue.push_back(out);
         drop(frames);
         self.queue.ready.notify_one();
     }
@@ -147,14 +213,12 @@ pub fn normalize_code(code: &str) -> Option<String> {
     (code.len() == ROOM_CODE_LEN && code.bytes().all(|b| ROOM_CODE_ALPHABET.contains(&b))).then_some(code)
 }
 
-pub fn validate_settings(settings: &RoomSettings) -> Result<(), Refusal> {
-    if !ROUND_SECS.contains(&settings.duration_secs) {
+pub fn validate_settings(settings: &RoomSettings, min_secs: u16) -> Result<(), Refusal> {
+    if !(min_secs..=MAX_ROUND_SECS).contains(&settings.duration_secs) {
         return Err(Refusal::new(
             ErrorCode::InvalidSettings,
             format!(
-                "a round lasts {}–{} s, not {} s — pick a duration in that range",
-                ROUND_SECS.start(),
-                ROUND_SECS.end(),
+                "a round lasts {min_secs}–{MAX_ROUND_SECS} s, not {} s — pick a duration in that range",
                 settings.duration_secs
             ),
         ));
@@ -179,6 +243,7 @@ pub struct Round {
     pub seed: u64,
     pub mode: GameMode,
     pub start_at_ms: u64,
+    pub duration_ms: u32,
     pub players: Vec<PeerId>,
     /// Names as the server knows them; they replace whatever names reports carry.
     pub names: Vec<(PeerId, String)>,
@@ -198,6 +263,10 @@ pub struct RoomState {
     pub round: Option<Round>,
     /// Bumped on each entry into the loading phase, so an old ready timer does nothing.
     pub loading_gen: u64,
+    pub visibility: RoomVisibility,
+    /// When a loading/readiness snapshot was last sent, and whether a later one is due.
+    pub last_fanout: Option<Instant>,
+    pub fanout_due: bool,
 }
 
 #[derive(Debug)]
@@ -219,13 +288,16 @@ impl Drop for RoomGuard<'_> {
     fn drop(&mut self) {
         let s = &self.state;
         self.room.seats_hint.store(s.seats.len(), Ordering::Relaxed);
-        let open = !s.closed && s.phase == RoomPhase::Lobby && s.seats.len() < usize::from(s.cap);
+        let open = !s.closed
+            && s.visibility == RoomVisibility::Public
+            && s.phase == RoomPhase::Lobby
+            && s.seats.len() < usize::from(s.cap);
         self.room.open_hint.store(open, Ordering::Relaxed);
     }
 }
 
 impl Room {
-    pub fn new(code: String, host: Seat, settings: RoomSettings, cap: u8) -> Self {
+    pub fn new(code: String, host: Seat, settings: RoomSettings, cap: u8, visibility: RoomVisibility) -> Self {
         let state = RoomState {
             host: host.id,
             settings,
@@ -235,8 +307,12 @@ impl Room {
             closed: false,
             round: None,
             loading_gen: 0,
+            visibility,
+            last_fanout: None,
+            fanout_due: false,
         };
-        Self { code, state: Mutex::new(state), seats_hint: AtomicUsize::new(1), open_hint: AtomicBool::new(cap > 1) }
+        let open = cap > 1 && visibility == RoomVisibility::Public;
+        Self { code, state: Mutex::new(state), seats_hint: AtomicUsize::new(1), open_hint: AtomicBool::new(open) }
     }
 
     pub fn lock(&self) -> RoomGuard<'_> {
@@ -250,7 +326,7 @@ impl Room {
         self.seats_hint.load(Ordering::Relaxed)
     }
 
-    /// In the lobby with a free seat, without locking (may be slightly stale).
+    /// Public, in the lobby with a free seat, without locking (may be slightly stale).
     pub fn open_hint(&self) -> bool {
         self.open_hint.load(Ordering::Relaxed)
     }
@@ -301,6 +377,7 @@ impl RoomGuard<'_> {
                 })
                 .collect(),
             cap: s.cap,
+            visibility: s.visibility,
         }
     }
 
@@ -313,7 +390,8 @@ impl RoomGuard<'_> {
     }
 
     /// Sends the full room snapshot to every connected member.
-    pub fn broadcast_snapshot(&self, metrics: &Metrics) {
+    pub fn broadcast_snapshot(&mut self, metrics: &Metrics) {
+        self.state.fanout_due = false;
         self.broadcast(&ServerMsg::Room(self.snapshot()), metrics);
     }
 
@@ -343,7 +421,7 @@ impl RoomGuard<'_> {
         let names = self.state.seats.iter().map(|s| (s.id, s.name.clone())).collect();
         self.state.phase = RoomPhase::Playing { start_at_ms, round_seed: seed };
         self.state.round =
-            Some(Round { seed, mode, start_at_ms, players: players.clone(), names, reports: Vec::new(), recorded: false });
+            Some(Round { seed, mode, start_at_ms, duration_ms, players: players.clone(), names, reports: Vec::new(), recorded: false });
         self.broadcast(&ServerMsg::GameStarting { start_at_ms, round_seed: seed, mode, duration_ms, players }, metrics);
         self.broadcast_snapshot(metrics);
     }
@@ -365,9 +443,19 @@ impl RoomGuard<'_> {
     }
 
     /// When every remaining (seated and connected) player of the round has reported,
-    /// marks the round recorded and returns what to write. Agreement means every one of
-    /// those reports carries the same scoreboard.
+    /// marks the round recorded and returns what to write: verified when two or more
+    /// reported and every report carries the same scoreboard.
     pub fn finished_round(&mut self) -> Option<NewMatch> {
+        self.take_round(false)
+    }
+
+    /// On shutdown: the round's reports so far — an incomplete match unless every player of
+    /// the round had reported (`None` when there are none or it was already recorded).
+    pub fn cut_round(&mut self) -> Option<NewMatch> {
+        self.take_round(true)
+    }
+
+    fn take_round(&mut self, cut: bool) -> Option<NewMatch> {
         let code = self.room.code.clone();
         let state = &mut *self.state;
         let seats = &state.seats;
@@ -378,13 +466,32 @@ impl RoomGuard<'_> {
             .copied()
             .filter(|id| seats.iter().any(|s| s.id == *id && s.outbox.is_some()))
             .collect();
-        let reports: Vec<(PeerId, MatchReport)> =
-            round.reports.iter().filter(|(by, _)| remaining.contains(by)).cloned().collect();
-        if remaining.is_empty() || reports.len() < remaining.len() {
+        let reports: Vec<(PeerId, MatchReport)> = if cut {
+            round.reports.clone()
+        } else {
+            round.reports.iter().filter(|(by, _)| remaining.contains(by)).cloned().collect()
+        };
+        if cut {
+            if reports.is_empty() {
+                return None;
+            }
+        } else if remaining.is_empty() || reports.len() < remaining.len() {
             return None;
         }
         round.recorded = true;
-        let agreed = reports.windows(2).all(|w| w[0].1.scores == w[1].1.scores);
+        let same = reports.windows(2).all(|w| w[0].1.scores == w[1].1.scores);
+        // Cut by a shutdown: complete only if every player of the round had reported.
+        let everyone = round.players.iter().all(|p| reports.iter().any(|(by, _)| by == p));
+        let status = if cut && !everyone {
+            MatchStatus::Incomplete
+        } else if !same {
+            MatchStatus::Disagreed
+        } else if reports.len() < 2 {
+            MatchStatus::SinglePlayer
+        } else {
+            MatchStatus::Verified
+        };
+        let agreed = status.is_verified();
         let mut scores = majority_scores(&reports);
         for line in &mut scores {
             if let Some((_, name)) = round.names.iter().find(|(id, _)| *id == line.player) {
@@ -397,6 +504,7 @@ impl RoomGuard<'_> {
             started_at_ms: round.start_at_ms,
             round_seed: round.seed,
             agreed,
+            status,
             scores,
             reports,
         })
@@ -438,7 +546,7 @@ mod tests {
 
     #[test]
     fn host_passes_to_next_and_room_closes_when_empty() {
-        let room = Room::new("ACDEFG".into(), seat(1), RoomSettings::default(), 8);
+        let room = Room::new("ACDEFG".into(), seat(1), RoomSettings::default(), 8, RoomVisibility::Private);
         let mut g = room.lock();
         g.state.seats.push(seat(2));
         g.state.seats.push(seat(3));
@@ -455,7 +563,7 @@ mod tests {
     #[test]
     fn a_full_outbox_drops_the_slow_connection_not_the_sender() {
         let metrics = Metrics::default();
-        let queue = Arc::new(Queue::new(2));
+        let queue = Arc::new(Queue::new(2, 1 << 20));
         let kick = CancellationToken::new();
         let outbox = Outbox::new(7, Arc::clone(&queue), kick.clone());
         outbox.push(Outbound::Frame(Bytes::from_static(b"a")), &metrics);
@@ -464,9 +572,10 @@ mod tests {
         outbox.push(Outbound::Frame(Bytes::from_static(b"c")), &metrics);
         assert!(kick.is_cancelled(), "the third frame overflows a 2-frame outbox");
         assert!(metrics.render(0).contains("poseparty_errors_total{kind=\"slow_consumer\"} 1"));
-        let order: Vec<_> = std::iter::from_fn(|| queue.pop())
-            .map(|o| match o {
-                Outbound::Frame(b) | Outbound::Relay { frame: b, .. } => b,
+        let order: Vec<_> = std::iter::from_fn(|| queue.pop(&metrics))
+            .filter_map(|o| match o {
+                Outbound::Frame(b) | Outbound::Relay { frame: b, .. } => Some(b),
+                Outbound::Ping => None,
             })
             .collect();
         assert_eq!(order, [Bytes::from_static(b"a"), Bytes::from_static(b"b")]);

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, params};
-use shared::protocol::signal::{GameMode, MatchReport, MatchSummary, PeerId, ScoreLine};
+use shared::protocol::signal::{GameMode, MatchReport, MatchStatus, MatchSummary, PeerId, ScoreLine};
 use tokio::sync::oneshot;
 
 /// Why the history could not be read or written.
@@ -38,17 +38,22 @@ pub struct NewMatch {
     pub started_at_ms: u64,
     pub round_seed: u64,
     pub agreed: bool,
+    pub status: MatchStatus,
     /// The scoreboard kept as the result (the common one when `agreed`).
     pub scores: Vec<ScoreLine>,
     /// Every report received, by reporter.
     pub reports: Vec<(PeerId, MatchReport)>,
 }
 
+/// Most score lines read back per match (a room holds at most 255 players; rows written
+/// before reports were checked may hold more).
+pub const MAX_LINES_READ: u32 = 256;
+
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Command {
     Record(Box<NewMatch>, Reply<i64>),
-    History { name: Option<String>, limit: u32, reply: Reply<Vec<MatchSummary>> },
+    History { name: Option<String>, before: Option<i64>, limit: u32, reply: Reply<Vec<MatchSummary>> },
     /// Finish the queued commands, then close the database.
     Close,
 }
@@ -82,9 +87,10 @@ impl Store {
         self.ask(|reply| Command::Record(Box::new(m), reply)).await
     }
 
-    /// Recorded matches, newest first; only those `name` played in when given.
-    pub async fn history(&self, name: Option<String>, limit: u32) -> Result<Vec<MatchSummary>, StoreError> {
-        self.ask(|reply| Command::History { name, limit, reply }).await
+    /// Recorded matches, newest first, with an id below `before` when given; only those
+    /// `name` played in when given. At most [`MAX_LINES_READ`] score lines per match.
+    pub async fn history(&self, name: Option<String>, before: Option<i64>, limit: u32) -> Result<Vec<MatchSummary>, StoreError> {
+        self.ask(|reply| Command::History { name, before, limit, reply }).await
     }
 
     /// Asks the thread to close the database after the commands already queued; later
@@ -129,7 +135,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
              started_at_ms INTEGER NOT NULL,
              round_seed    INTEGER NOT NULL,
              agreed        INTEGER NOT NULL,
-             recorded_at   INTEGER NOT NULL DEFAULT (unixepoch())
+             recorded_at   INTEGER NOT NULL DEFAULT (unixepoch()),
+             status        TEXT    NOT NULL DEFAULT 'unchecked'
          );
          CREATE TABLE IF NOT EXISTS match_scores (
              match_id    INTEGER NOT NULL REFERENCES matches(id),
@@ -151,7 +158,36 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
          );",
     )
     .map_err(open_err)?;
+    // Databases written before results were checked lack the status column: their rows
+    // are `unchecked`.
+    let has_status = conn
+        .prepare("SELECT 1 FROM pragma_table_info('matches') WHERE name = 'status'")
+        .and_then(|mut st| st.exists([]))
+        .map_err(open_err)?;
+    if !has_status {
+        conn.execute_batch("ALTER TABLE matches ADD COLUMN status TEXT NOT NULL DEFAULT 'unchecked'").map_err(open_err)?;
+    }
     Ok(conn)
+}
+
+fn status_name(s: MatchStatus) -> &'static str {
+    match s {
+        MatchStatus::Verified => "verified",
+        MatchStatus::SinglePlayer => "single_player",
+        MatchStatus::Disagreed => "disagreed",
+        MatchStatus::Incomplete => "incomplete",
+        MatchStatus::Unchecked => "unchecked",
+    }
+}
+
+fn parse_status(s: &str) -> MatchStatus {
+    match s {
+        "verified" => MatchStatus::Verified,
+        "single_player" => MatchStatus::SinglePlayer,
+        "disagreed" => MatchStatus::Disagreed,
+        "incomplete" => MatchStatus::Incomplete,
+        _ => MatchStatus::Unchecked,
+    }
 }
 
 fn run(mut conn: Connection, rx: mpsc::Receiver<Command>) {
@@ -160,8 +196,8 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Command>) {
             Command::Record(m, reply) => {
                 let _ = reply.send(record(&mut conn, &m));
             }
-            Command::History { name, limit, reply } => {
-                let _ = reply.send(history(&conn, name.as_deref(), limit));
+            Command::History { name, before, limit, reply } => {
+                let _ = reply.send(history(&conn, name.as_deref(), before, limit));
             }
             Command::Close => break,
         }
@@ -195,8 +231,8 @@ fn to_i64(v: u64) -> i64 {
 fn record(conn: &mut Connection, m: &NewMatch) -> Result<i64, StoreError> {
     let tx = conn.transaction()?;
     tx.execute(
-        "INSERT INTO matches (room_code, mode, started_at_ms, round_seed, agreed) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![m.room_code, mode_name(m.mode), to_i64(m.started_at_ms), to_i64(m.round_seed), m.agreed],
+        "INSERT INTO matches (room_code, mode, started_at_ms, round_seed, agreed, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![m.room_code, mode_name(m.mode), to_i64(m.started_at_ms), to_i64(m.round_seed), m.agreed, status_name(m.status)],
     )?;
     let id = tx.last_insert_rowid();
     {
@@ -217,25 +253,34 @@ fn record(conn: &mut Connection, m: &NewMatch) -> Result<i64, StoreError> {
     Ok(id)
 }
 
-fn history(conn: &Connection, name: Option<&str>, limit: u32) -> Result<Vec<MatchSummary>, StoreError> {
+fn history(conn: &Connection, name: Option<&str>, before: Option<i64>, limit: u32) -> Result<Vec<MatchSummary>, StoreError> {
     let mut ids = conn.prepare_cached(
-        "SELECT id, room_code, mode, started_at_ms, agreed FROM matches
-         WHERE ?1 IS NULL OR id IN (SELECT match_id FROM match_scores WHERE name = ?1)
+        "SELECT id, room_code, mode, started_at_ms, agreed, status FROM matches
+         WHERE (?1 IS NULL OR id IN (SELECT match_id FROM match_scores WHERE name = ?1))
+           AND (?3 IS NULL OR id < ?3)
          ORDER BY id DESC LIMIT ?2",
     )?;
     let rows = ids
-        .query_map(params![name, limit], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, bool>(4)?))
+        .query_map(params![name, limit, before], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, String>(5)?,
+            ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut scores = conn.prepare_cached(
         "SELECT player, name, points, hits, best_streak, dropped FROM match_scores
-         WHERE match_id = ?1 ORDER BY position",
+         WHERE match_id = ?1 ORDER BY position LIMIT ?2",
     )?;
     rows.into_iter()
-        .map(|(match_id, room_code, mode, started_at_ms, agreed)| {
+        .map(|(match_id, room_code, mode, started_at_ms, agreed, status)| {
+            let status = parse_status(&status);
             let lines = scores
-                .query_map([match_id], |r| {
+                .query_map(params![match_id, MAX_LINES_READ], |r| {
                     Ok(ScoreLine {
                         player: r.get(0)?,
                         name: r.get(1)?,
@@ -246,7 +291,15 @@ fn history(conn: &Connection, name: Option<&str>, limit: u32) -> Result<Vec<Matc
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(MatchSummary { match_id, room_code, mode: parse_mode(&mode)?, started_at_ms: started_at_ms as u64, agreed, scores: lines })
+            Ok(MatchSummary {
+                match_id,
+                room_code,
+                mode: parse_mode(&mode)?,
+                started_at_ms: started_at_ms as u64,
+                agreed: agreed && status.is_verified(),
+                scores: lines,
+                status,
+            })
         })
         .collect()
 }
@@ -279,20 +332,23 @@ mod tests {
             started_at_ms: 1_700_000_000_000,
             round_seed: u64::MAX,
             agreed: true,
+            status: MatchStatus::Verified,
             scores: scores.clone(),
             reports: vec![(1, report.clone()), (2, report)],
         };
         let id = record(&mut conn, &m)?;
         record(&mut conn, &NewMatch { scores: vec![line(3, "Bob", 5)], reports: vec![], ..m.clone() })?;
 
-        let mine = history(&conn, Some("민수"), 10)?;
+        let mine = history(&conn, Some("민수"), None, 10)?;
         assert_eq!(mine.len(), 1);
         assert_eq!(mine[0].match_id, id);
         assert_eq!(mine[0].scores, scores);
         assert_eq!(mine[0].mode, GameMode::MotionQuiz);
         assert!(mine[0].agreed);
-        assert_eq!(history(&conn, None, 10)?.len(), 2);
-        assert_eq!(history(&conn, None, 1)?.len(), 1);
+        assert_eq!(history(&conn, None, None, 10)?.len(), 2);
+        assert_eq!(history(&conn, None, None, 1)?.len(), 1);
+        assert_eq!(history(&conn, None, Some(id + 1), 10)?.len(), 1);
+        assert_eq!(mine[0].status, MatchStatus::Verified);
         assert_eq!(report_count(&conn, id)?, Some(2));
         Ok(())
     }

@@ -4,20 +4,31 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, config, http_get, start};
+use common::{Client, http_get, start};
 use server::Config;
 use shared::protocol::signal::{
-    ClientMsg, ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchSummary, PeerId, RoomPhase, ScoreLine,
-    ServerMsg,
+    ClientMsg, ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchStatus, MatchSummary, PeerId, RoomPhase,
+    RoomSettings, ScoreLine, ServerMsg,
 };
 
-/// Creates a room with `names`; the first is the host.
+/// Reports are only taken once a round has ended on the server clock: these tests play
+/// one-second rounds.
+const ROUND_SECS: u16 = 1;
+
+fn config() -> Config {
+    Config { min_round_secs: 1, ..common::config() }
+}
+
+/// Creates a room with `names` and one-second rounds; the first is the host.
 async fn room_of(server: &server::RunningServer, names: &[&str]) -> Vec<Client> {
     let mut clients = Vec::new();
     for name in names {
         clients.push(Client::connect(server, name).await);
     }
     let code = clients[0].create().await;
+    let settings = RoomSettings { duration_secs: ROUND_SECS, ..RoomSettings::default() };
+    clients[0].send(ClientMsg::UpdateSettings { settings: settings.clone() }).await;
+    clients[0].room_where("short rounds", |r| r.settings == settings).await;
     for c in clients.iter_mut().skip(1) {
         c.join(&code).await;
     }
@@ -31,6 +42,7 @@ async fn room_of(server: &server::RunningServer, names: &[&str]) -> Vec<Client> 
 
 struct Start {
     start_at_ms: u64,
+    duration_ms: u32,
     round_seed: u64,
     players: Vec<PeerId>,
 }
@@ -39,8 +51,8 @@ async fn game_starting(c: &mut Client) -> Start {
     match c.recv_until("GameStarting", |m| matches!(m, ServerMsg::GameStarting { .. })).await {
         ServerMsg::GameStarting { start_at_ms, round_seed, mode, duration_ms, players } => {
             assert_eq!(mode, GameMode::PoseRush);
-            assert_eq!(duration_ms, 60_000);
-            Start { start_at_ms, round_seed, players }
+            assert_eq!(duration_ms, u32::from(ROUND_SECS) * 1000);
+            Start { start_at_ms, duration_ms, round_seed, players }
         }
         _ => unreachable!(),
     }
@@ -50,7 +62,11 @@ fn scores(clients: &[Client], points: &[u32]) -> Vec<ScoreLine> {
     clients
         .iter()
         .zip(points)
-        .map(|(c, p)| ScoreLine { player: c.id, name: c.name.clone(), points: *p, hits: p / 10, best_streak: 2, dropped: false })
+        .map(|(c, p)| {
+            // One hit is what a one-second round allows (100–200 points).
+            let hits = u32::from(*p > 0);
+            ScoreLine { player: c.id, name: c.name.clone(), points: *p, hits, best_streak: hits, dropped: false }
+        })
         .collect()
 }
 
@@ -121,21 +137,28 @@ async fn forced_start_and_ready_timeout_drop_unready_players() {
     server.shutdown().await;
 }
 
+/// Plays a round and waits until it has ended on the (shared) clock.
 async fn play_round(cs: &mut [Client]) -> u64 {
     cs[0].send(ClientMsg::StartGame { force: false }).await;
     for c in cs.iter_mut() {
         c.send(ClientMsg::SetReady { ready: true }).await;
     }
-    let mut seed = 0;
+    let mut start = None;
     for c in cs.iter_mut() {
-        seed = game_starting(c).await.round_seed;
+        start = Some(game_starting(c).await);
     }
-    seed
+    let Some(start) = start else { panic!("no players") };
+    let end = start.start_at_ms + u64::from(start.duration_ms);
+    let now = shared_now();
+    if end > now {
+        tokio::time::sleep(Duration::from_millis(end - now + 20)).await;
+    }
+    start.round_seed
 }
 
 async fn recorded(c: &mut Client) -> (i64, bool) {
     match c.recv_until("ResultRecorded", |m| matches!(m, ServerMsg::ResultRecorded { .. })).await {
-        ServerMsg::ResultRecorded { match_id, agreed } => (match_id, agreed),
+        ServerMsg::ResultRecorded { match_id, agreed, .. } => (match_id, agreed),
         _ => unreachable!(),
     }
 }
@@ -144,7 +167,7 @@ async fn recorded(c: &mut Client) -> (i64, bool) {
 async fn agreeing_reports_are_recorded_and_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let db = dir.path().join("nested").join("history.sqlite3");
-    let cfg = Config { db: db.clone(), ..config() };
+    let cfg = Config { db: db.clone(), http_history: server::config::HttpHistory::Open, ..config() };
     let server = start(cfg.clone()).await;
     let mut cs = room_of(&server, &["Ana", "Bo"]).await;
 
@@ -154,7 +177,7 @@ async fn agreeing_reports_are_recorded_and_kept_across_a_restart() {
     assert_eq!(cs[0].error().await.0, ErrorCode::WrongPhase);
 
     let seed = play_round(&mut cs).await;
-    let board = scores(&cs, &[120, 80]);
+    let board = scores(&cs, &[120, 0]);
     let report = MatchReport { round_seed: seed, scores: board.clone() };
     // A report for another round is refused; an outsider cannot report at all.
     cs[0].send(ClientMsg::ReportResult { report: MatchReport { round_seed: seed ^ 1, ..report.clone() } }).await;
@@ -174,7 +197,7 @@ async fn agreeing_reports_are_recorded_and_kept_across_a_restart() {
     cs[0].send(ClientMsg::BackToLobby).await;
     cs[1].room_where("lobby", |r| r.phase == RoomPhase::Lobby && r.players.iter().all(|p| !p.ready)).await;
     let seed2 = play_round(&mut cs).await;
-    let (mine, theirs) = (scores(&cs, &[10, 20]), scores(&cs, &[10, 99]));
+    let (mine, theirs) = (scores(&cs, &[0, 110]), scores(&cs, &[0, 150]));
     cs[0].send(ClientMsg::ReportResult { report: MatchReport { round_seed: seed2, scores: mine } }).await;
     cs[1].send(ClientMsg::ReportResult { report: MatchReport { round_seed: seed2, scores: theirs } }).await;
     let (id1, agreed1) = recorded(&mut cs[1]).await;
@@ -185,6 +208,7 @@ async fn agreeing_reports_are_recorded_and_kept_across_a_restart() {
     match cs[0].recv_until("History", |m| matches!(m, ServerMsg::History { .. })).await {
         ServerMsg::History { matches } => {
             assert_eq!(matches.iter().map(|m| (m.match_id, m.agreed)).collect::<Vec<_>>(), [(id1, false), (id0, true)]);
+            assert_eq!(matches.iter().map(|m| m.status).collect::<Vec<_>>(), [MatchStatus::Disagreed, MatchStatus::Verified]);
             assert_eq!(matches[1].scores, board);
         }
         _ => unreachable!(),
@@ -211,7 +235,7 @@ async fn a_player_leaving_mid_round_does_not_block_the_record() {
     let server = start(config()).await;
     let mut cs = room_of(&server, &["a", "b", "c"]).await;
     let seed = play_round(&mut cs).await;
-    let report = MatchReport { round_seed: seed, scores: scores(&cs, &[3, 2, 1]) };
+    let report = MatchReport { round_seed: seed, scores: scores(&cs, &[150, 120, 0]) };
     cs[0].send(ClientMsg::ReportResult { report: report.clone() }).await;
     cs[1].send(ClientMsg::ReportResult { report }).await;
     cs[2].send(ClientMsg::LeaveRoom).await;

@@ -170,6 +170,7 @@ mod tests {
                 phase: RoomPhase::Lobby,
                 players: vec![player(1, "민수"), player(2, "지은"), player(3, "하늘")],
                 cap: 8,
+                visibility: shared::protocol::signal::RoomVisibility::Private,
             }),
             ..Session::default()
         }

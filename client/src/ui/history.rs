@@ -3,16 +3,43 @@
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
-use super::{ACCENT, GOOD, MUTED, card, mode_label, screen};
+use shared::protocol::signal::MatchStatus;
+
+use super::{ACCENT, BAD, GOOD, MUTED, card, mode_label, screen};
 use crate::state::Screen;
 use crate::session::{MeshCommand, NetCommand, Session};
 
 /// Matches asked for.
 const HISTORY_LIMIT: u16 = 30;
 
-pub(crate) fn request_history(session: Res<Session>, mut net: MessageWriter<NetCommand>) {
+pub(crate) fn request_history(mut session: ResMut<Session>, mut net: MessageWriter<NetCommand>) {
     if session.my_id().is_some() {
-        net.write(MeshCommand::History { limit: HISTORY_LIMIT }.into());
+        session.history = None;
+        session.history_next = None;
+        net.write(MeshCommand::HistoryPage { before: None, limit: HISTORY_LIMIT }.into());
+    }
+}
+
+/// How a recorded match is labelled: only a verified one is shown as a result everyone
+/// confirmed.
+pub(crate) fn status_label(status: MatchStatus) -> egui::RichText {
+    let (text, color) = match status {
+        MatchStatus::Verified => ("✔ 확인됨 — 모두 같은 결과 / verified — all agree", GOOD),
+        MatchStatus::SinglePlayer => ("확인 안 됨 — 혼자 한 판 / unverified — played alone", MUTED),
+        MatchStatus::Disagreed => ("확인 안 됨 — 결과 불일치 / unverified — reports differ", BAD),
+        MatchStatus::Incomplete => ("확인 안 됨 — 기록 중 서버 종료 / unverified — cut short", BAD),
+        MatchStatus::Unchecked => ("확인 안 됨 — 예전 기록 / unverified — older record", MUTED),
+    };
+    egui::RichText::new(text).color(color).small()
+}
+
+fn status_help(status: MatchStatus) -> &'static str {
+    match status {
+        MatchStatus::Verified => "Every player reported the same scoreboard.",
+        MatchStatus::SinglePlayer => "Only one player: nobody could confirm the scores.",
+        MatchStatus::Disagreed => "The players' reports differ; the scoreboard most of them gave is shown.",
+        MatchStatus::Incomplete => "The server stopped before every report came in.",
+        MatchStatus::Unchecked => "Recorded before results were checked.",
     }
 }
 
@@ -44,7 +71,9 @@ pub(crate) fn history_screen(
     let history = session.history.clone();
     let online = session.my_id().is_some();
     let in_room = session.room.is_some();
+    let next_page = session.history_next;
     let mut refresh = false;
+    let mut more = false;
     let mut back = false;
     screen(&ctx, "지난 기록 / Match history", &mut session, |ui| {
         ui.horizontal(|ui| {
@@ -79,16 +108,20 @@ pub(crate) fn history_screen(
                                 ui.label(egui::RichText::new(format!("{} hits", s.hits)).color(MUTED));
                             });
                         }
-                        if m.agreed {
-                            ui.label(egui::RichText::new("✔ 모두 동의 / agreed").color(GOOD).small());
-                        }
+                        ui.label(status_label(m.status)).on_hover_text(status_help(m.status));
                     });
+                }
+                if online && next_page.is_some() && ui.button("더 보기 / Older matches").clicked() {
+                    more = true;
                 }
             }
         }
     });
     if refresh {
-        net.write(MeshCommand::History { limit: HISTORY_LIMIT }.into());
+        net.write(MeshCommand::HistoryPage { before: None, limit: HISTORY_LIMIT }.into());
+    }
+    if more {
+        net.write(MeshCommand::HistoryPage { before: next_page, limit: HISTORY_LIMIT }.into());
     }
     if back {
         next.set(if in_room { Screen::Lobby } else { Screen::Menu });

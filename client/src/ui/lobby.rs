@@ -4,7 +4,7 @@
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
-use shared::protocol::signal::{GameMode, RoomSettings};
+use shared::protocol::signal::{GameMode, RoomSettings, RoomVisibility};
 
 use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, link_label, mode_label, screen};
 use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus, start_blocked};
@@ -210,6 +210,17 @@ pub(crate) fn lobby_screen(
             if ui.button("📋 복사 / Copy").clicked() {
                 ui.ctx().copy_text(room.code.clone());
             }
+            ui.separator();
+            let mut visibility = room.visibility;
+            ui.add_enabled_ui(is_host, |ui| {
+                ui.radio_value(&mut visibility, RoomVisibility::Private, "🔒 비공개 / Private")
+                    .on_hover_text("코드로만 들어와요 / Only players with the code can join");
+                ui.radio_value(&mut visibility, RoomVisibility::Public, "🌐 공개 / Public")
+                    .on_hover_text("빠른 매칭으로 누구나 들어와요 / Quick match may bring anyone in");
+            });
+            if is_host && visibility != room.visibility {
+                commands.push(MeshCommand::SetVisibility(visibility).into());
+            }
         });
         ui.columns(2, |cols| {
             card(&mut cols[0], &format!("플레이어 / Players ({}/{})", room.players.len(), room.cap), |ui| {
@@ -319,6 +330,7 @@ mod tests {
                 phase: RoomPhase::Lobby,
                 players: vec![],
                 cap: 8,
+                visibility: shared::protocol::signal::RoomVisibility::Private,
             }),
             ..Session::default()
         };

@@ -19,6 +19,7 @@ pub(crate) fn results_screen(
     let me = session.my_id();
     let is_host = session.is_host();
     let recorded = session.recorded;
+    let status = session.recorded_status;
     let in_room = session.room.is_some();
     let mut commands = Vec::new();
     let mut go = None;
@@ -54,11 +55,23 @@ pub(crate) fn results_screen(
                     ui.end_row();
                 }
             });
-            match recorded {
-                Some((id, true)) => ui.label(egui::RichText::new(format!("✔ 모두 같은 결과로 기록됨 / Recorded, all agree (#{id})")).color(GOOD)),
-                Some((id, false)) => ui.label(egui::RichText::new(format!("기록됨, 결과 불일치 / Recorded, reports differ (#{id})")).color(BAD)),
-                None => ui.label(egui::RichText::new("기록 중… / Recording…").color(MUTED)),
-            };
+            match (recorded, status) {
+                (Some((id, _)), Some(status)) => {
+                    ui.horizontal(|ui| {
+                        ui.label(egui::RichText::new(format!("기록됨 / Recorded #{id}")).color(MUTED));
+                        ui.label(super::history::status_label(status));
+                    });
+                }
+                (Some((id, true)), None) => {
+                    ui.label(egui::RichText::new(format!("✔ 모두 같은 결과로 기록됨 / Recorded, all agree (#{id})")).color(GOOD));
+                }
+                (Some((id, false)), None) => {
+                    ui.label(egui::RichText::new(format!("기록됨, 확인 안 됨 / Recorded, unverified (#{id})")).color(BAD));
+                }
+                (None, _) => {
+                    ui.label(egui::RichText::new("기록 중… / Recording…").color(MUTED));
+                }
+            }
         });
         ui.add_space(10.0);
         ui.horizontal(|ui| {

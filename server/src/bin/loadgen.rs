@@ -4,7 +4,18 @@
 //! By default it starts the `server` binary next to itself as a child process, so the
 //! server's RSS is measured alone: `cargo run --release -p server --bin loadgen -- --clients 10000`.
 //! With `--url` it drives a running server instead (give `--server-pid` to read its RSS).
+//!
+//! Clients connect from many loopback addresses (127.1.x.y, 32 per address) so that the
+//! server's per-address connection cap, at its default, is not what is measured.
+//!
+//! `--hostile` runs the same load twice, each against a fresh server: clean, then with
+//! attackers added while the honest clients play — 10 % more clients that join rooms and
+//! stop reading, 1 000 slowloris sockets (700 half-sent HTTP heads, 300 websockets holding
+//! an unfinished fragmented message; each reconnects when the server cuts it off) and a
+//! forged-report loop — and prints the honest clients' latency and the server's memory
+//! side by side.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -15,14 +26,17 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use futures_util::{SinkExt as _, StreamExt as _};
 use rand::Rng as _;
-use shared::protocol::signal::{ClientMsg, PROTOCOL_VERSION, PeerId, RoomSettings, ServerMsg, SignalPayload};
-use tokio::net::TcpStream;
+use shared::protocol::signal::{
+    ClientMsg, ErrorCode, MatchReport, PROTOCOL_VERSION, PeerId, RoomSettings, ScoreLine, ServerMsg, SignalPayload,
+};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = WebSocketStream<TcpStream>;
 
 #[derive(Debug, Parser)]
 #[command(about = "Opens N websocket clients against the PoseParty server and measures relay latency and memory")]
@@ -57,6 +71,16 @@ struct Args {
     /// Bytes of padding in each signal (an SDP offer is typically 0.5–3 KiB).
     #[arg(long, default_value_t = 200)]
     payload_bytes: usize,
+    /// Run clean, then again with non-reading clients, slowloris sockets and forged
+    /// reports added, and print both.
+    #[arg(long)]
+    hostile: bool,
+    /// With --hostile: slowloris sockets.
+    #[arg(long, default_value_t = 1000)]
+    slowloris: usize,
+    /// With --hostile: connections running the forged-report loop.
+    #[arg(long, default_value_t = 4)]
+    forgers: usize,
 }
 
 /// Counters shared by all client tasks.
@@ -67,6 +91,11 @@ struct Stats {
     connect_errors: AtomicU64,
     protocol_errors: AtomicU64,
     closed_early: AtomicU64,
+    /// Attackers: sockets the server cut off, reports refused, reports sent.
+    slowloris_cut: AtomicU64,
+    reports_refused: AtomicU64,
+    reports_sent: AtomicU64,
+    non_readers: AtomicU64,
 }
 
 /// The load generator's own clock: signal payloads carry micros since `EPOCH`.
@@ -107,8 +136,38 @@ async fn expect<T>(ws: &mut Ws, what: &str, mut pick: impl FnMut(ServerMsg) -> O
     }
 }
 
-async fn connect(url: &str, name: &str) -> anyhow::Result<(Ws, PeerId)> {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+/// Loopback source addresses: `count` sockets per address, from 127.`net`.0.1 on.
+fn source_ip(net: u8, index: usize, per_address: usize) -> IpAddr {
+    let k = index / per_address.max(1) + 1;
+    IpAddr::V4(Ipv4Addr::new(127, net, (k >> 8) as u8, (k & 0xff) as u8))
+}
+
+fn server_addr(url: &str) -> anyhow::Result<SocketAddr> {
+    let host = url.strip_prefix("ws://").and_then(|r| r.split('/').next()).context("a ws:// URL")?;
+    host.parse().with_context(|| format!("{host} is not an IP:port"))
+}
+
+async fn tcp_from(url: &str, from: IpAddr, rcvbuf: Option<u32>) -> anyhow::Result<TcpStream> {
+    let sock = TcpSocket::new_v4()?;
+    sock.bind(SocketAddr::new(from, 0)).with_context(|| format!("binding {from}"))?;
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n)?;
+    }
+    let stream = tokio::time::timeout(Duration::from_secs(10), sock.connect(server_addr(url)?))
+        .await
+        .with_context(|| format!("connecting to {url} from {from}: no answer in 10 s"))?
+        .with_context(|| format!("connecting to {url} from {from}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+async fn connect(url: &str, name: &str, from: IpAddr) -> anyhow::Result<(Ws, PeerId)> {
+    connect_with(url, name, from, None).await
+}
+
+async fn connect_with(url: &str, name: &str, from: IpAddr, rcvbuf: Option<u32>) -> anyhow::Result<(Ws, PeerId)> {
+    let tcp = tcp_from(url, from, rcvbuf).await?;
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()))
         .await
         .with_context(|| format!("connecting to {url}"))?;
     let hello = ClientMsg::Hello { protocol_version: PROTOCOL_VERSION, name: name.into(), reconnect_token: None };
@@ -121,13 +180,14 @@ async fn connect(url: &str, name: &str) -> anyhow::Result<(Ws, PeerId)> {
     Ok((ws, id))
 }
 
-/// Connects one room's clients: the first creates the room, the rest join by code.
-async fn connect_room(url: &str, first: usize, size: usize) -> anyhow::Result<Vec<(Ws, PeerId)>> {
+/// Connects one room's clients: the first creates the room, the rest join by code. With
+/// `non_reader`, one more client joins and is returned apart (it will stop reading).
+async fn connect_room(url: &str, first: usize, size: usize, non_reader: Option<usize>) -> anyhow::Result<(Vec<(Ws, PeerId)>, Option<(Ws, PeerId)>)> {
     let mut members = Vec::with_capacity(size);
     for i in first..first + size {
-        members.push(connect(url, &format!("bot{i}")).await?);
+        members.push(connect(url, &format!("bot{i}"), source_ip(1, i, 32)).await?);
     }
-    let Some((host, _)) = members.first_mut() else { return Ok(members) };
+    let Some((host, _)) = members.first_mut() else { return Ok((members, None)) };
     host.send(encode(&ClientMsg::CreateRoom { settings: RoomSettings::default() })?).await?;
     let code = expect(host, "the room", |m| match m {
         ServerMsg::Room(r) => Some(r.code),
@@ -143,13 +203,26 @@ async fn connect_room(url: &str, first: usize, size: usize) -> anyhow::Result<Ve
         })
         .await?;
     }
-    Ok(members)
+    let mut silent = None;
+    if let Some(n) = non_reader {
+        let (mut ws, id) = connect_with(url, &format!("mute{n}"), source_ip(3, n, 32), Some(4096)).await?;
+        ws.send(encode(&ClientMsg::JoinRoom { code: code.clone() })?).await?;
+        expect(&mut ws, "the joined room", |m| match m {
+            ServerMsg::Room(r) if r.players.iter().any(|p| p.id == id) => Some(()),
+            _ => None,
+        })
+        .await?;
+        silent = Some((ws, id));
+    }
+    Ok((members, silent))
 }
 
 /// One client during the idle and load phases. Returns its latency samples (µs).
+#[allow(clippy::too_many_arguments)]
 async fn run_client(
     mut ws: Ws,
     peers: Vec<PeerId>,
+    mute: Option<PeerId>,
     period: Duration,
     epoch: Instant,
     mut phase: watch::Receiver<Phase>,
@@ -176,7 +249,10 @@ async fn run_client(
             }
             () = tokio::time::sleep_until(next_send), if !peers.is_empty() => {
                 next_send += period;
-                let to = peers[rand::rng().random_range(0..peers.len())];
+                // In a room with a client that stopped reading, one signal in five goes to it
+                // (not counted: it is never received).
+                let to_mute = mute.filter(|_| rand::rng().random_range(0..5) == 0);
+                let to = to_mute.unwrap_or_else(|| peers[rand::rng().random_range(0..peers.len())]);
                 let sdp = format!("{} {padding}", micros_since(epoch));
                 let msg = ClientMsg::Signal { to, payload: SignalPayload::Offer { sdp } };
                 let Ok(frame) = encode(&msg) else { continue };
@@ -184,7 +260,9 @@ async fn run_client(
                     stats.closed_early.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
-                stats.sent.fetch_add(1, Ordering::Relaxed);
+                if to_mute.is_none() {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
             }
             frame = ws.next() => match frame {
                 Some(Ok(Message::Binary(b))) => match shared::protocol::decode::<ServerMsg>(&b) {
@@ -195,6 +273,8 @@ async fn run_client(
                         }
                         stats.received.fetch_add(1, Ordering::Relaxed);
                     }
+                    // A signal to a peer the server has just dropped (it stopped reading).
+                    Ok(ServerMsg::Error { code: ErrorCode::UnknownPeer, .. }) => {}
                     Ok(ServerMsg::Error { .. }) | Err(_) => {
                         stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     }
@@ -335,17 +415,149 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if args.room_size == 0 || args.clients == 0 {
-        bail!("--clients and --room-size must be at least 1");
+/// Until `phase` says Stop: a half-sent HTTP head trickled a byte a second, reconnected
+/// whenever the server cuts it off.
+async fn slowloris_http(url: String, index: usize, stats: Arc<Stats>, mut phase: watch::Receiver<Phase>) {
+    while *phase.borrow() != Phase::Stop {
+        let Ok(mut s) = tcp_from(&url, source_ip(2, index, 16), None).await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        let _ = s.write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n").await;
+        let mut buf = [0u8; 512];
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) {
+                    stats.slowloris_cut.fetch_add(1, Ordering::Relaxed);
+                    break;
+                },
+                _ = tick.tick() => { let _ = s.write_all(b"X").await; }
+                _ = phase.changed() => if *phase.borrow() == Phase::Stop { return },
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let fd_limit = rlimit::increase_nofile_limit(u64::MAX).context("raising the open-files limit")?;
-    if (fd_limit as usize) < args.clients + 64 {
-        eprintln!("warning: open-files limit is {fd_limit}, fewer than the {} clients need", args.clients);
-    }
+}
 
+/// A masked client websocket frame.
+fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    let mask = [0x5a, 0xa5, 0x0f, 0xf0];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Until Stop: a websocket that says Hello, starts a fragmented message and never finishes
+/// it (answering with pongs so it never looks idle); reconnected when cut off.
+async fn slowloris_ws(url: String, index: usize, stats: Arc<Stats>, mut phase: watch::Receiver<Phase>) {
+    while *phase.borrow() != Phase::Stop {
+        let Ok(mut s) = tcp_from(&url, source_ip(4, index, 16), None).await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        let req = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let hello = ClientMsg::Hello { protocol_version: PROTOCOL_VERSION, name: format!("loris{index}"), reconnect_token: None };
+        let Ok(hello) = shared::protocol::encode(&hello) else { return };
+        let mut first = ws_frame(true, 2, &hello);
+        first.extend(ws_frame(false, 2, &[0u8; 1000]));
+        let _ = s.write_all(req.as_bytes()).await;
+        let _ = s.write_all(&first).await;
+        let mut buf = [0u8; 2048];
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) {
+                    stats.slowloris_cut.fetch_add(1, Ordering::Relaxed);
+                    break;
+                },
+                _ = tick.tick() => { let _ = s.write_all(&ws_frame(true, 0xA, b"")).await; }
+                _ = phase.changed() => if *phase.borrow() == Phase::Stop { return },
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Until Stop: a solo room whose round is started, then 20 forged reports a second of
+/// 1 360 lines with impossible points (the issue's attack).
+async fn forger(url: String, index: usize, stats: Arc<Stats>, mut phase: watch::Receiver<Phase>) {
+    let Ok((mut ws, me)) = connect(&url, &format!("forger{index}"), source_ip(5, index, 1)).await else { return };
+    let mut seed = 0;
+    let setup = [ClientMsg::CreateRoom { settings: RoomSettings::default() }, ClientMsg::StartGame { force: false }, ClientMsg::SetReady { ready: true }];
+    for msg in &setup {
+        let Ok(m) = encode(msg) else { return };
+        if ws.send(m).await.is_err() {
+            return;
+        }
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let mut scores: Vec<ScoreLine> = (0..1360)
+                    .map(|i| ScoreLine { player: me + i, name: format!("x{i}"), points: 999_999, hits: 9_999, best_streak: 9_999, dropped: false })
+                    .collect();
+                scores.truncate(if rand::rng().random_range(0..2) == 0 { 1 } else { 1360 });
+                let Ok(m) = encode(&ClientMsg::ReportResult { report: MatchReport { round_seed: seed, scores } }) else { continue };
+                if ws.send(m).await.is_err() { return; }
+                stats.reports_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Binary(b))) => match shared::protocol::decode::<ServerMsg>(&b) {
+                    Ok(ServerMsg::GameStarting { round_seed, .. }) => seed = round_seed,
+                    Ok(ServerMsg::Error { code: ErrorCode::RoundNotOver | ErrorCode::InvalidReport | ErrorCode::WrongPhase | ErrorCode::TooLarge | ErrorCode::RateLimited, .. }) => {
+                        stats.reports_refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                },
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            _ = phase.changed() => if *phase.borrow() == Phase::Stop { return },
+        }
+    }
+}
+
+/// `/metrics` as text.
+async fn metrics_text(ws_url: &str) -> String {
+    let Some(host) = ws_url.strip_prefix("ws://").and_then(|r| r.split('/').next()) else { return String::new() };
+    let Ok(mut stream) = TcpStream::connect(host).await else { return String::new() };
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut body = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut body)).await;
+    body
+}
+
+fn metric_value(text: &str, prefix: &str) -> u64 {
+    text.lines().find_map(|l| l.strip_prefix(prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// What one run measured.
+#[derive(Default)]
+struct Outcome {
+    rows: Vec<(String, String)>,
+}
+
+impl Outcome {
+    fn row(&mut self, name: &str, value: String) {
+        self.rows.push((name.to_owned(), value));
+    }
+}
+
+async fn run(args: &Args, hostile: bool) -> anyhow::Result<Outcome> {
     let child = match &args.url {
         Some(_) => None,
         None => Some(start_server(args.server_bin.clone()).await?),
@@ -361,31 +573,47 @@ async fn main() -> anyhow::Result<()> {
     let period = Duration::from_secs_f64(args.clients as f64 / f64::from(args.rate.max(1)));
     let padding: Arc<str> = "x".repeat(args.payload_bytes).into();
 
-    // Connect everyone, room by room.
+    // Connect everyone, room by room; with --hostile, every tenth client (in total) joins a
+    // room as an extra member that will stop reading.
     let connect_start = Instant::now();
     let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
     let mut setups = Vec::new();
-    for first in (0..args.clients).step_by(args.room_size) {
+    let mut mutes_left = if hostile { args.clients / 10 } else { 0 };
+    let rooms_total = args.clients.div_ceil(args.room_size);
+    for (r, first) in (0..args.clients).step_by(args.room_size).enumerate() {
         let size = args.room_size.min(args.clients - first);
+        // Spread the non-readers over the rooms.
+        let mute = (mutes_left > 0 && (r * (args.clients / 10)) / rooms_total.max(1) != ((r + 1) * (args.clients / 10)) / rooms_total.max(1))
+            .then(|| {
+                mutes_left -= 1;
+                r
+            });
         let (url, gate) = (url.clone(), Arc::clone(&gate));
         setups.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
-            connect_room(&url, first, size).await
+            connect_room(&url, first, size, mute).await
         }));
     }
     let mut clients = Vec::new();
+    let mut mutes = Vec::new();
     let mut rooms = 0;
     let mut first_error = None;
     for setup in setups {
         match setup.await {
-            Ok(Ok(members)) => {
+            Ok(Ok((members, mute))) => {
                 rooms += 1;
                 let ids: Vec<PeerId> = members.iter().map(|(_, id)| *id).collect();
+                let mute_id = mute.as_ref().map(|(_, id)| *id);
+                if let Some((ws, _)) = mute {
+                    mutes.push(ws);
+                    stats.non_readers.fetch_add(1, Ordering::Relaxed);
+                }
                 for (ws, id) in members {
                     let peers: Vec<PeerId> = ids.iter().copied().filter(|p| *p != id).collect();
                     clients.push(tokio::spawn(run_client(
                         ws,
                         peers,
+                        mute_id,
                         period,
                         epoch,
                         phase_rx.clone(),
@@ -413,6 +641,23 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(args.settle_secs)).await;
     let rss_idle = pid.and_then(rss_bytes);
 
+    // The attackers start with the load.
+    let mut attackers = Vec::new();
+    if hostile {
+        let loris_http = args.slowloris * 7 / 10;
+        for i in 0..args.slowloris {
+            let (url, stats, phase) = (url.clone(), Arc::clone(&stats), phase_rx.clone());
+            attackers.push(if i < loris_http {
+                tokio::spawn(slowloris_http(url, i, stats, phase))
+            } else {
+                tokio::spawn(slowloris_ws(url, i, stats, phase))
+            });
+        }
+        for i in 0..args.forgers {
+            attackers.push(tokio::spawn(forger(url.clone(), i, Arc::clone(&stats), phase_rx.clone())));
+        }
+    }
+
     let hist_before = server_histogram(&url).await;
     let _ = phase_tx.send(Phase::Load);
     let load_start = Instant::now();
@@ -431,6 +676,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = phase_tx.send(Phase::Drain);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let hist_after = server_histogram(&url).await;
+    let metrics = metrics_text(&url).await;
     let _ = phase_tx.send(Phase::Stop);
 
     let mut samples = Vec::new();
@@ -439,6 +685,14 @@ async fn main() -> anyhow::Result<()> {
             samples.extend(s);
         }
     }
+    for a in attackers {
+        // An attacker stuck in a connect is not waited for.
+        let abort = a.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), a).await.is_err() {
+            abort.abort();
+        }
+    }
+    drop(mutes);
     samples.sort_unstable();
     drop(child);
 
@@ -450,32 +704,87 @@ async fn main() -> anyhow::Result<()> {
     };
     let fmt_rss = |rss: Option<u64>| rss.map_or_else(|| "n/a".into(), |r| format!("{:.1} MiB", mib(r)));
 
-    println!("PoseParty server load test");
-    println!("{:<34} {} / {}", "clients requested / connected", args.clients, connected);
-    println!("{:<34} {}", "rooms", rooms);
-    println!("{:<34} {:.2} s", "connect + join time", connect_time.as_secs_f64());
-    println!("{:<34} {} msg/s for {:.1} s", "target relay rate", args.rate, load_time.as_secs_f64());
-    println!("{:<34} {:.0} msg/s", "achieved send rate", sent_in_load as f64 / load_time.as_secs_f64());
-    println!("{:<34} {} / {}", "signals sent / received", sent, received);
-    println!("{:<34} {:.3} ms", "relay latency p50", percentile(&samples, 0.50));
-    println!("{:<34} {:.3} ms", "relay latency p90", percentile(&samples, 0.90));
-    println!("{:<34} {:.3} ms", "relay latency p99", percentile(&samples, 0.99));
-    println!("{:<34} {:.3} ms", "relay latency max", percentile(&samples, 1.0));
+    let mut o = Outcome::default();
+    o.row("clients requested / connected", format!("{} / {}", args.clients, connected));
+    o.row("rooms", rooms.to_string());
+    o.row("connect + join time", format!("{:.2} s", connect_time.as_secs_f64()));
+    o.row("target relay rate", format!("{} msg/s for {:.1} s", args.rate, load_time.as_secs_f64()));
+    o.row("achieved send rate", format!("{:.0} msg/s", sent_in_load as f64 / load_time.as_secs_f64()));
+    o.row("signals sent / received", format!("{sent} / {received}"));
+    o.row("relay latency p50", format!("{:.3} ms", percentile(&samples, 0.50)));
+    o.row("relay latency p90", format!("{:.3} ms", percentile(&samples, 0.90)));
+    o.row("relay latency p99", format!("{:.3} ms", percentile(&samples, 0.99)));
+    o.row("relay latency max", format!("{:.3} ms", percentile(&samples, 1.0)));
     if let (Some(b), Some(a)) = (&hist_before, &hist_after) {
-        println!("{:<34} p50 {} / p99 {}", "server-side relay (read → written)", histogram_quantile(b, a, 0.5), histogram_quantile(b, a, 0.99));
+        o.row("server-side relay (read → written)", format!("p50 {} / p99 {}", histogram_quantile(b, a, 0.5), histogram_quantile(b, a, 0.99)));
     }
-    println!("{:<34} {}", "server RSS before clients", fmt_rss(rss_base));
-    println!("{:<34} {}", "server RSS idle", fmt_rss(rss_idle));
-    println!("{:<34} {}", "server RSS per idle client", per_client(rss_idle));
-    println!("{:<34} {}", "server RSS under load (peak)", fmt_rss(rss_load));
-    println!("{:<34} {}", "server RSS per client under load", per_client(rss_load));
-    println!(
-        "{:<34} connect {} / protocol {} / closed early {} / lost {}",
+    o.row("server RSS before clients", fmt_rss(rss_base));
+    o.row("server RSS idle", fmt_rss(rss_idle));
+    o.row("server RSS per idle client", per_client(rss_idle));
+    o.row("server RSS under load (peak)", fmt_rss(rss_load));
+    o.row("server RSS per client under load", per_client(rss_load));
+    o.row(
         "errors",
-        stats.connect_errors.load(Ordering::Relaxed),
-        stats.protocol_errors.load(Ordering::Relaxed),
-        stats.closed_early.load(Ordering::Relaxed),
-        sent.saturating_sub(received)
+        format!(
+            "connect {} / protocol {} / closed early {} / lost {}",
+            stats.connect_errors.load(Ordering::Relaxed),
+            stats.protocol_errors.load(Ordering::Relaxed),
+            stats.closed_early.load(Ordering::Relaxed),
+            sent.saturating_sub(received)
+        ),
     );
+    let lim = |name: &str| metric_value(&metrics, &format!("poseparty_limit_total{{limit=\"{name}\"}} "));
+    o.row("non-reading clients / dropped as slow", format!("{} / {}", stats.non_readers.load(Ordering::Relaxed), metric_value(&metrics, "poseparty_slow_clients_dropped_total ")));
+    o.row(
+        "slowloris sockets cut off (head / unfinished msg)",
+        format!("{} ({} / {})", stats.slowloris_cut.load(Ordering::Relaxed), lim("header_read_timeout"), lim("unfinished_message")),
+    );
+    o.row(
+        "forged reports sent / refused / recorded",
+        format!(
+            "{} / {} / {}",
+            stats.reports_sent.load(Ordering::Relaxed),
+            stats.reports_refused.load(Ordering::Relaxed),
+            metric_value(&metrics, "poseparty_matches_recorded_total ")
+        ),
+    );
+    o.row("connections refused at accept", format!("{}", lim("connections_per_ip") + lim("connections_total")));
+    Ok(o)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.room_size == 0 || args.clients == 0 {
+        bail!("--clients and --room-size must be at least 1");
+    }
+    let fd_limit = rlimit::increase_nofile_limit(u64::MAX).context("raising the open-files limit")?;
+    let need = args.clients + if args.hostile { args.clients / 10 + args.slowloris + args.forgers } else { 0 } + 64;
+    if (fd_limit as usize) < need {
+        eprintln!("warning: open-files limit is {fd_limit}, fewer than the {need} sockets need");
+    }
+    let clean = run(&args, false).await?;
+    let hostile = if args.hostile {
+        // Let the first server's sockets drain before the second run.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Some(run(&args, true).await?)
+    } else {
+        None
+    };
+
+    println!("PoseParty server load test");
+    match hostile {
+        None => {
+            for (name, value) in &clean.rows {
+                println!("{name:<50} {value}");
+            }
+        }
+        Some(h) => {
+            println!("{:<50} {:<34} hostile", "", "clean");
+            for ((name, c), (_, v)) in clean.rows.iter().zip(&h.rows) {
+                println!("{name:<50} {c:<34} {v}");
+            }
+        }
+    }
     Ok(())
 }

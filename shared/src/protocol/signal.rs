@@ -12,9 +12,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change of [`ClientMsg`] / [`ServerMsg`] or the peer messages.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
-/// Longest player name, in characters.
+/// Longest player name, in grapheme clusters (what a reader counts as characters).
 pub const MAX_NAME_CHARS: usize = 24;
 
 /// Length of a room code.
@@ -42,7 +42,8 @@ pub enum ClientMsg {
     CreateRoom { settings: RoomSettings },
     /// Join by code (case-insensitive).
     JoinRoom { code: String },
-    /// Join the fullest open room still in the lobby, or create one.
+    /// Join the fullest open *public* room still in the lobby, or create a public one.
+    /// Private rooms (the default for [`ClientMsg::CreateRoom`]) are only joined by code.
     QuickMatch,
     LeaveRoom,
     /// Host only, in the lobby.
@@ -63,8 +64,17 @@ pub enum ClientMsg {
     Ping { nonce: u32, client_time_ms: u64 },
     /// WebRTC signaling to another member of the same room.
     Signal { to: PeerId, payload: SignalPayload },
-    /// Match history of this player (by name), newest first.
+    /// Match history of this player (by name), newest first. Answered by
+    /// [`ServerMsg::History`] with the newest matches that fit one frame (at most `limit`,
+    /// at most 100); for further pages use [`ClientMsg::HistoryPage`].
     History { limit: u16 },
+    /// Host only, in the lobby: make the room private (joined by code only) or public
+    /// (quick match may put strangers in it). Every member gets the new [`RoomSnapshot`].
+    SetVisibility { visibility: RoomVisibility },
+    /// One page of this player's match history, newest first: matches with an id below
+    /// `before` (all when `None`), at most `limit` (at most 100) and at most what fits one
+    /// frame. Answered by [`ServerMsg::HistoryPage`].
+    HistoryPage { before: Option<i64>, limit: u16 },
 }
 
 /// Server → client.
@@ -92,10 +102,15 @@ pub enum ServerMsg {
     Pong { nonce: u32, client_time_ms: u64, server_time_ms: u64 },
     /// Signaling relayed from another member of the same room.
     Signal { from: PeerId, payload: SignalPayload },
-    /// The server's verdict on the reports of a round.
-    ResultRecorded { match_id: i64, agreed: bool },
+    /// The server's verdict on the reports of a round. `agreed` is true only for a
+    /// [`MatchStatus::Verified`] match.
+    ResultRecorded { match_id: i64, agreed: bool, status: MatchStatus },
+    /// Answer to [`ClientMsg::History`]: the newest matches that fit one frame.
     History { matches: Vec<MatchSummary> },
     Error { code: ErrorCode, message: String },
+    /// Answer to [`ClientMsg::HistoryPage`]. `next_before` is the `before` of the next
+    /// (older) page, `None` when this was the last one.
+    HistoryPage { matches: Vec<MatchSummary>, next_before: Option<i64> },
 }
 
 /// A STUN/TURN server for the WebRTC ICE agent.
@@ -175,6 +190,16 @@ pub struct PlayerInfo {
     pub ready: bool,
 }
 
+/// Who may enter a room without being given its code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RoomVisibility {
+    /// Joined by code only (rooms made with [`ClientMsg::CreateRoom`] start private).
+    #[default]
+    Private,
+    /// Quick match may fill it (rooms made by [`ClientMsg::QuickMatch`] start public).
+    Public,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomSnapshot {
     /// Six characters from [`ROOM_CODE_ALPHABET`].
@@ -185,6 +210,9 @@ pub struct RoomSnapshot {
     pub players: Vec<PlayerInfo>,
     /// Most players the room takes.
     pub cap: u8,
+    /// Private (by code) or public (quick match); the host switches it with
+    /// [`ClientMsg::SetVisibility`].
+    pub visibility: RoomVisibility,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,9 +254,33 @@ pub struct MatchSummary {
     pub mode: GameMode,
     /// Server time the round started, ms.
     pub started_at_ms: u64,
-    /// True when every remaining player reported the same scoreboard.
+    /// True only for a [`MatchStatus::Verified`] match: at least two players, every one
+    /// of them reported, all reports the same.
     pub agreed: bool,
     pub scores: Vec<ScoreLine>,
+    /// How far the result can be trusted; anything but `Verified` is shown as unverified.
+    pub status: MatchStatus,
+}
+
+/// How far a recorded result can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MatchStatus {
+    /// Two or more players, every remaining one reported, all reports identical.
+    Verified,
+    /// Only one player reported (a solo round): nobody confirms it.
+    SinglePlayer,
+    /// The reports differ; the scoreboard most reporters gave is kept.
+    Disagreed,
+    /// The server shut down before every report came in; the reports received are kept.
+    Incomplete,
+    /// Recorded by a server before results were checked (protocol 1).
+    Unchecked,
+}
+
+impl MatchStatus {
+    pub fn is_verified(self) -> bool {
+        self == MatchStatus::Verified
+    }
 }
 
 /// Why the server refused something.
@@ -260,4 +312,15 @@ pub enum ErrorCode {
     /// `Signal` to a peer that is not in the same room.
     UnknownPeer,
     Internal,
+    /// `ReportResult` before the round has ended on the server's clock.
+    RoundNotOver,
+    /// `ReportResult` a second time for the same round.
+    AlreadyReported,
+    /// `ReportResult` whose scoreboard is not exactly the round's players, or whose points,
+    /// hits or streaks are impossible in that round.
+    InvalidReport,
+    /// The name looks like another player's in that room (e.g. `Ａｎａ` vs `Ana`).
+    NameTaken,
+    /// The connection did not take its messages fast enough and is closed.
+    TooSlow,
 }

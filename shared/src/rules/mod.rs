@@ -8,8 +8,10 @@
 //! - [`quiz`]: Motion Quiz body answers and the quiz round.
 //! - [`fixtures`]: synthetic skeletons of every pose (tests, demo screens, scripted bots).
 //! - [`rng`]: SplitMix64, the seed → sequence generator.
+//! - [`limits`]: the most hits, points and streak a round makes possible (report checks).
 
 pub mod fixtures;
+pub mod limits;
 pub mod poses;
 pub mod quiz;
 pub mod rng;

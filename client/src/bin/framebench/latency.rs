@@ -15,7 +15,7 @@ use client::game::{GamePlugin, HitLatency, LatencyLog};
 use client::session::{Connection, RoundInfo, Session, SessionPlugin};
 use client::state::{InferencePlacement, ModelChoice, Screen};
 use shared::deck::{Deck, Routine, Step};
-use shared::protocol::signal::{GameMode, RoomPhase, RoomSettings, RoomSnapshot};
+use shared::protocol::signal::{GameMode, RoomPhase, RoomSettings, RoomSnapshot, RoomVisibility};
 use shared::rules::{PoseId, RushConfig};
 
 use crate::{Args, pose_app, wait_for_first_skeleton};
@@ -49,6 +49,7 @@ fn round_app(dir: &Path, fps: f32, pose: PoseId, model: ModelChoice, placement: 
         phase: RoomPhase::Lobby,
         players: vec![],
         cap: 1,
+        visibility: RoomVisibility::Private,
     });
     session.round =
         Some(RoundInfo { start_in_ms: 0, round_seed: 1, mode: GameMode::PoseRush, duration_ms: 600_000, players: vec![1] });
