@@ -462,8 +462,10 @@ mod tests {
 
     /// A new frame every update, captured 40 ms ago, its skeleton ready 10 ms ago, showing the
     /// current target.
-    fn fake_camera(round: Option<Res<Round>>, mut pose: ResMut<PlayerPose>) {
-        let now = Instant::now();
+    fn fake_camera(round: Option<Res<Round>>, time: Res<Time<Real>>, mut pose: ResMut<PlayerPose>) {
+        // The instant the round's clock reads this update (so capture times and round times
+        // advance together, however late this system runs on a busy machine).
+        let now = time.last_update().unwrap_or_else(Instant::now);
         let target = round.and_then(|r| match &r.play {
             Play::Rush(rush) => rush.current_target().map(|(_, p, _)| p),
             Play::Quiz { .. } => None,
