@@ -147,3 +147,22 @@ impl<'a> Ctx<'a> {
         self.inflated
     }
 }
+
+/// A limit reached while a part streams out of its entry, carried through `io::Error`
+/// to the XML reader, which turns it back into [`Error::Limit`].
+#[derive(Debug)]
+pub(crate) struct LimitHit(pub LimitKind);
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for LimitHit {}
+
+impl LimitHit {
+    pub(crate) fn to_error(&self) -> Error {
+        Error::Limit(self.0.clone())
+    }
+}

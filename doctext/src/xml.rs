@@ -112,7 +112,7 @@ impl<R: std::io::BufRead> XmlStream<R> {
 /// The error of a streamed part: a limit hit while inflating, or bad XML.
 fn stream_error(e: quick_xml::Error, position: u64, format: Format) -> Error {
     if let quick_xml::Error::Io(io) = &e
-        && let Some(hit) = io.get_ref().and_then(|i| i.downcast_ref::<crate::zipio::LimitHit>())
+        && let Some(hit) = io.get_ref().and_then(|i| i.downcast_ref::<crate::limits::LimitHit>())
     {
         return hit.to_error();
     }

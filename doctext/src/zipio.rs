@@ -39,24 +39,7 @@ impl Seek for Src<'_> {
     }
 }
 
-/// A limit reached while a part streams out of its entry, carried through `io::Error`
-/// to the XML reader, which turns it back into [`Error::Limit`].
-#[derive(Debug)]
-pub(crate) struct LimitHit(pub LimitKind);
-
-impl std::fmt::Display for LimitHit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for LimitHit {}
-
-impl LimitHit {
-    pub(crate) fn to_error(&self) -> Error {
-        Error::Limit(self.0.clone())
-    }
-}
+pub(crate) use crate::limits::LimitHit;
 
 /// Progress callback, the bytes inflated before this entry, the next report.
 type Progress<'z> = (&'z (dyn Fn(u64) + Sync), u64, u64);

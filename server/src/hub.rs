@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::metrics::{ErrorKind, Limit, Metrics};
-use crate::net::{ConnCounts, ip_key};
+use crate::addr::{ConnCounts, ip_key};
 use crate::rooms::{self, Outbound, Outbox, Refusal, Room, Seat};
 use crate::store::Store;
 

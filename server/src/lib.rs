@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod addr;
 pub mod config;
 mod conn;
 mod http;

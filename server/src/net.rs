@@ -7,12 +7,11 @@
 //! follows the client's frame boundaries, so a frame or fragmented message that is started
 //! and never finished (slowloris inside the websocket) is noticed by the connection task.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -26,26 +25,7 @@ use tokio::sync::Notify;
 use crate::hub::Hub;
 use crate::metrics::Limit;
 
-/// The key connection caps and failed-join limits count by: the address itself for IPv4,
-/// the /64 network for IPv6 (one host usually has a whole /64).
-pub fn ip_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
-
-/// Open TCP connections, in total and per address key.
-#[derive(Debug, Default)]
-pub struct ConnCounts {
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-}
+use crate::addr::ip_key;
 
 /// One counted connection; dropping it gives the place back.
 #[derive(Debug)]
@@ -56,14 +36,7 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.hub.conns.per_ip.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = map.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.key);
-            }
-        }
-        drop(map);
+        self.hub.conns.remove(self.key);
         self.hub.metrics.tcp_closed();
     }
 }
@@ -79,21 +52,17 @@ pub struct SlotHandle {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-impl ConnCounts {
+impl Slot {
     /// Takes a place for a connection from `ip`, or says which cap refused it.
     fn acquire(hub: &Arc<Hub>, ip: IpAddr) -> Result<Slot, Limit> {
         let key = ip_key(ip);
-        let mut map = hub.conns.per_ip.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let total: usize = hub.metrics.tcp_connections() as usize;
         if total >= hub.config.max_connections {
             return Err(Limit::ConnectionsTotal);
         }
-        let n = map.entry(key).or_insert(0);
-        if *n >= hub.config.max_connections_per_ip {
+        if !hub.conns.try_add(key, hub.config.max_connections_per_ip) {
             return Err(Limit::ConnectionsPerIp);
         }
-        *n += 1;
-        drop(map);
         hub.metrics.tcp_opened();
         Ok(Slot { hub: Arc::clone(hub), key })
     }
@@ -115,7 +84,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, router: Router) {
                 continue;
             }
         };
-        let slot = match ConnCounts::acquire(&hub, addr.ip()) {
+        let slot = match Slot::acquire(&hub, addr.ip()) {
             Ok(slot) => slot,
             Err(limit) => {
                 hub.metrics.limit(limit);

@@ -137,7 +137,7 @@ impl Limiter {
             self.per_source.clear();
         }
         let (rate, burst, global_rate) = (self.rate, self.burst, self.global_rate);
-        let source = self.per_source.entry(crate::net::ip_key(ip)).or_insert((burst, now));
+        let source = self.per_source.entry(crate::addr::ip_key(ip)).or_insert((burst, now));
         Self::refill(source, rate, burst, now);
         Self::refill(&mut self.global, global_rate, global_rate, now);
         if source.0 < 1.0 || self.global.0 < 1.0 {
