@@ -119,4 +119,38 @@ mod tests {
         assert!(decode_mjpeg(&jpeg[..20]).is_err());
         assert!(decode_mjpeg(b"not a jpeg").is_err());
     }
+
+    /// Many UVC cameras send MJPEG frames without Huffman tables (AVI1 "motion JPEG", which
+    /// implies the standard tables). Rebuilds an encoded JPEG that way: DHT segments out, an
+    /// AVI1 APP0 segment in.
+    fn as_motion_jpeg(jpeg: &[u8]) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x08, b'A', b'V', b'I', b'1', 0, 0];
+        let mut i = 2;
+        while i + 4 <= jpeg.len() {
+            let marker = jpeg[i + 1];
+            if marker == 0xDA {
+                out.extend_from_slice(&jpeg[i..]);
+                break;
+            }
+            let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+            if marker != 0xC4 {
+                out.extend_from_slice(&jpeg[i..i + 2 + len]);
+            }
+            i += 2 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn mjpeg_frames_without_huffman_tables_decode() {
+        let img = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([(x * 16) as u8, (y * 16) as u8, 128]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).unwrap();
+        let mjpeg = as_motion_jpeg(&jpeg);
+        assert!(!mjpeg.windows(2).any(|w| w == [0xFF, 0xC4]), "DHT removed");
+        let (_, _, want) = decode_mjpeg(&jpeg).unwrap();
+        let (w, h, got) = decode_mjpeg(&mjpeg).unwrap();
+        assert_eq!((w, h), (16, 16));
+        assert_eq!(got, want);
+    }
 }

@@ -430,6 +430,8 @@ impl V4l2Camera {
                     continue;
                 }
             };
+            // `time_t` is i32 on 32-bit Linux (a Raspberry Pi OS), i64 elsewhere.
+            #[allow(clippy::useless_conversion)]
             let (captured, stamp) = clock::capture_instant(
                 u32_flags,
                 i64::from(meta.timestamp.sec),
