@@ -345,7 +345,11 @@ impl V4l2Camera {
         let (code, fourcc, width, height, stride) = set_format(fd, choice).map_err(|e| err("setting the format", &e))?;
         let pixel = Pixel::from_fourcc(fourcc).filter(|_| width > 0 && height > 0).ok_or_else(|| SourceError::CameraFormat {
             name: name.to_string(),
-            offered: format!("{} (asked for {}, the driver set {code:#x})", fourcc_text(choice.offer.fourcc), fourcc_text(choice.offer.fourcc)),
+            offered: format!(
+                "{} at {width}×{height} when asked for {} (code {code:#010x})",
+                fourcc_text(fourcc),
+                fourcc_text(choice.offer.fourcc)
+            ),
         })?;
         let fps = set_rate(fd, choice.offer.interval);
         let mut stream = MmapStream::with_buffers(&dev, BufType::VideoCapture, REQUESTED_BUFFERS)
@@ -390,17 +394,12 @@ impl V4l2Camera {
     /// ones go straight back to the driver).
     pub fn next_frame(&mut self) -> Result<Frame, SourceError> {
         let mut bad = 0;
-        let mut again = 0;
         let mut skipped = 0;
         loop {
-            let (data, meta) = match self.stream.next() {
-                Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && again < 100 => {
-                    again += 1;
-                    continue;
-                }
-                Err(e) => return Err(map_error(&self.name, &self.path, "reading a frame", &e)),
-            };
+            // `next` gives the previous buffer back to the driver, waits (poll, up to
+            // FRAME_TIMEOUT) and dequeues the next one. No retry after an error: the buffer given
+            // back is queued already, so a second `next` would fail on it anyway.
+            let (data, meta) = self.stream.next().map_err(|e| map_error(&self.name, &self.path, "reading a frame", &e))?;
             let (mono_now, now) = (clock::monotonic_now(), Instant::now());
             let meta = *meta;
             // A newer frame is already waiting: give this one back and take that one.
@@ -439,10 +438,12 @@ impl V4l2Camera {
                 mono_now,
                 now,
             );
-            if self.stamp != Some(stamp) {
-                tracing::info!(camera = %self.name, "frame times: {}", stamp.describe());
-                self.stamp = Some(stamp);
+            match self.stamp {
+                None => tracing::info!(camera = %self.name, "frame times: {}", stamp.describe()),
+                Some(s) if s != stamp => tracing::debug!(camera = %self.name, "frame times now: {}", stamp.describe()),
+                _ => {}
             }
+            self.stamp = Some(stamp);
             let frame = Frame::from_rgb(width, height, rgb, self.seq, captured).ok_or_else(|| SourceError::Camera {
                 name: self.name.clone(),
                 reason: "a decoded frame has the wrong size".into(),
