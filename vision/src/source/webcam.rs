@@ -1,4 +1,4 @@
-//! A webcam: on Linux through V4L2 directly (see [`super::v4l2`]: the format, a two-buffer
+//! A webcam: on Linux through V4L2 directly (see `source::v4l2`: the format, a two-buffer
 //! queue, the driver's frame timestamps), elsewhere through nokhwa.
 
 use super::FrameSource;
@@ -158,7 +158,7 @@ pub fn list_cameras() -> Result<Vec<CameraInfo>, SourceError> {
 /// A streaming webcam. Must be used on the thread that opened it.
 ///
 /// Its frames' [`Frame::captured`] is the camera driver's timestamp where the driver gives a
-/// usable one (V4L2 on Linux, see [`super::v4l2::clock`]), else the time the frame was taken
+/// usable one (V4L2 on Linux, see `source::v4l2::clock`), else the time the frame was taken
 /// from the driver.
 pub struct WebcamSource {
     camera: imp::Camera,

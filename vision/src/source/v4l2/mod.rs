@@ -274,11 +274,8 @@ fn count_buffers(fd: c_int) -> u32 {
 /// node) are not.
 pub fn list() -> Vec<CameraInfo> {
     let Ok(entries) = std::fs::read_dir("/dev") else { return Vec::new() };
-    let mut indices: Vec<u32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("video")?.parse().ok())
-        .collect();
-    indices.sort_unstable();
-    indices
+    let names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    video_indices(names.iter().map(String::as_str))
         .into_iter()
         .filter_map(|i| {
             let path = device_path(i);
@@ -300,6 +297,20 @@ pub fn list() -> Vec<CameraInfo> {
             }
         })
         .collect()
+}
+
+/// The `N` of each `videoN` among device names, in numeric order (video2 before video10).
+fn video_indices<'a>(names: impl Iterator<Item = &'a str>) -> Vec<u32> {
+    // Only the canonical spelling: "video02" is not /dev/video2.
+    let mut indices: Vec<u32> = names
+        .filter_map(|n| {
+            let digits = n.strip_prefix("video")?;
+            digits.parse::<u32>().ok().filter(|i| i.to_string() == digits)
+        })
+        .collect();
+    indices.sort_unstable();
+    indices.dedup();
+    indices
 }
 
 /// A streaming V4L2 camera.
@@ -540,6 +551,13 @@ mod tests {
         assert_eq!(decode(rgb, &[1, 2, 3]).unwrap(), (1, 1, vec![1, 2, 3]));
         let mjpg = Negotiated { pixel: Pixel::Mjpeg, fourcc: *b"MJPG", width: 640, height: 480, stride: 0 };
         assert!(decode(mjpg, &[0xFF, 0xD8, 0xFF]).is_err());
+    }
+
+    #[test]
+    fn device_nodes_in_numeric_order() {
+        let names = ["video10", "null", "video2", "video0", "videoX", "video-1", "vide0", "video02"];
+        assert_eq!(video_indices(names.into_iter()), vec![0, 2, 10]);
+        assert_eq!(device_path(3), PathBuf::from("/dev/video3"));
     }
 
     #[test]
