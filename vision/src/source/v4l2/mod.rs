@@ -36,8 +36,9 @@ use crate::{Frame, SourceError};
 /// it, so every extra buffer is a frame of possible lag (33 ms at 30 fps) whenever we fall
 /// behind. Not one: `v4l`'s stream hands us a buffer and gives it back only at the next
 /// dequeue, so with one buffer the driver has nowhere to write while we convert a frame; it
-/// drops the frame in progress and we wait for the next one to start, which halves the rate
-/// as soon as conversion takes a noticeable part of a frame (an MJPEG decode does). With two,
+/// drops the frame in progress and we wait for the next one to start, which can halve the
+/// rate once conversion takes a noticeable part of a frame (an MJPEG decode does). (Reasoned
+/// from how V4L2 queues buffers, not measured on a camera.) With two,
 /// the driver always has a buffer to fill, and we never take an old one when a newer one is
 /// ready (see [`V4l2Camera::next_frame`]). Drivers may raise the count to their minimum; the
 /// count they give is logged.
