@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what PoseParty needs to build, test and play on Debian 12:
-#   - the Debian -dev packages Bevy (audio, input, windowing) and nokhwa (V4L2 via bindgen) need,
+#   - the Debian -dev packages Bevy (audio, input, windowing) and the V4L2 bindings (bindgen) need,
 #   - the ONNX Runtime library, taken from the onnxruntime==1.31.1 wheel on PyPI, into .ort/.
 # Idempotent: when everything is there it prints nothing and exits 0.
 # Options: --screenshots also installs Xvfb + Mesa (software Vulkan) for scripts/screenshots.sh.

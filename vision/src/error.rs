@@ -55,6 +55,21 @@ pub enum SourceError {
     #[error("no camera matches \"{wanted}\" (available: {available}) — pick one from `--list-cameras`, or use `--source frames:<folder>` / `--source synthetic`")]
     CameraNotFound { wanted: String, available: String },
 
+    #[error("no permission to open camera \"{name}\" ({path}) — add yourself to the `video` group (`sudo usermod -aG video $USER`, then log out and back in), or use `--source frames:<folder>` / `--source synthetic`")]
+    CameraPermission { name: String, path: PathBuf },
+
+    #[error("camera \"{name}\" is busy: another program is using the camera — close it (a video call, a browser tab, another PoseParty) and try again")]
+    CameraBusy { name: String },
+
+    #[error("camera \"{name}\" ({path}) is not there — is it plugged in? Pick one from `--list-cameras`, or use `--source frames:<folder>` / `--source synthetic`")]
+    CameraMissing { name: String, path: PathBuf },
+
+    #[error("{path} is not a V4L2 camera ({reason}) — pick a camera from `--list-cameras`")]
+    NotACamera { path: PathBuf, reason: String },
+
+    #[error("camera \"{name}\" offers no picture format PoseParty reads (it offers: {offered}; PoseParty reads YUYV, MJPEG and RGB3) — use another camera, or `--source frames:<folder>` / `--source synthetic`")]
+    CameraFormat { name: String, offered: String },
+
     #[error("camera \"{name}\" failed: {reason} — close other programs using it, or use `--source frames:<folder>` / `--source synthetic`")]
     Camera { name: String, reason: String },
 

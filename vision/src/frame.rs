@@ -13,7 +13,16 @@ pub struct Frame {
     pub data: Arc<[u8]>,
     /// Per-source sequence number, starting at 0, increasing by one per produced frame.
     pub seq: u64,
-    /// When the source captured (or produced) the frame.
+    /// When the picture was taken, as precisely as the source knows it; latency is measured
+    /// from here.
+    ///
+    /// - webcam on Linux (V4L2): the driver's own timestamp of the frame (uvcvideo: the start
+    ///   of the frame, on CLOCK_MONOTONIC, which is `Instant`'s clock), mapped to an `Instant`;
+    ///   when the driver gives none that can be trusted (not CLOCK_MONOTONIC, zero, in the
+    ///   future, or more than 5 s old), the time the frame was taken from the driver;
+    /// - webcam elsewhere (nokhwa): the time the frame was read from the camera, before decoding;
+    /// - image folder and synthetic: the time the source produced the frame (right after its
+    ///   pacing wait), since there is no camera.
     pub captured: Instant,
 }
 

@@ -4,6 +4,8 @@
 
 mod folder;
 pub mod synthetic;
+#[cfg(target_os = "linux")]
+pub mod v4l2;
 mod webcam;
 
 use std::path::PathBuf;
