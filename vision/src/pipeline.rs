@@ -46,6 +46,18 @@ pub struct PipelineOptions {
     /// Prune the landmark model to the outputs the pipeline reads when loading it (see
     /// [`crate::prune`]); `false` runs the whole graph (only for comparisons).
     pub prune_landmark_model: bool,
+    /// How many people [`PosePipeline::process_people`] tracks at most (1–4; other values
+    /// are clamped). [`PosePipeline::process`] always tracks one.
+    pub max_people: usize,
+    /// With fewer than `max_people` tracked, [`PosePipeline::process_people`] also runs the
+    /// detector every this many frames, to find someone who walks in (0 = only when a
+    /// tracked region is lost or nobody is tracked).
+    pub detect_every: u32,
+    /// Run the detector on every frame of [`PosePipeline::process_people`] (for comparisons).
+    pub detect_always: bool,
+    /// How many frames a person who left the picture is remembered, so that they get their
+    /// id back when they return near where they were.
+    pub keep_lost_frames: u32,
 }
 
 impl Default for PipelineOptions {
@@ -57,6 +69,10 @@ impl Default for PipelineOptions {
             roi_expand: 1.25,
             smoothing: Some(OneEuroParams::default()),
             prune_landmark_model: true,
+            max_people: 1,
+            detect_every: 10,
+            detect_always: false,
+            keep_lost_frames: 60,
         }
     }
 }
@@ -121,6 +137,8 @@ pub struct PosePipeline {
     last_time: Option<Instant>,
     smoother: LandmarkSmoother,
     stats: PipelineStats,
+    /// Tracking state of [`PosePipeline::process_people`] (separate from `process`'s).
+    people: crate::people::People,
 }
 
 /// The landmark model outputs the pipeline reads: landmarks and pose presence.
@@ -209,6 +227,7 @@ impl PosePipeline {
             tracked: None,
             last_time: None,
             stats: PipelineStats::default(),
+            people: crate::people::People::default(),
         })
     }
 
@@ -302,6 +321,43 @@ impl PosePipeline {
         self.smoother.apply(landmarks, dt, scale);
     }
 
+    /// Everyone in `frame`, up to `options.max_people` (see [`crate::people`]): each with a
+    /// stable id, their own tracked region and smoothing. The detector runs only when a
+    /// region is lost, nobody is tracked, or every `detect_every` frames while fewer than
+    /// `max_people` are tracked. People are returned in id order. With `max_people = 1` this
+    /// tracks like [`Self::process`] (and costs the same) but also gives the id.
+    pub fn process_people(&mut self, frame: &Frame) -> Result<Vec<crate::people::TrackedPerson>, VisionError> {
+        check_frame(frame)?;
+        let start = Instant::now();
+        self.stats.frames += 1;
+        self.stats.last_used_detector = false;
+        let mut people = std::mem::take(&mut self.people);
+        let result = people.step(self, frame);
+        self.people = people;
+        self.stats.last_total = start.elapsed();
+        result
+    }
+
+    /// Forgets everyone [`Self::process_people`] tracks or remembers; ids start again at 1.
+    pub fn reset_people(&mut self) {
+        self.people = crate::people::People::default();
+    }
+
+    /// The regions [`Self::process_people`] will use on the next frame, with the ids.
+    pub fn tracked_people(&self) -> Vec<(crate::people::PersonId, Roi)> {
+        self.people.regions()
+    }
+
+    /// Runs the detector on the whole frame: every person scoring above threshold (weighted
+    /// non-maximum suppression over all anchors), best first, in image pixels.
+    pub fn detect_all(&mut self, frame: &Frame) -> Result<Vec<Detection>, VisionError> {
+        check_frame(frame)?;
+        let map = letterbox(frame.width, frame.height, DETECTOR_INPUT);
+        warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.det_input, DETECTOR_INPUT, Normalize::SIGNED);
+        let (boxes, scores) = self.run_detector_raw()?;
+        Ok(decode_all_detections(&boxes, &scores, &self.anchors, &self.options).into_iter().map(|d| d.mapped(&map)).collect())
+    }
+
     /// Runs the detector on the whole frame; the best person, if any scores above threshold.
     pub fn detect(&mut self, frame: &Frame) -> Result<Option<Detection>, VisionError> {
         check_frame(frame)?;
@@ -389,6 +445,67 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     if union > 0.0 { inter / union } else { 0.0 }
 }
 
+/// Decodes the detector outputs into every person: weighted NMS over all candidates above
+/// threshold (best candidate first; everything overlapping it by more than `nms_iou` is
+/// merged into it, weighted by score, and removed; repeat). The first entry equals
+/// [`decode_detections`]'s result.
+fn decode_all_detections(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &PipelineOptions) -> Vec<Detection> {
+    let mut candidates = decode_candidates(boxes, scores, anchors, opt);
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut people = Vec::new();
+    while !candidates.is_empty() {
+        let best = candidates.remove(0);
+        let (cluster, rest): (Vec<Candidate>, Vec<Candidate>) =
+            candidates.into_iter().partition(|c| iou(&c.bbox, &best.bbox) > opt.nms_iou);
+        candidates = rest;
+        people.push(merge(&best, std::iter::once(&best).chain(cluster.iter())));
+    }
+    people
+}
+
+/// Score-weighted mean of a cluster, with the best candidate's score.
+fn merge<'a>(best: &Candidate, cluster: impl Iterator<Item = &'a Candidate>) -> Detection {
+    let mut total = 0.0;
+    let mut bbox = [0.0f32; 4];
+    let mut kps = [(0.0f32, 0.0f32); 4];
+    for c in cluster {
+        total += c.score;
+        for (b, v) in bbox.iter_mut().zip(c.bbox) {
+            *b += v * c.score;
+        }
+        for (k, v) in kps.iter_mut().zip(c.keypoints) {
+            *k = (k.0 + v.0 * c.score, k.1 + v.1 * c.score);
+        }
+    }
+    if total <= 0.0 {
+        return Detection { score: best.score, bbox: best.bbox, keypoints: best.keypoints };
+    }
+    Detection { score: best.score, bbox: bbox.map(|v| v / total), keypoints: kps.map(|(x, y)| (x / total, y / total)) }
+}
+
+fn decode_candidates(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &PipelineOptions) -> Vec<Candidate> {
+    let s = DETECTOR_INPUT as f32;
+    anchors
+        .iter()
+        .zip(scores.iter())
+        .zip(boxes.chunks_exact(DETECTOR_COORDS))
+        .filter_map(|((a, &logit), r)| {
+            let score = sigmoid(logit);
+            if score.is_nan() || score < opt.detection_threshold {
+                return None;
+            }
+            let (cx, cy, w, h) = (r[0] / s + a.x, r[1] / s + a.y, r[2] / s, r[3] / s);
+            let kp = |k: usize| (r[4 + 2 * k] / s + a.x, r[5 + 2 * k] / s + a.y);
+            let c = Candidate {
+                score,
+                bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+                keypoints: [kp(0), kp(1), kp(2), kp(3)],
+            };
+            (c.bbox.iter().all(|v| v.is_finite()) && w > 0.0 && h > 0.0).then_some(c)
+        })
+        .collect()
+}
+
 /// Decodes the detector outputs and merges the best person's overlapping candidates
 /// (weighted NMS, as MediaPipe does). Coordinates stay normalised to the detector input.
 fn decode_detections(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &PipelineOptions) -> Option<Detection> {
@@ -449,7 +566,7 @@ fn decode_landmarks(raw: &[f32], presence: f32, map: &Affine) -> LandmarkResult 
 }
 
 /// Pixel landmarks to a normalised skeleton (`z` normalised by the width, like `x`).
-fn to_skeleton(r: &LandmarkResult, width: u32, height: u32) -> Skeleton {
+pub(crate) fn to_skeleton(r: &LandmarkResult, width: u32, height: u32) -> Skeleton {
     let (w, h) = (width as f32, height as f32);
     Skeleton::new(r.landmarks.map(|lm| Landmark { x: lm.x / w, y: lm.y / h, z: lm.z / w, ..lm }), r.presence)
 }

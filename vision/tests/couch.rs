@@ -1,0 +1,233 @@
+//! Several people in front of one camera: `PosePipeline::process_people` on two_people.png
+//! (astronaut.png twice side by side, the right copy mirrored) and on sequences composed from
+//! its two halves.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use shared::pose::{Joint, Skeleton};
+use vision::pipeline::PipelineOptions;
+use vision::{Frame, ModelConfig, PersonId, PosePipeline, TrackedPerson};
+
+const TWO_PEOPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/images/two_people.png");
+
+fn two_people() -> Frame {
+    Frame::load(Path::new(TWO_PEOPLE)).unwrap()
+}
+
+fn image(frame: &Frame) -> RgbImage {
+    RgbImage::from_raw(frame.width, frame.height, frame.data.to_vec()).unwrap()
+}
+
+/// The left and right 512×512 halves of two_people.png.
+fn halves() -> (RgbImage, RgbImage) {
+    let img = image(&two_people());
+    let left = image::imageops::crop_imm(&img, 0, 0, 512, 512).to_image();
+    let right = image::imageops::crop_imm(&img, 512, 0, 512, 512).to_image();
+    (left, right)
+}
+
+fn frame_of(img: &RgbImage, seq: u64, start: Instant) -> Frame {
+    Frame::from_rgb(img.width(), img.height(), img.as_raw().clone(), seq, start + Duration::from_millis(33 * seq)).unwrap()
+}
+
+/// A `width × 512` black picture with the given pictures pasted at x offsets, later ones on top.
+fn compose(width: u32, parts: &[(&RgbImage, i64)]) -> RgbImage {
+    let mut canvas = RgbImage::new(width, 512);
+    for (img, x) in parts {
+        image::imageops::replace(&mut canvas, *img, *x, 0);
+    }
+    canvas
+}
+
+fn load(options: PipelineOptions) -> PosePipeline {
+    let mut p = vision::loader::load_blocking(&ModelConfig::default(), options, &Default::default(), &mut |_, _| {}).unwrap();
+    p.reset_people();
+    p
+}
+
+fn couch_options(max_people: usize) -> PipelineOptions {
+    PipelineOptions { max_people, detect_every: 2, ..PipelineOptions::default() }
+}
+
+const JOINTS: [Joint; 5] = [Joint::Nose, Joint::LeftEye, Joint::RightEye, Joint::LeftShoulder, Joint::RightShoulder];
+
+fn px(s: &Skeleton, j: Joint, width: f32, height: f32) -> (f32, f32) {
+    let l = s.get(j);
+    (l.x * width, l.y * height)
+}
+
+fn describe(people: &[TrackedPerson]) -> String {
+    people.iter().map(|p| format!("{}@({:.0}, {:.0})", p.id, p.center.0, p.center.1)).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn couch_detector_finds_both_people_and_its_best_is_the_single_detection() {
+    let frame = two_people();
+    let mut p = load(couch_options(2));
+    let all = p.detect_all(&frame).unwrap();
+    let best = p.detect(&frame).unwrap().expect("a person");
+    assert!(all.len() >= 2, "{all:?}");
+    assert_eq!(all[0], best);
+    // One face box in each half.
+    let centre_x = |d: &vision::pipeline::Detection| (d.bbox[0] + d.bbox[2]) / 2.0;
+    assert!(all.iter().take(2).any(|d| centre_x(d) < 512.0) && all.iter().take(2).any(|d| centre_x(d) > 512.0), "{all:?}");
+}
+
+#[test]
+fn couch_two_skeletons_where_the_single_pipeline_puts_each_half() {
+    let frame = two_people();
+    let (left, right) = halves();
+    let options = PipelineOptions { smoothing: None, ..couch_options(2) };
+    let start = Instant::now();
+    // Several frames, so that every region has been refined from landmarks (the detector's
+    // first region differs between a 1024- and a 512-wide picture; tracked regions converge).
+    let mut multi = load(options);
+    let mut people = Vec::new();
+    for seq in 0..6 {
+        people = multi.process_people(&frame.restamped(seq, start + Duration::from_millis(33 * seq))).unwrap();
+    }
+    assert_eq!(people.len(), 2, "{}", describe(&people));
+    let mut single = load(PipelineOptions { smoothing: None, ..PipelineOptions::default() });
+    let mut worst = 0.0f32;
+    for (half, img, dx) in [("left", &left, 0.0), ("right", &right, 512.0)] {
+        single.reset_tracking();
+        let mut s = None;
+        for seq in 0..6 {
+            s = single.process(&frame_of(img, seq, start)).unwrap();
+        }
+        let s = s.unwrap_or_else(|| panic!("{half}: the single pipeline found nobody"));
+        let person = people
+            .iter()
+            .find(|p| (p.center.0 >= 512.0) == (dx > 0.0))
+            .unwrap_or_else(|| panic!("{half}: nobody tracked there: {}", describe(&people)));
+        for j in JOINTS {
+            let (sx, sy) = px(&s, j, 512.0, 512.0);
+            let (mx, my) = px(&person.skeleton, j, 1024.0, 512.0);
+            let d = (mx - (sx + dx)).hypot(my - sy);
+            worst = worst.max(d);
+            assert!(d < 6.0, "{half} {j:?}: multi ({mx:.1}, {my:.1}), single ({:.1}, {sy:.1}) — {d:.1} px apart", sx + dx);
+        }
+    }
+    eprintln!("largest difference between multi-person and single-person landmarks: {worst:.2} px");
+}
+
+#[test]
+fn couch_ids_kept_while_two_people_swap_places() {
+    let (left, right) = halves();
+    let mut p = load(couch_options(2));
+    let start = Instant::now();
+    // The left person walks right behind the right person, who walks left in front, 32 px a
+    // frame, with still frames before and after.
+    let step = 32i64;
+    let mut offsets: Vec<(i64, i64)> = vec![(0, 512); 3];
+    offsets.extend((1..=16).map(|k| (k * step, 512 - k * step)));
+    offsets.extend(vec![(512, 0); 6]);
+    // Identity of each id: which picture (0 = left, 1 = right); hip centre relative to its picture.
+    let first = p.process_people(&frame_of(&compose(1024, &[(&left, 0), (&right, 512)]), 0, start)).unwrap();
+    assert_eq!(first.len(), 2, "{}", describe(&first));
+    let who: Vec<(PersonId, usize, f32)> = first
+        .iter()
+        .map(|q| if q.center.0 < 512.0 { (q.id, 0, q.center.0) } else { (q.id, 1, q.center.0 - 512.0) })
+        .collect();
+    let mut log = Vec::new();
+    for (seq, (a, b)) in offsets.iter().enumerate() {
+        let seq = seq as u64 + 1;
+        let people = p.process_people(&frame_of(&compose(1024, &[(&left, *a), (&right, *b)]), seq, start)).unwrap();
+        log.push(format!("frame {seq} (left at {a}, right at {b}): {}", describe(&people)));
+        let expected = |picture: usize| -> f32 {
+            let (_, _, rel) = who.iter().find(|w| w.1 == picture).copied().unwrap();
+            rel + if picture == 0 { *a } else { *b } as f32
+        };
+        let (e0, e1) = (expected(0), expected(1));
+        for q in &people {
+            let Some(&(_, picture, _)) = who.iter().find(|w| w.0 == q.id) else {
+                panic!("a new id {} appeared\n{}", q.id, log.join("\n"));
+            };
+            // Each id is on its own person whenever the two can be told apart.
+            let (own, other) = if picture == 0 { (e0, e1) } else { (e1, e0) };
+            if (own - other).abs() > 100.0 {
+                assert!((q.center.0 - own).abs() < (q.center.0 - other).abs(), "id {} is on the wrong person\n{}", q.id, log.join("\n"));
+            }
+        }
+    }
+    let last = p.process_people(&frame_of(&compose(1024, &[(&left, 512), (&right, 0)]), 99, start)).unwrap();
+    eprintln!("{}", log.join("\n"));
+    assert_eq!(last.len(), 2, "both people tracked again after passing\n{}", log.join("\n"));
+    for q in &last {
+        let picture = who.iter().find(|w| w.0 == q.id).map(|w| w.1);
+        // The left picture is now on the right and the other way round.
+        assert_eq!(picture, Some(if q.center.0 >= 512.0 { 0 } else { 1 }), "{}", describe(&last));
+    }
+}
+
+#[test]
+fn couch_person_leaving_for_a_few_frames_keeps_their_id() {
+    let (left, right) = halves();
+    let both = compose(1024, &[(&left, 0), (&right, 512)]);
+    let only_right = compose(1024, &[(&right, 512)]);
+    let mut p = load(couch_options(2));
+    let start = Instant::now();
+    let mut seq = 0u64;
+    let mut run = |img: &RgbImage, p: &mut PosePipeline| {
+        seq += 1;
+        p.process_people(&frame_of(img, seq, start)).unwrap()
+    };
+    let mut before = Vec::new();
+    for _ in 0..3 {
+        before = run(&both, &mut p);
+    }
+    assert_eq!(before.len(), 2, "{}", describe(&before));
+    let id_at = |people: &[TrackedPerson], right_side: bool| people.iter().find(|q| (q.center.0 >= 512.0) == right_side).map(|q| q.id);
+    let (left_id, right_id) = (id_at(&before, false).unwrap(), id_at(&before, true).unwrap());
+    for _ in 0..6 {
+        let people = run(&only_right, &mut p);
+        assert_eq!(people.len(), 1, "{}", describe(&people));
+        assert_eq!(people[0].id, right_id);
+    }
+    let mut after = Vec::new();
+    for _ in 0..4 {
+        after = run(&both, &mut p);
+    }
+    assert_eq!(after.len(), 2, "{}", describe(&after));
+    assert_eq!(id_at(&after, false), Some(left_id), "{}", describe(&after));
+    assert_eq!(id_at(&after, true), Some(right_id), "{}", describe(&after));
+}
+
+#[test]
+fn couch_one_person_mode_on_two_people_is_one_stable_person() {
+    let frame = two_people();
+    let mut p = load(PipelineOptions::default());
+    let start = Instant::now();
+    let mut first_centre = None;
+    for seq in 0..10 {
+        let people = p.process_people(&frame.restamped(seq, start + Duration::from_millis(33 * seq))).unwrap();
+        assert_eq!(people.len(), 1, "frame {seq}: {}", describe(&people));
+        assert_eq!(people[0].id, PersonId(1));
+        let c = *first_centre.get_or_insert(people[0].center);
+        assert!((people[0].center.0 - c.0).abs() < 40.0, "frame {seq}: moved from {c:?} to {:?}", people[0].center);
+    }
+    // Tracked after the first frame: the detector ran once.
+    assert_eq!(p.stats().detector_runs, 1, "{:?}", p.stats());
+    assert_eq!(p.stats().landmark_runs, 10);
+}
+
+#[test]
+fn couch_detector_runs_only_while_someone_is_missing() {
+    let frame = two_people();
+    let mut p = load(PipelineOptions { max_people: 2, detect_every: 5, ..PipelineOptions::default() });
+    let start = Instant::now();
+    for seq in 0..10 {
+        assert_eq!(p.process_people(&frame.restamped(seq, start + Duration::from_millis(33 * seq))).unwrap().len(), 2);
+    }
+    // Both found on the first frame, then tracked: one detector run, two landmark runs a frame.
+    assert_eq!(p.stats().detector_runs, 1, "{:?}", p.stats());
+    assert_eq!(p.stats().landmark_runs, 20);
+    // Asking for three with two there: the detector looks again every 5 frames.
+    let mut p = load(PipelineOptions { max_people: 3, detect_every: 5, ..PipelineOptions::default() });
+    for seq in 0..10 {
+        assert_eq!(p.process_people(&frame.restamped(seq, start + Duration::from_millis(33 * seq))).unwrap().len(), 2);
+    }
+    assert_eq!(p.stats().detector_runs, 2, "{:?}", p.stats());
+}
