@@ -107,6 +107,19 @@ fn same_person(a: &[(f32, f32); 2], b: &[(f32, f32); 2]) -> bool {
     dist(a[0], b[0]) < 0.35 * radius && dist(a[1], b[1]) < 0.35 * radius
 }
 
+/// Whether two landmark results are the same person: their alignment points coincide, or
+/// their face and shoulder landmarks do (two regions that slid onto one body can disagree
+/// on the alignment points but not on where the face is).
+fn same_body(a: &LandmarkResult, b: &LandmarkResult) -> bool {
+    if same_person(&a.alignment, &b.alignment) {
+        return true;
+    }
+    let radius = dist(a.alignment[0], a.alignment[1]).min(dist(b.alignment[0], b.alignment[1])).max(1.0);
+    let mut d: Vec<f32> = a.landmarks.iter().zip(b.landmarks.iter()).take(13).map(|(p, q)| dist((p.x, p.y), (q.x, q.y))).collect();
+    d.sort_by(f32::total_cmp);
+    d.get(d.len() / 2).is_some_and(|m| *m < 0.15 * radius)
+}
+
 impl People {
     pub(crate) fn regions(&self) -> Vec<(PersonId, Roi)> {
         self.tracks.iter().filter_map(|t| t.roi.map(|r| (t.id, r))).collect()
@@ -128,7 +141,7 @@ impl People {
         // 2. Two regions on one person: the track that expected the person there keeps them.
         let mut k = 0;
         while k < seen.len() {
-            let dup = (0..seen.len()).find(|&j| j != k && same_person(&seen[j].result.alignment, &seen[k].result.alignment));
+            let dup = (0..seen.len()).find(|&j| j != k && same_body(&seen[j].result, &seen[k].result));
             if let Some(j) = dup {
                 let miss = |s: &Seen| {
                     s.track.and_then(|i| self.tracks.get(i)).map_or(f32::MAX, |t| {
@@ -163,7 +176,7 @@ impl People {
                     continue;
                 }
                 let Some(result) = p.landmarks_in(frame, &roi)? else { continue };
-                let known = |s: &Seen| same_person(&s.result.alignment, &result.alignment);
+                let known = |s: &Seen| same_body(&s.result, &result);
                 if seen.iter().chain(fresh.iter()).any(known) {
                     continue;
                 }

@@ -451,14 +451,17 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 /// [`decode_detections`]'s result.
 fn decode_all_detections(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &PipelineOptions) -> Vec<Detection> {
     let mut candidates = decode_candidates(boxes, scores, anchors, opt);
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut people = Vec::new();
-    while !candidates.is_empty() {
-        let best = candidates.remove(0);
-        let (cluster, rest): (Vec<Candidate>, Vec<Candidate>) =
-            candidates.into_iter().partition(|c| iou(&c.bbox, &best.bbox) > opt.nms_iou);
+    // Same order of candidates and of the sums as `decode_detections`, so that the first
+    // person is exactly the single-person result.
+    while let Some((i, best)) = candidates.iter().copied().enumerate().max_by(|a, b| a.1.score.total_cmp(&b.1.score)) {
+        let mut cluster = Vec::new();
+        let mut rest = Vec::with_capacity(candidates.len());
+        for (j, c) in candidates.into_iter().enumerate() {
+            if j == i || iou(&c.bbox, &best.bbox) > opt.nms_iou { cluster.push(c) } else { rest.push(c) }
+        }
         candidates = rest;
-        people.push(merge(&best, std::iter::once(&best).chain(cluster.iter())));
+        people.push(merge(&best, cluster.iter()));
     }
     people
 }
