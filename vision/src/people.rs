@@ -13,6 +13,8 @@
 //!    `detect_always`. Detections on someone already tracked are skipped; each new one gets
 //!    a landmark inference, and its id: a lost track's if one was near where the person now
 //!    is (position predicted from its last velocity), else a new id.
+//!    On a wide frame the detector looks at the whole frame and at square tiles in turn,
+//!    one per run, so people far away in a wide picture are found too.
 //! 4. Lost tracks are remembered `keep_lost_frames` frames.
 
 use std::time::Instant;
@@ -86,6 +88,8 @@ pub(crate) struct People {
     last_id: u32,
     /// Frames since the detector last ran.
     since_detect: u32,
+    /// Which detector pass runs next (see [`PosePipeline::detect_all_in`]).
+    detector_pass: usize,
 }
 
 /// An observation: a landmark result and whose it is (`None` = not yet assigned).
@@ -163,7 +167,9 @@ impl People {
             || (seen.len() < max && (lost_now || seen.is_empty() || (every > 0 && self.since_detect >= every)));
         if want_detector {
             self.since_detect = 0;
-            let detections = p.detect_all(frame)?;
+            // Whole frame and (wide frames) square tiles in turn, one pass per run.
+            let detections = p.detect_all_in(frame, self.detector_pass)?;
+            self.detector_pass = (self.detector_pass + 1) % PosePipeline::detector_passes(frame.width, frame.height);
             let mut fresh: Vec<Seen> = Vec::new();
             for det in detections {
                 if seen.len() + fresh.len() >= max {

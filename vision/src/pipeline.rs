@@ -239,6 +239,15 @@ impl PosePipeline {
         &self.options
     }
 
+    /// Changes the options without reloading (e.g. `max_people` from the settings). Tracking
+    /// starts over; `prune_landmark_model` only takes effect at loading.
+    pub fn set_options(&mut self, options: PipelineOptions) {
+        self.options = options;
+        self.smoother = LandmarkSmoother::new(options.smoothing.unwrap_or_default());
+        self.reset_tracking();
+        self.reset_people();
+    }
+
     pub fn stats(&self) -> PipelineStats {
         self.stats
     }
@@ -351,8 +360,32 @@ impl PosePipeline {
     /// Runs the detector on the whole frame: every person scoring above threshold (weighted
     /// non-maximum suppression over all anchors), best first, in image pixels.
     pub fn detect_all(&mut self, frame: &Frame) -> Result<Vec<Detection>, VisionError> {
+        self.detect_all_in(frame, 0)
+    }
+
+    /// How many detector passes [`Self::detect_all_in`] has for this frame size: the whole
+    /// frame, then, for a frame wider than 1.2 × its height, `ceil(width / height)` squares
+    /// of the frame's height spread from left to right (people far away in a wide picture
+    /// are too small for the detector's 224-pixel input when it sees the whole width).
+    pub fn detector_passes(width: u32, height: u32) -> usize {
+        if width * 5 > height * 6 { 1 + width.div_ceil(height.max(1)) as usize } else { 1 }
+    }
+
+    /// [`Self::detect_all`] on pass `pass` (modulo [`Self::detector_passes`]): 0 = the whole
+    /// frame, `k` = the `k`-th square tile. Detections are in whole-image pixels.
+    pub fn detect_all_in(&mut self, frame: &Frame, pass: usize) -> Result<Vec<Detection>, VisionError> {
         check_frame(frame)?;
-        let map = letterbox(frame.width, frame.height, DETECTOR_INPUT);
+        let passes = Self::detector_passes(frame.width, frame.height);
+        let map = match pass % passes {
+            0 => letterbox(frame.width, frame.height, DETECTOR_INPUT),
+            k => {
+                let tiles = (passes - 1) as f32;
+                let side = frame.height as f32;
+                let x0 = if tiles > 1.0 { (frame.width as f32 - side) * (k - 1) as f32 / (tiles - 1.0) } else { 0.0 };
+                let s = side / DETECTOR_INPUT as f32;
+                Affine { m: [s, 0.0, 0.0, s], t: [x0, 0.0] }
+            }
+        };
         warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.det_input, DETECTOR_INPUT, Normalize::SIGNED);
         let (boxes, scores) = self.run_detector_raw()?;
         Ok(decode_all_detections(&boxes, &scores, &self.anchors, &self.options).into_iter().map(|d| d.mapped(&map)).collect())
