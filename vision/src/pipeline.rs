@@ -93,6 +93,10 @@ pub struct PipelineStats {
     pub last_landmark: Duration,
     /// The whole `process` call of the last frame.
     pub last_total: Duration,
+    /// Sums over all runs (wall time): landmark model runs and their crops, detector runs.
+    pub landmark_total: Duration,
+    pub landmark_warp_total: Duration,
+    pub detector_total: Duration,
 }
 
 /// A person found by the detector, in image pixels.
@@ -368,7 +372,7 @@ impl PosePipeline {
     /// of the frame's height spread from left to right (people far away in a wide picture
     /// are too small for the detector's 224-pixel input when it sees the whole width).
     pub fn detector_passes(width: u32, height: u32) -> usize {
-        if width * 5 > height * 6 { 1 + width.div_ceil(height.max(1)) as usize } else { 1 }
+        if u64::from(width) * 5 > u64::from(height) * 6 { 1 + width.div_ceil(height.max(1)) as usize } else { 1 }
     }
 
     /// [`Self::detect_all`] on pass `pass` (modulo [`Self::detector_passes`]): 0 = the whole
@@ -411,6 +415,7 @@ impl PosePipeline {
         self.stats.detector_runs += 1;
         self.stats.last_used_detector = true;
         self.stats.last_detector = t.elapsed();
+        self.stats.detector_total += self.stats.last_detector;
         Ok((boxes, scores))
     }
 
@@ -421,6 +426,7 @@ impl PosePipeline {
         let map = roi.crop_to_image(LANDMARK_INPUT);
         warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.lm_input, LANDMARK_INPUT, Normalize::UNIT);
         self.stats.last_landmark_warp = t.elapsed();
+        self.stats.landmark_warp_total += self.stats.last_landmark_warp;
         let (raw, presence) = self.run_landmark_raw()?;
         if presence < self.options.presence_threshold {
             return Ok(None);
@@ -439,6 +445,7 @@ impl PosePipeline {
         let presence = output(&outputs, "Identity_1", 1, M)?.first().copied().unwrap_or(0.0);
         self.stats.landmark_runs += 1;
         self.stats.last_landmark = t.elapsed();
+        self.stats.landmark_total += self.stats.last_landmark;
         Ok((raw, if presence.is_finite() { presence.clamp(0.0, 1.0) } else { 0.0 }))
     }
 }

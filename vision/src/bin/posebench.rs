@@ -160,6 +160,10 @@ struct PeopleRow {
     /// CPU time of this thread over all measured frames.
     tracked_cpu: Option<Duration>,
     always_cpu: Option<Duration>,
+    /// Landmark model runs and their total time (with crops) in the tracked measurement.
+    landmark_runs: u64,
+    landmark_time: Duration,
+    warp_time: Duration,
     single_cpu: Option<Duration>,
     seen: usize,
     most: usize,
@@ -238,7 +242,12 @@ fn people_bench(args: &Args, counts: &[usize]) -> Result<()> {
                 p.set_options(PipelineOptions { max_people: n, ..PipelineOptions::default() });
                 let mut warm = Vec::new();
                 warm_up(p, scene, n, &mut seq)?;
+                let before = p.stats();
                 let (runs, least, most) = run_people(p, scene, per_round, &mut seq, &mut row.tracked, &mut row.tracked_cpu)?;
+                let after = p.stats();
+                row.landmark_runs += after.landmark_runs - before.landmark_runs;
+                row.landmark_time += after.landmark_total.saturating_sub(before.landmark_total);
+                row.warp_time += after.landmark_warp_total.saturating_sub(before.landmark_warp_total);
                 row.detector_runs += runs;
                 row.frames += per_round as u64;
                 row.seen = if row.frames == per_round as u64 { least } else { row.seen.min(least) };
@@ -279,6 +288,10 @@ fn people_bench(args: &Args, counts: &[usize]) -> Result<()> {
         println!("| {label} | people tracked (fewest / most in a frame) | {} |", cell(&|r| format!("{} / {}", r.seen, r.most)));
         println!("| | tracked frame p50 / p95 | {} |", cell(&|r| format!("{:.2} / {:.2}", pct(&r.tracked, 0.5), pct(&r.tracked, 0.95))));
         println!("| | tracked frame CPU time (mean) | {} |", cell(&|r| cpu(r.tracked_cpu)));
+        println!("| |   landmark runs per frame; landmark model / crop per run (mean) | {} |", cell(&|r| {
+            let runs = r.landmark_runs.max(1) as u32;
+            format!("{:.2}; {:.2} / {:.3}", r.landmark_runs as f64 / r.frames.max(1) as f64, ms(r.landmark_time / runs), ms(r.warp_time / runs))
+        }));
         println!("| | detector runs per 100 frames | {} |", cell(&|r| format!("{:.1}", r.detector_runs as f64 * 100.0 / r.frames.max(1) as f64)));
         println!("| | detector every frame p50 / p95 | {} |", cell(&|r| format!("{:.2} / {:.2}", pct(&r.always, 0.5), pct(&r.always, 0.95))));
         println!("| | detector every frame CPU time (mean) | {} |", cell(&|r| cpu(r.always_cpu)));
