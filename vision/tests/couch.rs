@@ -136,17 +136,26 @@ fn couch_two_skeletons_where_the_single_pipeline_puts_each_half() {
 
 #[test]
 fn couch_ids_kept_while_two_people_swap_places() {
+    // The right person passes in front, then (another sequence) the left person does.
+    swap_places(false);
+    swap_places(true);
+}
+
+fn swap_places(left_in_front: bool) {
     let (left, right) = halves();
     let mut p = load(couch_options(2));
     let start = Instant::now();
-    // The left person walks right behind the right person, who walks left in front, 32 px a
-    // frame, with still frames before and after.
+    // The left person walks right, the right person walks left, one passing in front of the
+    // other, 32 px a frame, with still frames before and after.
+    let scene = |a: i64, b: i64| {
+        if left_in_front { compose(1024, &[(&right, b), (&left, a)]) } else { compose(1024, &[(&left, a), (&right, b)]) }
+    };
     let step = 32i64;
     let mut offsets: Vec<(i64, i64)> = vec![(0, 512); 3];
     offsets.extend((1..=16).map(|k| (k * step, 512 - k * step)));
     offsets.extend(vec![(512, 0); 6]);
     // Identity of each id: which picture (0 = left, 1 = right); hip centre relative to its picture.
-    let first = p.process_people(&frame_of(&compose(1024, &[(&left, 0), (&right, 512)]), 0, start)).unwrap();
+    let first = p.process_people(&frame_of(&scene(0, 512), 0, start)).unwrap();
     assert_eq!(first.len(), 2, "{}", describe(&first));
     // Told apart by the nose (the hip centre is below the picture, so less precise).
     let nose = |q: &TrackedPerson| q.skeleton.get(Joint::Nose).x * 1024.0;
@@ -155,8 +164,8 @@ fn couch_ids_kept_while_two_people_swap_places() {
     let mut log = Vec::new();
     for (seq, (a, b)) in offsets.iter().enumerate() {
         let seq = seq as u64 + 1;
-        let people = p.process_people(&frame_of(&compose(1024, &[(&left, *a), (&right, *b)]), seq, start)).unwrap();
-        log.push(format!("frame {seq} (left at {a}, right at {b}): {}", describe(&people)));
+        let people = p.process_people(&frame_of(&scene(*a, *b), seq, start)).unwrap();
+        log.push(format!("frame {seq} (left at {a}, right at {b}, left in front: {left_in_front}): {}", describe(&people)));
         let expected = |picture: usize| -> f32 {
             let (_, _, rel) = who.iter().find(|w| w.1 == picture).copied().unwrap();
             rel + if picture == 0 { *a } else { *b } as f32
@@ -173,7 +182,7 @@ fn couch_ids_kept_while_two_people_swap_places() {
             }
         }
     }
-    let last = p.process_people(&frame_of(&compose(1024, &[(&left, 512), (&right, 0)]), 99, start)).unwrap();
+    let last = p.process_people(&frame_of(&scene(512, 0), 99, start)).unwrap();
     eprintln!("{}", log.join("\n"));
     assert_eq!(last.len(), 2, "both people tracked again after passing\n{}", log.join("\n"));
     for q in &last {
