@@ -156,6 +156,10 @@ struct PeopleRow {
     detector_runs: u64,
     frames: u64,
     always: Vec<Duration>,
+    /// With one seat more than people (`max_people = n + 1`): the detector every `detect_every` frames.
+    spare: Vec<Duration>,
+    spare_cpu: Option<Duration>,
+    spare_runs: u64,
     single_api: Vec<Duration>,
     /// CPU time of this thread over all measured frames.
     tracked_cpu: Option<Duration>,
@@ -256,6 +260,14 @@ fn people_bench(args: &Args, counts: &[usize]) -> Result<()> {
                 p.set_options(PipelineOptions { max_people: n, detect_always: true, ..PipelineOptions::default() });
                 run_people(p, scene, 2, &mut seq, &mut warm, &mut None)?;
                 run_people(p, scene, per_round, &mut seq, &mut row.always, &mut row.always_cpu)?;
+                if n < vision::people::MAX_PEOPLE {
+                    // One seat more than people: the detector looks for the missing one every
+                    // `detect_every` frames.
+                    p.set_options(PipelineOptions { max_people: n + 1, ..PipelineOptions::default() });
+                    warm_up(p, scene, n, &mut seq)?;
+                    let (runs, _, _) = run_people(p, scene, per_round, &mut seq, &mut row.spare, &mut row.spare_cpu)?;
+                    row.spare_runs += runs;
+                }
                 if n == 1 {
                     // The single-person API on the same picture, for comparison.
                     p.set_options(PipelineOptions::default());
@@ -293,6 +305,12 @@ fn people_bench(args: &Args, counts: &[usize]) -> Result<()> {
             format!("{:.2}; {:.2} / {:.3}", r.landmark_runs as f64 / r.frames.max(1) as f64, ms(r.landmark_time / runs), ms(r.warp_time / runs))
         }));
         println!("| | detector runs per 100 frames | {} |", cell(&|r| format!("{:.1}", r.detector_runs as f64 * 100.0 / r.frames.max(1) as f64)));
+        if n < vision::people::MAX_PEOPLE {
+            println!(
+                "| | one seat more than people: p50 / p95; CPU mean; detector runs per 100 frames | {} |",
+                cell(&|r| format!("{:.2} / {:.2}; {}; {:.1}", pct(&r.spare, 0.5), pct(&r.spare, 0.95), cpu(r.spare_cpu), r.spare_runs as f64 * 100.0 / r.frames.max(1) as f64))
+            );
+        }
         println!("| | detector every frame p50 / p95 | {} |", cell(&|r| format!("{:.2} / {:.2}", pct(&r.always, 0.5), pct(&r.always, 0.95))));
         println!("| | detector every frame CPU time (mean) | {} |", cell(&|r| cpu(r.always_cpu)));
         if n == 1 {
