@@ -613,3 +613,59 @@ pub(crate) fn to_skeleton(r: &LandmarkResult, width: u32, height: u32) -> Skelet
     let (w, h) = (width as f32, height as f32);
     Skeleton::new(r.landmarks.map(|lm| Landmark { x: lm.x / w, y: lm.y / h, z: lm.z / w, ..lm }), r.presence)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Detector outputs with the given anchors scoring `logit` and the box (in detector-input
+    /// pixels, relative to the anchor) `(0, 0, w, w)`; every other anchor scores −10.
+    fn outputs(anchors: &[Anchor], hits: &[(usize, f32, f32)]) -> (Vec<f32>, Vec<f32>) {
+        let mut boxes = vec![0.0f32; anchors.len() * DETECTOR_COORDS];
+        let mut scores = vec![-10.0f32; anchors.len()];
+        for &(i, logit, w) in hits {
+            scores[i] = logit;
+            let r = &mut boxes[i * DETECTOR_COORDS..(i + 1) * DETECTOR_COORDS];
+            r[2] = w;
+            r[3] = w;
+            r[4..].copy_from_slice(&[0.0, 20.0, 0.0, -20.0, 1.0, 1.0, 2.0, 2.0]);
+        }
+        (boxes, scores)
+    }
+
+    #[test]
+    fn weighted_nms_keeps_every_person_best_first() {
+        let anchors = anchors::generate();
+        let opt = PipelineOptions::default();
+        // 28×28 grid, two anchors per cell: cell (x, y) starts at 2·(28·y + x).
+        let cell = |x: usize, y: usize| 2 * (28 * y + x);
+        // Person A around cell (5, 10): three overlapping candidates; person B around (20, 10): two.
+        let (boxes, scores) = outputs(
+            &anchors,
+            &[(cell(5, 10), 2.0, 40.0), (cell(6, 10), 1.0, 40.0), (cell(5, 11), 0.5, 40.0), (cell(20, 10), 3.0, 40.0), (cell(21, 10), 0.2, 40.0)],
+        );
+        let all = decode_all_detections(&boxes, &scores, &anchors, &opt);
+        assert_eq!(all.len(), 2, "{all:?}");
+        // B scores best, so it comes first, and it is exactly the single-person result.
+        assert!((all[0].score - sigmoid(3.0)).abs() < 1e-6 && (all[1].score - sigmoid(2.0)).abs() < 1e-6);
+        assert_eq!(Some(all[0]), decode_detections(&boxes, &scores, &anchors, &opt));
+        // Merged by score: A's centre lies between its candidates, pulled toward the best.
+        let a = all[1];
+        let cx = (a.bbox[0] + a.bbox[2]) / 2.0 * 28.0;
+        assert!(cx > 5.5 && cx < 6.0, "{cx}");
+        // Below threshold nobody; non-overlapping candidates stay apart.
+        let (boxes, scores) = outputs(&anchors, &[(cell(5, 10), -1.0, 40.0)]);
+        assert!(decode_all_detections(&boxes, &scores, &anchors, &opt).is_empty());
+        let (boxes, scores) = outputs(&anchors, &[(cell(2, 2), 1.0, 8.0), (cell(9, 2), 1.0, 8.0), (cell(16, 2), 1.0, 8.0)]);
+        assert_eq!(decode_all_detections(&boxes, &scores, &anchors, &opt).len(), 3);
+    }
+
+    #[test]
+    fn detector_passes_add_square_tiles_for_wide_frames() {
+        assert_eq!(PosePipeline::detector_passes(512, 512), 1);
+        assert_eq!(PosePipeline::detector_passes(600, 512), 1);
+        assert_eq!(PosePipeline::detector_passes(1280, 720), 3);
+        assert_eq!(PosePipeline::detector_passes(2048, 512), 5);
+        assert_eq!(PosePipeline::detector_passes(u32::MAX, 1), 1 + u32::MAX as usize);
+    }
+}
