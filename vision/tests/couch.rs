@@ -137,22 +137,35 @@ fn couch_two_skeletons_where_the_single_pipeline_puts_each_half() {
 #[test]
 fn couch_ids_kept_while_two_people_swap_places() {
     // The right person passes in front, then (another sequence) the left person does.
-    swap_places(false);
-    swap_places(true);
+    swap_places(false, 32);
+    swap_places(true, 32);
+    // Faster passes keep the ids too.
+    swap_places(false, 64);
+    swap_places(true, 64);
 }
 
-fn swap_places(left_in_front: bool) {
+/// Known failure, kept to work on: at 16 px a frame with the left person in front, the
+/// partly hidden right person's skeleton slides onto the front person's body for a few frames
+/// before the duplicate is noticed (frame 12: nose 160 px from her own face, 137 px from the
+/// other's). A motion gate (an observation far from the track's prediction = lost) may fix it.
+#[test]
+#[ignore = "known failure: a slow pass lets the hidden person's skeleton slide onto the front person"]
+fn couch_ids_kept_in_a_slow_pass() {
+    swap_places(false, 16);
+    swap_places(true, 16);
+}
+
+fn swap_places(left_in_front: bool, step: i64) {
     let (left, right) = halves();
     let mut p = load(couch_options(2));
     let start = Instant::now();
     // The left person walks right, the right person walks left, one passing in front of the
-    // other, 32 px a frame, with still frames before and after.
+    // other, `step` px a frame, with still frames before and after.
     let scene = |a: i64, b: i64| {
         if left_in_front { compose(1024, &[(&right, b), (&left, a)]) } else { compose(1024, &[(&left, a), (&right, b)]) }
     };
-    let step = 32i64;
     let mut offsets: Vec<(i64, i64)> = vec![(0, 512); 3];
-    offsets.extend((1..=16).map(|k| (k * step, 512 - k * step)));
+    offsets.extend((1..=512 / step).map(|k| (k * step, 512 - k * step)));
     offsets.extend(vec![(512, 0); 6]);
     // Identity of each id: which picture (0 = left, 1 = right); hip centre relative to its picture.
     let first = p.process_people(&frame_of(&scene(0, 512), 0, start)).unwrap();
