@@ -147,7 +147,9 @@ fn couch_ids_kept_while_two_people_swap_places() {
 /// Known failure, kept to work on: at 16 px a frame with the left person in front, the
 /// partly hidden right person's skeleton slides onto the front person's body for a few frames
 /// before the duplicate is noticed (frame 12: nose 160 px from her own face, 137 px from the
-/// other's). A motion gate (an observation far from the track's prediction = lost) may fix it.
+/// other's). A gate on the hip centre (further than 0.1 × the region from its prediction =
+/// lost) did not catch it: the slide is gradual over two or three frames and the hip centre
+/// is below the picture. A gate on the face or on the landmarks' spread may.
 #[test]
 #[ignore = "known failure: a slow pass lets the hidden person's skeleton slide onto the front person"]
 fn couch_ids_kept_in_a_slow_pass() {
