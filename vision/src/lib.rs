@@ -7,6 +7,8 @@
 //! - [`model`]: the model files, their checksums, and reading them with progress.
 //! - [`pipeline`]: the two-stage BlazePose pipeline (detector → rotated region → landmarks)
 //!   with region tracking and One Euro smoothing, producing [`shared::pose::Skeleton`]s.
+//! - [`people`]: up to four people at once ([`PosePipeline::process_people`]), each with a
+//!   stable [`PersonId`].
 //! - [`loader`]: staged loading (read files, build sessions, warm up) on a background thread
 //!   with progress events and cancellation; the ready pipeline is moved to the caller.
 
@@ -17,6 +19,7 @@ pub mod frame;
 pub mod geometry;
 pub mod loader;
 pub mod model;
+pub mod people;
 pub mod pipeline;
 pub mod prune;
 pub mod runtime;
@@ -26,5 +29,6 @@ pub use error::{SourceError, VisionError};
 pub use frame::Frame;
 pub use loader::{LoadEvent, LoadHandle, LoadStage};
 pub use model::{LandmarkModel, ModelConfig};
-pub use pipeline::{PipelineStats, PosePipeline};
+pub use people::{PersonId, TrackedPerson};
+pub use pipeline::{PipelineOptions, PipelineStats, PosePipeline};
 pub use source::{FrameSource, PendingSource, RunningSource, SourceConfig};

@@ -46,6 +46,18 @@ pub struct PipelineOptions {
     /// Prune the landmark model to the outputs the pipeline reads when loading it (see
     /// [`crate::prune`]); `false` runs the whole graph (only for comparisons).
     pub prune_landmark_model: bool,
+    /// How many people [`PosePipeline::process_people`] tracks at most (1–4; other values
+    /// are clamped). [`PosePipeline::process`] always tracks one.
+    pub max_people: usize,
+    /// With fewer than `max_people` tracked, [`PosePipeline::process_people`] also runs the
+    /// detector every this many frames, to find someone who walks in (0 = only when a
+    /// tracked region is lost or nobody is tracked).
+    pub detect_every: u32,
+    /// Run the detector on every frame of [`PosePipeline::process_people`] (for comparisons).
+    pub detect_always: bool,
+    /// How many frames a person who left the picture is remembered, so that they get their
+    /// id back when they return near where they were.
+    pub keep_lost_frames: u32,
 }
 
 impl Default for PipelineOptions {
@@ -57,6 +69,10 @@ impl Default for PipelineOptions {
             roi_expand: 1.25,
             smoothing: Some(OneEuroParams::default()),
             prune_landmark_model: true,
+            max_people: 1,
+            detect_every: 10,
+            detect_always: false,
+            keep_lost_frames: 60,
         }
     }
 }
@@ -77,6 +93,10 @@ pub struct PipelineStats {
     pub last_landmark: Duration,
     /// The whole `process` call of the last frame.
     pub last_total: Duration,
+    /// Sums over all runs (wall time): landmark model runs and their crops, detector runs.
+    pub landmark_total: Duration,
+    pub landmark_warp_total: Duration,
+    pub detector_total: Duration,
 }
 
 /// A person found by the detector, in image pixels.
@@ -121,6 +141,8 @@ pub struct PosePipeline {
     last_time: Option<Instant>,
     smoother: LandmarkSmoother,
     stats: PipelineStats,
+    /// Tracking state of [`PosePipeline::process_people`] (separate from `process`'s).
+    people: crate::people::People,
 }
 
 /// The landmark model outputs the pipeline reads: landmarks and pose presence.
@@ -209,6 +231,7 @@ impl PosePipeline {
             tracked: None,
             last_time: None,
             stats: PipelineStats::default(),
+            people: crate::people::People::default(),
         })
     }
 
@@ -218,6 +241,15 @@ impl PosePipeline {
 
     pub fn options(&self) -> &PipelineOptions {
         &self.options
+    }
+
+    /// Changes the options without reloading (e.g. `max_people` from the settings). Tracking
+    /// starts over; `prune_landmark_model` only takes effect at loading.
+    pub fn set_options(&mut self, options: PipelineOptions) {
+        self.options = options;
+        self.smoother = LandmarkSmoother::new(options.smoothing.unwrap_or_default());
+        self.reset_tracking();
+        self.reset_people();
     }
 
     pub fn stats(&self) -> PipelineStats {
@@ -302,6 +334,67 @@ impl PosePipeline {
         self.smoother.apply(landmarks, dt, scale);
     }
 
+    /// Everyone in `frame`, up to `options.max_people` (see [`crate::people`]): each with a
+    /// stable id, their own tracked region and smoothing. The detector runs only when a
+    /// region is lost, nobody is tracked, or every `detect_every` frames while fewer than
+    /// `max_people` are tracked. People are returned in id order. With `max_people = 1` this
+    /// tracks like [`Self::process`] (and costs the same) but also gives the id.
+    pub fn process_people(&mut self, frame: &Frame) -> Result<Vec<crate::people::TrackedPerson>, VisionError> {
+        check_frame(frame)?;
+        let start = Instant::now();
+        self.stats.frames += 1;
+        self.stats.last_used_detector = false;
+        let mut people = std::mem::take(&mut self.people);
+        let result = people.step(self, frame);
+        self.people = people;
+        self.stats.last_total = start.elapsed();
+        result
+    }
+
+    /// Forgets everyone [`Self::process_people`] tracks or remembers; ids start again at 1.
+    pub fn reset_people(&mut self) {
+        self.people = crate::people::People::default();
+    }
+
+    /// The regions [`Self::process_people`] will use on the next frame, with the ids.
+    pub fn tracked_people(&self) -> Vec<(crate::people::PersonId, Roi)> {
+        self.people.regions()
+    }
+
+    /// Runs the detector on the whole frame: every person scoring above threshold (weighted
+    /// non-maximum suppression over all anchors), best first, in image pixels.
+    pub fn detect_all(&mut self, frame: &Frame) -> Result<Vec<Detection>, VisionError> {
+        self.detect_all_in(frame, 0)
+    }
+
+    /// How many detector passes [`Self::detect_all_in`] has for this frame size: the whole
+    /// frame, then, for a frame wider than 1.2 × its height, `ceil(width / height)` squares
+    /// of the frame's height spread from left to right (people far away in a wide picture
+    /// are too small for the detector's 224-pixel input when it sees the whole width).
+    pub fn detector_passes(width: u32, height: u32) -> usize {
+        if u64::from(width) * 5 > u64::from(height) * 6 { 1 + width.div_ceil(height.max(1)) as usize } else { 1 }
+    }
+
+    /// [`Self::detect_all`] on pass `pass` (modulo [`Self::detector_passes`]): 0 = the whole
+    /// frame, `k` = the `k`-th square tile. Detections are in whole-image pixels.
+    pub fn detect_all_in(&mut self, frame: &Frame, pass: usize) -> Result<Vec<Detection>, VisionError> {
+        check_frame(frame)?;
+        let passes = Self::detector_passes(frame.width, frame.height);
+        let map = match pass % passes {
+            0 => letterbox(frame.width, frame.height, DETECTOR_INPUT),
+            k => {
+                let tiles = (passes - 1) as f32;
+                let side = frame.height as f32;
+                let x0 = if tiles > 1.0 { (frame.width as f32 - side) * (k - 1) as f32 / (tiles - 1.0) } else { 0.0 };
+                let s = side / DETECTOR_INPUT as f32;
+                Affine { m: [s, 0.0, 0.0, s], t: [x0, 0.0] }
+            }
+        };
+        warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.det_input, DETECTOR_INPUT, Normalize::SIGNED);
+        let (boxes, scores) = self.run_detector_raw()?;
+        Ok(decode_all_detections(&boxes, &scores, &self.anchors, &self.options).into_iter().map(|d| d.mapped(&map)).collect())
+    }
+
     /// Runs the detector on the whole frame; the best person, if any scores above threshold.
     pub fn detect(&mut self, frame: &Frame) -> Result<Option<Detection>, VisionError> {
         check_frame(frame)?;
@@ -322,6 +415,7 @@ impl PosePipeline {
         self.stats.detector_runs += 1;
         self.stats.last_used_detector = true;
         self.stats.last_detector = t.elapsed();
+        self.stats.detector_total += self.stats.last_detector;
         Ok((boxes, scores))
     }
 
@@ -332,6 +426,7 @@ impl PosePipeline {
         let map = roi.crop_to_image(LANDMARK_INPUT);
         warp_rgb(&frame.data, frame.width, frame.height, &map, &mut self.lm_input, LANDMARK_INPUT, Normalize::UNIT);
         self.stats.last_landmark_warp = t.elapsed();
+        self.stats.landmark_warp_total += self.stats.last_landmark_warp;
         let (raw, presence) = self.run_landmark_raw()?;
         if presence < self.options.presence_threshold {
             return Ok(None);
@@ -350,6 +445,7 @@ impl PosePipeline {
         let presence = output(&outputs, "Identity_1", 1, M)?.first().copied().unwrap_or(0.0);
         self.stats.landmark_runs += 1;
         self.stats.last_landmark = t.elapsed();
+        self.stats.landmark_total += self.stats.last_landmark;
         Ok((raw, if presence.is_finite() { presence.clamp(0.0, 1.0) } else { 0.0 }))
     }
 }
@@ -387,6 +483,70 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let inter = iw * ih;
     let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
     if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// Decodes the detector outputs into every person: weighted NMS over all candidates above
+/// threshold (best candidate first; everything overlapping it by more than `nms_iou` is
+/// merged into it, weighted by score, and removed; repeat). The first entry equals
+/// [`decode_detections`]'s result.
+fn decode_all_detections(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &PipelineOptions) -> Vec<Detection> {
+    let mut candidates = decode_candidates(boxes, scores, anchors, opt);
+    let mut people = Vec::new();
+    // Same order of candidates and of the sums as `decode_detections`, so that the first
+    // person is exactly the single-person result.
+    while let Some((i, best)) = candidates.iter().copied().enumerate().max_by(|a, b| a.1.score.total_cmp(&b.1.score)) {
+        let mut cluster = Vec::new();
+        let mut rest = Vec::with_capacity(candidates.len());
+        for (j, c) in candidates.into_iter().enumerate() {
+            if j == i || iou(&c.bbox, &best.bbox) > opt.nms_iou { cluster.push(c) } else { rest.push(c) }
+        }
+        candidates = rest;
+        people.push(merge(&best, cluster.iter()));
+    }
+    people
+}
+
+/// Score-weighted mean of a cluster, with the best candidate's score.
+fn merge<'a>(best: &Candidate, cluster: impl Iterator<Item = &'a Candidate>) -> Detection {
+    let mut total = 0.0;
+    let mut bbox = [0.0f32; 4];
+    let mut kps = [(0.0f32, 0.0f32); 4];
+    for c in cluster {
+        total += c.score;
+        for (b, v) in bbox.iter_mut().zip(c.bbox) {
+            *b += v * c.score;
+        }
+        for (k, v) in kps.iter_mut().zip(c.keypoints) {
+            *k = (k.0 + v.0 * c.score, k.1 + v.1 * c.score);
+        }
+    }
+    if total <= 0.0 {
+        return Detection { score: best.score, bbox: best.bbox, keypoints: best.keypoints };
+    }
+    Detection { score: best.score, bbox: bbox.map(|v| v / total), keypoints: kps.map(|(x, y)| (x / total, y / total)) }
+}
+
+fn decode_candidates(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &PipelineOptions) -> Vec<Candidate> {
+    let s = DETECTOR_INPUT as f32;
+    anchors
+        .iter()
+        .zip(scores.iter())
+        .zip(boxes.chunks_exact(DETECTOR_COORDS))
+        .filter_map(|((a, &logit), r)| {
+            let score = sigmoid(logit);
+            if score.is_nan() || score < opt.detection_threshold {
+                return None;
+            }
+            let (cx, cy, w, h) = (r[0] / s + a.x, r[1] / s + a.y, r[2] / s, r[3] / s);
+            let kp = |k: usize| (r[4 + 2 * k] / s + a.x, r[5 + 2 * k] / s + a.y);
+            let c = Candidate {
+                score,
+                bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+                keypoints: [kp(0), kp(1), kp(2), kp(3)],
+            };
+            (c.bbox.iter().all(|v| v.is_finite()) && w > 0.0 && h > 0.0).then_some(c)
+        })
+        .collect()
 }
 
 /// Decodes the detector outputs and merges the best person's overlapping candidates
@@ -449,7 +609,63 @@ fn decode_landmarks(raw: &[f32], presence: f32, map: &Affine) -> LandmarkResult 
 }
 
 /// Pixel landmarks to a normalised skeleton (`z` normalised by the width, like `x`).
-fn to_skeleton(r: &LandmarkResult, width: u32, height: u32) -> Skeleton {
+pub(crate) fn to_skeleton(r: &LandmarkResult, width: u32, height: u32) -> Skeleton {
     let (w, h) = (width as f32, height as f32);
     Skeleton::new(r.landmarks.map(|lm| Landmark { x: lm.x / w, y: lm.y / h, z: lm.z / w, ..lm }), r.presence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Detector outputs with the given anchors scoring `logit` and the box (in detector-input
+    /// pixels, relative to the anchor) `(0, 0, w, w)`; every other anchor scores −10.
+    fn outputs(anchors: &[Anchor], hits: &[(usize, f32, f32)]) -> (Vec<f32>, Vec<f32>) {
+        let mut boxes = vec![0.0f32; anchors.len() * DETECTOR_COORDS];
+        let mut scores = vec![-10.0f32; anchors.len()];
+        for &(i, logit, w) in hits {
+            scores[i] = logit;
+            let r = &mut boxes[i * DETECTOR_COORDS..(i + 1) * DETECTOR_COORDS];
+            r[2] = w;
+            r[3] = w;
+            r[4..].copy_from_slice(&[0.0, 20.0, 0.0, -20.0, 1.0, 1.0, 2.0, 2.0]);
+        }
+        (boxes, scores)
+    }
+
+    #[test]
+    fn weighted_nms_keeps_every_person_best_first() {
+        let anchors = anchors::generate();
+        let opt = PipelineOptions::default();
+        // 28×28 grid, two anchors per cell: cell (x, y) starts at 2·(28·y + x).
+        let cell = |x: usize, y: usize| 2 * (28 * y + x);
+        // Person A around cell (5, 10): three overlapping candidates; person B around (20, 10): two.
+        let (boxes, scores) = outputs(
+            &anchors,
+            &[(cell(5, 10), 2.0, 40.0), (cell(6, 10), 1.0, 40.0), (cell(5, 11), 0.5, 40.0), (cell(20, 10), 3.0, 40.0), (cell(21, 10), 0.2, 40.0)],
+        );
+        let all = decode_all_detections(&boxes, &scores, &anchors, &opt);
+        assert_eq!(all.len(), 2, "{all:?}");
+        // B scores best, so it comes first, and it is exactly the single-person result.
+        assert!((all[0].score - sigmoid(3.0)).abs() < 1e-6 && (all[1].score - sigmoid(2.0)).abs() < 1e-6);
+        assert_eq!(Some(all[0]), decode_detections(&boxes, &scores, &anchors, &opt));
+        // Merged by score: A's centre lies between its candidates, pulled toward the best.
+        let a = all[1];
+        let cx = (a.bbox[0] + a.bbox[2]) / 2.0 * 28.0;
+        assert!(cx > 5.5 && cx < 6.0, "{cx}");
+        // Below threshold nobody; non-overlapping candidates stay apart.
+        let (boxes, scores) = outputs(&anchors, &[(cell(5, 10), -1.0, 40.0)]);
+        assert!(decode_all_detections(&boxes, &scores, &anchors, &opt).is_empty());
+        let (boxes, scores) = outputs(&anchors, &[(cell(2, 2), 1.0, 8.0), (cell(9, 2), 1.0, 8.0), (cell(16, 2), 1.0, 8.0)]);
+        assert_eq!(decode_all_detections(&boxes, &scores, &anchors, &opt).len(), 3);
+    }
+
+    #[test]
+    fn detector_passes_add_square_tiles_for_wide_frames() {
+        assert_eq!(PosePipeline::detector_passes(512, 512), 1);
+        assert_eq!(PosePipeline::detector_passes(600, 512), 1);
+        assert_eq!(PosePipeline::detector_passes(1280, 720), 3);
+        assert_eq!(PosePipeline::detector_passes(2048, 512), 5);
+        assert_eq!(PosePipeline::detector_passes(u32::MAX, 1), 1 + u32::MAX as usize);
+    }
 }
