@@ -19,8 +19,10 @@ pub mod frame;
 pub mod geometry;
 pub mod loader;
 pub mod model;
-pub mod people;
 pub mod pipeline;
+
+/// Several people at once (a module of the pipeline, re-exported here).
+pub use pipeline::people;
 pub mod prune;
 pub mod runtime;
 pub mod source;

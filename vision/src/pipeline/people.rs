@@ -23,7 +23,7 @@ use shared::pose::{LANDMARK_COUNT, Landmark, Skeleton};
 
 use crate::filter::LandmarkSmoother;
 use crate::geometry::Roi;
-use crate::pipeline::{LandmarkResult, PosePipeline, to_skeleton};
+use super::{LandmarkResult, PosePipeline, to_skeleton};
 use crate::{Frame, VisionError};
 
 /// Largest `max_people` honoured.

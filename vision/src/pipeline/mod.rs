@@ -7,6 +7,8 @@
 //! points (hip centre and a point on the body circle, outputs 33 and 34) give the next
 //! frame's region, so the detector only runs when the person is lost (presence < 0.5).
 
+pub mod people;
+
 use std::time::{Duration, Instant};
 
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
@@ -142,7 +144,7 @@ pub struct PosePipeline {
     smoother: LandmarkSmoother,
     stats: PipelineStats,
     /// Tracking state of [`PosePipeline::process_people`] (separate from `process`'s).
-    people: crate::people::People,
+    people: people::People,
 }
 
 /// The landmark model outputs the pipeline reads: landmarks and pose presence.
@@ -231,7 +233,7 @@ impl PosePipeline {
             tracked: None,
             last_time: None,
             stats: PipelineStats::default(),
-            people: crate::people::People::default(),
+            people: people::People::default(),
         })
     }
 
@@ -339,7 +341,7 @@ impl PosePipeline {
     /// region is lost, nobody is tracked, or every `detect_every` frames while fewer than
     /// `max_people` are tracked. People are returned in id order. With `max_people = 1` this
     /// tracks like [`Self::process`] (and costs the same) but also gives the id.
-    pub fn process_people(&mut self, frame: &Frame) -> Result<Vec<crate::people::TrackedPerson>, VisionError> {
+    pub fn process_people(&mut self, frame: &Frame) -> Result<Vec<people::TrackedPerson>, VisionError> {
         check_frame(frame)?;
         let start = Instant::now();
         self.stats.frames += 1;
@@ -353,11 +355,11 @@ impl PosePipeline {
 
     /// Forgets everyone [`Self::process_people`] tracks or remembers; ids start again at 1.
     pub fn reset_people(&mut self) {
-        self.people = crate::people::People::default();
+        self.people = people::People::default();
     }
 
     /// The regions [`Self::process_people`] will use on the next frame, with the ids.
-    pub fn tracked_people(&self) -> Vec<(crate::people::PersonId, Roi)> {
+    pub fn tracked_people(&self) -> Vec<(people::PersonId, Roi)> {
         self.people.regions()
     }
 
