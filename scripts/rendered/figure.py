@@ -57,8 +57,9 @@ def skeleton_points(posture, body):
     s = body["scale"]
     hip_c = Vector((0.0, 0.0, HIP_Z * s))
     lean = math.radians(posture["lean"])
-    # Lean to the person's left (+) moves the head towards +x: rotate about −y... about y.
-    rot = Matrix.Rotation(lean, 3, Vector((0.0, -1.0, 0.0)))
+    # Lean to the person's left (+) moves the head towards +x (the person's left): a positive
+    # rotation about +y takes +z towards +x.
+    rot = Matrix.Rotation(lean, 3, Vector((0.0, 1.0, 0.0)))
 
     def upper(p):
         return hip_c + rot @ (p - hip_c)

@@ -375,9 +375,12 @@ impl PoseId {
                 c!(WristAboveNose(Left), -1.8, 0.3, 0.2),
                 c!(WristAboveNose(Right), -1.8, 0.3, 0.2),
             ],
+            // Upper arms from 55°: with the hands joined over the head the model puts the
+            // elbows lower and wider than the body's (57–68° on rendered people whose upper
+            // arms are at 88°). The elbow angle keeps it apart from the heart.
             PoseId::CircleO => &[
-                c!(UpperArm(Left), 70.0, 115.0, 10.0),
-                c!(UpperArm(Right), 70.0, 115.0, 10.0),
+                c!(UpperArm(Left), 55.0, 115.0, 10.0),
+                c!(UpperArm(Right), 55.0, 115.0, 10.0),
                 c!(Elbow(Left), 105.0, 160.0, 10.0),
                 c!(Elbow(Right), 105.0, 160.0, 10.0),
                 c!(WristAboveNose(Left), 0.35, 3.0, 0.1),
