@@ -34,6 +34,13 @@ TRUTH = {11: "left_shoulder", 12: "right_shoulder", 13: "left_elbow", 14: "right
 
 
 def main():
+    try:
+        import matplotlib.pyplot  # noqa: F401  (mediapipe's drawing utils import it)
+    except ImportError:
+        import types
+
+        for name in ("matplotlib", "matplotlib.pyplot"):
+            sys.modules[name] = types.ModuleType(name)
     import mediapipe as mp
 
     ours = defaultdict(dict)
