@@ -60,6 +60,30 @@ fn body(pose: Option<PoseId>) -> Body {
     }
 }
 
+/// The limb directions of one side of a posture (degrees, side frame: 0° = outward,
+/// 90° = up), as the fixtures build them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SideLimbs {
+    pub upper_arm: f32,
+    pub forearm: f32,
+    pub thigh: f32,
+    pub shin: f32,
+}
+
+/// The posture a fixture of `pose` is built from (`None` = standing with arms down): both
+/// sides' limb directions and the upper-body lean (degrees, + = to the person's left).
+/// Exported so renderers can pose a body by the library's own joint angles.
+pub fn posture(pose: Option<PoseId>) -> (SideLimbs, SideLimbs, f32) {
+    let b = body(pose);
+    let side = |l: Limbs| SideLimbs {
+        upper_arm: l.upper_arm,
+        forearm: l.forearm,
+        thigh: l.thigh,
+        shin: l.shin,
+    };
+    (side(b.left), side(b.right), b.lean)
+}
+
 /// A clean skeleton standing in `pose` (`None` = standing with arms down).
 pub fn pose_skeleton(pose: Option<PoseId>) -> Skeleton {
     build(&body(pose))

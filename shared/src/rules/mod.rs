@@ -116,6 +116,20 @@ mod tests {
     }
 
     #[test]
+    fn one_arm_up_with_a_lifted_shoulder_is_not_a_lean() {
+        // The model lifts the shoulder of a raised arm: the shoulder line tilts, the trunk
+        // does not (seen on the rendered set, where left arm up read as lean right).
+        for (pose, shoulder) in [(PoseId::LeftArmUp, Joint::LeftShoulder), (PoseId::RightArmUp, Joint::RightShoulder)] {
+            let mut s = pose_skeleton(Some(pose));
+            s.get_mut(shoulder).y -= 0.05;
+            assert!(matches(&s, pose), "{pose:?} with a lifted shoulder: {}", match_score(&s, pose));
+            for lean in [PoseId::LeanLeft, PoseId::LeanRight] {
+                assert!(!matches(&s, lean), "{pose:?} read as {lean:?} ({})", match_score(&s, lean));
+            }
+        }
+    }
+
+    #[test]
     fn hidden_joints_or_no_person_score_zero() {
         let mut s = pose_skeleton(Some(PoseId::HandsUp));
         s.get_mut(Joint::LeftWrist).visibility = 0.1;

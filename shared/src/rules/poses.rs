@@ -72,6 +72,10 @@ pub enum Feature {
     Knee(Side),
     /// Tilt of the shoulder line in degrees, positive when the person leans to their left.
     Lean,
+    /// Tilt of the torso (hip centre → shoulder centre) from upright in degrees, positive
+    /// when the person leans to their left. Unlike [`Feature::Lean`] it stays near 0 when
+    /// one arm goes up (which lifts that shoulder but not the trunk).
+    TorsoLean,
     /// Distance between the wrists, in shoulder widths.
     WristGap,
     /// Height of the wrist above the nose, in shoulder widths (negative = below).
@@ -96,6 +100,7 @@ impl Feature {
             Feature::Forearm(s) | Feature::Elbow(s) => vec![s.joints().elbow, s.joints().wrist],
             Feature::Knee(s) => vec![s.joints().hip, s.joints().knee, s.joints().ankle],
             Feature::Lean => vec![],
+            Feature::TorsoLean => both(|j| j.hip),
             Feature::WristGap => both(|j| j.wrist),
             Feature::WristAboveNose(s) => vec![Joint::Nose, s.joints().wrist],
             Feature::WristOutward(s) => vec![s.joints().wrist],
@@ -125,6 +130,11 @@ impl Feature {
             Feature::Lean => {
                 let (l, r) = (s.get(Joint::LeftShoulder), s.get(Joint::RightShoulder));
                 (l.y - r.y).atan2((l.x - r.x).abs()).to_degrees()
+            }
+            Feature::TorsoLean => {
+                let top = s.midpoint(Joint::LeftShoulder, Joint::RightShoulder);
+                let hip = s.midpoint(Joint::LeftHip, Joint::RightHip);
+                ((top.x - hip.x) * outward_sign(s, Side::Left)).atan2(hip.y - top.y).to_degrees()
             }
             Feature::WristGap => s.get(Joint::LeftWrist).dist(s.get(Joint::RightWrist)) / sw,
             Feature::WristAboveNose(side) => {
@@ -352,9 +362,12 @@ impl PoseId {
                 c!(UpperArm(Right), 35.0, 75.0, 10.0),
                 c!(Elbow(Left), 45.0, 105.0, 10.0),
                 c!(Elbow(Right), 45.0, 105.0, 10.0),
-                c!(WristAboveNose(Left), 0.1, 0.7, 0.1),
-                c!(WristAboveNose(Right), 0.1, 0.7, 0.1),
-                c!(WristGap, 0.0, 0.85, 0.2),
+                // Hands on top of the head: the model puts the wrists at the sides of the
+                // head (gap ~1 shoulder width on the rendered set where the rendered wrists
+                // are 0.6–0.7 apart), and a little higher than the fixture.
+                c!(WristAboveNose(Left), 0.1, 0.9, 0.1),
+                c!(WristAboveNose(Right), 0.1, 0.9, 0.1),
+                c!(WristGap, 0.0, 1.1, 0.2),
             ],
             PoseId::ArmsCrossedX => &[
                 c!(WristOutward(Left), -1.5, -0.1, 0.1),
@@ -362,17 +375,23 @@ impl PoseId {
                 c!(WristAboveNose(Left), -1.8, 0.3, 0.2),
                 c!(WristAboveNose(Right), -1.8, 0.3, 0.2),
             ],
+            // Upper arms from 55°: with the hands joined over the head the model puts the
+            // elbows lower and wider than the body's (57–68° on rendered people whose upper
+            // arms are at 88°). The elbow angle keeps it apart from the heart.
             PoseId::CircleO => &[
-                c!(UpperArm(Left), 70.0, 115.0, 10.0),
-                c!(UpperArm(Right), 70.0, 115.0, 10.0),
+                c!(UpperArm(Left), 55.0, 115.0, 10.0),
+                c!(UpperArm(Right), 55.0, 115.0, 10.0),
                 c!(Elbow(Left), 105.0, 160.0, 10.0),
                 c!(Elbow(Right), 105.0, 160.0, 10.0),
                 c!(WristAboveNose(Left), 0.35, 3.0, 0.1),
                 c!(WristAboveNose(Right), 0.35, 3.0, 0.1),
                 c!(WristGap, 0.0, 0.8, 0.2),
             ],
-            PoseId::LeanLeft => &[c!(Lean, 12.0, 50.0, 5.0)],
-            PoseId::LeanRight => &[c!(Lean, -50.0, -12.0, 5.0)],
+            // The trunk must lean too: raising one arm tilts the shoulder line by 12–20° in
+            // the model's landmarks (the shoulder goes up with the arm), which alone read
+            // as a lean on the rendered set.
+            PoseId::LeanLeft => &[c!(Lean, 12.0, 50.0, 5.0), c!(TorsoLean, 8.0, 50.0, 4.0)],
+            PoseId::LeanRight => &[c!(Lean, -50.0, -12.0, 5.0), c!(TorsoLean, -50.0, -8.0, 4.0)],
             PoseId::Muscle => &[
                 c!(UpperArm(Left), -25.0, 25.0, 10.0),
                 c!(UpperArm(Right), -25.0, 25.0, 10.0),
