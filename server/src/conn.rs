@@ -180,7 +180,7 @@ impl Conn {
             peer_id: attached.peer_id,
             reconnect_token: attached.token,
             server_time_ms: now_ms(),
-            ice_servers: hub.ice_servers.clone(),
+            ice_servers: hub.ice_servers_for(attached.peer_id),
         };
         if !self.send_now(&welcome).await {
             hub.detach(attached.peer_id, conn_id);
