@@ -31,7 +31,8 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, SettingEngineBuilder,
+    RTCIceCandidateType, RTCIceTransportPolicy, RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder,
+    StatsSelector,
 };
 
 use crate::CandidateRewrite;
@@ -53,6 +54,8 @@ pub(crate) enum LinkEventKind {
     ChannelOpen(Channel),
     ChannelClosed(Channel),
     Message(Channel, BytesMut),
+    /// The selected candidate pair of a part, read from its stats.
+    Path(Channel, crate::LinkPath),
 }
 
 #[derive(Debug)]
@@ -71,6 +74,8 @@ pub(crate) struct LinkSetup {
     pub events: mpsc::UnboundedSender<LinkEvent>,
     /// Live messages skipped because the unreliable channel was backed up.
     pub skipped_live: Arc<AtomicU64>,
+    /// Gather relay candidates only.
+    pub relay_only: bool,
 }
 
 /// Why signaling from the peer could not be used.
@@ -266,6 +271,40 @@ fn spawn_writer(
     });
 }
 
+fn kind_of(t: RTCIceCandidateType) -> crate::CandidateKind {
+    use crate::CandidateKind as K;
+    match t {
+        RTCIceCandidateType::Host => K::Host,
+        RTCIceCandidateType::Srflx => K::Srflx,
+        RTCIceCandidateType::Prflx => K::Prflx,
+        RTCIceCandidateType::Relay => K::Relay,
+        _ => K::Unknown,
+    }
+}
+
+/// The selected candidate pair in a stats report: transport → selected pair → its local and
+/// remote candidates. `None` before a pair is selected.
+fn selected_path(report: &webrtc::peer_connection::RTCStatsReport) -> Option<crate::LinkPath> {
+    let pair_id = report.transport().map(|t| t.selected_candidate_pair_id.clone()).filter(|id| !id.is_empty());
+    let pair = match pair_id {
+        Some(id) => match report.get(&id) {
+            Some(RTCStatsReportEntry::IceCandidatePair(pair)) => pair,
+            _ => return None,
+        },
+        // Some stacks leave the transport's id empty: fall back to the nominated pair.
+        None => report.candidate_pairs().find(|p| p.nominated)?,
+    };
+    let local = match report.get(&pair.local_candidate_id) {
+        Some(RTCStatsReportEntry::LocalCandidate(c)) => kind_of(c.candidate_type),
+        _ => crate::CandidateKind::Unknown,
+    };
+    let remote = match report.get(&pair.remote_candidate_id) {
+        Some(RTCStatsReportEntry::RemoteCandidate(c)) => kind_of(c.candidate_type),
+        _ => crate::CandidateKind::Unknown,
+    };
+    Some(crate::LinkPath { local, remote })
+}
+
 /// Rewrites (or drops) the `a=candidate:` lines of an SDP.
 fn rewrite_sdp(sdp: &str, rewrite: &Option<CandidateRewrite>) -> String {
     let Some(rewrite) = rewrite else { return sdp.to_owned() };
@@ -318,7 +357,8 @@ async fn build_part(
             credential: s.credential.clone().unwrap_or_default(),
         })
         .collect();
-    let config = RTCConfigurationBuilder::default().with_ice_servers(ice_servers).build();
+    let policy = if setup.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
+    let config = RTCConfigurationBuilder::default().with_ice_servers(ice_servers).with_ice_transport_policy(policy).build();
     let mut setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_include_loopback_candidate(true);
@@ -429,6 +469,21 @@ impl Link {
         }
     }
 
+    /// Reads the selected candidate pair of both parts from their stats, in the background;
+    /// each known one comes back as a [`LinkEventKind::Path`].
+    pub(crate) fn query_paths(&self, peer: PeerId, generation: u32, events: &mpsc::UnboundedSender<LinkEvent>) {
+        for (part, channel) in self.parts.iter().zip([Channel::Reliable, Channel::Unreliable]) {
+            let pc = part.pc.clone();
+            let events = events.clone();
+            tokio::spawn(async move {
+                let report = pc.get_stats(std::time::Instant::now(), StatsSelector::None).await;
+                if let Some(path) = selected_path(&report) {
+                    let _ = events.send(LinkEvent { peer, generation, kind: LinkEventKind::Path(channel, path) });
+                }
+            });
+        }
+    }
+
     /// Queues a message; never waits.
     pub(crate) fn send(&self, channel: Channel, bytes: &[u8]) -> bool {
         self.out.send((channel, BytesMut::from(bytes))).is_ok()
@@ -477,6 +532,7 @@ mod pair_tests {
             rewrite: None,
             events,
             skipped_live: Arc::default(),
+            relay_only: false,
         }
     }
 
