@@ -43,6 +43,7 @@ mod clock;
 mod driver;
 pub mod harness;
 mod link;
+pub mod netlab;
 pub mod relay;
 mod signaling;
 
