@@ -294,14 +294,22 @@ fn selected_path(report: &webrtc::peer_connection::RTCStatsReport) -> Option<cra
         // Some stacks leave the transport's id empty: fall back to the nominated pair.
         None => report.candidate_pairs().find(|p| p.nominated)?,
     };
-    let local = match report.get(&pair.local_candidate_id) {
-        Some(RTCStatsReportEntry::LocalCandidate(c)) => kind_of(c.candidate_type),
-        _ => crate::CandidateKind::Unknown,
+    // The pair names candidates by their ICE id; their stats entries are
+    // `RTCLocalIceCandidate_<id>` / `RTCRemoteIceCandidate_<id>`.
+    let find = |id: &str, local: bool| {
+        report.iter().find_map(|entry| match entry {
+            RTCStatsReportEntry::LocalCandidate(c) if local && (c.stats.id == id || c.stats.id.ends_with(&format!("_{id}"))) => {
+                Some(kind_of(c.candidate_type))
+            }
+            RTCStatsReportEntry::RemoteCandidate(c) if !local && (c.stats.id == id || c.stats.id.ends_with(&format!("_{id}"))) => {
+                Some(kind_of(c.candidate_type))
+            }
+            _ => None,
+        })
     };
-    let remote = match report.get(&pair.remote_candidate_id) {
-        Some(RTCStatsReportEntry::RemoteCandidate(c)) => kind_of(c.candidate_type),
-        _ => crate::CandidateKind::Unknown,
-    };
+    let local = find(&pair.local_candidate_id, true).unwrap_or(crate::CandidateKind::Unknown);
+    // A remote candidate the peer never signalled was learnt from its checks: peer-reflexive.
+    let remote = find(&pair.remote_candidate_id, false).unwrap_or(crate::CandidateKind::Prflx);
     Some(crate::LinkPath { local, remote })
 }
 

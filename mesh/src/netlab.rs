@@ -13,6 +13,9 @@
 //! Each `nat<i>` masquerades its client behind its WAN address — with `random_ports`, every
 //! new destination gets a new random port (a "symmetric" NAT: a STUN-learnt address is of no
 //! use to another peer); without, Linux keeps the source port (hole punching works).
+//! Like a home router, a NAT drops unsolicited UDP sent to its own WAN address (also so that
+//! a peer's early check does not leave a conntrack entry that makes the NAT pick another
+//! port for the client's own packets to that peer).
 //! `drop_udp_between_clients` makes `srv` drop UDP forwarded between the NATs, so only the
 //! relay in `srv` connects the clients. [`Lab::block`] drops every packet of one client at
 //! its NAT (a network change).
@@ -174,7 +177,9 @@ impl Lab {
                 &nat,
                 &format!(
                     "table ip nat {{\n chain post {{\n  type nat hook postrouting priority srcnat; policy accept;\n  \
-                     oifname \"wan\" masquerade{random}\n }}\n}}\n"
+                     oifname \"wan\" masquerade{random}\n }}\n}}\n\
+                     table inet fw {{\n chain input {{\n  type filter hook input priority filter; policy accept;\n  \
+                     iifname \"wan\" meta l4proto udp drop\n }}\n}}\n"
                 ),
             )?;
         }
@@ -307,7 +312,7 @@ impl Coturn {
              min-port=49152\nmax-port=49999\nuse-auth-secret\nstatic-auth-secret={secret}\n\
              realm=poseparty.test\nfingerprint\nno-tls\nno-dtls\nno-cli\nno-software-attribute\n\
              allowed-peer-ip=198.18.0.0-198.19.255.255\nuserdb={db}\npidfile={pid}\nlog-file={log}\n\
-             simple-log\nno-stdout-log\n",
+             simple-log\nverbose\nno-stdout-log\n",
             db = dir.join("turndb").display(),
             pid = dir.join("turnserver.pid").display(),
             log = log.display(),

@@ -15,10 +15,15 @@ use shared::protocol::peer::{GameEvent, GameEventKind, ScoreTotals};
 use shared::protocol::signal::{MatchReport, RoomSettings, ScoreLine};
 
 const TIMEOUT: Duration = Duration::from_secs(40);
+const _QUICK: () = ();
 const TURN_PORT: u16 = 3479;
 const SECRET: &str = "nat-test-secret";
 
 fn lab_or_skip(options: LabOptions, test: &str) -> Option<Lab> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     match Lab::new(options) {
         Ok(lab) => Some(lab),
         Err(LabError::Unavailable(why)) => {
@@ -73,10 +78,27 @@ async fn paths_known(p: &mut Player, links: usize) -> Vec<mesh::LinkInfo> {
     }
 }
 
+/// Prints coturn's log when the test fails.
+struct LogOnPanic<'a>(&'a mesh::netlab::Coturn);
+
+impl Drop for LogOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.0.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("--- coturn log (last 80 lines) ---");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 /// Builds the lab's server + coturn, connects every client, plays one round and checks it.
 fn play(lab: &Lab, scenario: Scenario) {
     let dir = tempfile::tempdir().expect("temp dir");
     let coturn = lab.start_coturn(dir.path(), TURN_PORT, SECRET).expect("coturn");
+    let _log_guard = LogOnPanic(&coturn);
     let srv_rt = lab.runtime(&lab.server_ns()).expect("server runtime");
     let mut cfg = server::Config::ephemeral();
     cfg.bind = (SERVER_IP, 0).into();
