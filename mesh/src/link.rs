@@ -369,7 +369,10 @@ async fn build_part(
     let config = RTCConfigurationBuilder::default().with_ice_servers(ice_servers).with_ice_transport_policy(policy).build();
     let mut setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-        .with_include_loopback_candidate(true);
+        // Loopback candidates only help players on this machine; offered to a remote peer they
+        // make its TURN client ask the relay for a permission to 127.0.0.1, which the relay
+        // refuses — together with the rest of that request.
+        .with_include_loopback_candidate(setup.udp_bind.iter().all(|a| a.ip().is_loopback()));
     if part == Channel::Unreliable {
         setting_engine = setting_engine.with_sctp_mtu(UNRELIABLE_SCTP_MTU);
     }

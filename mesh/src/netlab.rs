@@ -30,8 +30,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The server's (and coturn's) address in every lab.
+/// The server's address in every lab.
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// coturn's address (its own: webrtc's STUN gatherer and TURN client on one socket mix up
+/// answers from one server IP).
+pub const TURN_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
 /// What to build.
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +155,7 @@ impl Lab {
         let srv = self.server_ns();
         self.add_ns(&srv)?;
         run("ip", &["-n", &srv, "addr", "add", &format!("{SERVER_IP}/32"), "dev", "lo"])?;
+        run("ip", &["-n", &srv, "addr", "add", &format!("{TURN_IP}/32"), "dev", "lo"])?;
         run("ip", &["netns", "exec", &srv, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
         for i in 1..=self.options.clients {
             let (nat, cli) = (self.nat_ns(i), self.client_ns(i));
@@ -186,7 +190,7 @@ impl Lab {
         if self.options.drop_udp_between_clients {
             nft(
                 &srv,
-                "table inet lab {\n chain fwd {\n  type filter hook forward priority filter; policy accept;\n  \
+                "table inet lab {\n chain between {\n  type filter hook forward priority filter; policy accept;\n  \
                  meta l4proto udp drop\n }\n}\n",
             )?;
         }
@@ -198,7 +202,7 @@ impl Lab {
     pub fn block(&self, i: usize, on: bool) -> Result<(), LabError> {
         let nat = self.nat_ns(i);
         if on {
-            nft(&nat, "table inet block {\n chain fwd {\n  type filter hook forward priority filter; policy drop;\n }\n}\n")
+            nft(&nat, "table inet block {\n chain between {\n  type filter hook forward priority filter; policy drop;\n }\n}\n")
         } else {
             nft(&nat, "delete table inet block")
         }
@@ -308,7 +312,7 @@ impl Coturn {
         let conf = dir.join("turnserver.conf");
         let log = dir.join("turn.log");
         let text = format!(
-            "listening-ip={SERVER_IP}\nrelay-ip={SERVER_IP}\nlistening-port={port}\n\
+            "listening-ip={TURN_IP}\nrelay-ip={TURN_IP}\nlistening-port={port}\n\
              min-port=49152\nmax-port=49999\nuse-auth-secret\nstatic-auth-secret={secret}\n\
              realm=poseparty.test\nfingerprint\nno-tls\nno-dtls\nno-cli\nno-software-attribute\n\
              allowed-peer-ip=198.18.0.0-198.19.255.255\nuserdb={db}\npidfile={pid}\nlog-file={log}\n\

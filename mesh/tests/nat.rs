@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use mesh::harness::wait_for;
-use mesh::netlab::{Lab, LabError, LabOptions, SERVER_IP};
+use mesh::netlab::{Lab, LabError, LabOptions, SERVER_IP, TURN_IP};
 use mesh::{Command, Config, Event, LinkState, Mesh, MeshHandle, PeerId, PeerMsg};
 use shared::protocol::peer::{GameEvent, GameEventKind, ScoreTotals};
 use shared::protocol::signal::{MatchReport, RoomSettings, ScoreLine};
@@ -104,8 +104,8 @@ fn play(lab: &Lab, scenario: Scenario) {
     cfg.bind = (SERVER_IP, 0).into();
     cfg.start_delay_ms = 1500;
     cfg.turn_urls = vec![
-        format!("turn:{SERVER_IP}:{TURN_PORT}?transport=udp"),
-        format!("turn:{SERVER_IP}:{TURN_PORT}?transport=tcp"),
+        format!("turn:{TURN_IP}:{TURN_PORT}?transport=udp"),
+        format!("turn:{TURN_IP}:{TURN_PORT}?transport=tcp"),
     ];
     cfg.turn_secret = Some(server::turn::Secret::new(SECRET));
     let server = srv_rt
@@ -485,7 +485,7 @@ fn nat_turn_refuses_expired_and_forged_credentials() {
     let Some(lab) = lab_or_skip(options, "nat_turn_refuses_expired_and_forged_credentials") else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let coturn = lab.start_coturn(dir.path(), TURN_PORT, SECRET).expect("coturn");
-    let turn: std::net::SocketAddr = (SERVER_IP, TURN_PORT).into();
+    let turn: std::net::SocketAddr = (TURN_IP, TURN_PORT).into();
     let secret = server::turn::Secret::new(SECRET);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     // Run the exchanges on a thread of the client's namespace (behind its NAT).
