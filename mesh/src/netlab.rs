@@ -208,6 +208,26 @@ impl Lab {
         }
     }
 
+    /// Drops `percent` % of the UDP datagrams every client sends (at its NAT, towards the
+    /// server namespace: one loss point on every one-way path, direct or relayed). 0 removes
+    /// the rule. (nftables `numgen random`: this kernel may lack `tc netem`.)
+    pub fn set_loss(&self, percent: u32) -> Result<(), LabError> {
+        for i in 1..=self.options.clients {
+            let nat = self.nat_ns(i);
+            let _ = nft(&nat, "delete table inet loss");
+            if percent > 0 {
+                nft(
+                    &nat,
+                    &format!(
+                        "table inet loss {{\n chain out {{\n  type filter hook forward priority filter; policy accept;\n  \
+                         oifname \"wan\" meta l4proto udp numgen random mod 100 < {percent} drop\n }}\n}}\n"
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// A multi-thread tokio runtime whose threads live in namespace `ns`.
     pub fn runtime(&self, ns: &str) -> Result<tokio::runtime::Runtime, LabError> {
         runtime_in(ns, 2)
