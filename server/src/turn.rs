@@ -149,3 +149,51 @@ mod tests {
         assert!(check(&["http://x".into()], Some(&s)).iter().all(|w| !w.contains("hunter2")));
     }
 }
+
+#[cfg(test)]
+mod log_tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Starting (with warnings: non-loopback bind, a bad TURN URL), serving a `Welcome` and
+    /// shutting down at trace level never writes the secret to the log.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_turn_secret_never_reaches_the_log() {
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut config = crate::Config::ephemeral();
+        config.bind = "0.0.0.0:0".parse().unwrap_or(config.bind);
+        config.turn_urls = vec!["turn:198.18.0.2:3478?transport=udp".into(), "http://not-turn".into()];
+        config.turn_secret = Some(super::Secret::new("s3cr3t-turn-value"));
+        tracing::info!(?config, "config");
+        let server = match crate::spawn(config).await {
+            Ok(s) => s,
+            Err(e) => panic!("server: {e}"),
+        };
+        let servers = server.hub.ice_servers_for(1);
+        tracing::debug!(?servers, "welcome ice servers");
+        server.shutdown().await;
+        let text = String::from_utf8_lossy(&buf.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned();
+        assert!(text.contains("WITHOUT TLS"), "the non-loopback warning is missing: {text}");
+        assert!(text.contains("not a turn: or turns: URL"), "{text}");
+        assert!(!text.contains("s3cr3t-turn-value"), "the secret was logged: {text}");
+    }
+}
