@@ -99,19 +99,6 @@ pub fn check(urls: &[String], secret: Option<&Secret>) -> Vec<String> {
     warnings
 }
 
-impl crate::hub::Hub {
-    /// The ICE servers for `peer`'s `Welcome`, with fresh TURN credentials.
-    pub fn ice_servers_for(&self, peer: PeerId) -> Vec<IceServer> {
-        ice_servers(
-            &self.ice_servers,
-            &self.config.turn_urls,
-            self.config.turn_secret.as_ref(),
-            Duration::from_secs(self.config.turn_ttl_secs),
-            peer,
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,7 +175,7 @@ mod log_tests {
             Ok(s) => s,
             Err(e) => panic!("server: {e}"),
         };
-        let servers = server.hub.ice_servers_for(1);
+        let servers = super::ice_servers(&server.hub.ice_servers, &server.hub.config.turn_urls, server.hub.config.turn_secret.as_ref(), std::time::Duration::from_secs(60), 1);
         tracing::debug!(?servers, "welcome ice servers");
         server.shutdown().await;
         let text = String::from_utf8_lossy(&buf.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned();
