@@ -427,7 +427,7 @@ impl Driver {
         // to bring up relay pairs between two symmetric NATs (tests/nat.rs), while relay-only
         // links came up at once. Both sides count attempts alike, so they switch together.
         let attempt = self.slots.get(&peer).map_or(0, |s| s.attempts) + 1;
-        let fallback = attempt % 2 == 0 && self.has_turn();
+        let fallback = attempt.is_multiple_of(2) && self.has_turn();
         let built = if fallback && !self.setup.relay_only {
             tracing::info!(peer, attempt, "negotiating with relayed candidates only");
             let mut setup = self.setup.clone();

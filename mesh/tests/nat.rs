@@ -398,7 +398,7 @@ fn allocate(server: std::net::SocketAddr, username: &str, password: &str) -> Res
         buf.extend_from_slice(&kind.to_be_bytes());
         buf.extend_from_slice(&(value.len() as u16).to_be_bytes());
         buf.extend_from_slice(value);
-        while buf.len() % 4 != 0 {
+        while !buf.len().is_multiple_of(4) {
             buf.push(0);
         }
     }
@@ -411,7 +411,8 @@ fn allocate(server: std::net::SocketAddr, username: &str, password: &str) -> Res
         h
     }
     /// (message type, attributes)
-    fn parse(buf: &[u8]) -> Option<(u16, Vec<(u16, Vec<u8>)>)> {
+    type Stun = (u16, Vec<(u16, Vec<u8>)>);
+    fn parse(buf: &[u8]) -> Option<Stun> {
         let kind = u16::from_be_bytes([*buf.first()?, *buf.get(1)?]);
         let len = usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]));
         let body = buf.get(20..20 + len)?;
@@ -426,7 +427,7 @@ fn allocate(server: std::net::SocketAddr, username: &str, password: &str) -> Res
         }
         Some((kind, attrs))
     }
-    fn exchange(socket: &std::net::UdpSocket, server: std::net::SocketAddr, msg: &[u8]) -> (u16, Vec<(u16, Vec<u8>)>) {
+    fn exchange(socket: &std::net::UdpSocket, server: std::net::SocketAddr, msg: &[u8]) -> Stun {
         let mut buf = [0u8; 1500];
         for _ in 0..5 {
             socket.send_to(msg, server).expect("send");
