@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what PoseParty needs to build, test and play on Debian 12:
 #   - the Debian -dev packages Bevy (audio, input, windowing) and the V4L2 bindings (bindgen) need,
+#   - iproute2, nftables and coturn for the NAT tests (mesh/tests/nat.rs builds networks in
+#     namespaces and runs coturn in one; the coturn service itself is not enabled),
 #   - the ONNX Runtime library, taken from the onnxruntime==1.31.1 wheel on PyPI, into .ort/.
 # Idempotent: when everything is there it prints nothing and exits 0.
 # Options: --screenshots also installs Xvfb + Mesa (software Vulkan) for scripts/screenshots.sh.
@@ -12,7 +14,7 @@ ORT_DIR=.ort
 ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
 
 pkgs=(pkg-config libasound2-dev libudev-dev libwayland-dev libxkbcommon-dev libclang-dev clang
-      python3 python3-pip ca-certificates curl)
+      python3 python3-pip ca-certificates curl iproute2 nftables coturn)
 for arg in "$@"; do
   case "$arg" in
     --screenshots) pkgs+=(xvfb xauth mesa-vulkan-drivers libvulkan1 libgl1-mesa-dri) ;;

@@ -130,6 +130,10 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
     }
     if io.network {
         app.add_plugins(NetPlugin { local: config.local });
+        app.insert_resource(crate::net::NetOptions {
+            ice_relay_only: config.ice_relay_only,
+            ca_cert: config.ca_cert.clone(),
+        });
     }
     if io.vision {
         app.add_plugins((

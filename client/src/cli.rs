@@ -25,6 +25,12 @@ pub struct Cli {
     /// Start an embedded server in this process (a one-machine game).
     #[arg(long, env = "POSEPARTY_LOCAL")]
     pub local: bool,
+    /// Use only relayed (TURN) candidates for the peer links (testing the relay path).
+    #[arg(long, env = "POSEPARTY_ICE_RELAY_ONLY")]
+    pub ice_relay_only: bool,
+    /// A PEM file of certificates to trust for a wss:// server (e.g. its self-signed one).
+    #[arg(long, env = "POSEPARTY_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// No window, no audio output: the same plugins for bots, tests and benchmarks.
     #[arg(long, env = "POSEPARTY_HEADLESS")]
     pub headless: bool,
@@ -125,6 +131,10 @@ pub struct ClientConfig {
     pub name: Option<String>,
     pub server: Option<String>,
     pub local: bool,
+    /// `--ice-relay-only`.
+    pub ice_relay_only: bool,
+    /// `--ca-cert`.
+    pub ca_cert: Option<PathBuf>,
     pub headless: bool,
     pub bot: bool,
     /// `--bot-players`: the host bot starts once this many players are in the room.
@@ -156,6 +166,8 @@ impl Default for ClientConfig {
             name: None,
             server: None,
             local: false,
+            ice_relay_only: false,
+            ca_cert: None,
             headless: false,
             bot: false,
             bot_players: 1,
@@ -192,6 +204,8 @@ impl From<Cli> for ClientConfig {
             name: c.name,
             server: c.server,
             local: c.local,
+            ice_relay_only: c.ice_relay_only,
+            ca_cert: c.ca_cert,
             headless: c.headless,
             bot: c.bot,
             bot_players: usize::from(c.bot_players),

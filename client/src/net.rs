@@ -26,6 +26,13 @@ pub struct NetPlugin {
     pub local: bool,
 }
 
+/// Network options from the command line (`--ice-relay-only`, `--ca-cert`).
+#[derive(Debug, Clone, Default, Resource)]
+pub struct NetOptions {
+    pub ice_relay_only: bool,
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
 /// Whether the net plugin starts an embedded server ([`NetPlugin::local`]).
 #[derive(Debug, Clone, Copy, Resource)]
 struct LocalServer(bool);
@@ -122,12 +129,16 @@ fn connect(
     local: bool,
     server_url: String,
     name: String,
+    options: &NetOptions,
 ) -> Result<(), String> {
     let rt = runtime(commands, existing)?;
     let url = if local { start_embedded(conn, &rt)? } else { server_url };
     conn.mesh = None;
     conn.links.clear();
-    let mesh = Mesh::start_on(&rt, Config::new(url, name)).map_err(|e| e.to_string())?;
+    let mut config = Config::new(url, name);
+    config.ice_relay_only = options.ice_relay_only;
+    config.ca_cert = options.ca_cert.clone();
+    let mesh = Mesh::start_on(&rt, config).map_err(|e| e.to_string())?;
     conn.mesh = Some(mesh);
     Ok(())
 }
@@ -139,12 +150,15 @@ fn handle_commands(
     mut conn: ResMut<NetConnection>,
     runtime: Option<Res<NetRuntime>>,
     local: Res<LocalServer>,
+    options: Option<Res<NetOptions>>,
 ) {
+    let default_options = NetOptions::default();
+    let options = options.as_deref().unwrap_or(&default_options);
     for command in incoming.read() {
         match command.clone() {
             NetCommand::Connect { server, name } => {
                 if let Err(reason) =
-                    connect(&mut commands, runtime.as_deref(), &mut conn, local.0, server, name)
+                    connect(&mut commands, runtime.as_deref(), &mut conn, local.0, server, name, options)
                 {
                     warn!("{reason}");
                     events.write(NetEvent::Disconnected { reason });
@@ -185,6 +199,10 @@ fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEve
                 })
             }
             Event::PeerJoined { .. } | Event::PeerLeft { .. } => continue,
+            Event::LinkPath { peer, channel, path } => {
+                tracing::info!(peer, ?channel, %path, relayed = path.relayed(), "link path");
+                continue;
+            }
             Event::LinkState { peer, state } => {
                 if state == LinkState::Closed {
                     conn.links.remove(&peer);

@@ -43,6 +43,7 @@ mod clock;
 mod driver;
 pub mod harness;
 mod link;
+pub mod netlab;
 pub mod relay;
 mod signaling;
 
@@ -90,6 +91,12 @@ pub struct Config {
     pub probe_interval: Duration,
     /// How long to wait for the websocket and the `Welcome`.
     pub connect_timeout: Duration,
+    /// Use only relayed (TURN) candidates: for testing the relay path, or to hide this
+    /// player's addresses from the others. Needs a TURN server in the `Welcome`.
+    pub ice_relay_only: bool,
+    /// A PEM file of extra certificates to trust for `wss://` (e.g. a self-signed server
+    /// certificate), on top of the system's roots.
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -105,6 +112,8 @@ impl Config {
             link_retry_delay: Duration::from_millis(500),
             probe_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(10),
+            ice_relay_only: false,
+            ca_cert: None,
         }
     }
 }
@@ -121,6 +130,8 @@ impl std::fmt::Debug for Config {
             .field("link_retry_delay", &self.link_retry_delay)
             .field("probe_interval", &self.probe_interval)
             .field("connect_timeout", &self.connect_timeout)
+            .field("ice_relay_only", &self.ice_relay_only)
+            .field("ca_cert", &self.ca_cert)
             .finish()
     }
 }
@@ -201,6 +212,9 @@ pub enum Event {
     LinkState { peer: PeerId, state: LinkState },
     /// A fresh round-trip measurement of the link to `peer`.
     LinkRtt { peer: PeerId, rtt: Duration },
+    /// The ICE candidate pair the link to `peer` uses on `channel`'s connection (read from
+    /// the WebRTC stack's stats once the channel opened, and again whenever it changes).
+    LinkPath { peer: PeerId, channel: Channel, path: LinkPath },
     /// A message from another player.
     PeerMessage { from: PeerId, channel: Channel, msg: PeerMsg },
     /// The server's verdict on the round's reports: `agreed` only when `status` is
@@ -224,6 +238,58 @@ pub enum Error {
     BadUrl { url: String },
 }
 
+/// The type of an ICE candidate (RFC 8445): how the packets travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CandidateKind {
+    /// The machine's own address.
+    Host,
+    /// The address a NAT maps it to, as a STUN server saw it.
+    Srflx,
+    /// An address learnt from the peer's checks.
+    Prflx,
+    /// An address on a TURN relay: every packet goes through the relay.
+    Relay,
+    Unknown,
+}
+
+impl CandidateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::Srflx => "srflx",
+            Self::Prflx => "prflx",
+            Self::Relay => "relay",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for CandidateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The selected candidate pair of one peer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkPath {
+    pub local: CandidateKind,
+    pub remote: CandidateKind,
+}
+
+impl LinkPath {
+    /// True when either end is a TURN relay.
+    pub fn relayed(&self) -> bool {
+        self.local == CandidateKind::Relay || self.remote == CandidateKind::Relay
+    }
+}
+
+impl std::fmt::Display for LinkPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}→{}", self.local, self.remote)
+    }
+}
+
 /// One link as last seen, for a status panel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinkInfo {
@@ -236,6 +302,15 @@ pub struct LinkInfo {
     /// How long the last successful attempt took from its start (the offer, or receiving
     /// it) until both channels were open.
     pub connected_in: Option<Duration>,
+    /// Selected candidate pair of each part (index = [`Channel::stream_id`]), once known.
+    pub paths: [Option<LinkPath>; 2],
+}
+
+impl LinkInfo {
+    /// True when a known path of this link goes through a TURN relay.
+    pub fn relayed(&self) -> bool {
+        self.paths.iter().flatten().any(LinkPath::relayed)
+    }
 }
 
 /// Counters and state shared between the mesh task and the handle.

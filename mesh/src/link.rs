@@ -31,7 +31,8 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, SettingEngineBuilder,
+    RTCIceCandidateType, RTCIceTransportPolicy, RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder,
+    StatsSelector,
 };
 
 use crate::CandidateRewrite;
@@ -53,6 +54,8 @@ pub(crate) enum LinkEventKind {
     ChannelOpen(Channel),
     ChannelClosed(Channel),
     Message(Channel, BytesMut),
+    /// The selected candidate pair of a part, read from its stats.
+    Path(Channel, crate::LinkPath),
 }
 
 #[derive(Debug)]
@@ -71,6 +74,8 @@ pub(crate) struct LinkSetup {
     pub events: mpsc::UnboundedSender<LinkEvent>,
     /// Live messages skipped because the unreliable channel was backed up.
     pub skipped_live: Arc<AtomicU64>,
+    /// Gather relay candidates only.
+    pub relay_only: bool,
 }
 
 /// Why signaling from the peer could not be used.
@@ -266,6 +271,48 @@ fn spawn_writer(
     });
 }
 
+fn kind_of(t: RTCIceCandidateType) -> crate::CandidateKind {
+    use crate::CandidateKind as K;
+    match t {
+        RTCIceCandidateType::Host => K::Host,
+        RTCIceCandidateType::Srflx => K::Srflx,
+        RTCIceCandidateType::Prflx => K::Prflx,
+        RTCIceCandidateType::Relay => K::Relay,
+        _ => K::Unknown,
+    }
+}
+
+/// The selected candidate pair in a stats report: transport → selected pair → its local and
+/// remote candidates. `None` before a pair is selected.
+fn selected_path(report: &webrtc::peer_connection::RTCStatsReport) -> Option<crate::LinkPath> {
+    let pair_id = report.transport().map(|t| t.selected_candidate_pair_id.clone()).filter(|id| !id.is_empty());
+    let pair = match pair_id {
+        Some(id) => match report.get(&id) {
+            Some(RTCStatsReportEntry::IceCandidatePair(pair)) => pair,
+            _ => return None,
+        },
+        // Some stacks leave the transport's id empty: fall back to the nominated pair.
+        None => report.candidate_pairs().find(|p| p.nominated)?,
+    };
+    // The pair names candidates by their ICE id; their stats entries are
+    // `RTCLocalIceCandidate_<id>` / `RTCRemoteIceCandidate_<id>`.
+    let find = |id: &str, local: bool| {
+        report.iter().find_map(|entry| match entry {
+            RTCStatsReportEntry::LocalCandidate(c) if local && (c.stats.id == id || c.stats.id.ends_with(&format!("_{id}"))) => {
+                Some(kind_of(c.candidate_type))
+            }
+            RTCStatsReportEntry::RemoteCandidate(c) if !local && (c.stats.id == id || c.stats.id.ends_with(&format!("_{id}"))) => {
+                Some(kind_of(c.candidate_type))
+            }
+            _ => None,
+        })
+    };
+    let local = find(&pair.local_candidate_id, true).unwrap_or(crate::CandidateKind::Unknown);
+    // A remote candidate the peer never signalled was learnt from its checks: peer-reflexive.
+    let remote = find(&pair.remote_candidate_id, false).unwrap_or(crate::CandidateKind::Prflx);
+    Some(crate::LinkPath { local, remote })
+}
+
 /// Rewrites (or drops) the `a=candidate:` lines of an SDP.
 fn rewrite_sdp(sdp: &str, rewrite: &Option<CandidateRewrite>) -> String {
     let Some(rewrite) = rewrite else { return sdp.to_owned() };
@@ -318,10 +365,14 @@ async fn build_part(
             credential: s.credential.clone().unwrap_or_default(),
         })
         .collect();
-    let config = RTCConfigurationBuilder::default().with_ice_servers(ice_servers).build();
+    let policy = if setup.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
+    let config = RTCConfigurationBuilder::default().with_ice_servers(ice_servers).with_ice_transport_policy(policy).build();
     let mut setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-        .with_include_loopback_candidate(true);
+        // Loopback candidates only help players on this machine; offered to a remote peer they
+        // make its TURN client ask the relay for a permission to 127.0.0.1, which the relay
+        // refuses — together with the rest of that request.
+        .with_include_loopback_candidate(setup.udp_bind.iter().all(|a| a.ip().is_loopback()));
     if part == Channel::Unreliable {
         setting_engine = setting_engine.with_sctp_mtu(UNRELIABLE_SCTP_MTU);
     }
@@ -429,6 +480,21 @@ impl Link {
         }
     }
 
+    /// Reads the selected candidate pair of both parts from their stats, in the background;
+    /// each known one comes back as a [`LinkEventKind::Path`].
+    pub(crate) fn query_paths(&self, peer: PeerId, generation: u32, events: &mpsc::UnboundedSender<LinkEvent>) {
+        for (part, channel) in self.parts.iter().zip([Channel::Reliable, Channel::Unreliable]) {
+            let pc = part.pc.clone();
+            let events = events.clone();
+            tokio::spawn(async move {
+                let report = pc.get_stats(std::time::Instant::now(), StatsSelector::None).await;
+                if let Some(path) = selected_path(&report) {
+                    let _ = events.send(LinkEvent { peer, generation, kind: LinkEventKind::Path(channel, path) });
+                }
+            });
+        }
+    }
+
     /// Queues a message; never waits.
     pub(crate) fn send(&self, channel: Channel, bytes: &[u8]) -> bool {
         self.out.send((channel, BytesMut::from(bytes))).is_ok()
@@ -477,6 +543,7 @@ mod pair_tests {
             rewrite: None,
             events,
             skipped_live: Arc::default(),
+            relay_only: false,
         }
     }
 

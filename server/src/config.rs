@@ -51,6 +51,7 @@ mod defaults {
     pub const STUN_RATE: u32 = 20;
     pub const STUN_BURST: u32 = 40;
     pub const STUN_GLOBAL_RATE: u32 = 5_000;
+    pub const TURN_TTL_SECS: u64 = 6 * 3600;
 }
 
 /// Who may read `GET /history` (it lists player names and room codes).
@@ -243,6 +244,28 @@ pub struct Config {
     #[arg(long, env = "POSEPARTY_STUN_GLOBAL_RATE", default_value_t = defaults::STUN_GLOBAL_RATE)]
     pub stun_global_rate: u32,
 
+    /// A TURN server URL handed to clients with short-lived credentials (repeatable), e.g.
+    /// `turn:turn.example.org:3478?transport=udp`, `turn:…?transport=tcp`,
+    /// `turns:turn.example.org:5349?transport=tcp`. Needs `--turn-secret`.
+    #[arg(long = "turn-url", env = "POSEPARTY_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// The shared secret of the TURN server (coturn's `static-auth-secret`). Never logged.
+    #[arg(long, env = "POSEPARTY_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<crate::turn::Secret>,
+
+    /// How long handed-out TURN credentials stay valid, seconds (renewed on every reconnect).
+    #[arg(long, env = "POSEPARTY_TURN_TTL_SECS", default_value_t = defaults::TURN_TTL_SECS)]
+    pub turn_ttl_secs: u64,
+
+    /// PEM certificate chain: with `--tls-key`, the listener speaks TLS (clients use wss://).
+    #[arg(long, env = "POSEPARTY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "POSEPARTY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "POSEPARTY_LOG_JSON")]
     pub log_json: bool,
@@ -292,6 +315,12 @@ impl Default for Config {
             stun_rate: defaults::STUN_RATE,
             stun_burst: defaults::STUN_BURST,
             stun_global_rate: defaults::STUN_GLOBAL_RATE,
+
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_secs: defaults::TURN_TTL_SECS,
+            tls_cert: None,
+            tls_key: None,
             log_json: false,
         }
     }
@@ -374,5 +403,27 @@ mod tests {
         assert_eq!(c.room_cap, 4);
         assert_eq!(c.stun_port, 0);
         assert!(Config::try_parse_from(["server", "--room-cap", "0"]).is_err());
+    }
+
+    #[test]
+    fn turn_and_tls_flags_parse_and_the_secret_is_never_printed() {
+        let c = Config::try_parse_from([
+            "server",
+            "--turn-url", "turn:198.18.0.1:3478?transport=udp",
+            "--turn-url", "turns:turn.example.org:5349?transport=tcp",
+            "--turn-secret", "hunter2-very-secret",
+            "--tls-cert", "cert.pem",
+            "--tls-key", "key.pem",
+        ])
+        .map_err(|e| e.to_string());
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => panic!("parse failed: {e}"),
+        };
+        assert_eq!(c.turn_urls.len(), 2);
+        assert_eq!(c.turn_secret.as_ref().map(|s| s.expose()), Some("hunter2-very-secret"));
+        let printed = format!("{c:?} {c:#?}");
+        assert!(!printed.contains("hunter2"), "the secret leaked into Debug: {printed}");
+        assert!(Config::try_parse_from(["server", "--tls-cert", "cert.pem"]).is_err(), "a cert needs a key");
     }
 }

@@ -271,7 +271,14 @@ impl Conn {
             peer_id: attached.peer_id,
             reconnect_token: attached.token,
             server_time_ms: now_ms(),
-            ice_servers: hub.ice_servers.clone(),
+            // Fresh TURN credentials with every Welcome, so a reconnect renews them.
+            ice_servers: crate::turn::ice_servers(
+                &hub.ice_servers,
+                &hub.config.turn_urls,
+                hub.config.turn_secret.as_ref(),
+                std::time::Duration::from_secs(hub.config.turn_ttl_secs),
+                attached.peer_id,
+            ),
         };
         if let Some(frame) = crate::rooms::encode(&welcome) {
             queue.push_front(Outbound::Frame(frame), &hub.metrics);

@@ -32,6 +32,8 @@ mod net;
 mod rooms;
 mod store;
 pub mod stun;
+pub mod tls;
+pub mod turn;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -56,6 +58,8 @@ pub enum ServerError {
     StunBind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A server running on the current tokio runtime.
@@ -68,10 +72,26 @@ pub struct RunningServer {
     stun: JoinHandle<()>,
     janitor: JoinHandle<()>,
     store_thread: StoreThread,
+    tls: bool,
 }
 
 /// Binds the listeners, opens the history database and starts serving.
 pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
+    let acceptor = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    if acceptor.is_none() && !config.bind.ip().is_loopback() {
+        tracing::warn!(
+            bind = %config.bind,
+            "listening on a non-loopback address WITHOUT TLS: player names, room codes and reconnect \
+             tokens cross the network in clear text — pass --tls-cert/--tls-key, or put a TLS reverse \
+             proxy in front (README: Deployment)"
+        );
+    }
+    for warning in turn::check(&config.turn_urls, config.turn_secret.as_ref()) {
+        tracing::warn!("{warning}");
+    }
     let listener = TcpListener::bind(config.bind).await.map_err(|source| ServerError::Bind { addr: config.bind, source })?;
     let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind, source })?;
     let stun_bind = SocketAddr::new(config.bind.ip(), config.stun_port);
@@ -91,7 +111,8 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     let hub = Arc::new(Hub::new(config, store, ice_servers, shutdown.clone()));
 
     let app = http::router(Arc::clone(&hub));
-    let http = tokio::spawn(net::serve(listener, Arc::clone(&hub), app));
+    let tls = acceptor.is_some();
+    let http = tokio::spawn(net::serve(listener, Arc::clone(&hub), app, acceptor));
     let stun = tokio::spawn(stun::serve(stun_socket, Arc::clone(&hub), shutdown.clone()));
     let janitor = tokio::spawn({
         let hub = Arc::clone(&hub);
@@ -105,8 +126,8 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
             }
         }
     });
-    tracing::info!(http = %local_addr, stun = %stun_addr, "server listening");
-    Ok(RunningServer { local_addr, stun_addr, hub, http, stun, janitor, store_thread })
+    tracing::info!(http = %local_addr, stun = %stun_addr, tls, turn_urls = hub.config.turn_urls.len(), "server listening");
+    Ok(RunningServer { local_addr, stun_addr, hub, http, stun, janitor, store_thread, tls })
 }
 
 fn advertised_ip(bind: IpAddr) -> IpAddr {
@@ -126,12 +147,12 @@ impl RunningServer {
 
     /// The websocket URL clients connect to, e.g. `ws://127.0.0.1:7878/ws`.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.local_addr)
+        format!("{}://{}/ws", if self.tls { "wss" } else { "ws" }, self.local_addr)
     }
 
-    /// Base HTTP URL, e.g. `http://127.0.0.1:7878`.
+    /// Base HTTP URL, e.g. `http://127.0.0.1:7878` (`https://` with TLS).
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.local_addr)
     }
 
     /// Open websocket connections.

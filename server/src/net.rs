@@ -69,7 +69,7 @@ impl Slot {
 }
 
 /// Accepts connections until shutdown; each gets its own task.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, router: Router) {
+pub async fn serve(listener: TcpListener, hub: Arc<Hub>, router: Router, tls: Option<tokio_rustls::TlsAcceptor>) {
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -97,11 +97,33 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, router: Router) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        tokio::spawn(serve_http(stream, addr, SlotHandle { _slot: Arc::new(slot) }, Arc::clone(&hub), router.clone()));
+        let slot = SlotHandle { _slot: Arc::new(slot) };
+        let (hub, router) = (Arc::clone(&hub), router.clone());
+        match tls.clone() {
+            None => {
+                tokio::spawn(serve_http(stream, addr, slot, hub, router));
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    // The handshake counts against the connection's slot and has its own deadline.
+                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_http(stream, addr, slot, hub, router).await,
+                        Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
+                        Err(_) => {
+                            hub.metrics.limit(Limit::HttpTimeout);
+                            tracing::debug!(%addr, "TLS handshake did not finish in time");
+                        }
+                    }
+                });
+            }
+        }
     }
 }
 
-async fn serve_http(stream: tokio::net::TcpStream, addr: SocketAddr, slot: SlotHandle, hub: Arc<Hub>, router: Router) {
+async fn serve_http<S>(stream: S, addr: SocketAddr, slot: SlotHandle, hub: Arc<Hub>, router: Router)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
