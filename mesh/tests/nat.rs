@@ -318,7 +318,7 @@ fn play(lab: &Lab, scenario: Scenario) {
         let mut match_id = 0;
         for p in &mut players {
             let (id, agreed) = wait_for(&mut p.mesh, TIMEOUT, "ResultRecorded", |e| match e {
-                Event::ResultRecorded { match_id, agreed } => Some((*match_id, *agreed)),
+                Event::ResultRecorded { match_id, agreed, .. } => Some((*match_id, *agreed)),
                 _ => None,
             })
             .await

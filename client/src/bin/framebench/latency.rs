@@ -1,6 +1,6 @@
 //! `framebench --latency`: how long from the moment a player's body is in the pose to the
 //! moment the game counts it. The image-folder source plays a person going into a pose and
-//! holding it, in a loop, at 15, 30 and 60 fps; a Pose Rush round whose routine is that one
+//! holding it (the rendered sequence, its pose held 1.5 s), in a loop, at 15, 30 and 60 fps; a Pose Rush round whose routine is that one
 //! pose runs on the real model (lite and full, in the frame and on a task). For every hit the
 //! game's `LatencyLog` gives capture → skeleton, skeleton → rules decision and capture → hit,
 //! and, apart, the hold the rules require.
@@ -24,9 +24,9 @@ use crate::{Args, pose_app, wait_for_first_skeleton};
 const DEFAULT_FRAMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/testdata/rendered/sequences/hands_up");
 const DEFAULT_POSE: &str = "hands_up";
 /// Hits collected per configuration.
-const HITS: usize = 12;
+const HITS: usize = 10;
 /// Longest time spent collecting them.
-const COLLECT_LIMIT: Duration = Duration::from_secs(90);
+const COLLECT_LIMIT: Duration = Duration::from_secs(60);
 
 /// A headless app playing a Pose Rush round whose one target is `pose`, on the pictures of
 /// `dir` at `fps`.
@@ -82,6 +82,35 @@ fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
     v.get(((v.len().saturating_sub(1)) as f64 * p).round() as usize).copied().unwrap_or_default()
 }
 
+/// The sequence played at `fps` as a person would do it: the pictures in order, the last one
+/// (the pose) held for 1.5 s and the first one (neutral) for 0.5 s, so the hold the rules
+/// require fits whatever the frame rate. Written as links (or copies) into a temp folder.
+fn paced_sequence(src: &Path, fps: f32) -> Result<PathBuf> {
+    let mut frames: Vec<PathBuf> = std::fs::read_dir(src)
+        .with_context(|| format!("reading {}", src.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("png")))
+        .collect();
+    frames.sort();
+    let (Some(first), Some(last)) = (frames.first().cloned(), frames.last().cloned()) else {
+        bail!("no pictures in {}", src.display());
+    };
+    let dir = std::env::temp_dir().join(format!("poseparty-latency-{}-{fps}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let hold = (1.5 * fps).ceil() as usize;
+    let neutral = (0.5 * fps).ceil() as usize;
+    let played = std::iter::repeat_n(&first, neutral).chain(frames.iter()).chain(std::iter::repeat_n(&last, hold));
+    for (n, path) in played.enumerate() {
+        let ext = path.extension().map_or("jpg".into(), |e| e.to_string_lossy().into_owned());
+        let to = dir.join(format!("{n:05}.{ext}"));
+        if std::fs::hard_link(path, &to).is_err() {
+            std::fs::copy(path, &to).with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(dir)
+}
+
 pub fn bench(args: &Args) -> Result<()> {
     let dir = args.latency_frames.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_FRAMES));
     let key = args.latency_pose.as_deref().unwrap_or(DEFAULT_POSE);
@@ -99,9 +128,10 @@ pub fn bench(args: &Args) -> Result<()> {
     println!("|---:|---|---|---:|---:|---:|---:|---:|");
     let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
     for fps in [15.0f32, 30.0, 60.0] {
+        let played = paced_sequence(&dir, fps)?;
         for model in [ModelChoice::Lite, ModelChoice::Full] {
             for placement in [InferencePlacement::Frame, InferencePlacement::Pool] {
-                let hits = run(&dir, fps, pose, model, placement, args)?;
+                let hits = run(&played, fps, pose, model, placement, args)?;
                 let col = |f: fn(&HitLatency) -> Duration| {
                     let v: Vec<Duration> = hits.iter().map(f).collect();
                     format!("{} / {}", ms(pct(v.clone(), 0.5)), ms(pct(v, 0.95)))
@@ -120,6 +150,7 @@ pub fn bench(args: &Args) -> Result<()> {
                 );
             }
         }
+        let _ = std::fs::remove_dir_all(&played);
     }
     Ok(())
 }
