@@ -554,26 +554,7 @@ fn decode_candidates(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &Pi
 /// Decodes the detector outputs and merges the best person's overlapping candidates
 /// (weighted NMS, as MediaPipe does). Coordinates stay normalised to the detector input.
 fn decode_detections(boxes: &[f32], scores: &[f32], anchors: &[Anchor], opt: &PipelineOptions) -> Option<Detection> {
-    let s = DETECTOR_INPUT as f32;
-    let candidates: Vec<Candidate> = anchors
-        .iter()
-        .zip(scores.iter())
-        .zip(boxes.chunks_exact(DETECTOR_COORDS))
-        .filter_map(|((a, &logit), r)| {
-            let score = sigmoid(logit);
-            if score.is_nan() || score < opt.detection_threshold {
-                return None;
-            }
-            let (cx, cy, w, h) = (r[0] / s + a.x, r[1] / s + a.y, r[2] / s, r[3] / s);
-            let kp = |k: usize| (r[4 + 2 * k] / s + a.x, r[5 + 2 * k] / s + a.y);
-            let c = Candidate {
-                score,
-                bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
-                keypoints: [kp(0), kp(1), kp(2), kp(3)],
-            };
-            (c.bbox.iter().all(|v| v.is_finite()) && w > 0.0 && h > 0.0).then_some(c)
-        })
-        .collect();
+    let candidates = decode_candidates(boxes, scores, anchors, opt);
     let best = candidates.iter().max_by(|a, b| a.score.total_cmp(&b.score))?;
     let mut total = 0.0;
     let mut bbox = [0.0f32; 4];

@@ -159,12 +159,8 @@ struct Outcome {
     longest_loading_sched: Option<(Duration, Duration)>,
     loading_frames_over_50ms: usize,
     first_result: Duration,
-    fps: f64,
-    p50: Duration,
-    p95: Duration,
-    max: Duration,
-    inferences_per_s: f64,
-    skeleton_share: f64,
+    /// The loop once the model runs.
+    stats: FrameStats,
 }
 
 /// CPU time this thread has run and time it has waited for a core so far (Linux:
@@ -221,12 +217,7 @@ fn run(dir: &std::path::Path, model: ModelChoice, placement: InferencePlacement,
         longest_loading_sched,
         loading_frames_over_50ms,
         first_result,
-        fps: stats.fps,
-        p50: stats.p50,
-        p95: stats.p95,
-        max: stats.max,
-        inferences_per_s: stats.inferences_per_s,
-        skeleton_share: stats.skeleton_share,
+        stats,
     })
 }
 
@@ -292,11 +283,11 @@ fn main() -> Result<()> {
     });
     line("loading frames over 50 ms", &|o| o.loading_frames_over_50ms.to_string());
     line("first-result delay (ms)", &|o| ms(o.first_result));
-    line("frame-loop FPS", &|o| format!("{:.1}", o.fps));
-    line("frame time p50 / p95 (ms)", &|o| format!("{} / {}", ms(o.p50), ms(o.p95)));
-    line("longest frame (ms)", &|o| ms(o.max));
-    line("inferences per second", &|o| format!("{:.1}", o.inferences_per_s));
-    line("frames with a skeleton", &|o| format!("{:.0} %", o.skeleton_share * 100.0));
+    line("frame-loop FPS", &|o| format!("{:.1}", o.stats.fps));
+    line("frame time p50 / p95 (ms)", &|o| format!("{} / {}", ms(o.stats.p50), ms(o.stats.p95)));
+    line("longest frame (ms)", &|o| ms(o.stats.max));
+    line("inferences per second", &|o| format!("{:.1}", o.stats.inferences_per_s));
+    line("frames with a skeleton", &|o| format!("{:.0} %", o.stats.skeleton_share * 100.0));
     println!("\nLoading the ONNX Runtime library took {runtime_ms:.1} ms (once per process, before the columns).");
     println!(
         "Opening the image-folder source (listing, decoding the first picture) took {open_ms:.1} ms; it used to run inside the first update, now it runs on the source's thread."
