@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/docs");
-/// The quiz files of the formats added for issue 15 (written by tests/data/make_quiz.py).
+/// The quiz files of the newer formats (written by tests/data/make_quiz.py).
 const NEW_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 const NEW_FORMATS: [&str; 8] = ["hwpx", "odt", "ods", "odp", "csv", "tsv", "txt", "md"];
 /// Time spent measuring each row.

@@ -1,4 +1,4 @@
-//! The formats added for issue 15 — hwpx, odt, ods, odp, csv, tsv, txt, md — on the quiz
+//! The newer formats — hwpx, odt, ods, odp, csv, tsv, txt, md — on the quiz
 //! files in `tests/data` (written by `tests/data/make_quiz.py`): each imports as the same
 //! deck as `../shared/testdata/docs/base/quiz_ko.docx`, through `shared::deck` as the game
 //! does. Plus detection (signature, content, name), encodings and delimiters, quoting,
