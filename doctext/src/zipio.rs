@@ -187,13 +187,7 @@ impl<'d> ZipPackage<'d> {
         let format = self.format;
         let limits = ctx.limits;
         let left = limits.max_total_bytes.saturating_sub(ctx.inflated());
-        let file = self
-            .archive
-            .by_index(index)
-            .map_err(|e| Error::malformed(format, format!("cannot open zip entry {index}: {e}")))?;
-        if file.encrypted() {
-            return Err(Error::Unsupported("a zip entry encrypted with a zip password".into()));
-        }
+        let file = self.open_entry(index)?;
         let compressed = file.compressed_size();
         let reader = EntryReader {
             inner: Box::new(file) as Box<dyn Read + '_>,
@@ -249,17 +243,24 @@ impl<'d> ZipPackage<'d> {
     }
 
     /// Inflates an entry under the per-entry and per-file limits.
-    pub(crate) fn read_index(&mut self, index: usize, ctx: &mut Ctx) -> Result<Vec<u8>> {
-        ctx.check()?;
+    /// Opens entry `index` for reading; an entry encrypted with a zip password is refused.
+    fn open_entry(&mut self, index: usize) -> Result<zip::read::ZipFile<'_, Src<'d>>> {
         let format = self.format;
-        let max = ctx.limits.max_entry_bytes;
-        let mut file = self
+        let file = self
             .archive
             .by_index(index)
             .map_err(|e| Error::malformed(format, format!("cannot open zip entry {index}: {e}")))?;
         if file.encrypted() {
             return Err(Error::Unsupported("a zip entry encrypted with a zip password".into()));
         }
+        Ok(file)
+    }
+
+    pub(crate) fn read_index(&mut self, index: usize, ctx: &mut Ctx) -> Result<Vec<u8>> {
+        ctx.check()?;
+        let format = self.format;
+        let max = ctx.limits.max_entry_bytes;
+        let mut file = self.open_entry(index)?;
         let compressed = file.compressed_size();
         // The declared size is a hint for the first allocation only.
         let hint = file.size().min(max).min(16 << 20) as usize;
