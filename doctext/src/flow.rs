@@ -246,7 +246,8 @@ impl Flow {
     }
 }
 
-fn append_line(cell: &mut String, line: &str) {
+/// Adds a line of text to a table cell (a new line after what it holds; blank lines dropped).
+pub(crate) fn append_line(cell: &mut String, line: &str) {
     if line.trim().is_empty() {
         return;
     }

@@ -2,6 +2,7 @@
 //! shapes): paragraphs, runs, breaks, tables (nested ones are folded into their cell),
 //! and text boxes. Names are matched by local name, so prefixes do not matter.
 
+use crate::flow::append_line;
 use crate::error::Result;
 use crate::limits::Ctx;
 use crate::model::{Document, Format, Origin};
@@ -154,16 +155,6 @@ fn push_break(paras: &mut [String], name: &str) {
     if let Some(p) = paras.last_mut() {
         p.push(if name == "tab" { '\t' } else { '\n' });
     }
-}
-
-fn append_line(cell: &mut String, line: &str) {
-    if line.trim().is_empty() {
-        return;
-    }
-    if !cell.is_empty() {
-        cell.push('\n');
-    }
-    cell.push_str(line);
 }
 
 /// A finished paragraph goes into the enclosing cell, or into the document.
