@@ -125,9 +125,9 @@ fn fill_demo(
     if screen != Screen::Menu {
         session.room = Some(room(phase, screen, mode));
     }
-    session.links.insert(2, LinkView { state: LinkState::Open, rtt_ms: Some(23) });
-    session.links.insert(3, LinkView { state: LinkState::Open, rtt_ms: Some(41) });
-    session.links.insert(4, LinkView { state: LinkState::Connecting, rtt_ms: None });
+    session.links.insert(2, LinkView { state: LinkState::Open, rtt_ms: Some(23), was_open: true });
+    session.links.insert(3, LinkView { state: LinkState::Open, rtt_ms: Some(41), was_open: true });
+    session.links.insert(4, LinkView { state: LinkState::Connecting, rtt_ms: None, was_open: false });
     *model = ModelStatus {
         stage: LoadingStage::BuildingSession,
         progress: 0.6,

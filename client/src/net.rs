@@ -221,6 +221,11 @@ fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEve
             Event::History(matches) => NetEvent::History(matches),
             Event::HistoryPage { matches, next_before } => NetEvent::HistoryPage { matches, next_before },
             Event::ServerError { code, message } => NetEvent::ServerError { code, message },
+            Event::ServerLost { reason } => NetEvent::ServerLost { reason },
+            Event::ServerResumed { seat_kept, after } => {
+                info!(?after, seat_kept, "server connection restored");
+                NetEvent::ServerResumed { seat_kept }
+            }
             Event::Disconnected { reason } => {
                 disconnected = true;
                 NetEvent::Disconnected { reason }

@@ -16,6 +16,7 @@
 //! | `GameStarting { start_at, .. }` | `GameStarting(RoundInfo)` with `start_in_ms` = `start_at − now` (may be negative) |
 //! | `LinkState` / `LinkRtt`         | `Link { peer, state, rtt_ms }`  |
 //! | `PeerMessage { from, msg, .. }` | `Peer { from, msg }`            |
+//! | `ServerResumed { seat_kept, .. }` | `ServerResumed { seat_kept }` |
 //! | others                          | same variant                    |
 //!
 //! [`SessionPlugin`] folds the events into the [`Session`] and [`PeerBoard`] resources that
@@ -88,6 +89,12 @@ pub enum NetEvent {
     HistoryPage { matches: Vec<MatchSummary>, next_before: Option<i64> },
     /// The server refused something; `message` is for the player.
     ServerError { code: ErrorCode, message: String },
+    /// The server connection broke and is being restored (the game and the peer links go
+    /// on meanwhile); `reason` is for the log.
+    ServerLost { reason: String },
+    /// The server connection is back; with `seat_kept` false the room was lost meanwhile
+    /// (a `LeftRoom` came first).
+    ServerResumed { seat_kept: bool },
     /// The connection is gone; `reason` is for the player.
     Disconnected { reason: String },
 }
@@ -106,6 +113,8 @@ pub enum Connection {
 pub struct LinkView {
     pub state: LinkState,
     pub rtt_ms: Option<u32>,
+    /// The link was open once (so a state other than open means it is being restored).
+    pub was_open: bool,
 }
 
 /// Everything the screens show about the server side of the game.
@@ -125,6 +134,8 @@ pub struct Session {
     pub history_next: Option<i64>,
     /// A message for the player (errors, "you left the room"), shown until dismissed.
     pub notice: Option<String>,
+    /// The server connection is being restored.
+    pub reconnecting: bool,
 }
 
 impl Session {
@@ -142,6 +153,18 @@ impl Session {
     pub fn me(&self) -> Option<&PlayerInfo> {
         let me = self.my_id()?;
         self.room.as_ref()?.players.iter().find(|p| p.id == me)
+    }
+
+    /// The player is out of touch: the link to them is being negotiated again after it was
+    /// up, or their server connection is down. Their tile says "reconnecting…".
+    pub fn peer_reconnecting(&self, id: PeerId) -> bool {
+        let server_down = self
+            .room
+            .as_ref()
+            .and_then(|r| r.players.iter().find(|p| p.id == id))
+            .is_some_and(|p| !p.connected);
+        let link_down = self.links.get(&id).is_some_and(|l| l.was_open && l.state != LinkState::Open);
+        server_down || link_down
     }
 
     pub fn player_name(&self, id: PeerId) -> String {
@@ -248,6 +271,10 @@ fn apply_net_events(
                     LeaveReason::ServerShutdown => {
                         Some("서버가 종료되었어요 / The server shut down".into())
                     }
+                    LeaveReason::ConnectionLost => Some(
+                        "서버 연결이 너무 오래 끊겨 방을 나왔어요 / The connection was lost too long: you left the room"
+                            .into(),
+                    ),
                 };
             }
             NetEvent::GameStarting(info) => {
@@ -257,6 +284,7 @@ fn apply_net_events(
             NetEvent::Link { peer, state, rtt_ms } => {
                 let link = session.links.entry(*peer).or_default();
                 link.state = *state;
+                link.was_open |= *state == LinkState::Open;
                 if rtt_ms.is_some() {
                     link.rtt_ms = *rtt_ms;
                 }
@@ -281,12 +309,93 @@ fn apply_net_events(
             NetEvent::ServerError { code, message } => {
                 session.notice = Some(format!("{message} ({code:?})"));
             }
+            NetEvent::ServerLost { reason } => {
+                info!("server connection lost ({reason}); reconnecting");
+                session.reconnecting = true;
+            }
+            NetEvent::ServerResumed { .. } => session.reconnecting = false,
             NetEvent::Disconnected { reason } => {
+                session.reconnecting = false;
                 session.connection = Connection::Offline;
                 session.room = None;
                 session.links.clear();
                 session.notice = Some(format!("서버 연결 끊김 / Disconnected: {reason}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings, RoomVisibility};
+
+    fn player(id: PeerId, connected: bool) -> PlayerInfo {
+        PlayerInfo { id, name: format!("p{id}"), connected, stage: LoadingStage::Done, progress: 1.0, ready: false }
+    }
+
+    fn app() -> App {
+        let mut app = App::new();
+        app.add_plugins(SessionPlugin);
+        app
+    }
+
+    fn send(app: &mut App, event: NetEvent) {
+        app.world_mut().write_message(event);
+        app.update();
+    }
+
+    #[test]
+    fn a_peer_tile_says_reconnecting_when_its_link_or_server_connection_is_down() {
+        let mut app = app();
+        send(&mut app, NetEvent::Connected { my_id: 1 });
+        let room = RoomSnapshot {
+            code: "ACDEFG".into(),
+            host: 1,
+            settings: RoomSettings::default(),
+            phase: RoomPhase::Lobby,
+            players: vec![player(1, true), player(2, true), player(3, true)],
+            cap: 4,
+            visibility: RoomVisibility::Private,
+        };
+        send(&mut app, NetEvent::Room(room.clone()));
+        // A link still coming up the first time is "connecting", not "reconnecting".
+        send(&mut app, NetEvent::Link { peer: 2, state: LinkState::Connecting, rtt_ms: None });
+        send(&mut app, NetEvent::Link { peer: 3, state: LinkState::Open, rtt_ms: None });
+        let session = app.world().resource::<Session>();
+        assert!(!session.peer_reconnecting(2));
+        assert!(!session.peer_reconnecting(3));
+        // Player 3's link fails and is negotiated again.
+        send(&mut app, NetEvent::Link { peer: 3, state: LinkState::Retrying, rtt_ms: None });
+        assert!(app.world().resource::<Session>().peer_reconnecting(3));
+        send(&mut app, NetEvent::Link { peer: 3, state: LinkState::Open, rtt_ms: Some(20) });
+        assert!(!app.world().resource::<Session>().peer_reconnecting(3));
+        // Player 2's server connection drops (the server keeps the seat).
+        let mut dropped = room;
+        dropped.players[1].connected = false;
+        send(&mut app, NetEvent::Room(dropped));
+        assert!(app.world().resource::<Session>().peer_reconnecting(2));
+    }
+
+    #[test]
+    fn the_session_shows_the_server_reconnecting_and_a_lost_seat() {
+        let mut app = app();
+        send(&mut app, NetEvent::Connected { my_id: 4 });
+        send(&mut app, NetEvent::ServerLost { reason: "reset".into() });
+        let session = app.world().resource::<Session>();
+        assert!(session.reconnecting);
+        assert_eq!(session.my_id(), Some(4), "still the same player while reconnecting");
+        send(&mut app, NetEvent::ServerResumed { seat_kept: true });
+        assert!(!app.world().resource::<Session>().reconnecting);
+        // Back, but the server had forgotten us: the room is gone, with a notice saying so.
+        send(&mut app, NetEvent::ServerLost { reason: "reset".into() });
+        send(&mut app, NetEvent::Connected { my_id: 9 });
+        send(&mut app, NetEvent::LeftRoom(LeaveReason::ConnectionLost));
+        send(&mut app, NetEvent::ServerResumed { seat_kept: false });
+        let session = app.world().resource::<Session>();
+        assert!(!session.reconnecting);
+        assert_eq!(session.my_id(), Some(9));
+        assert!(session.room.is_none());
+        assert!(session.notice.as_deref().is_some_and(|n| n.contains("lost too long")), "{:?}", session.notice);
     }
 }

@@ -1,17 +1,18 @@
 //! The mesh task: one loop that owns the websocket, every link and the clock, and turns
 //! commands, server frames and link events into actions and [`Event`]s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::protocol::peer::{Channel, PeerMsg};
 use shared::protocol::signal::{
-    ClientMsg, PROTOCOL_VERSION, PeerId, RoomSnapshot, ServerMsg, SignalPayload,
+    ClientMsg, ErrorCode, IceServer, LeaveReason, PROTOCOL_VERSION, PeerId, RoomSnapshot, ServerMsg, SignalPayload,
 };
 use shared::protocol::{decode, encode};
 use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
 use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState};
 
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkSetup};
@@ -27,6 +28,11 @@ const FAST_PROBE_INTERVAL: Duration = Duration::from_millis(150);
 const MAX_BACKLOG: usize = 4096;
 /// How often an unanswered [`PeerMsg::LinkUp`] is repeated.
 const LINK_UP_INTERVAL: Duration = Duration::from_millis(200);
+/// Server requests kept while the server connection is being restored (oldest dropped).
+const MAX_QUEUED: usize = 256;
+/// Pauses between reconnect attempts: doubling from the first, up to the last.
+const RECONNECT_FIRST: Duration = Duration::from_millis(250);
+const RECONNECT_MOST: Duration = Duration::from_secs(4);
 
 /// Why the session ended.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +43,90 @@ enum SessionError {
     Timeout(Duration),
     #[error("the server refused the connection: {0}")]
     Refused(String),
+    /// The connection ended and is not restored (reconnecting is off, or the server said it
+    /// is shutting down).
+    #[error("{0}")]
+    Closed(String),
+    #[error("the server connection broke ({reason}) and could not be restored within {window:?}: {last}")]
+    GaveUp { reason: String, window: Duration, last: String },
+}
+
+/// A connection the server accepted.
+struct Welcomed {
+    link: ServerLink,
+    peer_id: PeerId,
+    token: String,
+    ice_servers: Vec<IceServer>,
+    /// The server did not know the token it was given: this is a new session.
+    stale_token: bool,
+}
+
+/// Connects, says `Hello` (with `token` to reclaim a seat) and waits for the `Welcome`.
+async fn handshake(
+    url: String,
+    ca_cert: Option<std::path::PathBuf>,
+    name: String,
+    token: Option<String>,
+    timeout: Duration,
+    shared: Arc<Shared>,
+) -> Result<Welcomed, SessionError> {
+    let mut link = tokio::time::timeout(timeout, ServerLink::connect(&url, ca_cert.as_deref()))
+        .await
+        .map_err(|_| SessionError::Timeout(timeout))??;
+    link.send(&ClientMsg::Hello { protocol_version: PROTOCOL_VERSION, name, reconnect_token: token }).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut stale_token = false;
+    loop {
+        let incoming =
+            tokio::time::timeout_at(deadline, link.next()).await.map_err(|_| SessionError::Timeout(timeout))??;
+        match incoming {
+            Incoming::Msg(ServerMsg::Welcome { peer_id, reconnect_token, server_time_ms, ice_servers }) => {
+                shared.with_clock(|c| c.add_coarse(server_time_ms, Instant::now()));
+                return Ok(Welcomed { link, peer_id, token: reconnect_token, ice_servers, stale_token });
+            }
+            // The token was not known: a new session follows (its Welcome comes next).
+            Incoming::Msg(ServerMsg::Error { code: ErrorCode::StaleToken, message }) => {
+                tracing::info!("{message}");
+                stale_token = true;
+            }
+            Incoming::Msg(ServerMsg::Error { code, message }) => {
+                return Err(SessionError::Refused(format!("{code:?}: {message}")));
+            }
+            Incoming::Closed(reason) => {
+                return Err(SessionError::Refused(reason.unwrap_or_else(|| "connection closed".into())));
+            }
+            Incoming::Msg(other) => tracing::debug!("ignoring {other:?} before Welcome"),
+            Incoming::Undecodable(e) => tracing::warn!("undecodable frame from the server: {e}"),
+            Incoming::Ignored => {}
+        }
+    }
+}
+
+/// The server connection is down and being restored.
+struct Outage {
+    since: Instant,
+    reason: String,
+    /// Failed attempts so far, and why the last one failed.
+    failures: u32,
+    last_error: String,
+    next_try: Instant,
+    attempt: Option<JoinHandle<Result<Welcomed, SessionError>>>,
+}
+
+/// The next frame from the server; never resolves while there is no connection.
+async fn next_from(server: &mut Option<ServerLink>) -> Result<Incoming, SignalError> {
+    match server {
+        Some(server) => server.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The running reconnect attempt's outcome; never resolves while none runs.
+async fn attempt_done(outage: &mut Option<Outage>) -> Result<Result<Welcomed, SessionError>, JoinError> {
+    match outage.as_mut().and_then(|o| o.attempt.as_mut()) {
+        Some(attempt) => attempt.await,
+        None => std::future::pending().await,
+    }
 }
 
 pub(crate) async fn run(
@@ -76,40 +166,20 @@ async fn session(
     events: &mpsc::UnboundedSender<Event>,
     shared: &Arc<Shared>,
 ) -> Result<String, SessionError> {
-    let timeout = config.connect_timeout;
-    let mut server = tokio::time::timeout(timeout, ServerLink::connect(&config.server_url, config.ca_cert.as_deref()))
-        .await
-        .map_err(|_| SessionError::Timeout(timeout))??;
-    server
-        .send(&ClientMsg::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            name: config.name.clone(),
-            reconnect_token: config.reconnect_token.clone(),
-        })
-        .await?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let (me, ice_servers) = loop {
-        let incoming = tokio::time::timeout_at(deadline, server.next())
-            .await
-            .map_err(|_| SessionError::Timeout(timeout))??;
-        match incoming {
-            Incoming::Msg(ServerMsg::Welcome { peer_id, reconnect_token, server_time_ms, ice_servers }) => {
-                shared.with_clock(|c| c.add_coarse(server_time_ms, Instant::now()));
-                shared.with_status(|s| s.peer_id = Some(peer_id));
-                let _ = events.send(Event::Welcome { peer_id, reconnect_token });
-                break (peer_id, ice_servers);
-            }
-            Incoming::Msg(ServerMsg::Error { code, message }) => {
-                return Err(SessionError::Refused(format!("{code:?}: {message}")));
-            }
-            Incoming::Closed(reason) => {
-                return Err(SessionError::Refused(reason.unwrap_or_else(|| "connection closed".into())));
-            }
-            Incoming::Msg(other) => tracing::debug!("ignoring {other:?} before Welcome"),
-            Incoming::Undecodable(e) => tracing::warn!("undecodable frame from the server: {e}"),
-            Incoming::Ignored => {}
-        }
-    };
+    let Welcomed { link: server, peer_id: me, token, ice_servers, .. } = handshake(
+        config.server_url.clone(),
+        config.ca_cert.clone(),
+        config.name.clone(),
+        config.reconnect_token.clone(),
+        config.connect_timeout,
+        shared.clone(),
+    )
+    .await?;
+    shared.with_status(|s| {
+        s.peer_id = Some(me);
+        s.server_up = true;
+    });
+    let _ = events.send(Event::Welcome { peer_id: me, reconnect_token: token.clone() });
     tracing::info!(peer_id = me, "connected to {}", config.server_url);
 
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
@@ -125,7 +195,12 @@ async fn session(
         config,
         events: events.clone(),
         shared: shared.clone(),
-        server,
+        server: Some(server),
+        outage: None,
+        token,
+        queued: VecDeque::new(),
+        server_shutdown: false,
+        reported_paths: None,
         me,
         setup,
         slots: HashMap::new(),
@@ -144,20 +219,29 @@ async fn session(
                 None | Some(Command::Shutdown) => break Ok("shut down by the client".to_owned()),
                 Some(command) => driver.command(command).await?,
             },
-            incoming = driver.server.next() => match incoming? {
-                Incoming::Msg(msg) => driver.server_msg(msg).await?,
-                Incoming::Undecodable(e) => tracing::warn!("undecodable frame from the server: {e}"),
-                Incoming::Ignored => {}
-                Incoming::Closed(reason) => {
-                    break Ok(reason.unwrap_or_else(|| "the server closed the connection".to_owned()))
+            incoming = next_from(&mut driver.server) => match incoming {
+                Ok(Incoming::Msg(msg)) => driver.server_msg(msg).await?,
+                Ok(Incoming::Undecodable(e)) => tracing::warn!("undecodable frame from the server: {e}"),
+                Ok(Incoming::Ignored) => {}
+                Ok(Incoming::Closed(reason)) => {
+                    driver.lost(reason.unwrap_or_else(|| "the server closed the connection".to_owned()))?
                 }
+                Err(e) => driver.lost(e.to_string())?,
             },
+            joined = attempt_done(&mut driver.outage) => driver.attempt_finished(joined).await?,
             Some(event) = link_rx.recv() => driver.link_event(event).await?,
             _ = tick.tick() => driver.tick().await?,
         }
     };
     driver.close_all();
-    driver.server.close().await;
+    if let Some(outage) = driver.outage.take()
+        && let Some(attempt) = outage.attempt
+    {
+        attempt.abort();
+    }
+    if let Some(mut server) = driver.server.take() {
+        server.close().await;
+    }
     result
 }
 
@@ -206,7 +290,17 @@ struct Driver {
     config: Config,
     events: mpsc::UnboundedSender<Event>,
     shared: Arc<Shared>,
-    server: ServerLink,
+    /// The websocket; `None` while it is being restored (`outage`).
+    server: Option<ServerLink>,
+    outage: Option<Outage>,
+    /// The newest reconnect token.
+    token: String,
+    /// Server requests made while the connection is down, sent once it is back.
+    queued: VecDeque<ClientMsg>,
+    /// The server said it is shutting down: a closed connection is not restored.
+    server_shutdown: bool,
+    /// The last [`ClientMsg::LinkPaths`] sent (direct, relayed).
+    reported_paths: Option<(u8, u8)>,
     me: PeerId,
     setup: LinkSetup,
     slots: HashMap<PeerId, Slot>,
@@ -255,8 +349,156 @@ impl Driver {
         }
     }
 
+    /// Sends to the server, or keeps the request for when the connection is back (clock
+    /// probes are not kept: they would be stale).
     async fn send_server(&mut self, msg: ClientMsg) -> Result<(), SessionError> {
-        self.server.send(&msg).await?;
+        if let Some(server) = &mut self.server {
+            match server.send(&msg).await {
+                Ok(()) => return Ok(()),
+                Err(e) => self.lost(e.to_string())?,
+            }
+        }
+        if matches!(msg, ClientMsg::Ping { .. }) {
+            return Ok(());
+        }
+        if self.queued.len() >= MAX_QUEUED {
+            tracing::warn!("server still unreachable: dropping the oldest waiting request");
+            self.queued.pop_front();
+        }
+        self.queued.push_back(msg);
+        Ok(())
+    }
+
+    /// The server connection broke: restore it with the reconnect token, unless reconnecting
+    /// is off or the server said it is shutting down (then the session ends with `reason`).
+    fn lost(&mut self, reason: String) -> Result<(), SessionError> {
+        let Some(_) = self.server.take() else { return Ok(()) };
+        if self.server_shutdown || self.config.reconnect_window.is_zero() {
+            return Err(SessionError::Closed(reason));
+        }
+        tracing::warn!("server connection lost ({reason}); reconnecting");
+        let now = Instant::now();
+        self.outage = Some(Outage {
+            since: now,
+            reason: reason.clone(),
+            failures: 0,
+            last_error: String::new(),
+            next_try: now,
+            attempt: None,
+        });
+        self.shared.with_status(|s| s.server_up = false);
+        self.emit(Event::ServerLost { reason });
+        Ok(())
+    }
+
+    /// Starts a reconnect attempt when one is due; gives up after the reconnect window.
+    fn reconnect_tick(&mut self, now: Instant) -> Result<(), SessionError> {
+        let window = self.config.reconnect_window;
+        let Some(outage) = &mut self.outage else { return Ok(()) };
+        if outage.attempt.is_some() {
+            return Ok(());
+        }
+        if now.duration_since(outage.since) > window {
+            return Err(SessionError::GaveUp {
+                reason: outage.reason.clone(),
+                window,
+                last: outage.last_error.clone(),
+            });
+        }
+        if now >= outage.next_try {
+            let config = &self.config;
+            outage.attempt = Some(tokio::spawn(handshake(
+                config.server_url.clone(),
+                config.ca_cert.clone(),
+                config.name.clone(),
+                Some(self.token.clone()),
+                config.connect_timeout.min(window),
+                self.shared.clone(),
+            )));
+        }
+        Ok(())
+    }
+
+    /// A reconnect attempt ended: back online, or another try after a pause.
+    async fn attempt_finished(
+        &mut self,
+        joined: Result<Result<Welcomed, SessionError>, JoinError>,
+    ) -> Result<(), SessionError> {
+        let Some(outage) = &mut self.outage else { return Ok(()) };
+        outage.attempt = None;
+        let welcomed = match joined {
+            Ok(Ok(welcomed)) => welcomed,
+            Ok(Err(e)) => return Ok(self.attempt_failed(e.to_string())),
+            Err(e) => return Ok(self.attempt_failed(format!("the attempt stopped: {e}"))),
+        };
+        let after = outage.since.elapsed();
+        self.outage = None;
+        let Welcomed { link, peer_id, token, ice_servers, stale_token } = welcomed;
+        self.server = Some(link);
+        self.token = token.clone();
+        // Fresh TURN credentials for the links made from now on.
+        self.setup.ice_servers = ice_servers;
+        let seat_kept = !stale_token && peer_id == self.me;
+        self.emit(Event::Welcome { peer_id, reconnect_token: token });
+        if !seat_kept {
+            tracing::warn!(old = self.me, new = peer_id, "the server no longer knew this player: the seat is gone");
+            self.queued.clear();
+            let peers: Vec<PeerId> = self.slots.keys().copied().collect();
+            for peer in peers {
+                self.drop_peer(peer);
+            }
+            self.me = peer_id;
+            self.emit(Event::LeftRoom(LeaveReason::ConnectionLost));
+        }
+        tracing::info!(?after, seat_kept, "server connection restored");
+        self.shared.with_status(|s| {
+            s.peer_id = Some(peer_id);
+            s.server_up = true;
+            s.server_reconnects += 1;
+        });
+        self.emit(Event::ServerResumed { seat_kept, after });
+        // Re-sync the clock quickly, and tell the (possibly new) session the link paths.
+        self.probes_sent = 0;
+        self.next_probe = Instant::now();
+        self.reported_paths = None;
+        while let Some(msg) = self.queued.pop_front() {
+            self.send_server(msg).await?;
+            if self.server.is_none() {
+                break; // lost again: the rest stays queued
+            }
+        }
+        Ok(())
+    }
+
+    fn attempt_failed(&mut self, error: String) {
+        let Some(outage) = &mut self.outage else { return };
+        outage.failures += 1;
+        let pause = RECONNECT_FIRST.saturating_mul(1 << outage.failures.min(5)).min(RECONNECT_MOST);
+        tracing::info!(failures = outage.failures, ?pause, "reconnect attempt failed: {error}");
+        outage.last_error = error;
+        outage.next_try = Instant::now() + pause;
+    }
+
+    /// Tells the server how the links this player offers go, when that changed.
+    async fn report_paths(&mut self) -> Result<(), SessionError> {
+        if self.server.is_none() {
+            return Ok(());
+        }
+        let mut counts = (0u8, 0u8);
+        for (&peer, slot) in &self.slots {
+            if !self.is_offerer(peer) || slot.state != LinkState::Open || slot.paths.iter().any(Option::is_none) {
+                continue;
+            }
+            if slot.paths.iter().flatten().any(crate::LinkPath::relayed) {
+                counts.1 = counts.1.saturating_add(1);
+            } else {
+                counts.0 = counts.0.saturating_add(1);
+            }
+        }
+        if self.reported_paths != Some(counts) {
+            self.reported_paths = Some(counts);
+            self.send_server(ClientMsg::LinkPaths { direct: counts.0, relayed: counts.1 }).await?;
+        }
         Ok(())
     }
 
@@ -331,6 +573,9 @@ impl Driver {
                 self.emit(Event::Room(snapshot));
             }
             ServerMsg::LeftRoom { reason } => {
+                if reason == LeaveReason::ServerShutdown {
+                    self.server_shutdown = true;
+                }
                 let peers: Vec<PeerId> = self.slots.keys().copied().collect();
                 for peer in peers {
                     self.drop_peer(peer);
@@ -476,7 +721,7 @@ impl Driver {
         };
         match offer {
             Ok(sdp) => {
-                if let Err(e) = self.server.send(&ClientMsg::Signal { to: peer, payload: SignalPayload::Offer { sdp } }).await {
+                if let Err(e) = self.send_server(ClientMsg::Signal { to: peer, payload: SignalPayload::Offer { sdp } }).await {
                     tracing::warn!(peer, "could not send the offer: {e}");
                 }
             }
@@ -679,6 +924,8 @@ impl Driver {
 
     async fn tick(&mut self) -> Result<(), SessionError> {
         let now = Instant::now();
+        self.reconnect_tick(now)?;
+        self.report_paths().await?;
         if now >= self.next_probe {
             self.probes_sent += 1;
             self.next_probe = now

@@ -97,6 +97,10 @@ pub struct Config {
     /// A PEM file of extra certificates to trust for `wss://` (e.g. a self-signed server
     /// certificate), on top of the system's roots.
     pub ca_cert: Option<std::path::PathBuf>,
+    /// How long to keep trying to reconnect, with the reconnect token, after the server
+    /// connection broke (the peer links stay up meanwhile). The server keeps a dropped seat
+    /// for 30 s by default. Zero: a broken connection ends the mesh at once.
+    pub reconnect_window: Duration,
 }
 
 impl Config {
@@ -114,6 +118,7 @@ impl Config {
             connect_timeout: Duration::from_secs(10),
             ice_relay_only: false,
             ca_cert: None,
+            reconnect_window: Duration::from_secs(30),
         }
     }
 }
@@ -132,6 +137,7 @@ impl std::fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("ice_relay_only", &self.ice_relay_only)
             .field("ca_cert", &self.ca_cert)
+            .field("reconnect_window", &self.reconnect_window)
             .finish()
     }
 }
@@ -189,7 +195,7 @@ pub enum LinkState {
 /// What the mesh reports to the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// The server accepted the connection.
+    /// The server accepted the connection (again after a reconnect, with a new token).
     Welcome { peer_id: PeerId, reconnect_token: String },
     /// The room this player is in changed (full snapshot).
     Room(RoomSnapshot),
@@ -225,6 +231,14 @@ pub enum Event {
     HistoryPage { matches: Vec<MatchSummary>, next_before: Option<i64> },
     /// The server refused something.
     ServerError { code: ErrorCode, message: String },
+    /// The connection to the server broke; the mesh is reconnecting with the reconnect token
+    /// (for up to [`Config::reconnect_window`]). Peer links and messages go on meanwhile;
+    /// server requests wait until it is back.
+    ServerLost { reason: String },
+    /// The server connection is back after `after`. With `seat_kept` false the server no
+    /// longer knew this player (the grace period was over, or the server restarted): a
+    /// [`Event::Welcome`] with the new id and [`Event::LeftRoom`] came first.
+    ServerResumed { seat_kept: bool, after: Duration },
     /// The connection to the server is gone (the mesh has stopped). `reason` says why.
     Disconnected { reason: String },
 }
@@ -326,6 +340,10 @@ pub struct Status {
     /// Live (unreliable) messages not sent because the link was backed up: the newest pose
     /// replaces them.
     pub skipped_live: u64,
+    /// False while the server connection is being restored (see [`Event::ServerLost`]).
+    pub server_up: bool,
+    /// Times the server connection was restored.
+    pub server_reconnects: u32,
 }
 
 #[derive(Debug, Default)]

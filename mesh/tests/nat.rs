@@ -15,7 +15,6 @@ use shared::protocol::peer::{GameEvent, GameEventKind, ScoreTotals};
 use shared::protocol::signal::{MatchReport, RoomSettings, ScoreLine};
 
 const TIMEOUT: Duration = Duration::from_secs(40);
-const _QUICK: () = ();
 const TURN_PORT: u16 = 3479;
 const SECRET: &str = "nat-test-secret";
 
@@ -179,6 +178,27 @@ fn play(lab: &Lab, scenario: Scenario) {
                         l.paths
                     );
                 }
+            }
+        }
+
+        // The server's /metrics counts each link once (its offerer reports it), by path.
+        let links = n * (n - 1) / 2;
+        let want = match (scenario.expect_relay, scenario.relay_only) {
+            (Some(true), _) | (_, true) => Some((0, links)),
+            (Some(false), false) => Some((links, 0)),
+            (None, false) => None,
+        };
+        if let Some((direct, relayed)) = want {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let text = srv_rt.spawn(metrics_text(server.local_addr())).await.expect("metrics task");
+                let seen = (peer_links(&text, "direct"), peer_links(&text, "relayed"));
+                if seen == (Some(direct), Some(relayed)) {
+                    eprintln!("/metrics: {direct} direct, {relayed} relayed links");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "/metrics shows {seen:?} (direct, relayed), want {:?}", (direct, relayed));
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
 
@@ -352,6 +372,25 @@ fn play(lab: &Lab, scenario: Scenario) {
     if scenario.expect_relay == Some(true) || scenario.relay_only {
         assert!(log.contains("ALLOCATE processed, success"), "coturn made no allocation; log:\n{log}");
     }
+}
+
+/// The server's `/metrics` page (plain HTTP, from inside the server's namespace).
+async fn metrics_text(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect for /metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: poseparty\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send the request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.expect("read /metrics");
+    text
+}
+
+/// The value of `poseparty_peer_links{path="…"}`.
+fn peer_links(text: &str, path: &str) -> Option<usize> {
+    let key = format!("poseparty_peer_links{{path=\"{path}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(key.as_str())).and_then(|v| v.trim().parse().ok())
 }
 
 #[test]

@@ -47,6 +47,8 @@ struct Session {
     drop_gen: u64,
     /// Rounds this player may still start (refilled over time).
     rounds: Bucket,
+    /// The client's last [`ClientMsg::LinkPaths`]: (direct, relayed) links it offers.
+    links: (u8, u8),
 }
 
 /// A token bucket refilled at `per_min` tokens a minute, up to `burst`.
@@ -241,7 +243,7 @@ impl Hub {
         let token = new_token();
         self.tokens.insert(token.clone(), peer_id);
         let rounds = Bucket::full(self.config.rounds_burst);
-        self.sessions.insert(peer_id, Session { name, token: token.clone(), outbox: Some(outbox), room: None, drop_gen: 0, rounds });
+        self.sessions.insert(peer_id, Session { name, token: token.clone(), outbox: Some(outbox), room: None, drop_gen: 0, rounds, links: (0, 0) });
         Attached { peer_id, token, stale_token: false }
     }
 
@@ -288,8 +290,24 @@ impl Hub {
         }
         if let Some((_, s)) = self.sessions.remove_if(&peer, |_, s| s.outbox.is_none() && s.drop_gen == drop_gen) {
             self.tokens.remove(&s.token);
+            self.metrics.link_paths(s.links, (0, 0));
             tracing::info!(peer, "reconnect grace over: session removed");
         }
+    }
+
+    /// A client's count of its direct and relayed links (for `/metrics`). Counts above the
+    /// room's size are cut to it: a client cannot inflate the figures.
+    pub fn link_paths(&self, peer: PeerId, direct: u8, relayed: u8) -> Result<(), Refusal> {
+        let most = self.config.room_cap.saturating_sub(1);
+        let new = (direct.min(most), relayed.min(most.saturating_sub(direct.min(most))));
+        let mut s = self.sessions.get_mut(&peer).ok_or_else(|| Refusal::new(ErrorCode::Internal, "session vanished — reconnect"))?;
+        let old = std::mem::replace(&mut s.links, new);
+        drop(s);
+        if old != new {
+            tracing::info!(peer, direct = new.0, relayed = new.1, "link paths");
+            self.metrics.link_paths(old, new);
+        }
+        Ok(())
     }
 
     // ---- rooms ----------------------------------------------------------------------

@@ -201,6 +201,8 @@ pub struct Metrics {
     outbox_bytes: AtomicU64,
     stun_answered: AtomicU64,
     slow_dropped: AtomicU64,
+    links_direct: AtomicU64,
+    links_relayed: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -221,6 +223,8 @@ impl Default for Metrics {
             outbox_bytes: AtomicU64::new(0),
             stun_answered: AtomicU64::new(0),
             slow_dropped: AtomicU64::new(0),
+            links_direct: AtomicU64::new(0),
+            links_relayed: AtomicU64::new(0),
         }
     }
 }
@@ -274,6 +278,18 @@ impl Metrics {
         self.stun_answered.fetch_add(1, Ordering::Relaxed);
     }
     /// A connection closed because it did not take its messages.
+    /// A client's link counts changed from `old` to `new` (direct, relayed).
+    pub fn link_paths(&self, old: (u8, u8), new: (u8, u8)) {
+        for (gauge, old, new) in [(&self.links_direct, old.0, new.0), (&self.links_relayed, old.1, new.1)] {
+            if new >= old {
+                gauge.fetch_add(u64::from(new - old), Ordering::Relaxed);
+            } else {
+                // Never below zero, whatever the order of updates.
+                let _ = gauge.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(u64::from(old - new))));
+            }
+        }
+    }
+
     pub fn slow_dropped(&self) {
         self.slow_dropped.fetch_add(1, Ordering::Relaxed);
     }
@@ -308,6 +324,12 @@ impl Metrics {
         metric("poseparty_outbox_bytes", "gauge", "Bytes queued for clients in all outboxes.", load(&self.outbox_bytes));
         metric("poseparty_slow_clients_dropped_total", "counter", "Connections closed because they did not take their messages.", load(&self.slow_dropped));
         metric("poseparty_stun_answered_total", "counter", "STUN Binding requests answered.", load(&self.stun_answered));
+        let _ = writeln!(
+            out,
+            "# HELP poseparty_peer_links Peer links as their offering clients report them, by path: direct, or through a TURN relay.\n# TYPE poseparty_peer_links gauge"
+        );
+        let _ = writeln!(out, "poseparty_peer_links{{path=\"direct\"}} {}", load(&self.links_direct));
+        let _ = writeln!(out, "poseparty_peer_links{{path=\"relayed\"}} {}", load(&self.links_relayed));
         let _ = writeln!(out, "# HELP poseparty_limit_total Limits that acted, by limit.\n# TYPE poseparty_limit_total counter");
         for l in LIMITS {
             let _ = writeln!(out, "poseparty_limit_total{{limit=\"{}\"}} {}", l.label(), load(&self.limits[l.index()]));
@@ -345,6 +367,23 @@ mod tests {
             assert!(kind.index() < KINDS);
         }
         assert_eq!(seen.len(), KINDS);
+    }
+
+    #[test]
+    fn link_paths_follow_each_clients_latest_counts() {
+        let m = Metrics::default();
+        m.link_paths((0, 0), (2, 1));
+        m.link_paths((0, 0), (0, 3));
+        m.link_paths((2, 1), (1, 2));
+        let text = m.render(0);
+        assert!(text.contains("poseparty_peer_links{path=\"direct\"} 1\n"), "{text}");
+        assert!(text.contains("poseparty_peer_links{path=\"relayed\"} 5\n"), "{text}");
+        // A session that goes away takes its links with it, and the gauges never wrap.
+        m.link_paths((1, 2), (0, 0));
+        m.link_paths((5, 5), (0, 0));
+        let text = m.render(0);
+        assert!(text.contains("poseparty_peer_links{path=\"direct\"} 0\n"), "{text}");
+        assert!(text.contains("poseparty_peer_links{path=\"relayed\"} 0\n"), "{text}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use shared::rules::fixtures::pose_skeleton;
 use shared::rules::{AnswerLayout, PoseId};
 
 use super::draw::{BODY_VIEW, FULL_VIEW, fit};
-use super::{ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, mode_label, root_ui};
+use super::{ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, mode_label, reconnecting_bar, root_ui};
 use crate::game::{Play, Round};
 use crate::state::{CameraPicture, PlayerPose};
 use crate::session::{PeerBoard, Session};
@@ -39,6 +39,7 @@ pub(crate) fn game_screen(
     let totals = round.totals();
 
     egui::Panel::top("hud_top").show(&mut root, |ui| {
+        reconnecting_bar(ui, &session);
         ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         ui.horizontal(|ui| {
             // A quiz has no round clock: the time to answer the question on screen counts.
@@ -71,13 +72,13 @@ pub(crate) fn game_screen(
         ui.add_space(6.0);
         ui.label(egui::RichText::new("플레이어 / Players").size(20.0).strong());
         let me = session.my_id();
-        let mut rows: Vec<(String, u32, Option<&Skeleton>, bool)> = round
+        let mut rows: Vec<(String, u32, Option<&Skeleton>, bool, bool)> = round
             .info
             .players
             .iter()
             .map(|&id| {
                 if Some(id) == me {
-                    (format!("{} (나/me)", session.player_name(id)), totals.points, pose.skeleton.as_ref(), true)
+                    (format!("{} (나/me)", session.player_name(id)), totals.points, pose.skeleton.as_ref(), true, false)
                 } else {
                     let peer = board.peers.get(&id);
                     (
@@ -85,12 +86,13 @@ pub(crate) fn game_screen(
                         peer.map_or(0, |p| p.totals.points),
                         peer.and_then(|p| p.skeleton.as_ref()),
                         false,
+                        session.peer_reconnecting(id),
                     )
                 }
             })
             .collect();
         rows.sort_by_key(|row| std::cmp::Reverse(row.1));
-        for (name, points, skeleton, mine) in rows {
+        for (name, points, skeleton, mine, reconnecting) in rows {
             egui::Frame::group(ui.style()).fill(PANEL).show(ui, |ui| {
                 ui.horizontal(|ui| {
                     let (rect, _) = ui.allocate_exact_size(egui::vec2(72.0, 72.0), egui::Sense::hover());
@@ -104,6 +106,9 @@ pub(crate) fn game_screen(
                     ui.vertical(|ui| {
                         ui.label(egui::RichText::new(name).size(18.0));
                         ui.label(egui::RichText::new(format!("{points}")).size(24.0).color(ACCENT).strong());
+                        if reconnecting {
+                            ui.label(egui::RichText::new("⟳ 재연결 중… / reconnecting…").color(BAD));
+                        }
                     });
                 });
             });

@@ -190,6 +190,7 @@ pub(crate) fn lobby_screen(
     let me = session.my_id();
     let is_host = session.is_host();
     let links = session.links.clone();
+    let reconnecting: Vec<shared::protocol::signal::PeerId> = room.players.iter().map(|p| p.id).filter(|&id| session.peer_reconnecting(id)).collect();
     // The host knows who plays its deck (each player confirms it after a transfer).
     let has_deck = |id| share.has_deck(id, deck.digest());
     let blocked = if is_host { start_blocked(&session, &share, &deck) } else { None };
@@ -231,8 +232,8 @@ pub(crate) fn lobby_screen(
                         ui.label(if p.id == room.host { name.color(ACCENT) } else { name });
                         if Some(p.id) == me {
                             ui.label(egui::RichText::new("나 / me").color(GOOD));
-                        } else if !p.connected {
-                            ui.label(egui::RichText::new("재접속 대기 / reconnecting").color(MUTED));
+                        } else if reconnecting.contains(&p.id) {
+                            ui.label(egui::RichText::new("⟳ 재연결 중… / reconnecting…").color(BAD));
                         } else {
                             let link = links.get(&p.id).copied().unwrap_or_default();
                             let (text, color) = link_label(link.state, link.rtt_ms);

@@ -115,6 +115,7 @@ pub(crate) fn screen(
 
 /// The session's notice (errors, "you left the room") with a dismiss button.
 fn notice_bar(ui: &mut egui::Ui, session: &mut Session) {
+    reconnecting_bar(ui, session);
     let Some(text) = session.notice.clone() else { return };
     ui.horizontal(|ui| {
         ui.label(egui::RichText::new(format!("⚠ {text}")).color(BAD));
@@ -122,6 +123,16 @@ fn notice_bar(ui: &mut egui::Ui, session: &mut Session) {
             session.notice = None;
         }
     });
+}
+
+/// "Reconnecting to the server" while the connection is being restored.
+pub(crate) fn reconnecting_bar(ui: &mut egui::Ui, session: &Session) {
+    if session.reconnecting {
+        ui.label(
+            egui::RichText::new("⟳ 서버에 다시 연결하는 중… 게임은 계속돼요 / Reconnecting to the server… the game goes on")
+                .color(ACCENT),
+        );
+    }
 }
 
 /// A wide button.

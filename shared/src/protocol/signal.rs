@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change of [`ClientMsg`] / [`ServerMsg`] or the peer messages.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Longest player name, in grapheme clusters (what a reader counts as characters).
 pub const MAX_NAME_CHARS: usize = 24;
@@ -75,6 +75,10 @@ pub enum ClientMsg {
     /// `before` (all when `None`), at most `limit` (at most 100) and at most what fits one
     /// frame. Answered by [`ServerMsg::HistoryPage`].
     HistoryPage { before: Option<i64>, limit: u16 },
+    /// How this client's links go, counted over the links it offers (one end of each link
+    /// reports it): `direct` pairs and pairs through a TURN `relayed` one. Sent when the
+    /// counts change; the server only counts them for `/metrics`.
+    LinkPaths { direct: u8, relayed: u8 },
 }
 
 /// Server → client.
@@ -223,6 +227,9 @@ pub enum LeaveReason {
     NotReady,
     /// The server is shutting down.
     ServerShutdown,
+    /// The connection to the server was lost for longer than the reconnect grace period:
+    /// the seat is gone. Never sent by the server; the client concludes it on reconnecting.
+    ConnectionLost,
 }
 
 /// One player's line on a final scoreboard.
