@@ -82,7 +82,7 @@ fn room(phase: RoomPhase, screen: Screen, mode: GameMode) -> RoomSnapshot {
                 (Screen::Loading, _) => (LoadingStage::ReadingModel, 0.45, false),
                 _ => (LoadingStage::Idle, 0.0, false),
             };
-            PlayerInfo { id: *id, name: name.to_string(), connected: true, stage, progress, ready }
+            PlayerInfo { id: *id, name: name.to_string(), connected: true, stage, progress, ready, device: None }
         })
         .collect();
     RoomSnapshot {

@@ -210,6 +210,7 @@ impl Round {
         self.event_seq += 1;
         PeerMsg::Game(GameEvent {
             round_seed: self.info.round_seed,
+            seat: 0,
             seq: self.event_seq,
             round_ms: u32::try_from(self.t_ms.max(0)).unwrap_or(u32::MAX),
             kind,
@@ -359,11 +360,12 @@ fn publish_live(
     round.live_seq += 1;
     let seq = round.live_seq;
     net.write(MeshCommand::SendUnreliable(PeerMsg::Pose(LivePose {
+        seat: 0,
         seq,
         round_ms: u32::try_from(round.t_ms.max(0)).unwrap_or(0),
         skeleton: pose.skeleton.as_ref().map(QuantizedSkeleton::from_skeleton),
     })).into());
-    net.write(MeshCommand::SendUnreliable(PeerMsg::Score(LiveScore { seq, totals: round.totals() })).into());
+    net.write(MeshCommand::SendUnreliable(PeerMsg::Score(LiveScore { seat: 0, seq, totals: round.totals() })).into());
 }
 
 /// The scoreboard from our own totals and the last totals each peer sent. Sorted by points

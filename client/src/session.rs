@@ -331,7 +331,7 @@ mod tests {
     use shared::protocol::signal::{LoadingStage, RoomPhase, RoomSettings, RoomVisibility};
 
     fn player(id: PeerId, connected: bool) -> PlayerInfo {
-        PlayerInfo { id, name: format!("p{id}"), connected, stage: LoadingStage::Done, progress: 1.0, ready: false }
+        PlayerInfo { id, name: format!("p{id}"), connected, stage: LoadingStage::Done, progress: 1.0, ready: false, device: None }
     }
 
     fn app() -> App {

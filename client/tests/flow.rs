@@ -136,7 +136,7 @@ impl Harness {
 
     fn peer_event(&mut self, kind: GameEventKind, totals: ScoreTotals) {
         self.peer_seq += 1;
-        let msg = PeerMsg::Game(GameEvent { round_seed: SEED, seq: self.peer_seq, round_ms: 0, kind, totals });
+        let msg = PeerMsg::Game(GameEvent { round_seed: SEED, seat: 0, seq: self.peer_seq, round_ms: 0, kind, totals });
         self.send(NetEvent::Peer { from: PEER, msg });
     }
 }
@@ -156,6 +156,7 @@ fn room(phase: RoomPhase, players: &[(PeerId, &str, bool)]) -> RoomSnapshot {
                 stage: if *ready { LoadingStage::Done } else { LoadingStage::Idle },
                 progress: if *ready { 1.0 } else { 0.0 },
                 ready: *ready,
+                device: None,
             })
             .collect(),
         cap: 8,

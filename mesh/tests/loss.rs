@@ -61,11 +61,12 @@ async fn ten_percent_loss_unreliable_loses_some_reliable_loses_none() {
         for seq in 0..LIVE {
             tick.tick().await;
             sent_at.insert(seq, epoch.elapsed());
-            a.send(Command::SendUnreliable(PeerMsg::Pose(LivePose { seq, round_ms: 0, skeleton: Some(skeleton) })));
+            a.send(Command::SendUnreliable(PeerMsg::Pose(LivePose { seat: 0, seq, round_ms: 0, skeleton: Some(skeleton) })));
             if seq % (LIVE / RELIABLE) == 0 {
                 let n = seq / (LIVE / RELIABLE);
                 a.send(Command::SendReliable(PeerMsg::Game(GameEvent {
                     round_seed: 1,
+                    seat: 0,
                     seq: n,
                     round_ms: n,
                     kind: GameEventKind::Hit { target: 0, points: 1 },

@@ -13,6 +13,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 fn game_event(seq: u32) -> PeerMsg {
     PeerMsg::Game(GameEvent {
         round_seed: 9,
+        seat: 0,
         seq,
         round_ms: seq * 100,
         kind: GameEventKind::Hit { target: seq as u16, points: 100 },
@@ -22,6 +23,7 @@ fn game_event(seq: u32) -> PeerMsg {
 
 fn pose(seq: u32) -> PeerMsg {
     PeerMsg::Pose(LivePose {
+        seat: 0,
         seq,
         round_ms: 0,
         skeleton: Some(QuantizedSkeleton::from_skeleton(&Skeleton::default())),

@@ -54,6 +54,7 @@ struct Player {
 fn hit(round_seed: u64, seq: u32, points: u32) -> PeerMsg {
     PeerMsg::Game(GameEvent {
         round_seed,
+        seat: 0,
         seq,
         round_ms: seq * 500,
         kind: GameEventKind::Hit { target: seq as u16, points: 100 },

@@ -79,6 +79,7 @@ impl Drop for Forwarder {
 fn hit(seq: u32) -> PeerMsg {
     PeerMsg::Game(GameEvent {
         round_seed: 1,
+        seat: 0,
         seq,
         round_ms: seq * 100,
         kind: GameEventKind::Hit { target: seq as u16, points: 100 },

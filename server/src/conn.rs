@@ -549,6 +549,7 @@ async fn dispatch(ctx: &Ctx<'_>, msg: ClientMsg) -> Result<(), Refusal> {
         }
         ClientMsg::Signal { to, payload } => hub.relay(peer, to, payload, Instant::now()),
         ClientMsg::LinkPaths { direct, relayed } => hub.link_paths(peer, direct, relayed),
+        ClientMsg::SetLocalSeats { names } => hub.set_local_seats(peer, names),
         ClientMsg::History { limit } => {
             let (matches, _) = hub.history_of(peer, None, limit).await?;
             ctx.outbox.send(&ServerMsg::History { matches }, &hub.metrics);

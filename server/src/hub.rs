@@ -15,7 +15,7 @@ use dashmap::mapref::entry::Entry;
 use rand::Rng;
 use shared::protocol::signal::{
     ErrorCode, GameMode, IceServer, LeaveReason, LoadingStage, MatchReport, MatchSummary, PeerId, RoomPhase,
-    RoomSettings, RoomVisibility, ServerMsg, SignalPayload,
+    MAX_LOCAL_SEATS, RoomSettings, RoomVisibility, ServerMsg, SignalPayload,
 };
 use shared::rules::limits::{quiz_limits, quiz_min_round_ms, rush_limits};
 use shared::rules::{QuizConfig, RushConfig};
@@ -320,7 +320,7 @@ impl Hub {
             }
             (s.name.clone(), s.outbox.clone())
         };
-        Ok(Seat { id: peer, name, stage: LoadingStage::Idle, progress: 0.0, ready: false, outbox })
+        Ok(Seat { id: peer, name, stage: LoadingStage::Idle, progress: 0.0, ready: false, outbox, locals: Vec::new() })
     }
 
     pub fn create_room(&self, peer: PeerId, settings: RoomSettings) -> Result<(), Refusal> {
@@ -365,11 +365,11 @@ impl Hub {
         if g.state.phase != RoomPhase::Lobby {
             return Err(Refusal::new(ErrorCode::WrongPhase, "that room is already playing — wait for the round to end"));
         }
-        if g.state.seats.len() >= usize::from(g.state.cap) {
+        if g.state.taken() >= usize::from(g.state.cap) {
             return Err(Refusal::new(ErrorCode::RoomFull, format!("room {} is full ({} players)", g.code(), g.state.cap)));
         }
         let mut seat = seat;
-        match crate::names::name_in_room(&seat.name, g.state.seats.iter().map(|s| s.name.as_str())) {
+        match crate::names::name_in_room(&seat.name, g.state.names()) {
             Ok(name) => seat.name = name,
             Err(message) => {
                 self.metrics.limit(Limit::NameRefused);
@@ -543,6 +543,72 @@ impl Hub {
         }
     }
 
+    /// The other people playing on `peer`'s camera (couch play), in the lobby. Seats that
+    /// keep their position keep their id; the whole change fits the room cap or nothing
+    /// changes.
+    pub fn set_local_seats(&self, peer: PeerId, names: Vec<String>) -> Result<(), Refusal> {
+        if names.len() > MAX_LOCAL_SEATS {
+            return Err(Refusal::new(
+                ErrorCode::InvalidSettings,
+                format!("at most {} players on one camera — {} asked", MAX_LOCAL_SEATS + 1, names.len() + 1),
+            ));
+        }
+        let mut normalized = Vec::with_capacity(names.len());
+        for name in &names {
+            match crate::names::normalize(name) {
+                Ok(name) => normalized.push(name),
+                Err(message) => {
+                    self.metrics.limit(Limit::NameRefused);
+                    return Err(Refusal::new(ErrorCode::InvalidName, message));
+                }
+            }
+        }
+        self.with_room(peer, |g| {
+            if g.state.phase != RoomPhase::Lobby {
+                return Err(Refusal::new(ErrorCode::WrongPhase, "seats change only in the lobby — wait for the round to end"));
+            }
+            let old = g.seat(peer).map_or(0, |s| s.locals.len());
+            let taken = g.state.taken() - old + normalized.len();
+            if taken > usize::from(g.state.cap) {
+                return Err(Refusal::new(
+                    ErrorCode::RoomFull,
+                    format!("room {} has {} seats; {} more players do not fit", g.code(), g.state.cap, normalized.len()),
+                ));
+            }
+            // Each name must be unlike every other name in the room, the new ones included.
+            let others: Vec<String> = g
+                .state
+                .seats
+                .iter()
+                .flat_map(|s| s.players().filter(|(id, _)| s.id != peer || *id == peer).map(|(_, n)| n.to_owned()))
+                .collect();
+            let mut accepted: Vec<String> = Vec::with_capacity(normalized.len());
+            for name in &normalized {
+                let taken = others.iter().chain(accepted.iter()).map(String::as_str);
+                match crate::names::name_in_room(name, taken) {
+                    Ok(name) => accepted.push(name),
+                    Err(message) => {
+                        self.metrics.limit(Limit::NameRefused);
+                        return Err(Refusal::new(ErrorCode::NameTaken, message));
+                    }
+                }
+            }
+            let Some(seat) = g.seat_mut(peer) else { return Err(Self::not_in_room()) };
+            let mut locals = Vec::with_capacity(accepted.len());
+            for (i, name) in accepted.into_iter().enumerate() {
+                let id = seat.locals.get(i).map_or_else(|| self.next_peer.fetch_add(1, Ordering::Relaxed), |l| l.id);
+                locals.push(rooms::LocalSeat { id, name });
+            }
+            if seat.locals == locals {
+                return Ok(());
+            }
+            seat.locals = locals;
+            tracing::info!(peer, seats = seat.locals.len() + 1, "local seats");
+            g.broadcast_snapshot(&self.metrics);
+            Ok(())
+        })
+    }
+
     pub fn set_ready(self: &Arc<Self>, peer: PeerId, ready: bool) -> Result<(), Refusal> {
         let room = self.current_room(peer)?;
         let mut g = room.lock();
@@ -663,7 +729,7 @@ impl Hub {
         if !g.is_member(peer) {
             return Err(Self::not_in_room());
         }
-        let round = g.state.round.as_mut().filter(|r| !r.recorded && r.players.contains(&peer));
+        let round = g.state.round.as_mut().filter(|r| !r.recorded && r.reporters.contains(&peer));
         let Some(round) = round else {
             return Err(Refusal::new(ErrorCode::WrongPhase, "there is no round of yours waiting for results"));
         };

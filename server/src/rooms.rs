@@ -235,6 +235,22 @@ pub struct Seat {
     pub ready: bool,
     /// `None` while the player's connection is down.
     pub outbox: Option<Outbox>,
+    /// Other people playing in front of this player's camera, in seat order (1, 2, 3).
+    pub locals: Vec<LocalSeat>,
+}
+
+/// A local seat: a player without a connection of its own (see `PlayerInfo::device`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSeat {
+    pub id: PeerId,
+    pub name: String,
+}
+
+impl Seat {
+    /// This member's player and its local seats: (id, name).
+    pub fn players(&self) -> impl Iterator<Item = (PeerId, &str)> + Clone {
+        std::iter::once((self.id, self.name.as_str())).chain(self.locals.iter().map(|l| (l.id, l.name.as_str())))
+    }
 }
 
 /// The round a room is playing or has just played, as the server started it.
@@ -244,7 +260,10 @@ pub struct Round {
     pub mode: GameMode,
     pub start_at_ms: u64,
     pub duration_ms: u32,
+    /// Everyone scored: members and their local seats.
     pub players: Vec<PeerId>,
+    /// The members (with a connection) among `players`: they report the round.
+    pub reporters: Vec<PeerId>,
     /// Names as the server knows them; they replace whatever names reports carry.
     pub names: Vec<(PeerId, String)>,
     pub reports: Vec<(PeerId, MatchReport)>,
@@ -269,6 +288,18 @@ pub struct RoomState {
     pub fanout_due: bool,
 }
 
+impl RoomState {
+    /// Seats taken: every member and its local seats (what the cap counts).
+    pub fn taken(&self) -> usize {
+        self.seats.iter().map(|s| 1 + s.locals.len()).sum()
+    }
+
+    /// Every name in the room (members and local seats).
+    pub fn names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.seats.iter().flat_map(Seat::players).map(|(_, name)| name)
+    }
+}
+
 #[derive(Debug)]
 pub struct Room {
     pub code: String,
@@ -287,11 +318,11 @@ pub struct RoomGuard<'a> {
 impl Drop for RoomGuard<'_> {
     fn drop(&mut self) {
         let s = &self.state;
-        self.room.seats_hint.store(s.seats.len(), Ordering::Relaxed);
+        self.room.seats_hint.store(s.taken(), Ordering::Relaxed);
         let open = !s.closed
             && s.visibility == RoomVisibility::Public
             && s.phase == RoomPhase::Lobby
-            && s.seats.len() < usize::from(s.cap);
+            && s.taken() < usize::from(s.cap);
         self.room.open_hint.store(open, Ordering::Relaxed);
     }
 }
@@ -367,13 +398,16 @@ impl RoomGuard<'_> {
             players: s
                 .seats
                 .iter()
-                .map(|seat| PlayerInfo {
-                    id: seat.id,
-                    name: seat.name.clone(),
-                    connected: seat.outbox.is_some(),
-                    stage: seat.stage,
-                    progress: seat.progress,
-                    ready: seat.ready,
+                .flat_map(|seat| {
+                    seat.players().map(|(id, name)| PlayerInfo {
+                        id,
+                        name: name.to_owned(),
+                        connected: seat.outbox.is_some(),
+                        stage: seat.stage,
+                        progress: seat.progress,
+                        ready: seat.ready,
+                        device: (id != seat.id).then_some(seat.id),
+                    })
                 })
                 .collect(),
             cap: s.cap,
@@ -417,11 +451,21 @@ impl RoomGuard<'_> {
         let seed: u64 = rand::rng().random();
         let mode = self.state.settings.mode;
         let duration_ms = u32::from(self.state.settings.duration_secs) * 1000;
-        let players: Vec<PeerId> = self.state.seats.iter().map(|s| s.id).collect();
-        let names = self.state.seats.iter().map(|s| (s.id, s.name.clone())).collect();
+        let players: Vec<PeerId> = self.state.seats.iter().flat_map(Seat::players).map(|(id, _)| id).collect();
+        let reporters: Vec<PeerId> = self.state.seats.iter().map(|s| s.id).collect();
+        let names = self.state.seats.iter().flat_map(Seat::players).map(|(id, name)| (id, name.to_owned())).collect();
         self.state.phase = RoomPhase::Playing { start_at_ms, round_seed: seed };
-        self.state.round =
-            Some(Round { seed, mode, start_at_ms, duration_ms, players: players.clone(), names, reports: Vec::new(), recorded: false });
+        self.state.round = Some(Round {
+            seed,
+            mode,
+            start_at_ms,
+            duration_ms,
+            players: players.clone(),
+            reporters,
+            names,
+            reports: Vec::new(),
+            recorded: false,
+        });
         self.broadcast(&ServerMsg::GameStarting { start_at_ms, round_seed: seed, mode, duration_ms, players }, metrics);
         self.broadcast_snapshot(metrics);
     }
@@ -461,7 +505,7 @@ impl RoomGuard<'_> {
         let seats = &state.seats;
         let round = state.round.as_mut().filter(|r| !r.recorded)?;
         let remaining: Vec<PeerId> = round
-            .players
+            .reporters
             .iter()
             .copied()
             .filter(|id| seats.iter().any(|s| s.id == *id && s.outbox.is_some()))
@@ -481,7 +525,7 @@ impl RoomGuard<'_> {
         round.recorded = true;
         let same = reports.windows(2).all(|w| w[0].1.scores == w[1].1.scores);
         // Cut by a shutdown: complete only if every player of the round had reported.
-        let everyone = round.players.iter().all(|p| reports.iter().any(|(by, _)| by == p));
+        let everyone = round.reporters.iter().all(|p| reports.iter().any(|(by, _)| by == p));
         let status = if cut && !everyone {
             MatchStatus::Incomplete
         } else if !same {
@@ -528,7 +572,7 @@ mod tests {
     use super::*;
 
     fn seat(id: PeerId) -> Seat {
-        Seat { id, name: format!("p{id}"), stage: LoadingStage::Idle, progress: 0.0, ready: false, outbox: None }
+        Seat { id, name: format!("p{id}"), stage: LoadingStage::Idle, progress: 0.0, ready: false, outbox: None, locals: Vec::new() }
     }
 
     #[test]

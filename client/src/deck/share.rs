@@ -160,6 +160,7 @@ mod tests {
             stage: LoadingStage::Idle,
             progress: 0.0,
             ready: false,
+            device: None,
         };
         Session {
             connection: Connection::Online { my_id: 1 },

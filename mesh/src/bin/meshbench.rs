@@ -131,7 +131,7 @@ async fn measure(peers: Vec<(PeerId, MeshHandle)>, args: &Args, n: usize) -> any
                 if let Ok(mut l) = sender_log.lock() {
                     l.insert((id, seq), Instant::now());
                 }
-                let pose = LivePose { seq, round_ms: 0, skeleton: Some(skeleton) };
+                let pose = LivePose { seat: 0, seq, round_ms: 0, skeleton: Some(skeleton) };
                 commands.send(Command::SendUnreliable(PeerMsg::Pose(pose)));
             }
         });

@@ -80,7 +80,11 @@ pub const MAX_APP_BYTES: usize = 16 * 1024;
 /// A skeleton sent live to the other players.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LivePose {
-    /// Increases with every pose the sender sends; receivers drop older ones (unordered).
+    /// Whose pose: 0 for the sender's own player, n for its local seat n
+    /// ([`super::signal::RoomSnapshot::seat_player`]).
+    pub seat: u8,
+    /// Increases with every pose the sender sends for this seat; receivers drop older ones
+    /// (unordered).
     pub seq: u32,
     /// Milliseconds since the round started on the server clock (0 outside a round).
     pub round_ms: u32,
@@ -91,6 +95,8 @@ pub struct LivePose {
 /// The sender's running score, for the HUD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveScore {
+    /// Whose score (see [`LivePose::seat`]).
+    pub seat: u8,
     pub seq: u32,
     pub totals: ScoreTotals,
 }
@@ -112,12 +118,14 @@ pub struct ScoreTotals {
 pub struct GameEvent {
     /// The round this event belongs to (the seed from `GameStarting`).
     pub round_seed: u64,
-    /// Increases with every event of the sender in a round, starting at 1.
+    /// Whose event (see [`LivePose::seat`]).
+    pub seat: u8,
+    /// Increases with every event of this seat in a round, starting at 1.
     pub seq: u32,
     /// Milliseconds since the round started.
     pub round_ms: u32,
     pub kind: GameEventKind,
-    /// The sender's totals after this event.
+    /// The seat's totals after this event.
     pub totals: ScoreTotals,
 }
 
@@ -429,6 +437,7 @@ mod tests {
     #[test]
     fn live_pose_is_small_on_the_wire() {
         let msg = PeerMsg::Pose(LivePose {
+            seat: 2,
             seq: 1234,
             round_ms: 30_000,
             skeleton: Some(QuantizedSkeleton::from_skeleton(&sample_skeleton())),
@@ -446,10 +455,11 @@ mod tests {
             PeerMsg::Ping { nonce: 7, sent_us: 123_456_789 },
             PeerMsg::LinkUp { open: true },
             PeerMsg::Pong { nonce: 7, sent_us: 123_456_789 },
-            PeerMsg::Pose(LivePose { seq: 0, round_ms: 0, skeleton: None }),
-            PeerMsg::Score(LiveScore { seq: 9, totals }),
+            PeerMsg::Pose(LivePose { seat: 0, seq: 0, round_ms: 0, skeleton: None }),
+            PeerMsg::Score(LiveScore { seat: 0, seq: 9, totals }),
             PeerMsg::Game(GameEvent {
                 round_seed: u64::MAX,
+                seat: 0,
                 seq: 1,
                 round_ms: 4_200,
                 kind: GameEventKind::Hit { target: 3, points: 300 },
@@ -457,6 +467,7 @@ mod tests {
             }),
             PeerMsg::Game(GameEvent {
                 round_seed: 1,
+                seat: 3,
                 seq: 2,
                 round_ms: 9_000,
                 kind: GameEventKind::Answer { question: 1, choice: None, correct: false, points: 0 },
@@ -485,7 +496,7 @@ mod tests {
 
     #[test]
     fn garbage_and_truncated_frames_are_errors() {
-        let msg = PeerMsg::Score(LiveScore { seq: 9, totals: ScoreTotals::default() });
+        let msg = PeerMsg::Score(LiveScore { seat: 0, seq: 9, totals: ScoreTotals::default() });
         let bytes = encode(&msg).unwrap();
         for cut in 0..bytes.len() {
             assert!(decode::<PeerMsg>(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");

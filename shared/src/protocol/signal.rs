@@ -79,6 +79,12 @@ pub enum ClientMsg {
     /// reports it): `direct` pairs and pairs through a TURN `relayed` one. Sent when the
     /// counts change; the server only counts them for `/metrics`.
     LinkPaths { direct: u8, relayed: u8 },
+    /// In the lobby: the other people playing in front of this device's camera, by name, in
+    /// seat order (seats 1, 2, 3; at most [`MAX_LOCAL_SEATS`]; empty: only this player).
+    /// Each becomes a player of the room ([`PlayerInfo::device`] = this player) with its own
+    /// id, counted by the room cap, scored and recorded on its own. Refused with `RoomFull`
+    /// when the seats do not fit, `InvalidName` / `NameTaken` for a bad name.
+    SetLocalSeats { names: Vec<String> },
 }
 
 /// Server → client.
@@ -192,7 +198,35 @@ pub struct PlayerInfo {
     /// Progress of `stage`, 0–1.
     pub progress: f32,
     pub ready: bool,
+    /// `Some(id)`: a local seat — another person playing in front of player `id`'s camera
+    /// (couch play, [`ClientMsg::SetLocalSeats`]). It has no connection or links of its own:
+    /// its device's player sends its events (with their seat number), and its connection,
+    /// loading and readiness are the device's. `None`: a player with its own device.
+    pub device: Option<PeerId>,
 }
+
+impl RoomSnapshot {
+    /// Seats taken (players with a device and local seats alike): what the room cap counts.
+    pub fn seats(&self) -> usize {
+        self.players.len()
+    }
+
+    /// The local seats played on `device`, in seat order (seat 1, 2, 3).
+    pub fn local_seats(&self, device: PeerId) -> impl Iterator<Item = &PlayerInfo> {
+        self.players.iter().filter(move |p| p.device == Some(device))
+    }
+
+    /// The player of seat `seat` on `device` (seat 0 is the device's own player).
+    pub fn seat_player(&self, device: PeerId, seat: u8) -> Option<PeerId> {
+        match seat {
+            0 => self.players.iter().find(|p| p.id == device && p.device.is_none()).map(|p| p.id),
+            n => self.local_seats(device).nth(usize::from(n) - 1).map(|p| p.id),
+        }
+    }
+}
+
+/// Most local seats one device may add besides its own player (four people on one camera).
+pub const MAX_LOCAL_SEATS: usize = 3;
 
 /// Who may enter a room without being given its code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
