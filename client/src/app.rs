@@ -10,6 +10,7 @@ use crate::audio::GameAudioPlugin;
 use crate::bot::BotPlugin;
 use crate::camera::CameraPlugin;
 use crate::cli::{ClientConfig, SourceSpec};
+use crate::couch::CouchPlugin;
 use crate::deck::DeckPlugin;
 use crate::demo::DemoPlugin;
 use crate::flow::FlowPlugin;
@@ -138,8 +139,11 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
     if io.vision {
         app.add_plugins((
             CameraPlugin { source: pictures },
-            PosePlugin { model: config.model, placement: config.inference },
+            PosePlugin { model: config.model, placement: config.inference, people: 1 + config.couch.len() },
         ));
+    }
+    if !config.couch.is_empty() {
+        app.add_plugins(CouchPlugin { names: config.couch.clone() });
     }
     if let Some(screen) = config.screen {
         app.add_plugins(DemoPlugin { screen, deck: config.deck.clone(), script_player: !io.vision });
@@ -170,6 +174,20 @@ pub fn headless_bot_app(
     config_dir: &Path,
     bot: BotPlugin,
 ) -> App {
+    headless_couch_bot_app(server, name, join, source, config_dir, bot, &[])
+}
+
+/// [`headless_bot_app`] with local seats: `couch` names the other people in front of the
+/// bot's camera (`--couch`), each seated and scored on their own.
+pub fn headless_couch_bot_app(
+    server: &str,
+    name: &str,
+    join: JoinIntent,
+    source: SourceSpec,
+    config_dir: &Path,
+    bot: BotPlugin,
+    couch: &[&str],
+) -> App {
     let script = match &source {
         SourceSpec::Script(script) => Some(*script),
         SourceSpec::Pictures(_) => None,
@@ -182,6 +200,7 @@ pub fn headless_bot_app(
         source: Some(source),
         config_dir: Some(PathBuf::from(config_dir)),
         mute: true,
+        couch: couch.iter().map(|n| (*n).to_owned()).collect(),
         ..Default::default()
     };
     let io = Io::for_config(&config);

@@ -102,6 +102,10 @@ pub struct Cli {
     /// No sound at all.
     #[arg(long, env = "POSEPARTY_MUTE")]
     pub mute: bool,
+    /// Couch play: the names of the other people in front of this camera (up to three,
+    /// comma-separated), each a player of the room with their own score.
+    #[arg(long, env = "POSEPARTY_COUCH", value_delimiter = ',', num_args = 1.., value_name = "NAME,…")]
+    pub couch: Vec<String>,
 }
 
 /// Where frames come from.
@@ -157,6 +161,8 @@ pub struct ClientConfig {
     pub deck_password: Option<String>,
     pub config_dir: Option<PathBuf>,
     pub mute: bool,
+    /// `--couch`: the other people in front of the camera (local seats).
+    pub couch: Vec<String>,
 }
 
 impl Default for ClientConfig {
@@ -186,6 +192,7 @@ impl Default for ClientConfig {
             deck_password: None,
             config_dir: None,
             mute: false,
+            couch: Vec::new(),
         }
     }
 }
@@ -224,6 +231,7 @@ impl From<Cli> for ClientConfig {
             deck_password: c.deck_password,
             config_dir: c.config_dir,
             mute: c.mute,
+            couch: c.couch,
         }
     }
 }
@@ -266,6 +274,8 @@ mod tests {
             Cli::parse_from(["client", "--deck", "quiz.docx", "--deck-password", "Secret123"]).into();
         assert_eq!((c.deck, c.deck_password.as_deref()), (Some("quiz.docx".into()), Some("Secret123")));
         assert!(Cli::try_parse_from(["client", "--deck-password", "x"]).is_err(), "a password needs a deck");
+        let c: ClientConfig = Cli::parse_from(["client", "--couch", "지연,하준"]).into();
+        assert_eq!(c.couch, ["지연", "하준"]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use shared::deck::Deck;
+use shared::pose::Skeleton;
 use shared::protocol::peer::{
     GameEvent, GameEventKind, LivePose, LiveScore, PeerMsg, QuantizedSkeleton, ScoreTotals,
 };
@@ -23,7 +24,7 @@ use shared::rules::{
 
 use crate::deck::ActiveDeck;
 use crate::session::{MeshCommand, NetCommand, PeerBoard, RoundInfo, Session};
-use crate::state::{ClientSet, PlayerPose, Screen};
+use crate::state::{ClientSet, PlayerPose, Screen, SeatPoses};
 
 /// Something that happened in the local round.
 #[derive(Debug, Clone, PartialEq, Message)]
@@ -147,6 +148,26 @@ pub struct Round {
     live_seq: u32,
     last_live_s: f64,
     finished_at_s: Option<f64>,
+    /// The device's local seats (couch play), each scored on its own.
+    pub locals: Vec<SeatRound>,
+}
+
+/// A local seat's part of the round: the same targets or questions, its own skeleton
+/// ([`SeatPoses`]) and score, sent to the peers with its seat number.
+#[derive(Debug, Clone)]
+pub struct SeatRound {
+    pub seat: u8,
+    pub player: PeerId,
+    pub play: Play,
+    /// The last hit or answer: (text, points, round time).
+    pub flash: Option<(String, u32, i64)>,
+    event_seq: u32,
+}
+
+impl SeatRound {
+    pub fn totals(&self) -> ScoreTotals {
+        totals(self.play.tally())
+    }
 }
 
 impl Round {
@@ -154,22 +175,7 @@ impl Round {
     /// plays the deck's routine number `routine` when there is one, else random targets.
     pub fn new(info: RoundInfo, now_s: f64, deck: &Deck, routine: Option<u16>) -> Self {
         let chosen = routine.and_then(|i| deck.routines.get(usize::from(i)));
-        let play = match info.mode {
-            GameMode::PoseRush => {
-                let cfg = RushConfig { duration_ms: info.duration_ms, ..RushConfig::default() };
-                Play::Rush(match chosen {
-                    Some(r) => PoseRush::with_routine(r.steps.clone(), cfg),
-                    None => PoseRush::new(info.round_seed, cfg),
-                })
-            }
-            GameMode::MotionQuiz => Play::Quiz {
-                round: QuizRound::new(
-                    deck.questions.iter().map(|q| q.to_item()).collect(),
-                    QuizConfig::default(),
-                ),
-                deck: deck.clone(),
-            },
-        };
+        let play = Self::new_play(&info, deck, routine);
         let routine = match info.mode {
             GameMode::PoseRush => chosen.map(|r| r.name.clone()),
             GameMode::MotionQuiz => None,
@@ -187,7 +193,57 @@ impl Round {
             live_seq: 0,
             last_live_s: f64::NEG_INFINITY,
             finished_at_s: None,
+            locals: Vec::new(),
         }
+    }
+
+    /// Adds local seats (seat number, player id) that play this round beside the device's
+    /// player.
+    pub fn with_locals(mut self, seats: impl IntoIterator<Item = (u8, PeerId)>, deck: &Deck, routine: Option<u16>) -> Self {
+        for (seat, player) in seats {
+            let play = Self::new_play(&self.info, deck, routine);
+            self.locals.push(SeatRound { seat, player, play, flash: None, event_seq: 0 });
+        }
+        self
+    }
+
+    /// The rules of one player's round: every seat plays the same targets or questions.
+    fn new_play(info: &RoundInfo, deck: &Deck, routine: Option<u16>) -> Play {
+        let chosen = routine.and_then(|i| deck.routines.get(usize::from(i)));
+        match info.mode {
+            GameMode::PoseRush => {
+                let cfg = RushConfig { duration_ms: info.duration_ms, ..RushConfig::default() };
+                Play::Rush(match chosen {
+                    Some(r) => PoseRush::with_routine(r.steps.clone(), cfg),
+                    None => PoseRush::new(info.round_seed, cfg),
+                })
+            }
+            GameMode::MotionQuiz => Play::Quiz {
+                round: QuizRound::new(
+                    deck.questions.iter().map(|q| q.to_item()).collect(),
+                    QuizConfig::default(),
+                ),
+                deck: deck.clone(),
+            },
+        }
+    }
+
+    /// Every seat of this device has finished its round.
+    pub fn all_finished(&self) -> bool {
+        self.play.is_finished() && self.locals.iter().all(|l| l.play.is_finished())
+    }
+
+    /// The totals of `player` if it plays on this device (`me` is seat 0).
+    pub fn totals_of(&self, player: PeerId, me: Option<PeerId>) -> Option<ScoreTotals> {
+        if Some(player) == me {
+            return Some(self.totals());
+        }
+        self.locals.iter().find(|l| l.player == player).map(SeatRound::totals)
+    }
+
+    /// True when `player` is one of this device's local seats.
+    pub fn is_local_seat(&self, player: PeerId) -> bool {
+        self.locals.iter().any(|l| l.player == player)
     }
 
     pub fn totals(&self) -> ScoreTotals {
@@ -263,13 +319,25 @@ fn start_round(
     };
     let routine = session.room.as_ref().and_then(|r| r.settings.routine);
     info!(seed = info.round_seed, mode = ?info.mode, ?routine, "round starts in {} ms", info.start_in_ms);
-    commands.insert_resource(Round::new(info, time.elapsed_secs_f64(), &deck.deck, routine));
+    // This device's local seats that play this round (couch play), in seat order.
+    let locals: Vec<(u8, PeerId)> = match (session.room.as_ref(), session.my_id()) {
+        (Some(room), Some(me)) => room
+            .local_seats(me)
+            .enumerate()
+            .filter(|(_, p)| info.players.contains(&p.id))
+            .filter_map(|(i, p)| Some((u8::try_from(i + 1).ok()?, p.id)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let round = Round::new(info, time.elapsed_secs_f64(), &deck.deck, routine).with_locals(locals, &deck.deck, routine);
+    commands.insert_resource(round);
     commands.insert_resource(LatencyLog::default());
 }
 
 pub(crate) fn tick_round(
     mut round: ResMut<Round>,
     pose: Res<PlayerPose>,
+    seat_poses: Res<SeatPoses>,
     mut latency: ResMut<LatencyLog>,
     time: Res<Time<Real>>,
     mut feed: MessageWriter<GameFeed>,
@@ -339,6 +407,69 @@ pub(crate) fn tick_round(
             net.write(MeshCommand::SendReliable(round.next_event(kind)).into());
         }
     }
+    let round_seed = round.info.round_seed;
+    for local in &mut round.locals {
+        let skeleton = seat_poses.0.get(usize::from(local.seat) - 1).and_then(Option::as_ref);
+        for kind in tick_seat(local, t_ms, skeleton) {
+            local.event_seq += 1;
+            net.write(
+                MeshCommand::SendReliable(PeerMsg::Game(GameEvent {
+                    round_seed,
+                    seat: local.seat,
+                    seq: local.event_seq,
+                    round_ms: u32::try_from(t_ms.max(0)).unwrap_or(u32::MAX),
+                    kind,
+                    totals: local.totals(),
+                }))
+                .into(),
+            );
+        }
+    }
+}
+
+/// Runs a local seat's rules on its skeleton; returns the events to send.
+fn tick_seat(local: &mut SeatRound, t_ms: i64, skeleton: Option<&Skeleton>) -> Vec<GameEventKind> {
+    let mut kinds = Vec::new();
+    match &mut local.play {
+        Play::Rush(rush) => {
+            for ev in rush.update(t_ms, skeleton) {
+                match ev {
+                    RushEvent::Hit { index, pose: target, points, .. } => {
+                        local.flash = Some((target.name_ko().to_string(), points, t_ms));
+                        kinds.push(GameEventKind::Hit { target: clamp_u16(index), points });
+                    }
+                    RushEvent::Miss { index, .. } => kinds.push(GameEventKind::Miss { target: clamp_u16(index) }),
+                    RushEvent::Finished { .. } => kinds.push(GameEventKind::Finished),
+                    _ => {}
+                }
+            }
+        }
+        Play::Quiz { round: quiz, deck } => {
+            for ev in quiz.update(t_ms, skeleton) {
+                match ev {
+                    QuizEvent::Answered { index, choice, correct, points } => {
+                        let text = deck.questions.get(index as usize).and_then(|q| q.choices.get(choice)).cloned().unwrap_or_default();
+                        local.flash = Some((text, points, t_ms));
+                        kinds.push(GameEventKind::Answer {
+                            question: clamp_u16(index),
+                            choice: u8::try_from(choice).ok(),
+                            correct,
+                            points,
+                        });
+                    }
+                    QuizEvent::TimeUp { index } => kinds.push(GameEventKind::Answer {
+                        question: clamp_u16(index),
+                        choice: None,
+                        correct: false,
+                        points: 0,
+                    }),
+                    QuizEvent::Finished { .. } => kinds.push(GameEventKind::Finished),
+                    QuizEvent::Question { .. } => {}
+                }
+            }
+        }
+    }
+    kinds
 }
 
 fn clamp_u16(v: u32) -> u16 {
@@ -349,11 +480,12 @@ fn clamp_u16(v: u32) -> u16 {
 fn publish_live(
     mut round: ResMut<Round>,
     pose: Res<PlayerPose>,
+    seat_poses: Res<SeatPoses>,
     time: Res<Time<Real>>,
     mut net: MessageWriter<NetCommand>,
 ) {
     let now = time.elapsed_secs_f64();
-    if now - round.last_live_s < 1.0 / LIVE_HZ || round.play.is_finished() {
+    if now - round.last_live_s < 1.0 / LIVE_HZ || round.all_finished() {
         return;
     }
     round.last_live_s = now;
@@ -366,6 +498,17 @@ fn publish_live(
         skeleton: pose.skeleton.as_ref().map(QuantizedSkeleton::from_skeleton),
     })).into());
     net.write(MeshCommand::SendUnreliable(PeerMsg::Score(LiveScore { seat: 0, seq, totals: round.totals() })).into());
+    let round_ms = u32::try_from(round.t_ms.max(0)).unwrap_or(0);
+    for local in &round.locals {
+        let skeleton = seat_poses.0.get(usize::from(local.seat) - 1).and_then(Option::as_ref);
+        net.write(MeshCommand::SendUnreliable(PeerMsg::Pose(LivePose {
+            seat: local.seat,
+            seq,
+            round_ms,
+            skeleton: skeleton.map(QuantizedSkeleton::from_skeleton),
+        })).into());
+        net.write(MeshCommand::SendUnreliable(PeerMsg::Score(LiveScore { seat: local.seat, seq, totals: local.totals() })).into());
+    }
 }
 
 /// The scoreboard from our own totals and the last totals each peer sent. Sorted by points
@@ -388,8 +531,8 @@ pub fn build_report(
         .players
         .iter()
         .map(|&id| {
-            let (t, dropped) = if Some(id) == my_id {
-                (round.totals(), false)
+            let (t, dropped) = if let Some(t) = round.totals_of(id, my_id) {
+                (t, false)
             } else {
                 let peer = board.peers.get(&id);
                 let finished = peer.is_some_and(|p| p.finished);
@@ -422,7 +565,7 @@ fn finish_round(
     mut net: MessageWriter<NetCommand>,
     mut next: ResMut<NextState<Screen>>,
 ) {
-    if !round.play.is_finished() {
+    if !round.all_finished() {
         return;
     }
     let now = time.elapsed_secs_f64();
@@ -430,6 +573,7 @@ fn finish_round(
     let me = session.my_id();
     let still_playing = round.info.players.iter().any(|&id| {
         Some(id) != me
+            && !round.is_local_seat(id)
             && !board.peers.get(&id).is_some_and(|p| p.finished)
             && session
                 .room

@@ -10,7 +10,8 @@
 //! - [`settings`]: the player's saved settings.
 //! - [`session`]: the contract with the network plugin (commands, events, room view).
 //! - [`net`]: the network plugin over the `mesh` crate (and the embedded server).
-//! - [`camera`]: the frame source; [`pose`]: the pose model.
+//! - [`camera`]: the frame source; [`pose`]: the pose model; [`couch`]: several people in
+//!   front of one camera, each in their seat.
 //! - [`flow`]: the moves between screens.
 //! - [`flash`]: the camera latency test (the window flashes, the camera sees it).
 //! - [`game`]: rounds driven by `shared::rules`.
@@ -25,6 +26,7 @@ pub mod audio;
 pub mod bot;
 pub mod camera;
 pub mod cli;
+pub mod couch;
 pub mod deck;
 pub mod demo;
 pub mod flash;

@@ -20,11 +20,12 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
 use shared::pose::Skeleton;
 use shared::protocol::signal::LoadingStage;
+use vision::people::TrackedPerson;
 use vision::pipeline::PipelineOptions;
 use vision::{Frame, LandmarkModel, LoadEvent, LoadHandle, LoadStage, ModelConfig, PosePipeline, VisionError};
 
 use crate::settings::Settings;
-use crate::state::{ClientSet, InferencePlacement, LatestFrame, ModelChoice, ModelStatus, PlayerPose};
+use crate::state::{ClientSet, InferencePlacement, LatestFrame, ModelChoice, ModelStatus, PlayerPose, SeenPeople};
 
 /// Where inference runs; set from the plugin's `placement`, may be changed while running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Resource)]
@@ -58,11 +59,13 @@ pub struct PoseRunner {
     stage: Mutex<Stage>,
     /// The newest frame not yet given to the pipeline.
     pending: Option<Frame>,
+    /// People tracked per frame (1: the single-person path).
+    people: usize,
 }
 
 impl Default for PoseRunner {
     fn default() -> Self {
-        PoseRunner { stage: Mutex::new(Stage::Idle), pending: None }
+        PoseRunner { stage: Mutex::new(Stage::Idle), pending: None, people: 1 }
     }
 }
 
@@ -83,11 +86,20 @@ pub struct PosePlugin {
     /// The landmark model; `None`: the model setting (else lite).
     pub model: Option<ModelChoice>,
     pub placement: InferencePlacement,
+    /// How many people to track (1–4). Above 1 every inference tracks everyone in the
+    /// picture into [`SeenPeople`] (the couch plugin seats them); 0 or 1: one person into
+    /// [`PlayerPose`].
+    pub people: usize,
 }
+
+/// The pose plugin's `Update` systems: loading, then inference (couch seating runs after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SystemSet)]
+pub struct PoseSystems;
 
 impl Plugin for PosePlugin {
     fn build(&self, app: &mut App) {
         let chosen = self.model;
+        let people = self.people.clamp(1, 4);
         app.insert_resource(PosePlacement(self.placement))
             .init_resource::<PoseStats>()
             .init_resource::<PoseRunner>()
@@ -95,10 +107,10 @@ impl Plugin for PosePlugin {
                 Startup,
                 move |settings: Option<Res<Settings>>, runner: ResMut<PoseRunner>, status: ResMut<ModelStatus>| {
                     let choice = chosen.or(settings.map(|s| s.model)).unwrap_or_default();
-                    start_loading(choice.into(), runner, status);
+                    start_loading(choice.into(), people, runner, status);
                 },
             )
-            .add_systems(Update, (poll_loading, run_inference).chain().in_set(ClientSet::Pose));
+            .add_systems(Update, (poll_loading, run_inference).chain().in_set(PoseSystems).in_set(ClientSet::Pose));
     }
 }
 
@@ -110,7 +122,7 @@ fn lobby_stage(stage: LoadStage) -> LoadingStage {
     }
 }
 
-fn start_loading(model: LandmarkModel, mut runner: ResMut<PoseRunner>, mut status: ResMut<ModelStatus>) {
+fn start_loading(model: LandmarkModel, people: usize, mut runner: ResMut<PoseRunner>, mut status: ResMut<ModelStatus>) {
     let models = ModelConfig::with_landmark(model);
     info!(model = %model, dir = %models.dir.display(), "loading the pose model");
     *status = ModelStatus {
@@ -120,8 +132,9 @@ fn start_loading(model: LandmarkModel, mut runner: ResMut<PoseRunner>, mut statu
         started: Some(Instant::now()),
         first_skeleton_after: None,
     };
-    *runner.stage.get_mut().unwrap_or_else(|p| p.into_inner()) =
-        Stage::Loading(LoadHandle::spawn(models, PipelineOptions::default()));
+    let options = PipelineOptions { max_people: people, ..PipelineOptions::default() };
+    runner.people = people;
+    *runner.stage.get_mut().unwrap_or_else(|p| p.into_inner()) = Stage::Loading(LoadHandle::spawn(models, options));
 }
 
 fn poll_loading(mut runner: ResMut<PoseRunner>, mut status: ResMut<ModelStatus>) {
@@ -154,9 +167,16 @@ fn poll_loading(mut runner: ResMut<PoseRunner>, mut status: ResMut<ModelStatus>)
     }
 }
 
+/// What one inference found: one person, or everyone (couch play).
+enum Found {
+    One(Option<Skeleton>),
+    People(Vec<TrackedPerson>),
+}
+
 /// One inference's outcome.
 struct Inference {
-    result: Result<Option<Skeleton>, VisionError>,
+    result: Result<Found, VisionError>,
+    frame_size: (u32, u32),
     took: Duration,
     detector_runs: u64,
     frame_seq: u64,
@@ -166,12 +186,17 @@ struct Inference {
 }
 
 impl Inference {
-    fn run(pipeline: &mut PosePipeline, frame: &Frame) -> Inference {
+    fn run(pipeline: &mut PosePipeline, frame: &Frame, people: usize) -> Inference {
         let t = Instant::now();
-        let result = pipeline.process(frame);
+        let result = if people > 1 {
+            pipeline.process_people(frame).map(Found::People)
+        } else {
+            pipeline.process(frame).map(Found::One)
+        };
         let done = Instant::now();
         Inference {
             result,
+            frame_size: (frame.width, frame.height),
             took: done - t,
             detector_runs: pipeline.stats().detector_runs,
             frame_seq: frame.seq,
@@ -182,7 +207,13 @@ impl Inference {
 }
 
 /// Records one inference's outcome.
-fn publish(inference: Inference, pose: &mut PlayerPose, stats: &mut PoseStats, status: &mut ModelStatus) {
+fn publish(
+    inference: Inference,
+    pose: &mut PlayerPose,
+    seen: &mut SeenPeople,
+    stats: &mut PoseStats,
+    status: &mut ModelStatus,
+) {
     stats.inferences += 1;
     stats.detector_runs = inference.detector_runs;
     stats.last_inference = inference.took;
@@ -191,11 +222,23 @@ fn publish(inference: Inference, pose: &mut PlayerPose, stats: &mut PoseStats, s
     pose.captured = Some(inference.captured);
     pose.inferred_at = Some(inference.done);
     match inference.result {
-        Ok(skeleton) => {
-            if skeleton.is_some() && status.first_skeleton_after.is_none() {
+        Ok(found) => {
+            let anyone = match &found {
+                Found::One(skeleton) => skeleton.is_some(),
+                Found::People(people) => !people.is_empty(),
+            };
+            if anyone && status.first_skeleton_after.is_none() {
                 status.first_skeleton_after = status.started.map(|s| s.elapsed());
             }
-            pose.skeleton = skeleton;
+            match found {
+                Found::One(skeleton) => pose.skeleton = skeleton,
+                // The couch plugin puts each person in their seat (PlayerPose is seat 0).
+                Found::People(people) => {
+                    seen.people = people;
+                    seen.frame_seq = Some(inference.frame_seq);
+                    seen.frame_size = inference.frame_size;
+                }
+            }
         }
         Err(e) => {
             stats.errors += 1;
@@ -203,6 +246,7 @@ fn publish(inference: Inference, pose: &mut PlayerPose, stats: &mut PoseStats, s
                 warn!("pose inference failed ({} times so far): {e}", stats.errors);
             }
             pose.skeleton = None;
+            seen.people.clear();
         }
     }
 }
@@ -212,10 +256,12 @@ fn run_inference(
     placement: Res<PosePlacement>,
     mut runner: ResMut<PoseRunner>,
     mut pose: ResMut<PlayerPose>,
+    mut seen: ResMut<SeenPeople>,
     mut stats: ResMut<PoseStats>,
     mut status: ResMut<ModelStatus>,
 ) {
     let runner = &mut *runner;
+    let people = runner.people;
     if latest.fresh
         && let Some(frame) = &latest.frame
     {
@@ -225,7 +271,7 @@ fn run_inference(
     // A finished pool task hands the pipeline back.
     if let Stage::InPool(task) = stage {
         let Some((pipeline, inference)) = block_on(poll_once(task)) else { return };
-        publish(inference, &mut pose, &mut stats, &mut status);
+        publish(inference, &mut pose, &mut seen, &mut stats, &mut status);
         *stage = Stage::Ready(pipeline);
     }
     let Stage::Ready(_) = stage else { return };
@@ -233,13 +279,13 @@ fn run_inference(
     match placement.0 {
         InferencePlacement::Frame => {
             let Stage::Ready(pipeline) = stage else { return };
-            let inference = Inference::run(pipeline, &frame);
-            publish(inference, &mut pose, &mut stats, &mut status);
+            let inference = Inference::run(pipeline, &frame, people);
+            publish(inference, &mut pose, &mut seen, &mut stats, &mut status);
         }
         InferencePlacement::Pool => {
             let Stage::Ready(mut pipeline) = std::mem::replace(stage, Stage::Failed) else { return };
             let task = AsyncComputeTaskPool::get().spawn(async move {
-                let inference = Inference::run(&mut pipeline, &frame);
+                let inference = Inference::run(&mut pipeline, &frame, people);
                 (pipeline, inference)
             });
             *stage = Stage::InPool(task);
@@ -269,7 +315,7 @@ mod tests {
         let mut app = App::new();
         app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin)).add_plugins((
             CameraPlugin { source: Some(SourceConfig::Folder { path: dir.path().to_path_buf(), fps: 30.0 }) },
-            PosePlugin { model: None, placement },
+            PosePlugin { model: None, placement, people: 1 },
         ));
         for n in 1..=max_updates {
             app.update();
@@ -325,7 +371,7 @@ mod tests {
                 SessionPlugin,
                 GamePlugin,
                 CameraPlugin { source: Some(SourceConfig::Folder { path: dir.path().to_path_buf(), fps: 60.0 }) },
-                PosePlugin { model: None, placement: InferencePlacement::Frame },
+                PosePlugin { model: None, placement: InferencePlacement::Frame, people: 1 },
             ))
             .init_resource::<ActiveDeck>()
             .insert_state(Screen::Game);

@@ -191,7 +191,8 @@ pub struct PeerLive {
     pub report: Option<MatchReport>,
 }
 
-/// Other players' live state in the current round, keyed by peer id.
+/// Other players' live state in the current round, keyed by player id (a peer's local
+/// seats have their own entries).
 #[derive(Debug, Clone, Default, Resource)]
 pub struct PeerBoard {
     pub round_seed: u64,
@@ -205,10 +206,30 @@ impl PeerBoard {
         self.peers.clear();
     }
 
-    /// Applies one peer message; stale or foreign-round messages are ignored.
-    pub fn apply(&mut self, from: PeerId, msg: &PeerMsg) {
+    /// Applies one peer message from device `from`; stale or foreign-round messages are
+    /// ignored. A message about a local seat (`seat` > 0) goes to that seat's player, looked
+    /// up in `room`; a seat the room does not give `from` is dropped (a peer scores only for
+    /// the people in front of its own camera).
+    pub fn apply(&mut self, from: PeerId, msg: &PeerMsg, room: Option<&RoomSnapshot>) {
+        let seat = match msg {
+            PeerMsg::Game(ev) => ev.seat,
+            PeerMsg::Pose(p) => p.seat,
+            PeerMsg::Score(s) => s.seat,
+            _ => 0,
+        };
+        let player = match (seat, room) {
+            (0, _) => from,
+            (n, Some(room)) => match room.seat_player(from, n) {
+                Some(player) => player,
+                None => {
+                    debug!(from, seat = n, "a message for a seat this peer does not have; dropped");
+                    return;
+                }
+            },
+            (_, None) => return,
+        };
         let round_seed = self.round_seed;
-        let peer = self.peers.entry(from).or_default();
+        let peer = self.peers.entry(player).or_default();
         match msg {
             PeerMsg::Game(ev) if ev.round_seed == round_seed && ev.seq > peer.event_seq => {
                 peer.event_seq = ev.seq;
@@ -289,7 +310,7 @@ fn apply_net_events(
                     link.rtt_ms = *rtt_ms;
                 }
             }
-            NetEvent::Peer { from, msg } => board.apply(*from, msg),
+            NetEvent::Peer { from, msg } => board.apply(*from, msg, session.room.as_ref()),
             NetEvent::ResultRecorded { match_id, agreed, status } => {
                 session.recorded = Some((*match_id, *agreed));
                 session.recorded_status = Some(*status);

@@ -5,7 +5,8 @@
 //! - [`Screen`], the screens as Bevy states;
 //! - the values one plugin produces and others read each frame: [`LatestFrame`] (camera →
 //!   pose, UI), [`CameraPicture`] (camera → UI), [`ModelStatus`] (pose → flow, loading screen,
-//!   bots), [`PlayerPose`] (pose or a script → game, UI);
+//!   bots), [`PlayerPose`] (pose or a script → game, UI), and for couch play [`SeenPeople`]
+//!   (pose → couch, loading screen) and [`SeatPoses`] (couch → game, UI);
 //! - the player's choices that several plugins take as settings: [`ModelChoice`],
 //!   [`InferencePlacement`], [`JoinIntent`];
 //! - [`ClientSet`], one system set per stage of a frame, ordered once by [`StatePlugin`]:
@@ -62,6 +63,8 @@ impl Plugin for StatePlugin {
             .init_resource::<CameraPicture>()
             .init_resource::<ModelStatus>()
             .init_resource::<PlayerPose>()
+            .init_resource::<SeenPeople>()
+            .init_resource::<SeatPoses>()
             .configure_sets(
                 Update,
                 (ClientSet::Input, ClientSet::Pose, ClientSet::Game, ClientSet::Net, ClientSet::Ui).chain(),
@@ -130,6 +133,21 @@ pub struct PlayerPose {
     /// When the model finished with it (the skeleton existed from then on).
     pub inferred_at: Option<Instant>,
 }
+
+/// Everyone the model tracks in front of the camera, when it tracks several people (couch
+/// play): set in [`ClientSet::Pose`] with every inference; `people` is empty otherwise.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct SeenPeople {
+    pub people: Vec<vision::people::TrackedPerson>,
+    /// The frame they were found in, and its size in pixels.
+    pub frame_seq: Option<u64>,
+    pub frame_size: (u32, u32),
+}
+
+/// The skeletons of this device's local seats 1, 2, 3 (index 0 is seat 1; `None`: nobody
+/// in that seat's spot). Seat 0, the device's own player, is [`PlayerPose`].
+#[derive(Debug, Clone, Default, Resource)]
+pub struct SeatPoses(pub Vec<Option<Skeleton>>);
 
 /// Pose landmark model size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]

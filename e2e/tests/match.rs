@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 
 use bevy::app::AppExit;
 use bevy::prelude::App;
-use client::app::headless_bot_app;
+use client::app::headless_couch_bot_app;
 use client::bot::{BotPlugin, BotReport, CONFIDENT_POSE, Script};
 use client::cli::SourceSpec;
 use client::game::FinalBoard;
 use client::pose::PoseStats;
-use client::state::{JoinIntent, ModelStatus, Screen};
+use client::couch::Couch;
+use client::state::{JoinIntent, ModelStatus, PlayerPose, Screen, SeatPoses};
+use shared::pose::Joint;
 use client::session::{PeerBoard, Session};
 use mesh::harness::wait_for;
 use mesh::{Command, Config, Event, Mesh};
@@ -59,7 +61,12 @@ impl Server {
     }
 
     fn bot_with(&self, name: &str, join: JoinIntent, source: SourceSpec, plugin: BotPlugin) -> Bot {
-        let app = headless_bot_app(&self.url, name, join, source, &self.dir.join(name), plugin);
+        self.couch_bot(name, join, source, plugin, &[])
+    }
+
+    /// A bot with other people in front of its camera (`--couch`), each a local seat.
+    fn couch_bot(&self, name: &str, join: JoinIntent, source: SourceSpec, plugin: BotPlugin, couch: &[&str]) -> Bot {
+        let app = headless_couch_bot_app(&self.url, name, join, source, &self.dir.join(name), plugin, couch);
         Bot { name: name.to_string(), app: Some(app), exit: None }
     }
 
@@ -262,6 +269,46 @@ fn three_bots_with_the_real_model_play_a_match_and_agree() {
 
     let history = server.history(names[0]);
     assert!(history.iter().any(|m| m.agreed && m.scores == board.scores), "history lacks the match: {history:#?}");
+}
+
+/// Couch play: one device whose camera shows two people (`two_people.png`: the astronaut
+/// twice, one mirrored) seats both — its own player and a local seat — and plays with a
+/// remote bot; the board has three players, everyone agrees, the history has each seat.
+#[test]
+fn couch_two_local_seats_and_a_remote_bot_play_a_match_and_agree() {
+    let server = Server::start("couch");
+    let pictures = server.dir.join("two_people");
+    std::fs::create_dir_all(&pictures).expect("a picture folder");
+    std::fs::copy(Path::new(IMAGES).join("two_people.png"), pictures.join("0001.png")).expect("copy two_people.png");
+    let sofa = SourceSpec::Pictures(vision::SourceConfig::Folder { path: pictures, fps: FPS });
+    let mut bots = vec![server.couch_bot("sofa", JoinIntent::Create, sofa, server.bot_plugin(3), &["sofa2"])];
+    let code = room_code(&mut bots[0]);
+    bots.push(server.bot("remote", JoinIntent::Code(code), images(), 3));
+    run(&mut bots, |_, _| false);
+
+    let board = agreed_board(&bots);
+    let mut on_board: Vec<&str> = board.scores.iter().map(|l| l.name.as_str()).collect();
+    on_board.sort_unstable();
+    assert_eq!(on_board, ["remote", "sofa", "sofa2"], "{board:?}");
+    assert!(board.scores.iter().all(|l| !l.dropped), "{board:?}");
+
+    // Both people were seen and seated, one on each half of the picture.
+    let world = bots[0].app().world();
+    let couch = world.resource::<Couch>();
+    assert!(couch.seats.iter().all(Option::is_some), "not everyone seated: {couch:?}");
+    let seat0 = world.resource::<PlayerPose>().skeleton.clone().expect("seat 0 has a skeleton");
+    let seat1 = world.resource::<SeatPoses>().0.first().cloned().flatten().expect("seat 1 has a skeleton");
+    let (x0, x1) = (seat0.get(Joint::Nose).x, seat1.get(Joint::Nose).x);
+    assert!((x0 < 0.5) != (x1 < 0.5), "both seats on one half: noses at x {x0:.2} and {x1:.2}");
+    // The remote bot saw both seats' live skeletons, each under its own player.
+    let sofa2 = board.scores.iter().find(|l| l.name == "sofa2").map(|l| l.player).expect("the local seat is on the board");
+    let remote_board = &bots[1].app().world().resource::<PeerBoard>().peers;
+    assert!(
+        remote_board.get(&sofa2).is_some_and(|l| l.pose_seq > 0 && l.skeleton.is_some()),
+        "the remote bot got no live skeleton of the local seat: {remote_board:#?}"
+    );
+    let history = server.history("sofa2");
+    assert!(history.iter().any(|m| m.agreed && m.scores == board.scores), "history lacks the seat's match: {history:#?}");
 }
 
 /// A scripted hitter, a scripted idler and a model-driven bot; the model-driven one is

@@ -517,6 +517,7 @@ impl Driver {
             Command::History { limit } => ClientMsg::History { limit },
             Command::HistoryPage { before, limit } => ClientMsg::HistoryPage { before, limit },
             Command::SetVisibility(visibility) => ClientMsg::SetVisibility { visibility },
+            Command::SetLocalSeats(names) => ClientMsg::SetLocalSeats { names },
             Command::SendReliable(msg) => {
                 self.broadcast(Channel::Reliable, &msg);
                 return Ok(());
@@ -613,13 +614,14 @@ impl Driver {
         Ok(())
     }
 
-    /// Links follow the room: a link to every other player, none to anyone else.
+    /// Links follow the room: a link to every other device, none to anyone else.
     async fn follow_room(&mut self, snapshot: &RoomSnapshot) {
         let now = Instant::now();
         let present: HashMap<PeerId, &str> = snapshot
             .players
             .iter()
-            .filter(|p| p.id != self.me)
+            // Local seats play on their device's link: no link of their own.
+            .filter(|p| p.id != self.me && p.device.is_none())
             .map(|p| (p.id, p.name.as_str()))
             .collect();
         let gone: Vec<PeerId> = self.slots.keys().filter(|p| !present.contains_key(p)).copied().collect();

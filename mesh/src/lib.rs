@@ -168,6 +168,8 @@ pub enum Command {
     HistoryPage { before: Option<i64>, limit: u16 },
     /// Host only: private (joined by code) or public (quick match may fill it).
     SetVisibility(RoomVisibility),
+    /// In the lobby: the other people playing in front of this camera (local seats 1–3).
+    SetLocalSeats(Vec<String>),
     /// To every linked peer on the reliable channel.
     SendReliable(PeerMsg),
     /// To every linked peer on the unreliable channel.

@@ -38,7 +38,8 @@ impl DeckShare {
         let me = session.my_id();
         room.players
             .iter()
-            .filter(|p| Some(p.id) != me && p.connected && !self.has_deck(p.id, active.digest()))
+            // Local seats play on their device's deck (theirs or ours).
+            .filter(|p| Some(p.id) != me && p.device.is_none() && p.connected && !self.has_deck(p.id, active.digest()))
             .map(|p| p.id)
             .collect()
     }
@@ -127,7 +128,7 @@ pub(super) fn share_deck(
     let linked = |id: &PeerId| session.links.get(id).is_some_and(|l| l.state == LinkState::Open);
     share.sent.retain(|id, _| linked(id));
     share.holding.retain(|id, _| linked(id));
-    for p in room.players.iter().filter(|p| Some(p.id) != me && p.connected && linked(&p.id)) {
+    for p in room.players.iter().filter(|p| Some(p.id) != me && p.device.is_none() && p.connected && linked(&p.id)) {
         if share.sent.get(&p.id) == Some(&active.digest) {
             continue;
         }

@@ -10,7 +10,8 @@ use shared::rules::{AnswerLayout, PoseId};
 use super::draw::{BODY_VIEW, FULL_VIEW, fit};
 use super::{ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, mode_label, reconnecting_bar, root_ui};
 use crate::game::{Play, Round};
-use crate::state::{CameraPicture, PlayerPose};
+use crate::couch::seat_colour;
+use crate::state::{CameraPicture, PlayerPose, SeatPoses};
 use crate::session::{PeerBoard, Session};
 use crate::settings::Settings;
 
@@ -27,6 +28,7 @@ pub(crate) fn game_screen(
     mut contexts: EguiContexts,
     round: Option<Res<Round>>,
     pose: Res<PlayerPose>,
+    seat_poses: Res<SeatPoses>,
     board: Res<PeerBoard>,
     session: Res<Session>,
     settings: Res<Settings>,
@@ -79,6 +81,9 @@ pub(crate) fn game_screen(
             .map(|&id| {
                 if Some(id) == me {
                     (format!("{} (나/me)", session.player_name(id)), totals.points, pose.skeleton.as_ref(), true, false)
+                } else if let Some(local) = round.locals.iter().find(|l| l.player == id) {
+                    let skeleton = seat_poses.0.get(usize::from(local.seat) - 1).and_then(Option::as_ref);
+                    (format!("{} (나/me)", session.player_name(id)), local.totals().points, skeleton, true, false)
                 } else {
                     let peer = board.peers.get(&id);
                     (
@@ -190,8 +195,21 @@ pub(crate) fn game_screen(
             painter.text(rect.center_bottom() - egui::vec2(0.0, 24.0), egui::Align2::CENTER_CENTER,
                 "카메라 화면 없음 / No camera picture", egui::FontId::proportional(18.0), MUTED);
         }
+        // Couch play: every local seat in its colour, its name over its head.
+        for local in &round.locals {
+            let Some(s) = seat_poses.0.get(usize::from(local.seat) - 1).and_then(Option::as_ref) else { continue };
+            let [r, g, b] = seat_colour(local.seat);
+            let colour = egui::Color32::from_rgb(r, g, b);
+            draw_skeleton(&painter, rect, FULL_VIEW, s, settings.mirror, colour, 4.0);
+            let nose = s.get(shared::pose::Joint::Nose);
+            let x = if settings.mirror { 1.0 - nose.x } else { nose.x };
+            let at = egui::pos2(rect.min.x + x * rect.width(), rect.min.y + (nose.y * rect.height() - 40.0).max(16.0));
+            let flash = local.flash.as_ref().filter(|(_, _, t)| round.t_ms - t < FLASH_MS).map(|(_, p, _)| format!("  +{p}"));
+            painter.text(at, egui::Align2::CENTER_CENTER, format!("{}{}", session.player_name(local.player), flash.unwrap_or_default()), egui::FontId::proportional(22.0), colour);
+        }
         match &pose.skeleton {
             Some(s) => draw_skeleton(&painter, rect, FULL_VIEW, s, settings.mirror, ACCENT, 4.0),
+            None if !round.locals.is_empty() => {}
             None => {
                 painter.text(rect.center(), egui::Align2::CENTER_CENTER, "사람이 안 보여요 / Nobody in view",
                     egui::FontId::proportional(26.0), BAD);

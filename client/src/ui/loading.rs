@@ -1,12 +1,17 @@
 //! Loading: our own model's stages as progress bars, every player's stage and readiness
-//! live, cancel; the host may start without players that are not ready.
+//! live, cancel; the host may start without players that are not ready. With several people
+//! in front of the camera (couch play), "find your spot": who is seen where, in which seat.
 
 use bevy::prelude::*;
-use bevy_egui::{EguiContexts, egui};
+use bevy_egui::{EguiContexts, EguiTextureHandle, egui};
+use shared::pose::Joint;
 use shared::protocol::signal::LoadingStage;
 
-use super::{BAD, GOOD, MUTED, card, screen, stage_label};
-use crate::state::ModelStatus;
+use super::draw::FULL_VIEW;
+use super::{BAD, GOOD, MUTED, card, draw_skeleton, screen, stage_label};
+use crate::couch::{Couch, seat_colour};
+use crate::settings::Settings;
+use crate::state::{CameraPicture, ModelStatus, SeenPeople};
 use crate::session::{MeshCommand, NetCommand, Session};
 
 /// Our stages in order, with their labels.
@@ -40,12 +45,22 @@ pub(crate) fn overall_progress(current: LoadingStage, progress: f32) -> f32 {
     STAGES.iter().map(|(s, _)| stage_progress(*s, current, progress)).sum::<f32>() / STAGES.len() as f32
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn loading_screen(
     mut contexts: EguiContexts,
     mut session: ResMut<Session>,
     model: Res<ModelStatus>,
+    couch: Option<ResMut<Couch>>,
+    seen: Res<SeenPeople>,
+    picture: Res<CameraPicture>,
+    settings: Res<Settings>,
     mut net: MessageWriter<NetCommand>,
 ) -> Result {
+    let texture = match (&couch, picture.image.clone()) {
+        (Some(_), Some(h)) => Some(contexts.add_image(EguiTextureHandle::Strong(h))),
+        _ => None,
+    };
+    let mut couch = couch;
     let ctx = contexts.ctx_mut()?.clone();
     let room = session.room.clone();
     let is_host = session.is_host();
@@ -100,6 +115,12 @@ pub(crate) fn loading_screen(
                 });
             });
         });
+        if let Some(couch) = couch.as_deref_mut() {
+            ui.add_space(8.0);
+            card(ui, "자리 찾기 / Find your spot", |ui| {
+                find_your_spot(ui, couch, &seen, texture, &picture, settings.mirror, &settings.name);
+            });
+        }
         ui.add_space(10.0);
         ui.horizontal(|ui| {
             if ui.button("취소 / Cancel").clicked() {
@@ -115,6 +136,66 @@ pub(crate) fn loading_screen(
         net.write(c);
     }
     Ok(())
+}
+
+/// Couch play: the camera picture with everyone the model sees, coloured by their seat,
+/// the seats with who is seen, and a button to take the seats again left to right.
+fn find_your_spot(
+    ui: &mut egui::Ui,
+    couch: &mut Couch,
+    seen: &SeenPeople,
+    texture: Option<egui::TextureId>,
+    picture: &CameraPicture,
+    mirror: bool,
+    me: &str,
+) {
+    ui.label("화면 앞에 한 줄로 서 주세요. 왼쪽부터 자리가 정해져요 / Stand in a row in front of the camera: seats go left to right.");
+    ui.horizontal(|ui| {
+        let aspect = if picture.size.y > 0 { picture.size.x as f32 / picture.size.y as f32 } else { 4.0 / 3.0 };
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(300.0 * aspect, 300.0), egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 6.0, egui::Color32::from_gray(12));
+        if let Some(tex) = texture {
+            let uv = if mirror {
+                egui::Rect::from_min_max(egui::pos2(1.0, 0.0), egui::pos2(0.0, 1.0))
+            } else {
+                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
+            };
+            painter.image(tex, rect, uv, egui::Color32::WHITE);
+        }
+        for person in &seen.people {
+            let seat = couch.seen.iter().find(|(id, _)| *id == person.id).and_then(|(_, seat)| *seat);
+            let colour = seat.map_or(MUTED, |s| {
+                let [r, g, b] = seat_colour(s);
+                egui::Color32::from_rgb(r, g, b)
+            });
+            draw_skeleton(&painter, rect, FULL_VIEW, &person.skeleton, mirror, colour, 3.0);
+            let nose = person.skeleton.get(Joint::Nose);
+            let x = if mirror { 1.0 - nose.x } else { nose.x };
+            let at = egui::pos2(rect.min.x + x * rect.width(), rect.min.y + (nose.y * rect.height() - 28.0).max(12.0));
+            let label = seat.map_or_else(|| "자리 없음 / no seat".to_owned(), |s| couch.seat_name(s, me));
+            painter.text(at, egui::Align2::CENTER_CENTER, label, egui::FontId::proportional(18.0), colour);
+        }
+        ui.vertical(|ui| {
+            for seat in 0..couch.seat_count() {
+                let Ok(seat) = u8::try_from(seat) else { continue };
+                let [r, g, b] = seat_colour(seat);
+                let taken = couch.seats.get(usize::from(seat)).copied().flatten().is_some();
+                ui.horizontal(|ui| {
+                    ui.label(egui::RichText::new(format!("● {}", couch.seat_name(seat, me))).color(egui::Color32::from_rgb(r, g, b)).size(20.0));
+                    if taken {
+                        ui.label(egui::RichText::new("✔ 보여요 / seen").color(GOOD));
+                    } else {
+                        ui.label(egui::RichText::new("안 보여요 — 화면 안으로 / not seen — step into the picture").color(BAD));
+                    }
+                });
+            }
+            ui.add_space(6.0);
+            if ui.button("왼쪽부터 다시 앉기 / Take seats again, left to right").clicked() {
+                couch.retake = true;
+            }
+        });
+    });
 }
 
 #[cfg(test)]

@@ -230,8 +230,14 @@ pub(crate) fn lobby_screen(
                         let crown = if p.id == room.host { "★ " } else { "   " };
                         let name = egui::RichText::new(format!("{crown}{}", p.name)).size(20.0);
                         ui.label(if p.id == room.host { name.color(ACCENT) } else { name });
-                        if Some(p.id) == me {
+                        if Some(p.id) == me || (p.device.is_some() && p.device == me) {
                             ui.label(egui::RichText::new("나 / me").color(GOOD));
+                            if p.device.is_some() {
+                                ui.label(egui::RichText::new("같은 카메라 / same camera").color(MUTED));
+                            }
+                        } else if let Some(device) = p.device {
+                            let owner = room.players.iter().find(|o| o.id == device).map_or("?", |o| o.name.as_str());
+                            ui.label(egui::RichText::new(format!("{owner}의 카메라 / on {owner}'s camera")).color(MUTED));
                         } else if reconnecting.contains(&p.id) {
                             ui.label(egui::RichText::new("⟳ 재연결 중… / reconnecting…").color(BAD));
                         } else {

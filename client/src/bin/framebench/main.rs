@@ -5,13 +5,15 @@
 //!
 //! Two more modes, each printing its own table:
 //! - `--import 8,16,32`: the frame loop while documents import (see `import.rs`);
-//! - `--latency`: camera → skeleton → rules → hit, per hit (see `latency.rs`).
+//! - `--latency`: camera → skeleton → rules → hit, per hit (see `latency.rs`);
+//! - `--people 1,2`: the loop tracking several people for couch play (see `couch.rs`).
 //!
 //! Each configuration runs a headless Bevy app (MinimalPlugins + StatesPlugin + the camera and
 //! pose plugins) on the image-folder source (astronaut.png at 30 fps), paced at 60 Hz like a
 //! display would. It measures the longest frame while the model loads (target: none over
 //! 50 ms), the first-result delay, and then the achieved FPS and frame times.
 
+mod couch;
 mod import;
 mod latency;
 
@@ -45,6 +47,10 @@ pub struct Args {
     /// Instead of the placement table: latency from capture to hit at 15, 30 and 60 fps.
     #[arg(long)]
     latency: bool,
+    /// Instead of the placement table: the frame loop tracking this many people (couch
+    /// play; comma-separated counts, e.g. `1,2`: 1 plays astronaut.png, more two_people.png).
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["latency", "import"])]
+    people: Option<Vec<usize>>,
     /// `--latency`: a folder of pictures of a person going into a pose and holding it,
     /// played in a loop (default: the rendered sequence in assets/testdata/rendered).
     #[arg(long, value_name = "DIR")]
@@ -77,13 +83,13 @@ pub fn pose_app(dir: &Path, fps: f32, model: ModelChoice, placement: InferencePl
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin)).add_plugins((
         CameraPlugin { source: Some(vision::SourceConfig::Folder { path: dir.to_path_buf(), fps }) },
-        PosePlugin { model: Some(model), placement },
+        PosePlugin { model: Some(model), placement, people: 1 },
     ));
     app
 }
 
 /// Sleeps out the rest of a frame started at `t`, like a display's refresh.
-fn pace_from(t: Instant, args: &Args) {
+pub fn pace_from(t: Instant, args: &Args) {
     let budget = Duration::from_secs_f64(1.0 / args.fps);
     let spent = t.elapsed();
     if spent < budget {
@@ -171,7 +177,7 @@ fn thread_sched() -> Option<(Duration, Duration)> {
     Some((f.next()??, f.next()??))
 }
 
-fn pct(v: &mut [Duration], p: f64) -> Duration {
+pub fn pct(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
     v.get(((v.len().saturating_sub(1)) as f64 * p).round() as usize).copied().unwrap_or_default()
 }
@@ -245,6 +251,12 @@ fn main() -> Result<()> {
     if let Some(sizes) = &args.import {
         let result = import::bench(&dir, sizes, &args);
         let _ = std::fs::remove_dir_all(&dir);
+        load();
+        return result;
+    }
+    if let Some(people) = &args.people {
+        let _ = std::fs::remove_dir_all(&dir);
+        let result = couch::bench(people, &args);
         load();
         return result;
     }
