@@ -17,6 +17,7 @@ use shared::rules::fixtures::{pose_skeleton, with_noise};
 
 use std::path::PathBuf;
 
+use crate::couch::Couch;
 use crate::deck::{ActiveDeck, DeckOrigin, Outcome, outcome};
 use crate::game::{FinalBoard, Play, Round};
 use crate::session::{Connection, LinkState, LinkView, NetEvent, PeerBoard, PeerLive, RoundInfo, Session};
@@ -103,6 +104,7 @@ fn fill_demo(
     mut board: ResMut<PeerBoard>,
     mut final_board: ResMut<FinalBoard>,
     mut active: ResMut<ActiveDeck>,
+    couch: Option<Res<Couch>>,
 ) {
     let screen = demo.screen;
     let mode = match (&demo.deck, screen) {
@@ -122,8 +124,21 @@ fn fill_demo(
         Screen::Results => RoomPhase::Results,
         _ => RoomPhase::Lobby,
     };
+    let mut players: Vec<u32> = PLAYERS.iter().map(|(id, _)| *id).collect();
     if screen != Screen::Menu {
-        session.room = Some(room(phase, screen, mode));
+        let mut room = room(phase, screen, mode);
+        // Couch play (`--couch`): the local seats sit right after this device's player.
+        if let Some(couch) = &couch {
+            let me = room.players.iter().find(|p| p.id == ME).cloned();
+            for (i, name) in couch.names.iter().enumerate() {
+                let id = 10 + i as u32;
+                if let Some(me) = &me {
+                    room.players.insert(1 + i, PlayerInfo { id, name: name.clone(), device: Some(ME), ..me.clone() });
+                }
+                players.insert(1 + i, id);
+            }
+        }
+        session.room = Some(room);
     }
     session.links.insert(2, LinkView { state: LinkState::Open, rtt_ms: Some(23), was_open: true });
     session.links.insert(3, LinkView { state: LinkState::Open, rtt_ms: Some(41), was_open: true });
@@ -139,7 +154,7 @@ fn fill_demo(
         round_seed: 7,
         mode,
         duration_ms: 60_000,
-        players: PLAYERS.iter().map(|(id, _)| *id).collect(),
+        players,
     };
     session.round = Some(info);
     board.reset(7);
@@ -198,10 +213,13 @@ fn fill_demo(
 /// readiness as the pose plugin (or the demo data) reports them, so the list and the
 /// "my pose model" bars never disagree.
 fn own_loading_row(model: Res<ModelStatus>, mut session: ResMut<Session>) {
-    let Some(me) = session.room.as_mut().and_then(|r| r.players.iter_mut().find(|p| p.id == ME)) else { return };
-    me.stage = model.stage;
-    me.progress = model.progress;
-    me.ready = model.stage == LoadingStage::Done;
+    let Some(room) = session.room.as_mut() else { return };
+    // This device's row and its local seats' rows (their readiness is the device's).
+    for p in room.players.iter_mut().filter(|p| p.id == ME || p.device == Some(ME)) {
+        p.stage = model.stage;
+        p.progress = model.progress;
+        p.ready = model.stage == LoadingStage::Done;
+    }
 }
 
 /// The deck of the quiz demo, read now (the demo's first screen needs it).
@@ -240,6 +258,16 @@ fn prime_demo_round(round: Option<ResMut<Round>>, mut primed: Local<bool>) {
             return;
         }
     };
+    prime_rush(rush);
+    for local in &mut round.locals {
+        if let Play::Rush(rush) = &mut local.play {
+            prime_rush(rush);
+        }
+    }
+}
+
+/// Plays a Pose Rush from its start up to the demo's round time (see [`prime_demo_round`]).
+fn prime_rush(rush: &mut shared::rules::PoseRush) {
     let mut shown_at = 0;
     let mut last_target = None;
     for t in (-3000..DEMO_ROUND_MS - 1500).step_by(33) {
