@@ -27,11 +27,9 @@ const ROUND_SECS: u16 = 20;
 const DEADLINE: Duration = Duration::from_secs(300);
 
 /// Each bot's routine: three poses in a loop of ~4 s, shorter than the 6 s a target waits,
-/// so a target in the routine is always performed in time. The nine poses the rendered set
-/// shows recognised on ≥ 8 of 10 stills with either model and hit in their sequences; heart,
-/// O and X are left to nobody (X is below the bar; a first run with O in a routine missed
-/// it, and the heart's sequence gives no hit with lite), so their targets must be missed by
-/// all three.
+/// so a target in the routine is always performed in time. Three routines of three leave
+/// three of the twelve poses to nobody: heart, O and X, whose targets must be missed by all
+/// three (a first run with O in a routine missed it).
 const ROUTINES: [(&str, [PoseId; 3]); 3] = [
     ("ana", [PoseId::HandsUp, PoseId::Squat, PoseId::Muscle]),
     ("bora", [PoseId::TPose, PoseId::LeftArmUp, PoseId::LeanRight]),

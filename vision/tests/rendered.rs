@@ -92,34 +92,6 @@ fn explain(s: Option<&Skeleton>, pose: PoseId) -> String {
     out
 }
 
-/// Poses known to fall below the 80 % bar on this set, per model, with the reason measured.
-/// They are still printed in the matrix and must still never be read as another pose beyond
-/// [`KNOWN_CONFUSIONS`]; the test fails if one of them reaches the bar (take it off the list)
-/// or any other pose falls below it.
-/// - X (arms crossed over the chest), both models: the forearms are seen but at least one
-///   wrist is put on its own side (WristOutward > −0.1) in 7–8 of 10 pictures — the crossed
-///   forearms occlude each other and the wrists' identities swap. No rule on the wrists can
-///   see through that; it needs another cue (see the README).
-/// - Heart, full model: 7/10 — the full model opens the elbows of hands joined on the head
-///   to 100–124° (rendered: 75°), past the heart's 105° (+10) where the O begins; lite gives
-///   9/10. Moving the boundary would take the O's (111–155° measured) with it.
-fn known_below_bar(model: LandmarkModel) -> &'static [PoseId] {
-    match model {
-        LandmarkModel::Lite => &[PoseId::ArmsCrossedX],
-        LandmarkModel::Full => &[PoseId::ArmsCrossedX, PoseId::HeartOverHead],
-    }
-}
-
-/// Confusions known on this set beyond 5 % (shown, read as, at most this many).
-/// - Full model: one O (child, cluttered room) read as hands up: elbows 147–155°, wrists 0.9
-///   shoulder widths apart — the model opens the joined hands.
-fn known_confusions(model: LandmarkModel) -> &'static [(PoseId, &'static str, usize)] {
-    match model {
-        LandmarkModel::Lite => &[],
-        LandmarkModel::Full => &[(PoseId::CircleO, "hands_up", 1)],
-    }
-}
-
 fn confusion(model: LandmarkModel) {
     let stills = stills();
     let mut p = PosePipeline::load(&ModelConfig::with_landmark(model)).unwrap();
@@ -148,24 +120,11 @@ fn confusion(model: LandmarkModel) {
         let total: usize = row.values().sum();
         println!("{:>13} {}", pose.key(), cols.iter().map(|c| format!("{:>6}", row.get(c).copied().unwrap_or(0))).collect::<String>());
         let hits = row.get(pose.key()).copied().unwrap_or(0);
-        let known = known_below_bar(model).contains(pose);
-        if hits * 100 < total * 80 && !known {
+        if hits * 100 < total * 80 {
             bad.push(format!("{} recognised on {hits}/{total}", pose.key()));
         }
-        if known {
-            println!("  known below the bar: {} recognised on {hits}/{total}", pose.key());
-            if hits * 100 >= total * 80 {
-                bad.push(format!("{} now reaches the bar ({hits}/{total}): take it off known_below_bar", pose.key()));
-            }
-        }
         for (other, n) in row {
-            let allowed = known_confusions(model)
-                .iter()
-                .any(|(shown, read, most)| shown == pose && read == other && n <= most);
-            if allowed {
-                println!("  known confusion: {} read as {other} on {n}/{total}", pose.key());
-            }
-            if *other != pose.key() && *other != "none" && n * 100 > total * 5 && !allowed {
+            if *other != pose.key() && *other != "none" && n * 100 > total * 5 {
                 bad.push(format!("{} read as {other} on {n}/{total}", pose.key()));
             }
         }
@@ -191,7 +150,6 @@ fn quiz(model: LandmarkModel) {
     let three = AnswerLayout::Choices(3);
     let ox = AnswerLayout::TrueFalse;
     let mut checked = 0;
-    let mut known = 0;
     let mut misread = 0;
     let mut wrong = Vec::new();
     for st in stills() {
@@ -208,14 +166,6 @@ fn quiz(model: LandmarkModel) {
         if got.is_some_and(|g| g != want) {
             misread += 1;
         }
-        if known_below_bar(model).contains(&st.pose) {
-            // Counted for misreads only (see known_below_bar).
-            known += 1;
-            if got != Some(want) {
-                println!("  known below the bar: {} ({}): {:?} read as choice {got:?}", st.file, st.what, st.pose);
-            }
-            continue;
-        }
         checked += 1;
         if got != Some(want) {
             wrong.push(format!("{} ({}): {:?} read as choice {got:?}, want {want}", st.file, st.what, st.pose));
@@ -229,7 +179,7 @@ fn quiz(model: LandmarkModel) {
     // The same bar as the confusion matrix: ≥ 80 % right, and wrong choices (not "no
     // answer") on ≤ 5 %.
     assert!(wrong.len() * 100 <= checked * 20, "{model}: {}", wrong.join("; "));
-    assert!(misread * 100 <= (checked + known) * 5, "{model}: {misread} wrong choices: {}", wrong.join("; "));
+    assert!(misread * 100 <= checked * 5, "{model}: {misread} wrong choices: {}", wrong.join("; "));
 }
 
 #[test]
@@ -240,17 +190,6 @@ fn rendered_quiz_answers_lite() {
 #[test]
 fn rendered_quiz_answers_full() {
     quiz(LandmarkModel::Full);
-}
-
-/// Sequences known to give no hit (each pose has one rendered sequence), with the reason.
-/// - Heart, lite model: every angle and distance is inside the heart's ranges on the held
-///   frames, but the lite model gives the right wrist a visibility of 0.40 (below
-///   MIN_VISIBILITY 0.5): the joined hands on the head hide it. The full model hits it.
-fn known_no_hit(model: LandmarkModel) -> &'static [PoseId] {
-    match model {
-        LandmarkModel::Lite => &[PoseId::HeartOverHead],
-        LandmarkModel::Full => &[],
-    }
 }
 
 /// Frame files of one pose's sequence, in play order.
@@ -328,11 +267,7 @@ fn sequences(model: LandmarkModel) {
                 ),
                 _ => {
                     println!("  {:>13} @{fps}: no hit; last frame: {}", pose.key(), explain(last.as_ref(), pose));
-                    if known_below_bar(model).contains(&pose) || known_no_hit(model).contains(&pose) {
-                        println!("    (known, see known_below_bar / known_no_hit)");
-                    } else {
-                        missing.push(format!("{}@{fps}", pose.key()));
-                    }
+                    missing.push(format!("{}@{fps}", pose.key()));
                 }
             }
         }

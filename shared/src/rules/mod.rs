@@ -101,6 +101,8 @@ mod tests {
             ("straight arms up", pose_skeleton(Some(PoseId::HandsUp)), PoseId::HeartOverHead),
             ("arms circled, not a heart", pose_skeleton(Some(PoseId::CircleO)), PoseId::HeartOverHead),
             ("hands together, not crossed", arms_skeleton((-120.0, 100.0), (-120.0, 100.0)), PoseId::ArmsCrossedX),
+            ("hands on the hips", arms_skeleton((-70.0, -120.0), (-70.0, -120.0)), PoseId::ArmsCrossedX),
+            ("hands joined high, elbows opened", placed((0.6, 1.0), (0.45, 2.0), 0.5), PoseId::HandsUp),
             ("straight arms up", pose_skeleton(Some(PoseId::HandsUp)), PoseId::CircleO),
             ("a heart, not an O", pose_skeleton(Some(PoseId::HeartOverHead)), PoseId::CircleO),
             ("a slight lean", leaning_skeleton(6.0), PoseId::LeanLeft),
@@ -113,6 +115,73 @@ mod tests {
             let score = match_score(&s, p);
             assert!(score < MATCH_THRESHOLD, "{what}: {p:?} scored {score}");
         }
+    }
+
+    /// A standing fixture with the elbows, wrists and nose placed by hand, both sides alike:
+    /// `(outward, up)` from the shoulder centre in shoulder widths. It shows arms as the
+    /// model's landmarks put them, longer against the shoulders than the fixtures' own.
+    fn placed(elbow: (f32, f32), wrist: (f32, f32), nose_up: f32) -> Skeleton {
+        let mut s = pose_skeleton(None);
+        let centre = s.midpoint(Joint::LeftShoulder, Joint::RightShoulder);
+        let sw = s.shoulder_width();
+        let mut put = |j: Joint, outward: f32, up: f32| {
+            let l = s.get_mut(j);
+            (l.x, l.y) = (centre.x + outward * sw, centre.y - up * sw);
+        };
+        // Unmirrored: the person's left is +x.
+        for (sign, e, w) in [(1.0, Joint::LeftElbow, Joint::LeftWrist), (-1.0, Joint::RightElbow, Joint::RightWrist)] {
+            put(e, sign * elbow.0, elbow.1);
+            put(w, sign * wrist.0, wrist.1);
+        }
+        put(Joint::Nose, 0.0, nose_up);
+        s
+    }
+
+    #[test]
+    fn crossed_forearms_read_as_x_whichever_wrist_is_which() {
+        use super::poses::{Feature, Side};
+        // Elbows below and a little inside the shoulders, forearms across the chest: each
+        // wrist crossed over to the other side, the two swapped (each on its own side, as
+        // the model often puts them when the forearms hide each other), or both at the
+        // crossing.
+        for (what, wrist_outward) in [("crossed", -0.2), ("swapped", 0.2), ("at the crossing", 0.0)] {
+            let s = placed((0.45, -0.6), (wrist_outward, -0.25), 0.5);
+            assert!(matches!(best_match(&s, &PoseId::ALL), Some((PoseId::ArmsCrossedX, _))), "{what}: {}", match_score(&s, PoseId::ArmsCrossedX));
+            assert_eq!(read_answer(&s, AnswerLayout::TrueFalse), Some(1), "{what}");
+        }
+        let swapped = placed((0.45, -0.6), (0.2, -0.25), 0.5);
+        assert!(Feature::WristOutward(Side::Left).measure(&swapped) > 0.0, "the swapped wrists are on their own sides");
+        // One wrist hidden behind the other forearm: the X needs only one of them seen.
+        let mut s = pose_skeleton(Some(PoseId::ArmsCrossedX));
+        s.get_mut(Joint::RightWrist).visibility = 0.3;
+        assert!(matches(&s, PoseId::ArmsCrossedX), "one wrist hidden: {}", match_score(&s, PoseId::ArmsCrossedX));
+        s.get_mut(Joint::LeftWrist).visibility = 0.3;
+        assert_eq!(match_score(&s, PoseId::ArmsCrossedX), 0.0, "both wrists hidden");
+        // Poses whose hands do not meet still need both wrists.
+        let mut s = pose_skeleton(Some(PoseId::TPose));
+        s.get_mut(Joint::RightWrist).visibility = 0.3;
+        assert_eq!(match_score(&s, PoseId::TPose), 0.0);
+    }
+
+    #[test]
+    fn heart_and_o_are_told_apart_by_how_high_the_hands_rise() {
+        use super::poses::Feature;
+        // A heart as the full model reads it: hands on the head a little above elbows far out
+        // to the sides, the elbows opened past 105° (into the O's elbow range).
+        let heart = placed((1.0, 0.9), (0.45, 1.59), 0.77);
+        assert!(Feature::Elbow(super::poses::Side::Left).measure(&heart) > 105.0);
+        assert!(matches!(best_match(&heart, &PoseId::ALL), Some((PoseId::HeartOverHead, _))), "heart: {}", match_score(&heart, PoseId::HeartOverHead));
+        // An O with the same upper arms and elbow angles, but the hands high above elbows
+        // that come in closer: a steep arch, not a heart.
+        let o = placed((0.8, 0.5), (0.25, 1.3), 0.5);
+        let elbow = Feature::Elbow(super::poses::Side::Left).measure(&o);
+        assert!((105.0..=125.0).contains(&elbow), "elbow {elbow}");
+        assert!(match_score(&o, PoseId::HeartOverHead) < MATCH_THRESHOLD, "O as heart: {}", match_score(&o, PoseId::HeartOverHead));
+        assert!(matches!(best_match(&o, &PoseId::ALL), Some((PoseId::CircleO, _))), "O: {}", match_score(&o, PoseId::CircleO));
+        // Hands joined on the head with one wrist hidden behind the other hand.
+        let mut s = pose_skeleton(Some(PoseId::HeartOverHead));
+        s.get_mut(Joint::RightWrist).visibility = 0.4;
+        assert!(matches(&s, PoseId::HeartOverHead), "one wrist hidden: {}", match_score(&s, PoseId::HeartOverHead));
     }
 
     #[test]

@@ -66,6 +66,11 @@ pub enum Feature {
     UpperArm(Side),
     /// Direction elbow → wrist, same convention as [`Feature::Arm`].
     Forearm(Side),
+    /// Direction elbow → wrist seen from the other side: 0 = straight across the body
+    /// (towards the other side), 90 = up, −90 = down, ±180 = out to its own side. The
+    /// across-the-body directions, which [`Feature::Forearm`] puts at the ±180 seam, are
+    /// a plain range here.
+    ForearmAcross(Side),
     /// Angle at the elbow, degrees (180 = straight arm).
     Elbow(Side),
     /// Angle at the knee, degrees (180 = straight leg).
@@ -85,6 +90,13 @@ pub enum Feature {
     WristOutward(Side),
     /// Distance between the ankles, in shoulder widths.
     AnkleGap,
+    /// How steeply the hands rise above the elbows, in degrees: the height of the wrists'
+    /// midpoint above the elbows' midpoint against half the distance between the elbows,
+    /// as an angle (0 = hands level with the elbows, 90 = straight above elbows that meet;
+    /// negative = below). Joined hands on top of the head with the elbows out to the sides
+    /// make a flat arch, joined hands high over the head with the elbows closer in a steep
+    /// one. The wrists are read as a pair, so which wrist is which does not matter.
+    HandsArch,
 }
 
 impl Feature {
@@ -97,7 +109,9 @@ impl Feature {
         let mut out = match self {
             Feature::Arm(s) => vec![s.joints().wrist],
             Feature::UpperArm(s) => vec![s.joints().elbow],
-            Feature::Forearm(s) | Feature::Elbow(s) => vec![s.joints().elbow, s.joints().wrist],
+            Feature::Forearm(s) | Feature::ForearmAcross(s) | Feature::Elbow(s) => {
+                vec![s.joints().elbow, s.joints().wrist]
+            }
             Feature::Knee(s) => vec![s.joints().hip, s.joints().knee, s.joints().ankle],
             Feature::Lean => vec![],
             Feature::TorsoLean => both(|j| j.hip),
@@ -105,6 +119,7 @@ impl Feature {
             Feature::WristAboveNose(s) => vec![Joint::Nose, s.joints().wrist],
             Feature::WristOutward(s) => vec![s.joints().wrist],
             Feature::AnkleGap => both(|j| j.ankle),
+            Feature::HandsArch => [both(|j| j.elbow), both(|j| j.wrist)].concat(),
         };
         out.extend(shoulders);
         out
@@ -119,6 +134,11 @@ impl Feature {
                 body_direction(s, side, side.joints().shoulder, side.joints().elbow)
             }
             Feature::Forearm(side) => body_direction(s, side, side.joints().elbow, side.joints().wrist),
+            Feature::ForearmAcross(side) => {
+                let d = body_direction(s, side, side.joints().elbow, side.joints().wrist);
+                // Mirror the direction about the vertical: outward 0° becomes 180°.
+                if d >= 0.0 { 180.0 - d } else { -180.0 - d }
+            }
             Feature::Elbow(side) => {
                 let j = side.joints();
                 s.angle(j.shoulder, j.elbow, j.wrist)
@@ -146,6 +166,12 @@ impl Feature {
                 (wrist.x - centre.x) * outward_sign(s, side) / sw
             }
             Feature::AnkleGap => s.get(Joint::LeftAnkle).dist(s.get(Joint::RightAnkle)) / sw,
+            Feature::HandsArch => {
+                let elbows = s.midpoint(Joint::LeftElbow, Joint::RightElbow);
+                let hands = s.midpoint(Joint::LeftWrist, Joint::RightWrist);
+                let half_span = s.get(Joint::LeftElbow).dist(s.get(Joint::RightElbow)) * 0.5;
+                (elbows.y - hands.y).atan2(half_span).to_degrees()
+            }
         }
     }
 }
@@ -324,11 +350,15 @@ impl PoseId {
         const ARM_UP: (f32, f32) = (65.0, 115.0);
         const ARM_DOWN: (f32, f32) = (-130.0, -45.0);
         match self {
+            // Both arms straight up, the hands apart (1.3–1.8 shoulder widths on the rendered
+            // set): hands joined over the head are the O, whose elbows the model sometimes
+            // opens to 145–155°.
             PoseId::HandsUp => &[
                 c!(Arm(Left), ARM_UP.0, ARM_UP.1, 10.0),
                 c!(Arm(Right), ARM_UP.0, ARM_UP.1, 10.0),
                 c!(Elbow(Left), 140.0, 180.0, 15.0),
                 c!(Elbow(Right), 140.0, 180.0, 15.0),
+                c!(WristGap, 1.1, 10.0, 0.15),
             ],
             PoseId::TPose => &[
                 c!(Arm(Left), -20.0, 20.0, 10.0),
@@ -357,11 +387,18 @@ impl PoseId {
                 c!(Elbow(Right), 140.0, 180.0, 15.0),
                 c!(AnkleGap, 1.5, 10.0, 0.3),
             ],
+            // Hands joined on top of the head, elbows out to the sides. The full model opens
+            // the elbows of some rendered hearts to 100–124° (rendered: 75°), into the O's
+            // elbow range; what still tells them apart is the arch: the heart's hands sit
+            // a little above the elbows (10–38° measured), the O's high above elbows that
+            // come in closer (≥ 39°). The O fixture (upper arms at 88°) is kept off by the
+            // upper arms.
             PoseId::HeartOverHead => &[
                 c!(UpperArm(Left), 35.0, 75.0, 10.0),
                 c!(UpperArm(Right), 35.0, 75.0, 10.0),
-                c!(Elbow(Left), 45.0, 105.0, 10.0),
-                c!(Elbow(Right), 45.0, 105.0, 10.0),
+                c!(Elbow(Left), 45.0, 125.0, 10.0),
+                c!(Elbow(Right), 45.0, 125.0, 10.0),
+                c!(HandsArch, 0.0, 37.0, 5.0),
                 // Hands on top of the head: the model puts the wrists at the sides of the
                 // head (gap ~1 shoulder width on the rendered set where the rendered wrists
                 // are 0.6–0.7 apart), and a little higher than the fixture.
@@ -369,15 +406,26 @@ impl PoseId {
                 c!(WristAboveNose(Right), 0.1, 0.9, 0.1),
                 c!(WristGap, 0.0, 1.1, 0.2),
             ],
+            // Forearms crossed over the chest. The forearms hide each other and the model
+            // often swaps the wrists (each put on its own side, or both at the crossing), so
+            // the rule does not ask which side a wrist is on: each upper arm hangs down, each
+            // forearm points across the body (−32..61° measured: from a little below level
+            // to half up; not straight up as hands joined in front of the chest, not down
+            // and in as hands on the hips), and the hands are at chest height (not down at
+            // the hips).
             PoseId::ArmsCrossedX => &[
-                c!(WristOutward(Left), -1.5, -0.1, 0.1),
-                c!(WristOutward(Right), -1.5, -0.1, 0.1),
-                c!(WristAboveNose(Left), -1.8, 0.3, 0.2),
-                c!(WristAboveNose(Right), -1.8, 0.3, 0.2),
+                c!(UpperArm(Left), -150.0, -45.0, 15.0),
+                c!(UpperArm(Right), -150.0, -45.0, 15.0),
+                c!(ForearmAcross(Left), -35.0, 60.0, 10.0),
+                c!(ForearmAcross(Right), -35.0, 60.0, 10.0),
+                c!(WristAboveNose(Left), -1.6, 0.3, 0.2),
+                c!(WristAboveNose(Right), -1.6, 0.3, 0.2),
             ],
             // Upper arms from 55°: with the hands joined over the head the model puts the
             // elbows lower and wider than the body's (57–68° on rendered people whose upper
-            // arms are at 88°). The elbow angle keeps it apart from the heart.
+            // arms are at 88°). The elbow angle keeps it apart from the heart's fixture; the
+            // rendered hearts whose elbows the model opens past 105° score at most 0.67 here
+            // (their wrists are wider apart), below the heart's own score.
             PoseId::CircleO => &[
                 c!(UpperArm(Left), 55.0, 115.0, 10.0),
                 c!(UpperArm(Right), 55.0, 115.0, 10.0),
@@ -403,7 +451,15 @@ impl PoseId {
         }
     }
 
-    /// Every joint the pose needs to see.
+    /// Whether the pose joins or crosses the hands (heart, X, O): one wrist then often hides
+    /// behind the other hand or forearm, and the model gives it a low visibility while its
+    /// position stays close to the seen one. Such a pose needs only the better-seen of the
+    /// two wrists to be visible (see [`match_score`]).
+    pub fn hands_meet(self) -> bool {
+        matches!(self, PoseId::HeartOverHead | PoseId::ArmsCrossedX | PoseId::CircleO)
+    }
+
+    /// Every joint the pose reads.
     pub fn required_joints(self) -> Vec<Joint> {
         let mut joints: Vec<Joint> =
             self.constraints().iter().flat_map(|c| c.feature.joints()).collect();
@@ -414,14 +470,26 @@ impl PoseId {
 }
 
 /// How well `skeleton` matches `pose`, 0–1: the weakest constraint decides. A person not
-/// found (model score below [`MIN_VISIBILITY`]) or a needed joint out of sight gives 0.
+/// found (model score below [`MIN_VISIBILITY`]) or a needed joint out of sight gives 0; for
+/// a pose whose hands meet ([`PoseId::hands_meet`]) one seen wrist stands for both.
 pub fn match_score(skeleton: &Skeleton, pose: PoseId) -> f32 {
-    if skeleton.score < MIN_VISIBILITY
-        || skeleton.min_visibility(&pose.required_joints()) < MIN_VISIBILITY
-    {
+    if skeleton.score < MIN_VISIBILITY || seen(skeleton, pose) < MIN_VISIBILITY {
         return 0.0;
     }
     pose.constraints().iter().map(|c| c.score(skeleton)).fold(1.0, f32::min)
+}
+
+/// The lowest visibility among the joints `pose` reads, the two wrists counted as the
+/// better-seen one when the pose's hands meet.
+fn seen(skeleton: &Skeleton, pose: PoseId) -> f32 {
+    let wrists = [Joint::LeftWrist, Joint::RightWrist];
+    let mut joints = pose.required_joints();
+    let mut least = 1.0f32;
+    if pose.hands_meet() && joints.iter().any(|j| wrists.contains(j)) {
+        joints.retain(|j| !wrists.contains(j));
+        least = wrists.iter().map(|w| skeleton.get(*w).visibility).fold(0.0, f32::max);
+    }
+    least.min(skeleton.min_visibility(&joints))
 }
 
 /// Whether `skeleton` matches `pose` (score ≥ [`MATCH_THRESHOLD`]).
