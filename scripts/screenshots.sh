@@ -20,11 +20,11 @@ screens=()
 for arg in "$@"; do
   case "$arg" in
     --release) profile=release; cargo_flags+=(--release) ;;
-    menu|lobby|loading|game|quiz|results|history) screens+=("$arg") ;;
-    *) echo "screenshots.sh: unknown argument $arg (screens: menu lobby loading game quiz results history)" >&2; exit 2 ;;
+    menu|lobby|loading|game|quiz|results|history|couch_loading|couch_game) screens+=("$arg") ;;
+    *) echo "screenshots.sh: unknown argument $arg (screens: menu lobby loading game quiz results history couch_loading couch_game)" >&2; exit 2 ;;
   esac
 done
-[ ${#screens[@]} -gt 0 ] || screens=(menu lobby loading game quiz results history)
+[ ${#screens[@]} -gt 0 ] || screens=(menu lobby loading game quiz results history couch_loading couch_game)
 
 for tool in xvfb-run Xvfb; do
   command -v "$tool" >/dev/null || { echo "screenshots.sh: $tool is missing — run ./scripts/setup.sh --screenshots" >&2; exit 1; }
@@ -43,7 +43,10 @@ bin="$target_dir/$profile/client"
 
 # Settings of a clean first run, not the user's.
 config_dir=$(mktemp -d)
-trap 'rm -rf "$config_dir"' EXIT
+# Couch screens: a camera that sees two people (two_people.png only).
+couch_dir=$(mktemp -d)
+trap 'rm -rf "$config_dir" "$couch_dir"' EXIT
+cp "$frames_dir/two_people.png" "$couch_dir/0001.png"
 
 # Software rendering: Mesa's lavapipe Vulkan driver when present.
 lvp=$(ls /usr/share/vulkan/icd.d/lvp_icd.*.json 2>/dev/null | head -n1 || true)
@@ -53,16 +56,20 @@ mkdir -p docs/screens
 for screen in "${screens[@]}"; do
   out="docs/screens/$screen.png"
   shown=$screen
+  source_dir=$frames_dir
+  frames=40
   extra=()
   case "$screen" in
     lobby) extra+=(--deck "$deck") ;;
     quiz) shown=game; extra+=(--deck "$deck") ;;
+    # Couch play: 240 frames, so that the real model has loaded and seen both people.
+    couch_loading|couch_game) shown=${screen#couch_}; source_dir=$couch_dir; frames=240; extra+=(--couch "지연") ;;
   esac
   echo "screenshots.sh: $screen → $out"
   POSEPARTY_NAME="민수" RUST_LOG=${RUST_LOG:-warn} \
     xvfb-run -a -s "-screen 0 1280x720x24" \
-    "$bin" --screen "$shown" --screenshot "$out" --screenshot-frames 40 --mute \
-      --config-dir "$config_dir" --source "frames:$frames_dir" "${extra[@]}"
+    "$bin" --screen "$shown" --screenshot "$out" --screenshot-frames "$frames" --mute \
+      --config-dir "$config_dir" --source "frames:$source_dir" "${extra[@]}"
   [ -s "$out" ] || { echo "screenshots.sh: $out was not written" >&2; exit 1; }
 done
 echo "screenshots.sh: done"

@@ -78,7 +78,8 @@ impl Plugin for CouchPlugin {
         let seats = vec![None; 1 + names.len()];
         app.insert_resource(Couch { names, seats, seen: Vec::new(), retake: false })
             .add_systems(Update, seat_people.in_set(ClientSet::Pose).after(PoseSystems))
-            .add_systems(Update, ask_for_seats.in_set(ClientSet::Net));
+                        // Only with the network's session (benchmarks seat people without one).
+            .add_systems(Update, ask_for_seats.in_set(ClientSet::Net).run_if(resource_exists::<Session>));
     }
 }
 
