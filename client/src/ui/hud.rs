@@ -74,36 +74,38 @@ pub(crate) fn game_screen(
         ui.add_space(6.0);
         ui.label(egui::RichText::new("플레이어 / Players").size(20.0).strong());
         let me = session.my_id();
-        let mut rows: Vec<(String, u32, Option<&Skeleton>, bool, bool)> = round
+        let mut rows: Vec<(String, u32, Option<&Skeleton>, egui::Color32, bool)> = round
             .info
             .players
             .iter()
             .map(|&id| {
                 if Some(id) == me {
-                    (format!("{} (나/me)", session.player_name(id)), totals.points, pose.skeleton.as_ref(), true, false)
+                    (format!("{} (나/me)", session.player_name(id)), totals.points, pose.skeleton.as_ref(), ACCENT, false)
                 } else if let Some(local) = round.locals.iter().find(|l| l.player == id) {
                     let skeleton = seat_poses.0.get(usize::from(local.seat) - 1).and_then(Option::as_ref);
-                    (format!("{} (나/me)", session.player_name(id)), local.totals().points, skeleton, true, false)
+                    let [r, g, b] = seat_colour(local.seat);
+                    let colour = egui::Color32::from_rgb(r, g, b);
+                    (format!("{} (나/me)", session.player_name(id)), local.totals().points, skeleton, colour, false)
                 } else {
                     let peer = board.peers.get(&id);
                     (
                         session.player_name(id),
                         peer.map_or(0, |p| p.totals.points),
                         peer.and_then(|p| p.skeleton.as_ref()),
-                        false,
+                        GOOD,
                         session.peer_reconnecting(id),
                     )
                 }
             })
             .collect();
         rows.sort_by_key(|row| std::cmp::Reverse(row.1));
-        for (name, points, skeleton, mine, reconnecting) in rows {
+        for (name, points, skeleton, colour, reconnecting) in rows {
             egui::Frame::group(ui.style()).fill(PANEL).show(ui, |ui| {
                 ui.horizontal(|ui| {
                     let (rect, _) = ui.allocate_exact_size(egui::vec2(72.0, 72.0), egui::Sense::hover());
                     ui.painter().rect_filled(rect, 4.0, egui::Color32::from_gray(18));
                     match skeleton {
-                        Some(s) => draw_skeleton(ui.painter(), rect, FULL_VIEW, s, settings.mirror, if mine { ACCENT } else { GOOD }, 2.0),
+                        Some(s) => draw_skeleton(ui.painter(), rect, FULL_VIEW, s, settings.mirror, colour, 2.0),
                         None => {
                             ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, "?", egui::FontId::proportional(24.0), MUTED);
                         }
@@ -201,9 +203,8 @@ pub(crate) fn game_screen(
             let [r, g, b] = seat_colour(local.seat);
             let colour = egui::Color32::from_rgb(r, g, b);
             draw_skeleton(&painter, rect, FULL_VIEW, s, settings.mirror, colour, 4.0);
-            let nose = s.get(shared::pose::Joint::Nose);
-            let x = if settings.mirror { 1.0 - nose.x } else { nose.x };
-            let at = egui::pos2(rect.min.x + x * rect.width(), rect.min.y + (nose.y * rect.height() - 40.0).max(16.0));
+            let (x, top) = label_anchor(s, settings.mirror);
+            let at = egui::pos2(rect.min.x + x * rect.width(), rect.min.y + ((top - 0.08) * rect.height() - 16.0).max(16.0));
             let flash = local.flash.as_ref().filter(|(_, _, t)| round.t_ms - t < FLASH_MS).map(|(_, p, _)| format!("  +{p}"));
             painter.text(at, egui::Align2::CENTER_CENTER, format!("{}{}", session.player_name(local.player), flash.unwrap_or_default()), egui::FontId::proportional(22.0), colour);
         }
@@ -228,6 +229,14 @@ pub(crate) fn game_screen(
         }
     });
     Ok(())
+}
+
+/// Where a name goes over a skeleton: above its head (x of the nose, the highest visible
+/// landmark's y, normalised; `mirror` flips x like the picture).
+pub(crate) fn label_anchor(s: &Skeleton, mirror: bool) -> (f32, f32) {
+    let nose = s.get(shared::pose::Joint::Nose);
+    let top = s.landmarks.iter().filter(|l| l.visibility >= 0.5).map(|l| l.y).fold(nose.y, f32::min);
+    (if mirror { 1.0 - nose.x } else { nose.x }, top)
 }
 
 /// The streak multiplier of the player's next hit, percent.

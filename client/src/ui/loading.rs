@@ -4,10 +4,10 @@
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiTextureHandle, egui};
-use shared::pose::Joint;
 use shared::protocol::signal::LoadingStage;
 
 use super::draw::FULL_VIEW;
+use super::hud::label_anchor;
 use super::{BAD, GOOD, MUTED, card, draw_skeleton, screen, stage_label};
 use crate::couch::{Couch, seat_colour};
 use crate::settings::Settings;
@@ -170,9 +170,8 @@ fn find_your_spot(
                 egui::Color32::from_rgb(r, g, b)
             });
             draw_skeleton(&painter, rect, FULL_VIEW, &person.skeleton, mirror, colour, 3.0);
-            let nose = person.skeleton.get(Joint::Nose);
-            let x = if mirror { 1.0 - nose.x } else { nose.x };
-            let at = egui::pos2(rect.min.x + x * rect.width(), rect.min.y + (nose.y * rect.height() - 28.0).max(12.0));
+            let (x, top) = label_anchor(&person.skeleton, mirror);
+            let at = egui::pos2(rect.min.x + x * rect.width(), rect.min.y + ((top - 0.08) * rect.height() - 14.0).max(12.0));
             let label = seat.map_or_else(|| "자리 없음 / no seat".to_owned(), |s| couch.seat_name(s, me));
             painter.text(at, egui::Align2::CENTER_CENTER, label, egui::FontId::proportional(18.0), colour);
         }
