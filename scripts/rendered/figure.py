@@ -1,9 +1,10 @@
 """Blender side of the rendered set: builds one procedural person, poses it, renders frames.
 
 Run by generate.py as `blender -b --factory-startup -P figure.py -- JOB.json`. The job lists
-renders (output path, posture, body, clothes, camera, light, background). Everything here
-is made from Blender primitives by this script (no external assets), so the output is free
-of third-party rights.
+renders (output path, posture, body, clothes, camera, light, background). A job with a
+`people` list (from people.py) is a scene: several people, each with its own body, clothes,
+posture, yaw and floor position, in one room. Everything here is made from Blender
+primitives by this script (no external assets), so the output is free of third-party rights.
 
 The body lies in the x–z plane facing −y (towards the camera): the person's left is +x,
 which the unmirrored picture shows on its right, as in shared::rules::fixtures. Limb
@@ -67,6 +68,7 @@ def skeleton_points(posture, body):
     pts = {}
     pts["neck"] = upper(Vector((0.0, 0.0, (SHOULDER_Z + 0.03) * s)))
     pts["head"] = upper(Vector((0.0, 0.0, (SHOULDER_Z + 0.03) * s + body["head"] * 1.35)))
+    pts["nose"] = upper(Vector((0.0, -body["head"] * 0.9, (SHOULDER_Z + 0.03) * s + body["head"] * 1.25)))
     pts["chest"] = upper(Vector((0.0, 0.0, (SHOULDER_Z - 0.17) * s)))
     pts["belly"] = upper(Vector((0.0, 0.0, (HIP_Z + 0.16) * s)))
     pts["rot"] = rot
@@ -172,7 +174,7 @@ def build_person(job, pts):
     m.scale = (hr * 0.4, hr * 0.05, hr * 0.06)
     m.rotation_euler = rot.to_euler()
     m.data.materials.append(material("lips", (0.45, 0.15, 0.15), 0.5))
-    fs.ball(head + rot @ Vector((0, -hr * 0.9, -hr * 0.1)), hr * 0.18, (0.7, 0.9, 1.2), q)
+    fs.ball(pts["nose"], hr * 0.18, (0.7, 0.9, 1.2), q)
 
     # Torso (shirt): chest, belly, shoulders; hips (pants).
     fc.ball(pts["chest"], 0.2 * s, (body["shoulder"] / 0.18 * 0.95, 0.6 * k, 1.1), q)
@@ -211,16 +213,18 @@ def build_room(job, rng_seed):
     rnd = random.Random(rng_seed)
     wall = material("wall", job["wall"], 0.9)
     floor = material("floor", job["floor"], 0.7)
+    # Scenes put people deeper into the room: the wall and the furniture move back with them.
+    back = job.get("room_back", 0.0)
     bpy.ops.mesh.primitive_plane_add(size=30, location=(0, 0, 0))
     bpy.context.object.data.materials.append(floor)
-    bpy.ops.mesh.primitive_plane_add(size=30, location=(0, 1.6, 0), rotation=(math.pi / 2, 0, 0))
+    bpy.ops.mesh.primitive_plane_add(size=30, location=(0, 1.6 + back, 0), rotation=(math.pi / 2, 0, 0))
     bpy.context.object.data.materials.append(wall)
     if job["background"] == "cluttered":
         # Shelves, boxes, a lamp, a door and framed pictures, randomly placed and coloured.
         for i in range(9):
             w, d, h = rnd.uniform(0.3, 1.0), rnd.uniform(0.3, 0.6), rnd.uniform(0.3, 1.9)
             x = rnd.choice([-1, 1]) * rnd.uniform(0.8, 2.6)
-            y = rnd.uniform(0.6, 1.3)
+            y = rnd.uniform(0.6, 1.3) + back
             bpy.ops.mesh.primitive_cube_add(size=1, location=(x, y, h / 2))
             o = bpy.context.object
             o.scale = (w, d, h)
@@ -228,21 +232,21 @@ def build_room(job, rng_seed):
             o.data.materials.append(material(f"box{i}", [rnd.uniform(0.05, 0.9) for _ in range(3)], 0.6))
         for i in range(4):
             x, z = rnd.uniform(-2.5, 2.5), rnd.uniform(1.3, 2.2)
-            bpy.ops.mesh.primitive_plane_add(size=1, location=(x, 1.58, z), rotation=(math.pi / 2, 0, 0))
+            bpy.ops.mesh.primitive_plane_add(size=1, location=(x, 1.58 + back, z), rotation=(math.pi / 2, 0, 0))
             o = bpy.context.object
             o.scale = (rnd.uniform(0.3, 0.8), rnd.uniform(0.3, 0.6), 1)
             o.data.materials.append(material(f"pic{i}", [rnd.uniform(0.05, 0.95) for _ in range(3)], 0.4))
-        bpy.ops.mesh.primitive_cylinder_add(radius=0.2, depth=0.9, location=(rnd.uniform(-2.2, 2.2), 0.3, 0.45))
+        bpy.ops.mesh.primitive_cylinder_add(radius=0.2, depth=0.9, location=(rnd.uniform(-2.2, 2.2), 0.3 + back, 0.45))
         bpy.context.object.data.materials.append(material("plant", (0.1, 0.35, 0.1), 0.8))
 
 
 def setup_camera_light(job, look_z):
     cam = bpy.data.cameras.new("cam")
-    cam.lens = 28
+    cam.lens = job.get("lens", 28)
     co = bpy.data.objects.new("cam", cam)
     bpy.context.collection.objects.link(co)
     co.location = (job["cam_x"], -job["cam_dist"], job["cam_height"])
-    target = Vector((0, 0, look_z))
+    target = Vector((0, job.get("look_y", 0.0), look_z))
     co.rotation_euler = (target - co.location).to_track_quat("-Z", "Y").to_euler()
     bpy.context.scene.camera = co
 
@@ -342,12 +346,48 @@ def render_one(job):
     return proj
 
 
+def render_scene(job):
+    """Several people in one room (job["people"]: body, clothes, posture, yaw, x, y each).
+    Returns, per person in the job's order, the picture position (0–1, mirrored like the
+    picture) of the hip centre and the nose."""
+    clear_scene()
+    placed = []
+    for person in job["people"]:
+        body = BODIES[person["body"]]
+        pts = skeleton_points(person["posture"], body)
+        dz = ground_offset(pts)
+        before = set(bpy.context.scene.objects)
+        build_person(person, pts)
+        # Turn the new person about its own vertical axis, stand it on the floor at (x, y).
+        place = Matrix.Translation((person["x"], person["y"], dz)) @ Matrix.Rotation(math.radians(person["yaw"]), 4, "Z")
+        for o in bpy.context.scene.objects:
+            if o not in before:
+                o.matrix_world = place @ o.matrix_world
+        hip = (pts["left_hip"] + pts["right_hip"]) / 2
+        placed.append({"hip": place @ hip, "nose": place @ pts["nose"]})
+    build_room(job, job["seed"])
+    setup_camera_light(job, job["look_z"])
+    render_settings(job)
+    sc = bpy.context.scene
+    sc.render.filepath = job["out"]
+    bpy.ops.render.render(write_still=True)
+    if job.get("mirror"):
+        flip_file(job["out"])
+    out = []
+    for world in placed:
+        proj = project(world)
+        if job.get("mirror"):
+            proj = {k: (1.0 - x, y) for k, (x, y) in proj.items()}
+        out.append(proj)
+    return out
+
+
 def main():
     argv = sys.argv[sys.argv.index("--") + 1 :]
     jobs = json.load(open(argv[0]))
     truth = {}
     for job in jobs:
-        truth[job["out"]] = render_one(job)
+        truth[job["out"]] = render_scene(job) if "people" in job else render_one(job)
     json.dump(truth, open(argv[1], "w"))
 
 
