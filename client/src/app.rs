@@ -113,6 +113,7 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
                 name: config.name.clone(),
                 server: config.server.clone(),
                 model: config.model,
+                couch: (!config.couch.is_empty()).then(|| config.couch.clone()),
             },
             SessionPlugin,
             DeckPlugin { file: config.deck.clone(), password: config.deck_password.clone() },
@@ -142,7 +143,7 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
             PosePlugin { model: config.model, placement: config.inference, people: 1 + config.couch.len() },
         ));
     }
-    if !config.couch.is_empty() {
+    if io.vision {
         app.add_plugins(CouchPlugin { names: config.couch.clone() });
     }
     if let Some(screen) = config.screen {

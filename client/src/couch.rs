@@ -17,13 +17,14 @@ use vision::people::{PersonId, TrackedPerson};
 
 use crate::pose::PoseSystems;
 use crate::session::{MeshCommand, NetCommand, Session};
-use crate::settings::Settings;
-use crate::state::{ClientSet, PlayerPose, SeatPoses, SeenPeople};
+use crate::settings::{Settings, couch_names};
+use crate::state::{ClientSet, PeopleWanted, PlayerPose, SeatPoses, SeenPeople};
 
 /// Local seats besides the device's own player.
 #[derive(Debug, Clone, Default)]
 pub struct CouchPlugin {
-    /// Names of the other people on the camera, seats 1, 2, 3 (at most three).
+    /// Names of the other people on the camera, seats 1, 2, 3 (at most three). With the
+    /// settings plugin, the saved couch names (changed in the menu) replace them.
     pub names: Vec<String>,
 }
 
@@ -47,6 +48,15 @@ impl Couch {
         1 + self.names.len()
     }
 
+    /// New local seat names: everyone takes their seat again.
+    pub fn set_names(&mut self, names: Vec<String>) {
+        if names != self.names {
+            self.seats = vec![None; 1 + names.len()];
+            self.names = names;
+            self.retake = true;
+        }
+    }
+
     /// The seat's name as the room shows it (`me` is seat 0).
     pub fn seat_name(&self, seat: u8, me: &str) -> String {
         match seat {
@@ -68,16 +78,19 @@ pub fn seat_colour(seat: u8) -> [u8; 3] {
 
 impl Plugin for CouchPlugin {
     fn build(&self, app: &mut App) {
-        let names: Vec<String> = self
-            .names
-            .iter()
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty())
-            .take(shared::protocol::signal::MAX_LOCAL_SEATS)
-            .collect();
+        let names = couch_names(self.names.iter().map(String::as_str));
         let seats = vec![None; 1 + names.len()];
-        app.insert_resource(Couch { names, seats, seen: Vec::new(), retake: false })
-            .add_systems(Update, seat_people.in_set(ClientSet::Pose).after(PoseSystems))
+        app.insert_resource(PeopleWanted(1 + names.len()))
+            .insert_resource(Couch { names, seats, seen: Vec::new(), retake: false })
+            .add_systems(
+                Update,
+                (
+                    follow_settings.run_if(resource_exists::<Settings>.and_then(resource_changed::<Settings>)),
+                    seat_people.after(PoseSystems),
+                )
+                    .chain()
+                    .in_set(ClientSet::Pose),
+            )
                         // Only with the network's session (benchmarks seat people without one).
             .add_systems(Update, ask_for_seats.in_set(ClientSet::Net).run_if(resource_exists::<Session>));
     }
@@ -112,6 +125,16 @@ pub fn assign_seats(
     seats
 }
 
+/// The saved couch names, outside a room (a round's seats stay as they were announced).
+fn follow_settings(settings: Res<Settings>, session: Option<Res<Session>>, mut couch: ResMut<Couch>, mut wanted: ResMut<PeopleWanted>) {
+    if session.is_some_and(|s| s.room.is_some()) || settings.couch == couch.names {
+        return;
+    }
+    couch.set_names(settings.couch.clone());
+    wanted.0 = couch.seat_count();
+    info!(seats = couch.seat_count(), "couch seats changed");
+}
+
 fn seat_people(
     seen: Res<SeenPeople>,
     settings: Option<Res<Settings>>,
@@ -119,6 +142,13 @@ fn seat_people(
     mut pose: ResMut<PlayerPose>,
     mut seat_poses: ResMut<SeatPoses>,
 ) {
+    // One seat: the pose plugin writes the player's skeleton itself.
+    if couch.names.is_empty() {
+        if !seat_poses.0.is_empty() {
+            seat_poses.0.clear();
+        }
+        return;
+    }
     if !seen.is_changed() && !couch.retake {
         return;
     }
@@ -178,6 +208,26 @@ mod tests {
             roi: Roi { cx: x, cy: 300.0, size: 200.0, rotation: 0.0 },
             detected: false,
         }
+    }
+
+    #[test]
+    fn couch_names_from_the_menu_change_the_seats_and_the_people_tracked() {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, crate::state::StatePlugin, CouchPlugin::default()));
+        app.insert_resource(Settings::default());
+        app.update();
+        assert_eq!(app.world().resource::<PeopleWanted>().0, 1);
+        app.world_mut().resource_mut::<Settings>().couch = vec!["지연".into(), "하준".into()];
+        app.update();
+        let couch = app.world().resource::<Couch>();
+        assert_eq!(couch.names, ["지연", "하준"]);
+        assert_eq!(couch.seats.len(), 3);
+        assert_eq!(app.world().resource::<PeopleWanted>().0, 3);
+        // Back to one player: nothing is seated by the couch any more.
+        app.world_mut().resource_mut::<Settings>().couch.clear();
+        app.update();
+        assert_eq!(app.world().resource::<PeopleWanted>().0, 1);
+        assert!(app.world().resource::<SeatPoses>().0.is_empty());
     }
 
     #[test]

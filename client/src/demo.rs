@@ -128,7 +128,7 @@ fn fill_demo(
     if screen != Screen::Menu {
         let mut room = room(phase, screen, mode);
         // Couch play (`--couch`): the local seats sit right after this device's player.
-        if let Some(couch) = &couch {
+        if let Some(couch) = couch.as_ref().filter(|c| !c.names.is_empty()) {
             let me = room.players.iter().find(|p| p.id == ME).cloned();
             for (i, name) in couch.names.iter().enumerate() {
                 let id = 10 + i as u32;

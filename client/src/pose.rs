@@ -25,7 +25,9 @@ use vision::pipeline::PipelineOptions;
 use vision::{Frame, LandmarkModel, LoadEvent, LoadHandle, LoadStage, ModelConfig, PosePipeline, VisionError};
 
 use crate::settings::Settings;
-use crate::state::{ClientSet, InferencePlacement, LatestFrame, ModelChoice, ModelStatus, PlayerPose, SeenPeople};
+use crate::state::{
+    ClientSet, InferencePlacement, LatestFrame, ModelChoice, ModelStatus, PeopleWanted, PlayerPose, SeenPeople,
+};
 
 /// Where inference runs; set from the plugin's `placement`, may be changed while running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Resource)]
@@ -259,9 +261,9 @@ fn run_inference(
     mut seen: ResMut<SeenPeople>,
     mut stats: ResMut<PoseStats>,
     mut status: ResMut<ModelStatus>,
+    wanted: Option<Res<PeopleWanted>>,
 ) {
     let runner = &mut *runner;
-    let people = runner.people;
     if latest.fresh
         && let Some(frame) = &latest.frame
     {
@@ -274,7 +276,20 @@ fn run_inference(
         publish(inference, &mut pose, &mut seen, &mut stats, &mut status);
         *stage = Stage::Ready(pipeline);
     }
-    let Stage::Ready(_) = stage else { return };
+    let Stage::Ready(pipeline) = stage else { return };
+    // The couch changed: track that many people from the next frame on.
+    let want = wanted.map_or(runner.people, |w| w.0.clamp(1, 4));
+    if want != runner.people {
+        info!(people = want, "tracking {want} people");
+        let options = PipelineOptions { max_people: want, ..*pipeline.options() };
+        pipeline.set_options(options);
+        runner.people = want;
+        seen.people.clear();
+        if want == 1 {
+            *seen = SeenPeople::default();
+        }
+    }
+    let people = runner.people;
     let Some(frame) = runner.pending.take() else { return };
     match placement.0 {
         InferencePlacement::Frame => {

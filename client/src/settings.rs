@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
-use shared::protocol::signal::MAX_NAME_CHARS;
+use shared::protocol::signal::{MAX_LOCAL_SEATS, MAX_NAME_CHARS};
 
 use crate::state::ModelChoice;
 
@@ -30,6 +30,9 @@ pub struct Settings {
     pub volume: f32,
     /// Show the camera picture mirrored (like a selfie).
     pub mirror: bool,
+    /// Couch play: the other people in front of this camera, by name (at most three).
+    #[serde(default)]
+    pub couch: Vec<String>,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             model: ModelChoice::Lite,
             volume: 0.7,
             mirror: true,
+            couch: Vec::new(),
         }
     }
 }
@@ -66,6 +70,7 @@ impl Settings {
         if self.server.trim().is_empty() {
             self.server = DEFAULT_SERVER.to_string();
         }
+        self.couch = couch_names(self.couch.iter().map(String::as_str));
         self
     }
 
@@ -111,6 +116,17 @@ impl Settings {
     }
 }
 
+/// Couch names as a player types them: trimmed, empty ones dropped, each at most
+/// [`MAX_NAME_CHARS`] characters, at most [`MAX_LOCAL_SEATS`] of them.
+pub fn couch_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    names
+        .into_iter()
+        .map(|n| n.trim().chars().take(MAX_NAME_CHARS).collect::<String>())
+        .filter(|n| !n.is_empty())
+        .take(MAX_LOCAL_SEATS)
+        .collect()
+}
+
 /// Where the settings file is: in `config_dir` (`--config-dir`), else in the user's config
 /// directory.
 pub fn settings_path(config_dir: Option<&Path>) -> Option<PathBuf> {
@@ -139,6 +155,8 @@ pub struct SettingsPlugin {
     pub name: Option<String>,
     pub server: Option<String>,
     pub model: Option<ModelChoice>,
+    /// `--couch`: replaces the saved couch names for this run when given.
+    pub couch: Option<Vec<String>>,
 }
 
 impl Plugin for SettingsPlugin {
@@ -152,6 +170,9 @@ impl Plugin for SettingsPlugin {
         }
         if let Some(model) = self.model {
             settings.model = model;
+        }
+        if let Some(couch) = &self.couch {
+            settings.couch = couch.clone();
         }
         app.insert_resource(settings.sanitized())
             .insert_resource(SettingsPath(self.path.clone()))

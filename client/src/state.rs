@@ -65,6 +65,7 @@ impl Plugin for StatePlugin {
             .init_resource::<PlayerPose>()
             .init_resource::<SeenPeople>()
             .init_resource::<SeatPoses>()
+            .init_resource::<PeopleWanted>()
             .configure_sets(
                 Update,
                 (ClientSet::Input, ClientSet::Pose, ClientSet::Game, ClientSet::Net, ClientSet::Ui).chain(),
@@ -142,6 +143,17 @@ pub struct SeenPeople {
     /// The frame they were found in, and its size in pixels.
     pub frame_seq: Option<u64>,
     pub frame_size: (u32, u32),
+}
+
+/// How many people the pose model should track (1–4): the couch's seats. Set by the couch
+/// plugin, followed by the pose plugin (which changes its pipeline's options between frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Resource)]
+pub struct PeopleWanted(pub usize);
+
+impl Default for PeopleWanted {
+    fn default() -> Self {
+        PeopleWanted(1)
+    }
 }
 
 /// The skeletons of this device's local seats 1, 2, 3 (index 0 is seat 1; `None`: nobody

@@ -56,11 +56,12 @@ pub(crate) fn loading_screen(
     settings: Res<Settings>,
     mut net: MessageWriter<NetCommand>,
 ) -> Result {
+    // "Find your spot" only when several people play on this camera.
+    let mut couch = couch.filter(|c| !c.names.is_empty());
     let texture = match (&couch, picture.image.clone()) {
         (Some(_), Some(h)) => Some(contexts.add_image(EguiTextureHandle::Strong(h))),
         _ => None,
     };
-    let mut couch = couch;
     let ctx = contexts.ctx_mut()?.clone();
     let room = session.room.clone();
     let is_host = session.is_host();

@@ -9,7 +9,7 @@ use crate::state::ModelChoice;
 use crate::flow::MenuAction;
 use crate::state::Screen;
 use crate::session::{Connection, Session};
-use crate::settings::{SaveSettings, Settings};
+use crate::settings::{SaveSettings, Settings, couch_names};
 
 /// The menu's text fields between frames.
 #[derive(Debug, Default, Resource)]
@@ -17,6 +17,8 @@ pub(crate) struct MenuForm {
     code: String,
     /// Editable copy of the settings (written back when changed).
     draft: Option<Settings>,
+    /// The couch names as typed (comma-separated).
+    couch: Option<String>,
 }
 
 pub(crate) fn menu_screen(
@@ -97,6 +99,25 @@ pub(crate) fn menu_screen(
                 ui.label("음량 / Volume");
                 ui.add(egui::Slider::new(&mut draft.volume, 0.0..=1.0).show_value(true));
                 ui.checkbox(&mut draft.mirror, "거울 모드 / Mirror the picture");
+                ui.add_space(6.0);
+                ui.label("같은 카메라로 같이 하는 사람 / Also playing on this camera");
+                let typed = form.couch.get_or_insert_with(|| draft.couch.join(", "));
+                if ui
+                    .add(egui::TextEdit::singleline(typed).hint_text("예: 지연, 하준 (최대 3명 / up to 3)").desired_width(300.0))
+                    .changed()
+                {
+                    draft.couch = couch_names(typed.split(','));
+                }
+                let seats = 1 + draft.couch.len();
+                ui.label(
+                    egui::RichText::new(if seats > 1 {
+                        format!("{seats}명이 한 카메라로 / {seats} players on one camera — each gets a seat and a score")
+                    } else {
+                        "혼자 / only you".to_owned()
+                    })
+                    .color(MUTED)
+                    .small(),
+                );
             });
         });
     });
