@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn couch_names_from_the_menu_change_the_seats_and_the_people_tracked() {
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, crate::state::StatePlugin, CouchPlugin::default()));
+        app.add_plugins((MinimalPlugins, bevy::state::app::StatesPlugin, crate::state::StatePlugin, CouchPlugin::default()));
         app.insert_resource(Settings::default());
         app.update();
         assert_eq!(app.world().resource::<PeopleWanted>().0, 1);

@@ -170,6 +170,8 @@ fn poll_loading(mut runner: ResMut<PoseRunner>, mut status: ResMut<ModelStatus>)
 }
 
 /// What one inference found: one person, or everyone (couch play).
+// One value per inference, moved once: boxing the skeleton would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Found {
     One(Option<Skeleton>),
     People(Vec<TrackedPerson>),
@@ -253,6 +255,7 @@ fn publish(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_inference(
     latest: Res<LatestFrame>,
     placement: Res<PosePlacement>,

@@ -428,8 +428,14 @@ impl Driver {
         outage.attempt = None;
         let welcomed = match joined {
             Ok(Ok(welcomed)) => welcomed,
-            Ok(Err(e)) => return Ok(self.attempt_failed(e.to_string())),
-            Err(e) => return Ok(self.attempt_failed(format!("the attempt stopped: {e}"))),
+            Ok(Err(e)) => {
+                self.attempt_failed(e.to_string());
+                return Ok(());
+            }
+            Err(e) => {
+                self.attempt_failed(format!("the attempt stopped: {e}"));
+                return Ok(());
+            }
         };
         let after = outage.since.elapsed();
         self.outage = None;

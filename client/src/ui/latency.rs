@@ -75,10 +75,11 @@ pub(crate) fn latency_screen(
                 None => {}
             }
             ui.add_space(20.0);
-            if meter.as_ref().is_some_and(|m| m.is_done()) && big_button(ui, "다시 / Again").clicked() {
-                if let Some(m) = meter.as_deref_mut() {
-                    *m = FlashMeter::new(FlashConfig::default(), std::time::Instant::now());
-                }
+            if meter.as_ref().is_some_and(|m| m.is_done())
+                && big_button(ui, "다시 / Again").clicked()
+                && let Some(m) = meter.as_deref_mut()
+            {
+                *m = FlashMeter::new(FlashConfig::default(), std::time::Instant::now());
             }
             if big_button(ui, "메뉴로 / Back to the menu").clicked() {
                 next.set(Screen::Menu);
