@@ -47,7 +47,7 @@ enum SessionError {
     /// is shutting down).
     #[error("{0}")]
     Closed(String),
-    #[error("the server connection broke ({reason}) and could not be restored within {window:?}: {last}")]
+    #[error("{reason}; it could not be restored within {window:?} (last try: {last})")]
     GaveUp { reason: String, window: Duration, last: String },
 }
 
