@@ -135,9 +135,11 @@ impl People {
         // 1. Tracked regions.
         let mut seen: Vec<Seen> = Vec::new();
         let mut lost_now = false;
-        for (i, t) in self.tracks.iter_mut().enumerate() {
-            let Some(roi) = t.roi.take() else { continue };
-            match p.landmarks_in(frame, &roi)? {
+        let tracked: Vec<(usize, Roi)> =
+            self.tracks.iter_mut().enumerate().filter_map(|(i, t)| t.roi.take().map(|roi| (i, roi))).collect();
+        let rois: Vec<Roi> = tracked.iter().map(|(_, roi)| *roi).collect();
+        for ((i, roi), result) in tracked.into_iter().zip(p.landmarks_in_all(frame, &rois)?) {
+            match result {
                 Some(result) => seen.push(Seen { track: Some(i), result, roi, detected: false }),
                 None => lost_now = true,
             }
