@@ -83,7 +83,8 @@ pub struct Config {
     #[arg(long, env = "POSEPARTY_PUBLIC_HOST")]
     pub public_host: Option<String>,
 
-    /// SQLite file of the match history (created on first run; ":memory:" keeps it in RAM).
+    /// Match history: a SQLite file (created on first run; ":memory:" keeps it in RAM), or
+    /// a PostgreSQL server as `postgres://USER@HOST:PORT/DATABASE` (no TLS).
     #[arg(long, env = "POSEPARTY_DB", default_value = defaults::DB)]
     pub db: PathBuf,
 

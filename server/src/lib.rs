@@ -9,7 +9,7 @@
 //!   through a bounded outbox drained with a deadline, never blocking the reads.
 //! - `names`: player-name normalization and look-alike detection.
 //! - `hub` / `rooms`: sessions, rooms (one mutex each), relay, rounds and results.
-//! - `store`: SQLite match history on its own thread.
+//! - [`store`]: match history in SQLite or PostgreSQL (`--db`), on its own thread.
 //! - [`stun`]: the embedded STUN Binding responder.
 //!
 //! Embed it with [`spawn`]:
@@ -30,7 +30,7 @@ pub mod metrics;
 mod names;
 mod net;
 mod rooms;
-mod store;
+pub mod store;
 pub mod stun;
 pub mod tls;
 pub mod turn;

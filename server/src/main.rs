@@ -18,9 +18,10 @@ async fn main() -> anyhow::Result<()> {
 
     // Handlers first: a signal that comes as soon as the port is open must not kill us.
     let stop = stop_signal()?;
-    let db = config.db.clone();
-    let running = server::spawn(config).await.with_context(|| format!("starting the server (history at {})", db.display()))?;
-    tracing::info!(ws = %running.ws_url(), stun = %running.stun_addr(), db = %db.display(), "PoseParty server ready");
+    // Without the password a PostgreSQL URL may carry.
+    let db = server::store::describe(&config.db);
+    let running = server::spawn(config).await.with_context(|| format!("starting the server (history at {db})"))?;
+    tracing::info!(ws = %running.ws_url(), stun = %running.stun_addr(), %db, "PoseParty server ready");
 
     stop.await?;
     running.shutdown().await;
