@@ -144,14 +144,12 @@ fn couch_ids_kept_while_two_people_swap_places() {
     swap_places(true, 64);
 }
 
-/// Known failure, kept to work on: at 16 px a frame with the left person in front, the
-/// partly hidden right person's skeleton slides onto the front person's body for a few frames
-/// before the duplicate is noticed (frame 12: nose 160 px from her own face, 137 px from the
-/// other's). A gate on the hip centre (further than 0.1 × the region from its prediction =
-/// lost) did not catch it: the slide is gradual over two or three frames and the hip centre
-/// is below the picture. A gate on the face or on the landmarks' spread may.
+/// A slow pass (16 px a frame): the partly hidden person's region used to drift onto the
+/// front person's body over two or three frames before the two regions coincided (frame
+/// 12: nose 160 px from her own face, 137 px from the other's). The face gate catches the
+/// drift: a face further from where the body's motion puts it than 6 % of the region (plus
+/// that motion) marks the region lost, and the person is found again by the detector.
 #[test]
-#[ignore = "known failure: a slow pass lets the hidden person's skeleton slide onto the front person"]
 fn couch_ids_kept_in_a_slow_pass() {
     swap_places(false, 16);
     swap_places(true, 16);
@@ -463,4 +461,36 @@ fn couch_rendered_scenes_find_everyone() {
     }
     eprint!("{table}");
     assert!(failures.is_empty(), "tolerance {tol:.0} px:\n{}", failures.join("\n"));
+}
+
+/// A person moving into each rendered pose and holding it (15 fps: the biggest steps per
+/// frame), tracked by the several-people path: they stay one tracked person with one id
+/// on every frame — going into a pose moves the face against the body, which must not read
+/// as a region that slid onto someone else.
+#[test]
+fn couch_one_person_going_into_every_rendered_pose_keeps_one_id() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/testdata/rendered/sequences");
+    let mut poses: Vec<_> = std::fs::read_dir(&root).expect("the rendered sequences").flatten().map(|e| e.path()).collect();
+    poses.sort();
+    assert!(poses.len() >= 12, "rendered sequences missing in {}", root.display());
+    let mut p = load(couch_options(2));
+    let mut report = Vec::new();
+    for dir in &poses {
+        p.reset_people();
+        let mut files: Vec<_> = std::fs::read_dir(dir).expect("a sequence").flatten().map(|e| e.path()).collect();
+        files.sort();
+        let start = Instant::now();
+        let (mut ids, mut empty) = (std::collections::BTreeSet::new(), 0);
+        for (n, f) in files.iter().enumerate() {
+            let frame = Frame::load(f).expect("a rendered frame").restamped(n as u64, start + Duration::from_millis(n as u64 * 67));
+            let people = p.process_people(&frame).expect("process_people");
+            empty += usize::from(people.is_empty());
+            ids.extend(people.iter().map(|q| q.id));
+            assert!(people.len() <= 1, "{}: frame {n}: {}", dir.display(), describe(&people));
+        }
+        report.push(format!("{}: {} frames, ids {ids:?}, frames without the person {empty}", dir.display(), files.len()));
+        assert_eq!(ids.len(), 1, "{}: the person changed id: {ids:?}", dir.display());
+        assert_eq!(empty, 0, "{}: the person was lost on {empty} frames", dir.display());
+    }
+    eprintln!("{}", report.join("\n"));
 }

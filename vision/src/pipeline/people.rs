@@ -3,7 +3,10 @@
 //! the person.
 //!
 //! Per frame ([`crate::PosePipeline::process_people`]):
-//! 1. Every tracked region goes through the landmark model, as in the single-person path.
+//! 1. Every tracked region goes through the landmark model, as in the single-person path
+//!    (all crops first, then the model on each). A face that moved further than the body's
+//!    motion allows (6 % of the region plus that motion) means the region slid onto someone
+//!    else (a partly hidden person drifting onto the one in front): the region is lost.
 //! 2. Two regions that ended up on the same person (it happens when people pass each other
 //!    and one hides the other) are merged: the track whose own prediction (last position +
 //!    velocity) is closer keeps the person, the other is marked lost. So ids never swap
@@ -66,13 +69,28 @@ struct Track {
     size: f32,
     /// Hip centre motion, pixels per frame (smoothed).
     velocity: (f32, f32),
+    /// Nose position when last seen (image pixels).
+    face: (f32, f32),
     /// Frames since last seen (0 = seen on the last processed frame).
     missing: u32,
     smoother: LandmarkSmoother,
     last_time: Option<Instant>,
 }
 
+/// How far a face may move from where the body's motion puts it, as a share of the region
+/// side, before the region counts as lost.
+const FACE_GATE: f32 = 0.06;
+
 impl Track {
+    /// The face on `result` is far from where this track's last face, moved like the body,
+    /// would be.
+    fn face_jumped(&self, result: &LandmarkResult) -> bool {
+        let nose = &result.landmarks[0];
+        let expected = (self.face.0 + self.velocity.0, self.face.1 + self.velocity.1);
+        let moved = self.velocity.0.hypot(self.velocity.1);
+        dist((nose.x, nose.y), expected) > FACE_GATE * self.size + moved
+    }
+
     /// Where the person is expected on the next frame (a lost person keeps moving a little).
     fn predicted(&self) -> (f32, f32) {
         let steps = (self.missing + 1).min(10) as f32;
@@ -140,6 +158,9 @@ impl People {
         let rois: Vec<Roi> = tracked.iter().map(|(_, roi)| *roi).collect();
         for ((i, roi), result) in tracked.into_iter().zip(p.landmarks_in_all(frame, &rois)?) {
             match result {
+                // A face that jumps further than the body moved slid onto someone else
+                // (a partly hidden person's region drifting onto the one in front): lost.
+                Some(result) if self.tracks.get(i).is_some_and(|t| t.face_jumped(&result)) => lost_now = true,
                 Some(result) => seen.push(Seen { track: Some(i), result, roi, detected: false }),
                 None => lost_now = true,
             }
@@ -217,6 +238,7 @@ impl People {
                         top,
                         size: s.roi.size,
                         velocity: (0.0, 0.0),
+                        face: (s.result.landmarks[0].x, s.result.landmarks[0].y),
                         missing: 0,
                         smoother: LandmarkSmoother::new(opt.smoothing.unwrap_or_default()),
                         last_time: None,
@@ -231,6 +253,7 @@ impl People {
             let v = ((c.0 - t.center.0) / steps, (c.1 - t.center.1) / steps);
             t.velocity = if t.missing == 0 { (0.5 * (t.velocity.0 + v.0), 0.5 * (t.velocity.1 + v.1)) } else { v };
             t.center = c;
+            t.face = (r.landmarks[0].x, r.landmarks[0].y);
             t.top = top;
             t.size = s.roi.size;
             t.missing = 0;
