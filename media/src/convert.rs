@@ -167,7 +167,8 @@ fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
 /// Scales a packed RGB8 picture to `dst_w`×`dst_h` by area averaging (each destination pixel
 /// is the mean of the source area it covers, fractional pixels weighted by coverage) — the
 /// right filter for shrinking a camera picture (640×480 → 320×240 or 480×360) without
-/// aliasing. Separable: a horizontal then a vertical pass.
+/// aliasing. Separable: a vertical then a horizontal pass; exact integer factors (640×480 →
+/// 320×240) take an all-integer box path.
 pub fn downscale_rgb(
     src: &[u8],
     w: u32,
@@ -205,34 +206,62 @@ pub fn downscale_rgb(
             got: src.len(),
         });
     }
+    if w % dw == 0 && h % dh == 0 {
+        return Ok(box_shrink(src, w, dw, dh, w / dw, h / dh));
+    }
     let xw = area_weights(w, dw);
     let yw = area_weights(h, dh);
-    // Horizontal pass: h rows of dw pixels, in f32.
-    let mut mid = vec![0f32; h * dw * 3];
-    for (row, mid_row) in src.chunks_exact(w * 3).zip(mid.chunks_exact_mut(dw * 3)) {
-        for (taps, out) in xw.iter().zip(mid_row.chunks_exact_mut(3)) {
-            for &(s, wt) in taps {
-                out[0] += row[s * 3] as f32 * wt;
-                out[1] += row[s * 3 + 1] as f32 * wt;
-                out[2] += row[s * 3 + 2] as f32 * wt;
-            }
-        }
-    }
-    // Vertical pass.
+    // Vertical pass first, one output row at a time (contiguous, vectorises), then the
+    // horizontal pass over that row only.
     let mut out = vec![0u8; dw * dh * 3];
-    let mut acc = vec![0f32; dw * 3];
-    for (taps, out_row) in yw.iter().zip(out.chunks_exact_mut(dw * 3)) {
-        acc.iter_mut().for_each(|a| *a = 0.0);
-        for &(s, wt) in taps {
-            for (a, m) in acc.iter_mut().zip(&mid[s * dw * 3..(s + 1) * dw * 3]) {
-                *a += m * wt;
+    let mut row = vec![0f32; w * 3];
+    for (taps_y, out_row) in yw.iter().zip(out.chunks_exact_mut(dw * 3)) {
+        row.iter_mut().for_each(|r| *r = 0.0);
+        for &(s, wt) in taps_y {
+            for (r, &p) in row.iter_mut().zip(&src[s * w * 3..(s + 1) * w * 3]) {
+                *r += p as f32 * wt;
             }
         }
-        for (o, a) in out_row.iter_mut().zip(&acc) {
-            *o = a.round().clamp(0.0, 255.0) as u8;
+        for (taps_x, o) in xw.iter().zip(out_row.chunks_exact_mut(3)) {
+            let mut a = [0f32; 3];
+            for &(s, wt) in taps_x {
+                let px = &row[s * 3..s * 3 + 3];
+                a[0] += px[0] * wt;
+                a[1] += px[1] * wt;
+                a[2] += px[2] * wt;
+            }
+            for (o, a) in o.iter_mut().zip(a) {
+                // `as u8` saturates (and maps NaN to 0); weights are non-negative, so +0.5 rounds.
+                *o = (a + 0.5) as u8;
+            }
         }
     }
     Ok(out)
+}
+
+/// The exact-factor case of [`downscale_rgb`] (e.g. 640×480 → 320×240): each output pixel is
+/// the rounded mean of a `kx`×`ky` block, in integers — the same result as the general path
+/// (up to rounding), several times faster.
+fn box_shrink(src: &[u8], w: usize, dw: usize, dh: usize, kx: usize, ky: usize) -> Vec<u8> {
+    let n = (kx * ky) as u32;
+    let mut out = vec![0u8; dw * dh * 3];
+    let mut acc = vec![0u32; dw * 3];
+    for (oy, out_row) in out.chunks_exact_mut(dw * 3).enumerate() {
+        acc.iter_mut().for_each(|a| *a = 0);
+        for row in src[oy * ky * w * 3..(oy + 1) * ky * w * 3].chunks_exact(w * 3) {
+            for (a, block) in acc.chunks_exact_mut(3).zip(row.chunks_exact(kx * 3)) {
+                for px in block.chunks_exact(3) {
+                    a[0] += px[0] as u32;
+                    a[1] += px[1] as u32;
+                    a[2] += px[2] as u32;
+                }
+            }
+        }
+        for (o, a) in out_row.iter_mut().zip(&acc) {
+            *o = ((a + n / 2) / n) as u8;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -289,6 +318,22 @@ mod tests {
         assert_eq!(
             downscale_rgb(&src, 3, 1, 2, 1).unwrap(),
             vec![30, 30, 30, 150, 150, 150]
+        );
+        // The exact-factor path agrees with the general one (within rounding).
+        let src: Vec<u8> = (0..8 * 6 * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let fast = downscale_rgb(&src, 8, 6, 4, 3).unwrap();
+        assert_eq!(
+            fast[..3],
+            [
+                ((src[0] as u32 + src[3] as u32 + src[24] as u32 + src[27] as u32 + 2) / 4) as u8,
+                ((src[1] as u32 + src[4] as u32 + src[25] as u32 + src[28] as u32 + 2) / 4) as u8,
+                ((src[2] as u32 + src[5] as u32 + src[26] as u32 + src[29] as u32 + 2) / 4) as u8
+            ]
+        );
+        let xw = area_weights(8, 4);
+        assert!(
+            xw.iter()
+                .all(|t| t.len() == 2 && t.iter().all(|&(_, w)| (w - 0.5).abs() < 1e-6))
         );
         // Same size is the identity.
         let src: Vec<u8> = (0..5 * 3 * 3).map(|i| i as u8).collect();

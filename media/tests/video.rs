@@ -372,3 +372,32 @@ fn keyframe_interval_zero_means_only_forced_keyframes() {
     assert_eq!(keys, vec![0, 25]);
     assert!(auto_keys.len() >= 4, "{auto_keys:?}");
 }
+
+#[test]
+fn codecs_move_to_a_background_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Vp8Encoder>();
+    assert_send::<Vp8Decoder>();
+    assert_send::<media::OpusEncoder>();
+    assert_send::<media::OpusDecoder>();
+    // The client's shape: packets in over a channel, pictures out, on a decode thread.
+    let (w, h) = (64, 48);
+    let mut enc = Vp8Encoder::new(config(w, h, 30, 200)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut dec = Vp8Decoder::new().unwrap();
+    let worker = std::thread::spawn(move || {
+        let mut n = 0;
+        for packet in rx {
+            if dec.decode(&packet).unwrap().is_some() {
+                n += 1;
+            }
+        }
+        n
+    });
+    for i in 0..10 {
+        tx.send(encode_one(&mut enc, &moving(w, h, i), false).data)
+            .unwrap();
+    }
+    drop(tx);
+    assert_eq!(worker.join().unwrap(), 10);
+}
