@@ -510,3 +510,36 @@ impl Drop for Vp8Decoder {
         unsafe { vpx::vpx_codec_destroy(&mut *self.ctx) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bindings are pre-generated, not made from the installed headers: their layouts
+    /// must match what C sees. Sizes from a C program built against Debian 12's libvpx-dev
+    /// 1.12 on x86_64 (`sizeof` of each type, and two offsets inside the encoder config).
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn binding_layouts_match_the_c_headers() {
+        use std::mem::{offset_of, size_of};
+        assert_eq!(size_of::<vpx::vpx_codec_enc_cfg_t>(), 504);
+        assert_eq!(size_of::<vpx::vpx_image_t>(), 136);
+        assert_eq!(size_of::<vpx::vpx_codec_cx_pkt_t>(), 136);
+        assert_eq!(size_of::<vpx::vpx_codec_ctx_t>(), 56);
+        assert_eq!(offset_of!(vpx::vpx_codec_enc_cfg_t, kf_max_dist), 168);
+        assert_eq!(offset_of!(vpx::vpx_codec_enc_cfg_t, rc_target_bitrate), 112);
+        assert_eq!(vpx::VPX_ENCODER_ABI_VERSION, 25);
+        assert_eq!(vpx::VPX_DECODER_ABI_VERSION, 12);
+    }
+
+    #[test]
+    fn keyframe_detection() {
+        assert!(is_vp8_keyframe(&[
+            0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00
+        ]));
+        assert!(!is_vp8_keyframe(&[
+            0x51, 0x42, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00
+        ]));
+        assert!(!is_vp8_keyframe(&[0x50, 0x42, 0x00, 0x9d, 0x01]));
+    }
+}
