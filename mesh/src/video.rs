@@ -215,7 +215,7 @@ impl VideoSend {
             // `poll` returns None at once while the track is not bound yet, and for good once
             // the connection is closed.
             let mut idle = 0;
-            while !closed.load(Ordering::Relaxed) && idle < 50 {
+            while !closed.load(Ordering::Relaxed) && idle < 200 {
                 match track.poll().await {
                     Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
                         idle = 0;
@@ -226,7 +226,7 @@ impl VideoSend {
                     Some(_) => {}
                     None => {
                         idle += 1;
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
             }
