@@ -76,7 +76,7 @@ fn vp8_codec() -> RTCRtpCodec {
 pub(crate) fn media_setup() -> Result<(MediaEngine, Registry), RtcError> {
     let mut engine = MediaEngine::default();
     engine.register_codec(
-        RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: VP8_PAYLOAD_TYPE, ..Default::default() },
+        RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: VP8_PAYLOAD_TYPE },
         RtpCodecKind::Video,
     )?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?;
