@@ -199,6 +199,8 @@ fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEve
                 })
             }
             Event::PeerJoined { .. } | Event::PeerLeft { .. } => continue,
+            // The video call is not wired into the client yet (`mesh::Config::video` is off).
+            Event::VideoFrame { .. } | Event::KeyframeRequested { .. } => continue,
             Event::LinkPath { peer, channel, path } => {
                 tracing::info!(peer, ?channel, %path, relayed = path.relayed(), "link path");
                 continue;

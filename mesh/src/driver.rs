@@ -190,6 +190,7 @@ async fn session(
         events: link_tx,
         skipped_live: shared.skipped_live.clone(),
         relay_only: config.ice_relay_only,
+        video: config.video,
     };
     let mut driver = Driver {
         config,
@@ -538,9 +539,39 @@ impl Driver {
                 }
                 return Ok(());
             }
+            Command::SendVideo { frame, keyframe: _, duration } => {
+                self.send_video(frame, duration);
+                return Ok(());
+            }
             Command::Shutdown => return Ok(()),
         };
         self.send_server(msg).await
+    }
+
+    /// A VP8 frame to every open link's video track.
+    fn send_video(&mut self, frame: Vec<u8>, duration: Duration) {
+        if !self.config.video {
+            return;
+        }
+        let frame = bytes::Bytes::from(frame);
+        let (mut sent, mut dropped) = (0, 0);
+        for (&peer, slot) in &self.slots {
+            let Some(link) = slot.link.as_ref().filter(|_| slot.state == LinkState::Open) else { continue };
+            match link.send_video(frame.clone(), duration) {
+                Some(true) => sent += 1,
+                Some(false) => {
+                    // The peer's decoder now misses a reference: start over with a keyframe.
+                    dropped += 1;
+                    tracing::debug!(peer, "video writer backed up; frame dropped");
+                    let _ = self.events.send(Event::KeyframeRequested { by: peer });
+                }
+                None => {}
+            }
+        }
+        self.shared.with_status(|s| {
+            s.video_sent += sent;
+            s.video_dropped += dropped;
+        });
     }
 
     fn broadcast(&mut self, channel: Channel, msg: &PeerMsg) {
@@ -853,6 +884,14 @@ impl Driver {
                     self.emit(Event::LinkPath { peer, channel, path });
                 }
             }
+            LinkEventKind::VideoFrame { data, keyframe } => {
+                self.shared.with_status(|s| s.video_received += 1);
+                self.emit(Event::VideoFrame { from: peer, data, keyframe });
+            }
+            LinkEventKind::KeyframeRequest => {
+                tracing::debug!(peer, "keyframe requested");
+                self.emit(Event::KeyframeRequested { by: peer });
+            }
             LinkEventKind::ChannelClosed(channel) => {
                 tracing::debug!(peer, ?channel, "data channel closed");
                 self.retry(peer);
@@ -915,6 +954,10 @@ impl Driver {
         slot.connected_in = Some(elapsed);
         tracing::info!(peer, ?elapsed, "link open");
         let backlog = std::mem::take(&mut slot.backlog);
+        let generation = slot.generation;
+        if let Some(link) = &mut slot.link {
+            link.start_video(peer, generation, &self.setup.events);
+        }
         self.set_state(peer, LinkState::Open);
         for bytes in backlog {
             self.send_bytes(peer, Channel::Reliable, bytes);

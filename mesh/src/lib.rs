@@ -46,12 +46,14 @@ mod link;
 pub mod netlab;
 pub mod relay;
 mod signaling;
+mod video;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use clock::ClockSync;
+pub use video::is_keyframe as is_vp8_keyframe;
 pub use shared::protocol::peer::{Channel, PeerMsg};
 pub use shared::protocol::signal::PeerId;
 use shared::protocol::signal::{
@@ -101,6 +103,9 @@ pub struct Config {
     /// connection broke (the peer links stay up meanwhile). The server keeps a dropped seat
     /// for 30 s by default. Zero: a broken connection ends the mesh at once.
     pub reconnect_window: Duration,
+    /// Negotiate a VP8 video track on every link (the video call's transport): frames go out
+    /// with [`Command::SendVideo`], arrive as [`Event::VideoFrame`]. Off by default.
+    pub video: bool,
 }
 
 impl Config {
@@ -119,6 +124,7 @@ impl Config {
             ice_relay_only: false,
             ca_cert: None,
             reconnect_window: Duration::from_secs(30),
+            video: false,
         }
     }
 }
@@ -138,6 +144,7 @@ impl std::fmt::Debug for Config {
             .field("ice_relay_only", &self.ice_relay_only)
             .field("ca_cert", &self.ca_cert)
             .field("reconnect_window", &self.reconnect_window)
+            .field("video", &self.video)
             .finish()
     }
 }
@@ -176,6 +183,12 @@ pub enum Command {
     SendUnreliable(PeerMsg),
     /// To one peer.
     SendTo { to: PeerId, channel: Channel, msg: PeerMsg },
+    /// One encoded VP8 frame (e.g. from `media::Vp8Encoder`) to every open link's video
+    /// track (with [`Config::video`]; otherwise ignored). `duration` is the time until the
+    /// next frame (1/fps), which advances the RTP timestamp. A link that joins mid-stream, or
+    /// loses a frame, asks for a keyframe ([`Event::KeyframeRequested`]); `keyframe` is for
+    /// the caller's bookkeeping and logs — the mesh reads the frame itself.
+    SendVideo { frame: Vec<u8>, keyframe: bool, duration: Duration },
     /// Close every link and the websocket; [`Event::Disconnected`] follows.
     Shutdown,
 }
@@ -243,6 +256,13 @@ pub enum Event {
     ServerResumed { seat_kept: bool, after: Duration },
     /// The connection to the server is gone (the mesh has stopped). `reason` says why.
     Disconnected { reason: String },
+    /// A whole VP8 frame from `from`'s video track (with [`Config::video`]). Frames come in
+    /// order and decodable: from a keyframe on, none missing in between (after a loss the
+    /// mesh drops frames and asks for a keyframe).
+    VideoFrame { from: PeerId, data: Vec<u8>, keyframe: bool },
+    /// `by` needs a keyframe (its decoder joined mid-stream or lost a frame, or a frame to
+    /// it had to be dropped here): encode the next frame as a keyframe.
+    KeyframeRequested { by: PeerId },
 }
 
 /// Why the mesh could not start.
@@ -346,6 +366,11 @@ pub struct Status {
     pub server_up: bool,
     /// Times the server connection was restored.
     pub server_reconnects: u32,
+    /// Video frames queued to links / received whole / dropped because a link's video
+    /// writer was backed up.
+    pub video_sent: u64,
+    pub video_received: u64,
+    pub video_dropped: u64,
 }
 
 #[derive(Debug, Default)]

@@ -36,6 +36,9 @@ use webrtc::peer_connection::{
 };
 
 use crate::CandidateRewrite;
+use crate::video::{self, VideoSend};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use webrtc::media_stream::track_remote::TrackRemote;
 // mDNS candidates are of no use between our own clients, and mDNS binds a fixed port that
 // several peer connections in one process would fight over.
 use rtc::ice::mdns::MulticastDnsMode;
@@ -56,6 +59,10 @@ pub(crate) enum LinkEventKind {
     Message(Channel, BytesMut),
     /// The selected candidate pair of a part, read from its stats.
     Path(Channel, crate::LinkPath),
+    /// A whole VP8 frame from the peer's video track (decodable from the last keyframe on).
+    VideoFrame { data: Vec<u8>, keyframe: bool },
+    /// The peer asked for a keyframe (RTCP PLI or FIR on our video track).
+    KeyframeRequest,
 }
 
 #[derive(Debug)]
@@ -76,6 +83,8 @@ pub(crate) struct LinkSetup {
     pub skipped_live: Arc<AtomicU64>,
     /// Gather relay candidates only.
     pub relay_only: bool,
+    /// Negotiate a VP8 video track on the unreliable part.
+    pub video: bool,
 }
 
 /// Why signaling from the peer could not be used.
@@ -122,6 +131,20 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         self.emit(LinkEventKind::State(self.part, state));
     }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if track.kind().await != RtpCodecKind::Video {
+            tracing::debug!(peer = self.peer, "ignoring a remote track that is not video");
+            return;
+        }
+        let (peer, generation, events) = (self.peer, self.generation, self.events.clone());
+        video::spawn_reader(track, move |incoming| {
+            let kind = match incoming {
+                video::VideoIn::Frame { data, keyframe } => LinkEventKind::VideoFrame { data, keyframe },
+            };
+            let _ = events.send(LinkEvent { peer, generation, kind });
+        });
+    }
 }
 
 /// One of the two peer connections of a link.
@@ -136,6 +159,8 @@ pub(crate) struct Link {
     parts: [Part; 2],
     out: mpsc::UnboundedSender<(Channel, BytesMut)>,
     rewrite: Option<CandidateRewrite>,
+    /// The local video track (on the unreliable part), with [`LinkSetup::video`].
+    video: Option<VideoSend>,
 }
 
 fn channel_init(channel: Channel) -> RTCDataChannelInit {
@@ -348,7 +373,7 @@ async fn build_part(
     generation: u32,
     part: Channel,
     setup: &LinkSetup,
-) -> Result<(Part, Arc<dyn DataChannel>), RtcError> {
+) -> Result<(Part, Arc<dyn DataChannel>, Option<VideoSend>), RtcError> {
     let handler = Arc::new(Handler {
         peer,
         generation,
@@ -377,17 +402,31 @@ async fn build_part(
         setting_engine = setting_engine.with_sctp_mtu(UNRELIABLE_SCTP_MTU);
     }
     let setting_engine = setting_engine.build();
-    let pc = PeerConnectionBuilder::new()
+    let with_video = setup.video && part == Channel::Unreliable;
+    let mut builder = PeerConnectionBuilder::new()
         .with_configuration(config)
         .with_setting_engine(setting_engine)
         .with_handler(handler.clone() as Arc<dyn PeerConnectionEventHandler>)
-        .with_udp_addrs(setup.udp_bind.clone())
-        .build()
-        .await?;
-    let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        .with_udp_addrs(setup.udp_bind.clone());
+    if with_video {
+        let (engine, registry) = video::media_setup()?;
+        builder = builder.with_media_engine(engine).with_interceptor_registry(registry);
+    }
+    let pc: Arc<dyn PeerConnection> = Arc::new(builder.build().await?);
     let dc = pc.create_data_channel(label(part), Some(channel_init(part))).await?;
     spawn_reader(dc.clone(), part, handler);
-    Ok((Part { pc, remote_set: false, pending_remote: Vec::new() }, dc))
+    let video = if with_video {
+        match video::add_track(&pc).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    Ok((Part { pc, remote_set: false, pending_remote: Vec::new() }, dc, video))
 }
 
 impl Part {
@@ -415,8 +454,8 @@ async fn add_candidate(pc: &Arc<dyn PeerConnection>, candidate: RTCIceCandidateI
 impl Link {
     /// Builds both peer connections and their channels.
     pub(crate) async fn build(peer: PeerId, generation: u32, setup: &LinkSetup) -> Result<Self, RtcError> {
-        let (reliable, rel_dc) = build_part(peer, generation, Channel::Reliable, setup).await?;
-        let (unreliable, unrel_dc) = match build_part(peer, generation, Channel::Unreliable, setup).await {
+        let (reliable, rel_dc, _) = build_part(peer, generation, Channel::Reliable, setup).await?;
+        let (unreliable, unrel_dc, video) = match build_part(peer, generation, Channel::Unreliable, setup).await {
             Ok(part) => part,
             Err(e) => {
                 let _ = reliable.pc.close().await;
@@ -425,7 +464,24 @@ impl Link {
         };
         let (out, rx) = mpsc::unbounded_channel();
         spawn_writer(rel_dc, unrel_dc, rx, peer, setup.skipped_live.clone());
-        Ok(Self { parts: [reliable, unreliable], out, rewrite: setup.rewrite.clone() })
+        Ok(Self { parts: [reliable, unreliable], out, rewrite: setup.rewrite.clone(), video })
+    }
+
+    /// Starts sending video and watching for the peer's keyframe requests (once the link is
+    /// open; later calls do nothing). Without video, nothing.
+    pub(crate) fn start_video(&mut self, peer: PeerId, generation: u32, events: &mpsc::UnboundedSender<LinkEvent>) {
+        if let Some(video) = &mut self.video {
+            let events = events.clone();
+            video.start(move || {
+                let _ = events.send(LinkEvent { peer, generation, kind: LinkEventKind::KeyframeRequest });
+            });
+        }
+    }
+
+    /// Queues an encoded VP8 frame for the video track; never waits. `None` without video,
+    /// `Some(false)` when the frame was dropped (the writer is backed up).
+    pub(crate) fn send_video(&self, data: bytes::Bytes, duration: Duration) -> Option<bool> {
+        self.video.as_ref().map(|v| v.send(video::OutFrame { data, duration }))
     }
 
     fn bundle(&self, sdps: [String; 2]) -> String {
@@ -502,6 +558,9 @@ impl Link {
 
     /// Closes both connections in the background.
     pub(crate) fn close(self) {
+        if let Some(video) = &self.video {
+            video.close();
+        }
         for part in self.parts {
             let pc = part.pc;
             tokio::spawn(async move {
@@ -544,6 +603,7 @@ mod pair_tests {
             events,
             skipped_live: Arc::default(),
             relay_only: false,
+            video: false,
         }
     }
 
