@@ -8,6 +8,7 @@ use bevy::state::app::StatesPlugin;
 
 use crate::audio::GameAudioPlugin;
 use crate::bot::BotPlugin;
+use crate::call::CallPlugin;
 use crate::camera::CameraPlugin;
 use crate::cli::{ClientConfig, SourceSpec};
 use crate::couch::CouchPlugin;
@@ -135,7 +136,11 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
         app.insert_resource(crate::net::NetOptions {
             ice_relay_only: config.ice_relay_only,
             ca_cert: config.ca_cert.clone(),
+            video: config.video,
         });
+        if config.video {
+            app.add_plugins(CallPlugin);
+        }
     }
     if io.vision {
         app.add_plugins((

@@ -106,6 +106,9 @@ pub struct Cli {
     /// comma-separated), each a player of the room with their own score.
     #[arg(long, env = "POSEPARTY_COUCH", value_delimiter = ',', num_args = 1.., value_name = "NAME,…")]
     pub couch: Vec<String>,
+    /// No video call: the camera picture is not sent and peers' pictures are not shown.
+    #[arg(long, env = "POSEPARTY_NO_VIDEO")]
+    pub no_video: bool,
 }
 
 /// Where frames come from.
@@ -163,6 +166,8 @@ pub struct ClientConfig {
     pub mute: bool,
     /// `--couch`: the other people in front of the camera (local seats).
     pub couch: Vec<String>,
+    /// The video call (off with `--no-video`; bots and tests leave it off unless asked).
+    pub video: bool,
 }
 
 impl Default for ClientConfig {
@@ -193,6 +198,7 @@ impl Default for ClientConfig {
             config_dir: None,
             mute: false,
             couch: Vec::new(),
+            video: false,
         }
     }
 }
@@ -232,6 +238,7 @@ impl From<Cli> for ClientConfig {
             config_dir: c.config_dir,
             mute: c.mute,
             couch: c.couch,
+            video: !c.no_video,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`flow`]: the moves between screens.
 //! - [`flash`]: the camera latency test (the window flashes, the camera sees it).
 //! - [`game`]: rounds driven by `shared::rules`.
+//! - [`call`]: the video call (camera pictures to and from the other players).
 //! - [`deck`]: the quiz deck: import and sharing.
 //! - [`audio`]: synthesized music and effects.
 //! - [`ui`], [`fonts`]: the egui screens and the bundled Hangul font.
@@ -24,6 +25,7 @@
 pub mod app;
 pub mod audio;
 pub mod bot;
+pub mod call;
 pub mod camera;
 pub mod cli;
 pub mod couch;

@@ -26,11 +26,13 @@ pub struct NetPlugin {
     pub local: bool,
 }
 
-/// Network options from the command line (`--ice-relay-only`, `--ca-cert`).
+/// Network options from the command line (`--ice-relay-only`, `--ca-cert`, `--no-video`).
 #[derive(Debug, Clone, Default, Resource)]
 pub struct NetOptions {
     pub ice_relay_only: bool,
     pub ca_cert: Option<std::path::PathBuf>,
+    /// Negotiate a video track on every link (the call; `--no-video` turns it off).
+    pub video: bool,
 }
 
 /// Whether the net plugin starts an embedded server ([`NetPlugin::local`]).
@@ -138,6 +140,7 @@ fn connect(
     let mut config = Config::new(url, name);
     config.ice_relay_only = options.ice_relay_only;
     config.ca_cert = options.ca_cert.clone();
+    config.video = options.video;
     let mesh = Mesh::start_on(&rt, config).map_err(|e| e.to_string())?;
     conn.mesh = Some(mesh);
     Ok(())
@@ -200,7 +203,8 @@ fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEve
             }
             Event::PeerJoined { .. } | Event::PeerLeft { .. } => continue,
             // The video call is not wired into the client yet (`mesh::Config::video` is off).
-            Event::VideoFrame { .. } | Event::KeyframeRequested { .. } => continue,
+            Event::VideoFrame { from, data, keyframe } => NetEvent::VideoFrame { from, data, keyframe },
+            Event::KeyframeRequested { by } => NetEvent::KeyframeRequested { by },
             Event::LinkPath { peer, channel, path } => {
                 tracing::info!(peer, ?channel, %path, relayed = path.relayed(), "link path");
                 continue;
@@ -260,22 +264,26 @@ mod tests {
         shared::deck::parse_rows("큰 덱 / Big deck", &rows).expect("valid deck")
     }
 
-    /// Two headless apps with the net plugin and an embedded server: the first creates a
-    /// room, the second joins by code, both see each other's link open; then the host's deck
-    /// crosses the real data channel in several chunks and becomes the guest's deck.
-    #[test]
-    fn two_apps_meet_through_the_embedded_server() {
-        use crate::deck::{ActiveDeck, DeckOrigin, DeckPlugin, DeckShare};
+    fn step(app: &mut App) {
+        app.update();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    /// Two headless apps with the net plugin (and `add`'s plugins) and an embedded server:
+    /// the host creates a room (then `before_join` runs on it), the guest joins by code,
+    /// both see the link open. Returns (host, guest, room code).
+    fn two_linked_apps(
+        add: impl Fn(&mut App),
+        options: NetOptions,
+        before_join: impl FnOnce(&mut App),
+        deadline: Instant,
+    ) -> (App, App, String) {
         let mut host = App::new();
-        host.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin, SessionPlugin))
-            .add_plugins((NetPlugin { local: true }, DeckPlugin::default()));
+        host.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin, SessionPlugin)).add_plugins(NetPlugin { local: true });
+        host.insert_resource(options.clone());
+        add(&mut host);
         host.world_mut()
             .write_message(NetCommand::Connect { server: "ws://unused.invalid/ws".into(), name: "호스트".into() });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let step = |app: &mut App| {
-            app.update();
-            std::thread::sleep(Duration::from_millis(10));
-        };
         let code = loop {
             step(&mut host);
             let session = host.world().resource::<crate::session::Session>();
@@ -289,15 +297,12 @@ mod tests {
             assert!(Instant::now() < deadline, "host never got a room");
         };
         let url = host.world().resource::<NetConnection>().embedded_url().unwrap();
-
-        let deck = big_deck(150);
-        let bytes = deck.to_bytes().expect("encode").len();
-        assert!(bytes > 2 * shared::protocol::peer::DECK_CHUNK_BYTES, "{bytes} bytes: more than two chunks");
-        host.insert_resource(ActiveDeck::new(deck.clone(), DeckOrigin::Imported { file: "big.xlsx".into() }));
+        before_join(&mut host);
 
         let mut guest = App::new();
-        guest.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin, SessionPlugin))
-            .add_plugins((NetPlugin::default(), DeckPlugin::default()));
+        guest.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin, SessionPlugin)).add_plugins(NetPlugin::default());
+        guest.insert_resource(options);
+        add(&mut guest);
         guest.world_mut().write_message(NetCommand::Connect { server: url, name: "손님".into() });
         let mut joined = false;
         loop {
@@ -316,10 +321,33 @@ mod tests {
                     .any(|l| l.state == LinkState::Open)
             };
             if open(&host) && open(&guest) {
-                break;
+                return (host, guest, code);
             }
             assert!(Instant::now() < deadline, "links never opened");
         }
+    }
+
+    /// Two headless apps with the net plugin and an embedded server: the first creates a
+    /// room, the second joins by code, both see each other's link open; then the host's deck
+    /// crosses the real data channel in several chunks and becomes the guest's deck.
+    #[test]
+    fn two_apps_meet_through_the_embedded_server() {
+        use crate::deck::{ActiveDeck, DeckOrigin, DeckPlugin, DeckShare};
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let deck = big_deck(150);
+        let bytes = deck.to_bytes().expect("encode").len();
+        assert!(bytes > 2 * shared::protocol::peer::DECK_CHUNK_BYTES, "{bytes} bytes: more than two chunks");
+        let shared_deck = deck.clone();
+        let (mut host, mut guest, code) = two_linked_apps(
+            |app| {
+                app.add_plugins(DeckPlugin::default());
+            },
+            NetOptions::default(),
+            move |host| {
+                host.insert_resource(ActiveDeck::new(shared_deck, DeckOrigin::Imported { file: "big.xlsx".into() }));
+            },
+            deadline,
+        );
         let g = guest.world().resource::<crate::session::Session>();
         assert_eq!(g.room.as_ref().map(|r| r.players.len()), Some(2));
         assert_eq!(g.room.as_ref().map(|r| r.code.clone()), Some(code));
@@ -343,5 +371,65 @@ mod tests {
             step(&mut guest);
             assert!(Instant::now() < deadline, "the host never heard that the guest has the deck");
         }
+    }
+
+    /// The call between two apps: the host's camera (the astronaut picture, fed as the
+    /// newest frame) reaches the guest as a video track, decoded at ≥ 30 dB against the
+    /// picture the host sent; turning the camera off stops the sending.
+    #[test]
+    fn call_the_camera_picture_reaches_the_other_player() {
+        use crate::call::{Call, CallPlugin, video_size};
+        use crate::state::LatestFrame;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let options = NetOptions { video: true, ..NetOptions::default() };
+        let (mut host, mut guest, _) = two_linked_apps(|app| { app.add_plugins(CallPlugin); }, options, |_| {}, deadline);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/images/astronaut.png");
+        let frame = vision::Frame::load(std::path::Path::new(path)).expect("the astronaut picture");
+        let (w, h) = video_size(frame.width, frame.height);
+        let sent = media::downscale_rgb(&frame.data, frame.width, frame.height, w, h).expect("downscale");
+        let host_id = host.world().resource::<crate::session::Session>().my_id().expect("host id");
+        let mut seq = 0;
+        let mut feed = |app: &mut App| {
+            seq += 1;
+            let mut latest = app.world_mut().resource_mut::<LatestFrame>();
+            latest.frame = Some(frame.clone().restamped(seq, Instant::now()));
+            latest.fresh = true;
+        };
+        // Until the guest has shown 10 of the host's pictures.
+        loop {
+            feed(&mut host);
+            step(&mut host);
+            step(&mut guest);
+            let frames = guest.world().resource::<Call>().peers.get(&host_id).map_or(0, |v| v.frames);
+            if frames >= 10 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "only {frames} pictures arrived; host sent {}", host.world().resource::<Call>().sent);
+        }
+        let call = guest.world().resource::<Call>();
+        let video = call.peers.get(&host_id).expect("the host's picture");
+        assert_eq!((video.picture.width, video.picture.height), (w, h));
+        let psnr = media::psnr(&video.picture.rgb, &sent);
+        assert!(psnr >= 30.0, "PSNR {psnr:.1} dB");
+        assert!(video.is_fresh());
+        assert_eq!(call.decode_errors, 0);
+
+        // Camera off: the host sends nothing more, and the guest's picture goes stale.
+        host.world_mut().resource_mut::<Call>().camera_on = false;
+        for _ in 0..20 {
+            feed(&mut host);
+            step(&mut host);
+            step(&mut guest);
+        }
+        let sent_before = host.world().resource::<Call>().sent;
+        let off_at = Instant::now();
+        while off_at.elapsed() < crate::call::FRESH_FOR + Duration::from_millis(200) {
+            feed(&mut host);
+            step(&mut host);
+            step(&mut guest);
+        }
+        assert_eq!(host.world().resource::<Call>().sent, sent_before, "frames were sent with the camera off");
+        let stale = guest.world().resource::<Call>().peers.get(&host_id).is_some_and(|v| !v.is_fresh());
+        assert!(stale, "the guest still shows a fresh picture");
     }
 }

@@ -95,6 +95,10 @@ pub enum NetEvent {
     /// The server connection is back; with `seat_kept` false the room was lost meanwhile
     /// (a `LeftRoom` came first).
     ServerResumed { seat_kept: bool },
+    /// A whole VP8 frame of `from`'s camera picture (the call decodes it).
+    VideoFrame { from: PeerId, data: Vec<u8>, keyframe: bool },
+    /// A peer lost our picture and asks for a keyframe.
+    KeyframeRequested { by: PeerId },
     /// The connection is gone; `reason` is for the player.
     Disconnected { reason: String },
 }
@@ -335,6 +339,8 @@ fn apply_net_events(
                 session.reconnecting = true;
             }
             NetEvent::ServerResumed { .. } => session.reconnecting = false,
+            // The call plugin's.
+            NetEvent::VideoFrame { .. } | NetEvent::KeyframeRequested { .. } => {}
             NetEvent::Disconnected { reason } => {
                 session.reconnecting = false;
                 session.connection = Connection::Offline;

@@ -4,12 +4,14 @@
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiTextureHandle, egui};
 use shared::pose::Skeleton;
+use shared::protocol::signal::PeerId;
 use shared::rules::fixtures::pose_skeleton;
 use shared::rules::{AnswerLayout, PoseId};
 
 use super::draw::{BODY_VIEW, FULL_VIEW, fit};
 use super::{ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, mode_label, reconnecting_bar, root_ui};
 use crate::game::{Play, Round};
+use crate::call::Call;
 use crate::couch::seat_colour;
 use crate::state::{CameraPicture, PlayerPose, SeatPoses};
 use crate::session::{PeerBoard, Session};
@@ -33,8 +35,23 @@ pub(crate) fn game_screen(
     session: Res<Session>,
     settings: Res<Settings>,
     picture: Res<CameraPicture>,
+    mut call: Option<ResMut<Call>>,
 ) -> Result {
     let texture = picture.image.clone().map(|h| contexts.add_image(EguiTextureHandle::Strong(h)));
+    // Peers' camera pictures, while fresh (else their tiles show the skeleton).
+    let videos: std::collections::BTreeMap<PeerId, (egui::TextureId, f32)> = call
+        .as_deref()
+        .map(|call| {
+            call.peers
+                .iter()
+                .filter(|(_, v)| v.is_fresh())
+                .filter_map(|(id, v)| {
+                    let aspect = v.picture.width as f32 / v.picture.height.max(1) as f32;
+                    v.image.clone().map(|h| (*id, (contexts.add_image(EguiTextureHandle::Strong(h)), aspect)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let ctx = contexts.ctx_mut()?.clone();
     let Some(round) = round else { return Ok(()) };
     let mut root = root_ui(&ctx);
@@ -66,6 +83,12 @@ pub(crate) fn game_screen(
             );
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.label(egui::RichText::new(mode_label(round.info.mode)).color(MUTED));
+                if let Some(call) = call.as_deref_mut() {
+                    let text = if call.camera_on { "📷 카메라 끄기 / Camera off (C)" } else { "📷 카메라 켜기 / Camera on (C)" };
+                    if ui.button(text).clicked() {
+                        call.camera_on = !call.camera_on;
+                    }
+                }
             });
         });
     });
@@ -74,21 +97,22 @@ pub(crate) fn game_screen(
         ui.add_space(6.0);
         ui.label(egui::RichText::new("플레이어 / Players").size(20.0).strong());
         let me = session.my_id();
-        let mut rows: Vec<(String, u32, Option<&Skeleton>, egui::Color32, bool)> = round
+        let mut rows: Vec<(PeerId, String, u32, Option<&Skeleton>, egui::Color32, bool)> = round
             .info
             .players
             .iter()
             .map(|&id| {
                 if Some(id) == me {
-                    (format!("{} (나/me)", session.player_name(id)), totals.points, pose.skeleton.as_ref(), ACCENT, false)
+                    (id, format!("{} (나/me)", session.player_name(id)), totals.points, pose.skeleton.as_ref(), ACCENT, false)
                 } else if let Some(local) = round.locals.iter().find(|l| l.player == id) {
                     let skeleton = seat_poses.0.get(usize::from(local.seat) - 1).and_then(Option::as_ref);
                     let [r, g, b] = seat_colour(local.seat);
                     let colour = egui::Color32::from_rgb(r, g, b);
-                    (format!("{} (나/me)", session.player_name(id)), local.totals().points, skeleton, colour, false)
+                    (id, format!("{} (나/me)", session.player_name(id)), local.totals().points, skeleton, colour, false)
                 } else {
                     let peer = board.peers.get(&id);
                     (
+                        id,
                         session.player_name(id),
                         peer.map_or(0, |p| p.totals.points),
                         peer.and_then(|p| p.skeleton.as_ref()),
@@ -98,15 +122,26 @@ pub(crate) fn game_screen(
                 }
             })
             .collect();
-        rows.sort_by_key(|row| std::cmp::Reverse(row.1));
-        for (name, points, skeleton, colour, reconnecting) in rows {
+        rows.sort_by_key(|row| std::cmp::Reverse(row.2));
+        for (id, name, points, skeleton, colour, reconnecting) in rows {
+            let video = videos.get(&id).copied();
             egui::Frame::group(ui.style()).fill(PANEL).show(ui, |ui| {
                 ui.horizontal(|ui| {
-                    let (rect, _) = ui.allocate_exact_size(egui::vec2(72.0, 72.0), egui::Sense::hover());
+                    let size = if video.is_some() { egui::vec2(120.0, 90.0) } else { egui::vec2(72.0, 72.0) };
+                    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
                     ui.painter().rect_filled(rect, 4.0, egui::Color32::from_gray(18));
-                    match skeleton {
-                        Some(s) => draw_skeleton(ui.painter(), rect, FULL_VIEW, s, settings.mirror, colour, 2.0),
-                        None => {
+                    match (video, skeleton) {
+                        (Some((tex, aspect)), _) => {
+                            // Mirrored like our own picture, when the mirror setting is on.
+                            let uv = if settings.mirror {
+                                egui::Rect::from_min_max(egui::pos2(1.0, 0.0), egui::pos2(0.0, 1.0))
+                            } else {
+                                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
+                            };
+                            ui.painter().image(tex, fit(rect, aspect), uv, egui::Color32::WHITE);
+                        }
+                        (None, Some(s)) => draw_skeleton(ui.painter(), rect, FULL_VIEW, s, settings.mirror, colour, 2.0),
+                        (None, None) => {
                             ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, "?", egui::FontId::proportional(24.0), MUTED);
                         }
                     }

@@ -1,0 +1,342 @@
+//! The video call: every player's camera picture, as the other players see it.
+//!
+//! - Sending: while this device is in a room with other devices and the camera is on
+//!   ([`Call::camera_on`], key `C` or the HUD button), the newest camera frame goes, at most
+//!   [`VIDEO_FPS`] times a second, to an encoder thread that downscales it to
+//!   [`VIDEO_WIDTH`] wide and encodes it as VP8 (`media`). The encoded frames go to every
+//!   peer's video track (`MeshCommand::SendVideo`); a peer's keyframe request forces the next
+//!   frame to be a keyframe. The game comes first: when the encoder is still busy with the
+//!   last frame, the new one is skipped.
+//! - Receiving: each peer's frames go to a decoder thread (one VP8 decoder per peer); the
+//!   newest decoded picture of each peer becomes [`PeerVideo`] (and a texture when the app
+//!   renders). A tile shows it while it is fresh ([`PeerVideo::is_fresh`]), else the
+//!   peer's live skeleton, as before.
+
+use std::collections::BTreeMap;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bevy::asset::RenderAssetUsages;
+use bevy::prelude::*;
+use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use media::{EncoderConfig, RgbImage, Vp8Decoder, Vp8Encoder};
+use shared::protocol::signal::PeerId;
+use vision::Frame;
+
+use crate::session::{MeshCommand, NetCommand, NetEvent, Session};
+use crate::state::{ClientSet, LatestFrame};
+
+/// Frames sent per second.
+pub const VIDEO_FPS: u32 = 15;
+/// Width of the sent picture (the height keeps the camera's aspect, rounded to even).
+pub const VIDEO_WIDTH: u32 = 320;
+/// Target bitrate, kbit/s.
+pub const VIDEO_KBPS: u32 = 400;
+/// A picture older than this is not shown any more (the peer's camera is off or its
+/// frames stopped): its tile falls back to the skeleton.
+pub const FRESH_FOR: Duration = Duration::from_millis(1_000);
+
+/// Adds the video call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallPlugin;
+
+/// One peer's newest picture.
+#[derive(Debug, Clone)]
+pub struct PeerVideo {
+    pub picture: RgbImage,
+    /// Its texture (when the app renders).
+    pub image: Option<Handle<Image>>,
+    pub received: Instant,
+    pub frames: u64,
+}
+
+impl PeerVideo {
+    /// Recent enough to show.
+    pub fn is_fresh(&self) -> bool {
+        self.received.elapsed() < FRESH_FOR
+    }
+}
+
+/// The call's state.
+#[derive(Resource)]
+pub struct Call {
+    /// Send our camera picture.
+    pub camera_on: bool,
+    pub peers: BTreeMap<PeerId, PeerVideo>,
+    /// Frames encoded and handed to the mesh / skipped because the encoder was busy.
+    pub sent: u64,
+    pub skipped: u64,
+    /// Frames that arrived / failed to decode.
+    pub received: u64,
+    pub decode_errors: u64,
+    last_capture: Option<Instant>,
+    encoder: Worker<EncodeJob, Result<media::EncodedFrame, String>>,
+    decoder: Worker<(PeerId, Vec<u8>), (PeerId, Result<Option<RgbImage>, String>)>,
+}
+
+/// A thread with a bounded queue in and a queue out.
+struct Worker<I, O> {
+    tx: Option<Sender<I>>,
+    rx: Receiver<O>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<I, O> Drop for Worker<I, O> {
+    fn drop(&mut self) {
+        self.tx = None; // the thread's loop ends when its queue closes
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            error!("a video thread panicked");
+        }
+    }
+}
+
+enum EncodeJob {
+    Frame(Frame),
+    Keyframe,
+}
+
+fn spawn<I: Send + 'static, O: Send + 'static>(
+    name: &str,
+    queue: usize,
+    work: impl FnOnce(Receiver<I>, Sender<O>) + Send + 'static,
+) -> Worker<I, O> {
+    let (tx, jobs) = bounded(queue);
+    let (results, rx) = bounded(64);
+    let thread = std::thread::Builder::new().name(name.into()).spawn(move || work(jobs, results));
+    match thread {
+        Ok(thread) => Worker { tx: Some(tx), rx, thread: Some(thread) },
+        Err(e) => {
+            error!("could not start the {name} thread: {e}; no video");
+            Worker { tx: None, rx, thread: None }
+        }
+    }
+}
+
+/// The picture size sent for a `width × height` camera: [`VIDEO_WIDTH`] wide (or less for
+/// a smaller camera), the aspect kept, both even (I420 needs it).
+pub fn video_size(width: u32, height: u32) -> (u32, u32) {
+    let w = VIDEO_WIDTH.min(width) & !1;
+    let h = ((u64::from(height) * u64::from(w) / u64::from(width.max(1))) as u32) & !1;
+    (w.max(2), h.max(2))
+}
+
+/// The encoder thread: downscale, encode; a new encoder when the camera's size changes.
+fn encode_loop(jobs: Receiver<EncodeJob>, out: Sender<Result<media::EncodedFrame, String>>) {
+    let mut encoder: Option<(Vp8Encoder, (u32, u32))> = None;
+    let mut keyframe = false;
+    for job in jobs {
+        let frame = match job {
+            EncodeJob::Keyframe => {
+                keyframe = true;
+                continue;
+            }
+            EncodeJob::Frame(frame) => frame,
+        };
+        let (w, h) = video_size(frame.width, frame.height);
+        if encoder.as_ref().is_none_or(|(_, size)| *size != (w, h)) {
+            let config = EncoderConfig { width: w, height: h, fps: VIDEO_FPS, bitrate_kbps: VIDEO_KBPS, keyframe_interval: VIDEO_FPS * 4 };
+            match Vp8Encoder::new(config) {
+                Ok(e) => encoder = Some((e, (w, h))),
+                Err(e) => {
+                    let _ = out.send(Err(format!("cannot start the video encoder: {e}")));
+                    continue;
+                }
+            }
+        }
+        let Some((enc, _)) = encoder.as_mut() else { continue };
+        let encoded = media::downscale_rgb(&frame.data, frame.width, frame.height, w, h)
+            .and_then(|small| enc.encode(&small, std::mem::take(&mut keyframe)));
+        match encoded {
+            Ok(frames) => {
+                for f in frames {
+                    if out.send(Ok(f)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                if out.send(Err(e.to_string())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The decoder thread: one VP8 decoder per peer.
+fn decode_loop(jobs: Receiver<(PeerId, Vec<u8>)>, out: Sender<(PeerId, Result<Option<RgbImage>, String>)>) {
+    let mut decoders: BTreeMap<PeerId, Vp8Decoder> = BTreeMap::new();
+    for (peer, data) in jobs {
+        let decoder = match decoders.entry(peer) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => match Vp8Decoder::new() {
+                Ok(d) => v.insert(d),
+                Err(e) => {
+                    let _ = out.send((peer, Err(format!("cannot start a video decoder: {e}"))));
+                    continue;
+                }
+            },
+        };
+        let result = decoder.decode(&data).map_err(|e| e.to_string());
+        if out.send((peer, result)).is_err() {
+            return;
+        }
+    }
+}
+
+impl Default for Call {
+    fn default() -> Self {
+        Call {
+            camera_on: true,
+            peers: BTreeMap::new(),
+            sent: 0,
+            skipped: 0,
+            received: 0,
+            decode_errors: 0,
+            last_capture: None,
+            encoder: spawn("video-encoder", 1, encode_loop),
+            decoder: spawn("video-decoder", 32, decode_loop),
+        }
+    }
+}
+
+impl Plugin for CallPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Call>().add_systems(
+            Update,
+            (
+                toggle_camera.run_if(resource_exists::<ButtonInput<KeyCode>>).in_set(ClientSet::Input),
+                (receive, capture, send_encoded).chain().in_set(ClientSet::Net),
+                show.in_set(ClientSet::Ui),
+            ),
+        );
+    }
+}
+
+fn toggle_camera(keys: Res<ButtonInput<KeyCode>>, mut call: ResMut<Call>) {
+    if keys.just_pressed(KeyCode::KeyC) {
+        call.camera_on = !call.camera_on;
+        info!(camera_on = call.camera_on, "camera picture to the others");
+    }
+}
+
+/// Peers' frames to the decoder; keyframe requests to the encoder.
+fn receive(mut events: MessageReader<NetEvent>, mut call: ResMut<Call>) {
+    for event in events.read() {
+        match event {
+            NetEvent::VideoFrame { from, data, .. } => {
+                call.received += 1;
+                if let Some(tx) = &call.decoder.tx
+                    && let Err(TrySendError::Full(_)) = tx.try_send((*from, data.clone()))
+                {
+                    // A decoder that cannot keep up loses frames; the next keyframe repairs it.
+                    call.decode_errors += 1;
+                }
+            }
+            NetEvent::KeyframeRequested { by } => {
+                debug!(by, "keyframe requested");
+                if let Some(tx) = &call.encoder.tx {
+                    let _ = tx.try_send(EncodeJob::Keyframe);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The newest camera frame to the encoder, at most [`VIDEO_FPS`] a second, while someone
+/// else is in the room and the camera is on.
+fn capture(latest: Res<LatestFrame>, session: Res<Session>, mut call: ResMut<Call>) {
+    let (true, Some(frame)) = (latest.fresh, &latest.frame) else { return };
+    let others = match (&session.room, session.my_id()) {
+        (Some(room), Some(me)) => room.players.iter().any(|p| p.id != me && p.device.is_none()),
+        _ => false,
+    };
+    if !call.camera_on || !others {
+        return;
+    }
+    let now = Instant::now();
+    if call.last_capture.is_some_and(|t| now - t < Duration::from_secs(1) / VIDEO_FPS) {
+        return;
+    }
+    call.last_capture = Some(now);
+    let Some(tx) = &call.encoder.tx else { return };
+    if tx.try_send(EncodeJob::Frame(frame.clone())).is_err() {
+        call.skipped += 1;
+    }
+}
+
+/// Encoded frames to the peers.
+fn send_encoded(mut call: ResMut<Call>, mut net: MessageWriter<NetCommand>) {
+    while let Ok(result) = call.encoder.rx.try_recv() {
+        match result {
+            Ok(frame) => {
+                call.sent += 1;
+                let duration = Duration::from_secs(1) / VIDEO_FPS;
+                net.write(MeshCommand::SendVideo { frame: frame.data, keyframe: frame.keyframe, duration }.into());
+            }
+            Err(e) => warn!("video: {e}"),
+        }
+    }
+}
+
+/// The newest decoded picture of each peer (and its texture when the app renders).
+fn show(mut call: ResMut<Call>, mut images: Option<ResMut<Assets<Image>>>) {
+    let mut newest: BTreeMap<PeerId, RgbImage> = BTreeMap::new();
+    while let Ok((peer, result)) = call.decoder.rx.try_recv() {
+        match result {
+            Ok(Some(picture)) => {
+                newest.insert(peer, picture);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                call.decode_errors += 1;
+                debug!(peer, "a video frame did not decode: {e}");
+            }
+        }
+    }
+    for (peer, picture) in newest {
+        let previous = call.peers.remove(&peer);
+        let frames = previous.as_ref().map_or(0, |p| p.frames) + 1;
+        let image = images.as_deref_mut().and_then(|images| {
+            let mut data = Vec::with_capacity(picture.rgb.len() / 3 * 4);
+            for p in picture.rgb.chunks_exact(3) {
+                data.extend_from_slice(&[p[0], p[1], p[2], 255]);
+            }
+            // Reuse the texture while the size stays.
+            if let Some(handle) = previous.as_ref().filter(|p| p.picture.width == picture.width && p.picture.height == picture.height).and_then(|p| p.image.clone())
+                && let Some(mut existing) = images.get_mut(&handle)
+            {
+                existing.data = Some(data);
+                return Some(handle);
+            }
+            let image = Image::new(
+                Extent3d { width: picture.width, height: picture.height, depth_or_array_layers: 1 },
+                TextureDimension::D2,
+                data,
+                TextureFormat::Rgba8UnormSrgb,
+                RenderAssetUsages::RENDER_WORLD | RenderAssetUsages::MAIN_WORLD,
+            );
+            Some(images.add(image))
+        });
+        call.peers.insert(peer, PeerVideo { picture, image, received: Instant::now(), frames });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sent_picture_keeps_the_cameras_aspect_with_even_sides() {
+        assert_eq!(video_size(640, 480), (320, 240));
+        assert_eq!(video_size(1280, 720), (320, 180));
+        assert_eq!(video_size(512, 512), (320, 320));
+        assert_eq!(video_size(1024, 512), (320, 160));
+        // A small camera is not upscaled; odd sides are made even.
+        assert_eq!(video_size(161, 121), (160, 120));
+    }
+}
