@@ -138,9 +138,9 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
             ca_cert: config.ca_cert.clone(),
             video: config.video,
         });
-        if config.video {
-            app.add_plugins(CallPlugin);
-        }
+    }
+    if config.video {
+        app.add_plugins(CallPlugin);
     }
     if io.vision {
         app.add_plugins((

@@ -72,8 +72,11 @@ pub struct Call {
     pub decode_errors: u64,
     last_capture: Option<Instant>,
     encoder: Worker<EncodeJob, Result<media::EncodedFrame, String>>,
-    decoder: Worker<(PeerId, Vec<u8>), (PeerId, Result<Option<RgbImage>, String>)>,
+    decoder: Worker<(PeerId, Vec<u8>), Decoded>,
 }
+
+/// A decoder thread's answer: whose frame, and its picture (`None`: nothing to show yet).
+type Decoded = (PeerId, Result<Option<RgbImage>, String>);
 
 /// A thread with a bounded queue in and a queue out.
 struct Worker<I, O> {
@@ -167,7 +170,7 @@ fn encode_loop(jobs: Receiver<EncodeJob>, out: Sender<Result<media::EncodedFrame
 }
 
 /// The decoder thread: one VP8 decoder per peer.
-fn decode_loop(jobs: Receiver<(PeerId, Vec<u8>)>, out: Sender<(PeerId, Result<Option<RgbImage>, String>)>) {
+fn decode_loop(jobs: Receiver<(PeerId, Vec<u8>)>, out: Sender<Decoded>) {
     let mut decoders: BTreeMap<PeerId, Vp8Decoder> = BTreeMap::new();
     for (peer, data) in jobs {
         let decoder = match decoders.entry(peer) {
@@ -299,30 +302,37 @@ fn show(mut call: ResMut<Call>, mut images: Option<ResMut<Assets<Image>>>) {
         }
     }
     for (peer, picture) in newest {
-        let previous = call.peers.remove(&peer);
+        call.set_picture(peer, picture, images.as_deref_mut());
+    }
+}
+
+impl Call {
+    /// Makes `picture` the newest of `peer` (and its texture, when `images` is given).
+    pub fn set_picture(&mut self, peer: PeerId, picture: RgbImage, images: Option<&mut Assets<Image>>) {
+        let previous = self.peers.remove(&peer);
         let frames = previous.as_ref().map_or(0, |p| p.frames) + 1;
-        let image = images.as_deref_mut().and_then(|images| {
+        let image = images.map(|images| {
             let mut data = Vec::with_capacity(picture.rgb.len() / 3 * 4);
             for p in picture.rgb.chunks_exact(3) {
                 data.extend_from_slice(&[p[0], p[1], p[2], 255]);
             }
             // Reuse the texture while the size stays.
-            if let Some(handle) = previous.as_ref().filter(|p| p.picture.width == picture.width && p.picture.height == picture.height).and_then(|p| p.image.clone())
+            let same_size = |p: &&PeerVideo| p.picture.width == picture.width && p.picture.height == picture.height;
+            if let Some(handle) = previous.as_ref().filter(same_size).and_then(|p| p.image.clone())
                 && let Some(mut existing) = images.get_mut(&handle)
             {
                 existing.data = Some(data);
-                return Some(handle);
+                return handle;
             }
-            let image = Image::new(
+            images.add(Image::new(
                 Extent3d { width: picture.width, height: picture.height, depth_or_array_layers: 1 },
                 TextureDimension::D2,
                 data,
                 TextureFormat::Rgba8UnormSrgb,
                 RenderAssetUsages::RENDER_WORLD | RenderAssetUsages::MAIN_WORLD,
-            );
-            Some(images.add(image))
+            ))
         });
-        call.peers.insert(peer, PeerVideo { picture, image, received: Instant::now(), frames });
+        self.peers.insert(peer, PeerVideo { picture, image, received: Instant::now(), frames });
     }
 }
 

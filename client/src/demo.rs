@@ -17,11 +17,12 @@ use shared::rules::fixtures::{pose_skeleton, with_noise};
 
 use std::path::PathBuf;
 
+use crate::call::Call;
 use crate::couch::Couch;
 use crate::deck::{ActiveDeck, DeckOrigin, Outcome, outcome};
 use crate::game::{FinalBoard, Play, Round};
 use crate::session::{Connection, LinkState, LinkView, NetEvent, PeerBoard, PeerLive, RoundInfo, Session};
-use crate::state::{ClientSet, ModelStatus, PlayerPose, Screen};
+use crate::state::{ClientSet, LatestFrame, ModelStatus, PlayerPose, Screen};
 
 const ME: u32 = 1;
 const PLAYERS: [(u32, &str); 4] = [(1, "민수"), (2, "지은"), (3, "Alex"), (4, "하늘")];
@@ -62,6 +63,8 @@ impl Plugin for DemoPlugin {
                     peers_confirm_deck.run_if(in_state(Screen::Lobby).and_then(resource_changed::<ActiveDeck>)),
                 ),
             );
+        // The call's tiles: the linked demo players "send" the camera's picture.
+        app.add_systems(Update, demo_videos.in_set(ClientSet::Ui).run_if(resource_exists::<Call>));
         if self.script_player {
             app.add_systems(
                 Update,
@@ -316,3 +319,24 @@ fn script_player(round: Option<Res<Round>>, mut pose: ResMut<PlayerPose>, mut fr
     });
     pose.skeleton = Some(with_noise(&pose_skeleton(target), *frame, 0.003));
 }
+
+/// Plays the call for the demo: each linked player's tile shows the camera's picture (a
+/// different crop each, as the real call's 320-wide pictures), refreshed with the camera.
+fn demo_videos(latest: Res<LatestFrame>, session: Res<Session>, mut call: ResMut<Call>, mut images: Option<ResMut<Assets<Image>>>) {
+    let (true, Some(frame)) = (latest.fresh, &latest.frame) else { return };
+    let linked: Vec<u32> = session.links.iter().filter(|(_, l)| l.state == LinkState::Open).map(|(id, _)| *id).collect();
+    for (i, peer) in linked.into_iter().enumerate() {
+        // A 4:3 crop, shifted per player, scaled to 320×240 like a webcam's picture.
+        let w = frame.width.min(frame.height * 4 / 3);
+        let h = w * 3 / 4;
+        let x0 = (i as u32 * w / 6).min(frame.width - w);
+        let mut crop = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h {
+            let start = ((y * frame.width + x0) * 3) as usize;
+            crop.extend_from_slice(frame.data.get(start..start + (w * 3) as usize).unwrap_or_default());
+        }
+        let Ok(rgb) = media::downscale_rgb(&crop, w, h, 320, 240) else { continue };
+        call.set_picture(peer, media::RgbImage { width: 320, height: 240, rgb }, images.as_deref_mut());
+    }
+}
+

@@ -9,7 +9,7 @@ use shared::rules::fixtures::pose_skeleton;
 use shared::rules::{AnswerLayout, PoseId};
 
 use super::draw::{BODY_VIEW, FULL_VIEW, fit};
-use super::{ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, mode_label, reconnecting_bar, root_ui};
+use super::{ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, mode_label, draw_video, peer_videos, reconnecting_bar, root_ui};
 use crate::game::{Play, Round};
 use crate::call::Call;
 use crate::couch::seat_colour;
@@ -39,19 +39,7 @@ pub(crate) fn game_screen(
 ) -> Result {
     let texture = picture.image.clone().map(|h| contexts.add_image(EguiTextureHandle::Strong(h)));
     // Peers' camera pictures, while fresh (else their tiles show the skeleton).
-    let videos: std::collections::BTreeMap<PeerId, (egui::TextureId, f32)> = call
-        .as_deref()
-        .map(|call| {
-            call.peers
-                .iter()
-                .filter(|(_, v)| v.is_fresh())
-                .filter_map(|(id, v)| {
-                    let aspect = v.picture.width as f32 / v.picture.height.max(1) as f32;
-                    v.image.clone().map(|h| (*id, (contexts.add_image(EguiTextureHandle::Strong(h)), aspect)))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let videos = peer_videos(&mut contexts, call.as_deref());
     let ctx = contexts.ctx_mut()?.clone();
     let Some(round) = round else { return Ok(()) };
     let mut root = root_ui(&ctx);
@@ -97,7 +85,7 @@ pub(crate) fn game_screen(
         ui.add_space(6.0);
         ui.label(egui::RichText::new("플레이어 / Players").size(20.0).strong());
         let me = session.my_id();
-        let mut rows: Vec<(PeerId, String, u32, Option<&Skeleton>, egui::Color32, bool)> = round
+        let mut rows: Vec<TileRow> = round
             .info
             .players
             .iter()
@@ -131,15 +119,7 @@ pub(crate) fn game_screen(
                     let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
                     ui.painter().rect_filled(rect, 4.0, egui::Color32::from_gray(18));
                     match (video, skeleton) {
-                        (Some((tex, aspect)), _) => {
-                            // Mirrored like our own picture, when the mirror setting is on.
-                            let uv = if settings.mirror {
-                                egui::Rect::from_min_max(egui::pos2(1.0, 0.0), egui::pos2(0.0, 1.0))
-                            } else {
-                                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
-                            };
-                            ui.painter().image(tex, fit(rect, aspect), uv, egui::Color32::WHITE);
-                        }
+                        (Some(video), _) => draw_video(ui.painter(), rect, video, settings.mirror),
                         (None, Some(s)) => draw_skeleton(ui.painter(), rect, FULL_VIEW, s, settings.mirror, colour, 2.0),
                         (None, None) => {
                             ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, "?", egui::FontId::proportional(24.0), MUTED);
@@ -265,6 +245,9 @@ pub(crate) fn game_screen(
     });
     Ok(())
 }
+
+/// A player's tile: id, name, points, skeleton, its colour, reconnecting.
+type TileRow<'a> = (PeerId, String, u32, Option<&'a Skeleton>, egui::Color32, bool);
 
 /// Where a name goes over a skeleton: above its head (x of the nose, the highest visible
 /// landmark's y, normalised; `mirror` flips x like the picture).

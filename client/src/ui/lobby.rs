@@ -6,7 +6,9 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{GameMode, RoomSettings, RoomVisibility};
 
-use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, link_label, mode_label, screen};
+use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, draw_video, link_label, mode_label, peer_videos, screen};
+use crate::call::Call;
+use crate::settings::Settings;
 use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus, start_blocked};
 use crate::state::Screen;
 use crate::session::{LinkState, MeshCommand, NetCommand, Session};
@@ -181,7 +183,10 @@ pub(crate) fn lobby_screen(
     mut net: MessageWriter<NetCommand>,
     mut deck_requests: MessageWriter<DeckRequest>,
     mut next: ResMut<NextState<Screen>>,
+    call: Option<Res<Call>>,
+    settings: Res<Settings>,
 ) -> Result {
+    let videos = peer_videos(&mut contexts, call.as_deref());
     let ctx = contexts.ctx_mut()?.clone();
     let Some(room) = session.room.clone() else {
         // Left the room from elsewhere: the flow moves us to the menu.
@@ -227,6 +232,11 @@ pub(crate) fn lobby_screen(
             card(&mut cols[0], &format!("플레이어 / Players ({}/{})", room.players.len(), room.cap), |ui| {
                 for p in &room.players {
                     ui.horizontal(|ui| {
+                        if let Some(video) = videos.get(&p.id) {
+                            let (rect, _) = ui.allocate_exact_size(egui::vec2(64.0, 48.0), egui::Sense::hover());
+                            ui.painter().rect_filled(rect, 3.0, egui::Color32::from_gray(18));
+                            draw_video(ui.painter(), rect, *video, settings.mirror);
+                        }
                         let crown = if p.id == room.host { "★ " } else { "   " };
                         let name = egui::RichText::new(format!("{crown}{}", p.name)).size(20.0);
                         ui.label(if p.id == room.host { name.color(ACCENT) } else { name });

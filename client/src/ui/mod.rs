@@ -135,6 +135,32 @@ pub(crate) fn reconnecting_bar(ui: &mut egui::Ui, session: &Session) {
     }
 }
 
+/// The textures of the peers' camera pictures that are fresh, with their aspect ratios.
+pub(crate) fn peer_videos(
+    contexts: &mut bevy_egui::EguiContexts,
+    call: Option<&crate::call::Call>,
+) -> std::collections::BTreeMap<shared::protocol::signal::PeerId, (egui::TextureId, f32)> {
+    let Some(call) = call else { return Default::default() };
+    call.peers
+        .iter()
+        .filter(|(_, v)| v.is_fresh())
+        .filter_map(|(id, v)| {
+            let aspect = v.picture.width as f32 / v.picture.height.max(1) as f32;
+            v.image.clone().map(|h| (*id, (contexts.add_image(bevy_egui::EguiTextureHandle::Strong(h)), aspect)))
+        })
+        .collect()
+}
+
+/// Draws a peer's camera picture into `rect` (fitted, mirrored like our own when `mirror`).
+pub(crate) fn draw_video(painter: &egui::Painter, rect: egui::Rect, (tex, aspect): (egui::TextureId, f32), mirror: bool) {
+    let uv = if mirror {
+        egui::Rect::from_min_max(egui::pos2(1.0, 0.0), egui::pos2(0.0, 1.0))
+    } else {
+        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
+    };
+    painter.image(tex, draw::fit(rect, aspect), uv, egui::Color32::WHITE);
+}
+
 /// A wide button.
 pub(crate) fn big_button(ui: &mut egui::Ui, text: &str) -> egui::Response {
     ui.add_sized([260.0, 44.0], egui::Button::new(egui::RichText::new(text).size(20.0)))
