@@ -41,7 +41,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::RtpSender;
 
-use crate::link::RtcError;
+use webrtc::error::Error as RtcError;
 
 /// The RTP payload type offered for VP8 (dynamic range; the answer may pick another).
 const VP8_PAYLOAD_TYPE: u8 = 96;
