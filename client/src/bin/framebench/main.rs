@@ -6,13 +6,15 @@
 //! Two more modes, each printing its own table:
 //! - `--import 8,16,32`: the frame loop while documents import (see `import.rs`);
 //! - `--latency`: camera → skeleton → rules → hit, per hit (see `latency.rs`);
-//! - `--people 1,2`: the loop tracking several people for couch play (see `couch.rs`).
+//! - `--people 1,2`: the loop tracking several people for couch play (see `couch.rs`);
+//! - `--video 3`: the loop with the video call and 3 incoming streams (see `call.rs`).
 //!
 //! Each configuration runs a headless Bevy app (MinimalPlugins + StatesPlugin + the camera and
 //! pose plugins) on the image-folder source (astronaut.png at 30 fps), paced at 60 Hz like a
 //! display would. It measures the longest frame while the model loads (target: none over
 //! 50 ms), the first-result delay, and then the achieved FPS and frame times.
 
+mod call;
 mod couch;
 mod import;
 mod latency;
@@ -51,6 +53,10 @@ pub struct Args {
     /// play; comma-separated counts, e.g. `1,2`: 1 plays astronaut.png, more two_people.png).
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["latency", "import"])]
     people: Option<Vec<usize>>,
+    /// Instead of the placement table: the frame loop with the video call and this many
+    /// peers' pictures arriving, beside the same loop without the call.
+    #[arg(long, value_name = "PEERS", conflicts_with_all = ["latency", "import", "people"])]
+    video: Option<usize>,
     /// `--latency`: a folder of pictures of a person going into a pose and holding it,
     /// played in a loop (default: the rendered sequence in assets/testdata/rendered).
     #[arg(long, value_name = "DIR")]
@@ -250,6 +256,12 @@ fn main() -> Result<()> {
     };
     if let Some(sizes) = &args.import {
         let result = import::bench(&dir, sizes, &args);
+        let _ = std::fs::remove_dir_all(&dir);
+        load();
+        return result;
+    }
+    if let Some(peers) = args.video {
+        let result = call::bench(&dir, peers, &args);
         let _ = std::fs::remove_dir_all(&dir);
         load();
         return result;
