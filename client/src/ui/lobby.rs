@@ -6,7 +6,9 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{GameMode, RoomSettings, RoomVisibility};
 
-use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, draw_video, link_label, mode_label, peer_videos, screen};
+use super::{ACCENT, BAD, GOOD, MUTED, big_button, camera_problem, card, draw_video, link_label, mode_label, peer_videos, screen};
+use crate::camera::CameraStatus;
+use crate::state::CameraPicture;
 use crate::call::Call;
 use crate::settings::Settings;
 use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus, start_blocked};
@@ -185,8 +187,15 @@ pub(crate) fn lobby_screen(
     mut next: ResMut<NextState<Screen>>,
     call: Option<Res<Call>>,
     settings: Res<Settings>,
+    (camera, picture): (Option<Res<CameraStatus>>, Res<CameraPicture>),
 ) -> Result {
     let videos = peer_videos(&mut contexts, call.as_deref());
+    // Our own picture (the preview of what the others see), while the camera is on.
+    let own = picture
+        .image
+        .clone()
+        .filter(|_| call.as_deref().is_some_and(|c| c.camera_on))
+        .map(|h| (contexts.add_image(bevy_egui::EguiTextureHandle::Strong(h)), picture.size.x as f32 / picture.size.y.max(1) as f32));
     let ctx = contexts.ctx_mut()?.clone();
     let Some(room) = session.room.clone() else {
         // Left the room from elsewhere: the flow moves us to the menu.
@@ -230,9 +239,11 @@ pub(crate) fn lobby_screen(
         });
         ui.columns(2, |cols| {
             card(&mut cols[0], &format!("플레이어 / Players ({}/{})", room.players.len(), room.cap), |ui| {
+                camera_problem(ui, camera.as_deref());
                 for p in &room.players {
                     ui.horizontal(|ui| {
-                        if let Some(video) = videos.get(&p.id) {
+                        let video = if Some(p.id) == me { own } else { videos.get(&p.id).copied() };
+                        if let Some(video) = video.as_ref() {
                             let (rect, _) = ui.allocate_exact_size(egui::vec2(64.0, 48.0), egui::Sense::hover());
                             ui.painter().rect_filled(rect, 3.0, egui::Color32::from_gray(18));
                             draw_video(ui.painter(), rect, *video, settings.mirror);

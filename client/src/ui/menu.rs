@@ -4,7 +4,8 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{MAX_NAME_CHARS, ROOM_CODE_LEN};
 
-use super::{MUTED, big_button, card, screen};
+use super::{MUTED, big_button, camera_problem, card, screen};
+use crate::camera::CameraStatus;
 use crate::state::ModelChoice;
 use crate::flow::MenuAction;
 use crate::state::Screen;
@@ -29,6 +30,7 @@ pub(crate) fn menu_screen(
     mut save: MessageWriter<SaveSettings>,
     mut actions: MessageWriter<MenuAction>,
     mut next: ResMut<NextState<Screen>>,
+    camera: Option<Res<CameraStatus>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let form = &mut *form;
@@ -88,6 +90,7 @@ pub(crate) fn menu_screen(
             card(&mut cols[1], "설정 / Settings", |ui| {
                 ui.label("카메라 / Camera");
                 ui.add(egui::TextEdit::singleline(&mut draft.camera).desired_width(300.0));
+                camera_problem(ui, camera.as_deref());
                 ui.label(
                     egui::RichText::new("webcam, webcam:1, frames:폴더@15, synthetic").color(MUTED).small(),
                 );

@@ -161,6 +161,18 @@ pub(crate) fn draw_video(painter: &egui::Painter, rect: egui::Rect, (tex, aspect
     painter.image(tex, draw::fit(rect, aspect), uv, egui::Color32::WHITE);
 }
 
+/// The camera's problem, if it has one, with what to do (no camera, busy, no permission).
+pub(crate) fn camera_problem(ui: &mut egui::Ui, status: Option<&crate::camera::CameraStatus>) {
+    if let Some(error) = status.and_then(|s| s.error.as_deref()) {
+        ui.label(egui::RichText::new(format!("📷 카메라 문제 / Camera problem: {error}")).color(BAD));
+        ui.label(
+            egui::RichText::new("설정에서 다른 카메라를 고르거나 다시 연결해 보세요 / Pick another camera in the settings, or plug it in again")
+                .color(MUTED)
+                .small(),
+        );
+    }
+}
+
 /// A wide button.
 pub(crate) fn big_button(ui: &mut egui::Ui, text: &str) -> egui::Response {
     ui.add_sized([260.0, 44.0], egui::Button::new(egui::RichText::new(text).size(20.0)))
