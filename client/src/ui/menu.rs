@@ -22,6 +22,7 @@ pub(crate) struct MenuForm {
     couch: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn menu_screen(
     mut contexts: EguiContexts,
     mut form: ResMut<MenuForm>,
