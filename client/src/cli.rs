@@ -238,7 +238,8 @@ impl From<Cli> for ClientConfig {
             config_dir: c.config_dir,
             mute: c.mute,
             couch: c.couch,
-            video: !c.no_video,
+            // Bots have no one watching them: no call unless a test asks for it.
+            video: !c.no_video && !c.bot,
         }
     }
 }
@@ -283,6 +284,11 @@ mod tests {
         assert!(Cli::try_parse_from(["client", "--deck-password", "x"]).is_err(), "a password needs a deck");
         let c: ClientConfig = Cli::parse_from(["client", "--couch", "지연,하준"]).into();
         assert_eq!(c.couch, ["지연", "하준"]);
+        assert!(c.video, "the call is on by default");
+        let c: ClientConfig = Cli::parse_from(["client", "--no-video"]).into();
+        assert!(!c.video);
+        let c: ClientConfig = Cli::parse_from(["client", "--headless", "--bot"]).into();
+        assert!(!c.video, "bots leave the call off");
     }
 
     #[test]
