@@ -8,7 +8,8 @@ use shared::protocol::signal::LoadingStage;
 
 use super::draw::FULL_VIEW;
 use super::hud::label_anchor;
-use super::{BAD, GOOD, MUTED, card, draw_skeleton, screen, stage_label};
+use super::{BAD, GOOD, MUTED, card, draw_skeleton, draw_video, peer_videos, screen, stage_label};
+use crate::call::Call;
 use crate::couch::{Couch, seat_colour};
 use crate::settings::Settings;
 use crate::state::{CameraPicture, ModelStatus, SeenPeople};
@@ -55,7 +56,9 @@ pub(crate) fn loading_screen(
     picture: Res<CameraPicture>,
     settings: Res<Settings>,
     mut net: MessageWriter<NetCommand>,
+    call: Option<Res<Call>>,
 ) -> Result {
+    let videos = peer_videos(&mut contexts, call.as_deref());
     // "Find your spot" only when several people play on this camera.
     let mut couch = couch.filter(|c| !c.names.is_empty());
     let texture = match (&couch, picture.image.clone()) {
@@ -98,7 +101,13 @@ pub(crate) fn loading_screen(
                 egui::Grid::new("ready").num_columns(3).spacing([16.0, 8.0]).show(ui, |ui| {
                     for p in &room.players {
                         let name = if Some(p.id) == me { format!("{} (나/me)", p.name) } else { p.name.clone() };
-                        ui.label(name);
+                        ui.horizontal(|ui| {
+                            if let Some(video) = videos.get(&p.id) {
+                                let (rect, _) = ui.allocate_exact_size(egui::vec2(48.0, 36.0), egui::Sense::hover());
+                                draw_video(ui.painter(), rect, *video, settings.mirror);
+                            }
+                            ui.label(name);
+                        });
                         ui.add(
                             egui::ProgressBar::new(overall_progress(p.stage, p.progress))
                                 .desired_width(330.0)

@@ -3,7 +3,9 @@
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
-use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, mode_label, screen};
+use super::{ACCENT, BAD, GOOD, MUTED, big_button, card, draw_video, mode_label, peer_videos, screen};
+use crate::call::Call;
+use crate::settings::Settings;
 use crate::state::Screen;
 use crate::game::FinalBoard;
 use crate::session::{MeshCommand, NetCommand, Session};
@@ -14,7 +16,9 @@ pub(crate) fn results_screen(
     board: Res<FinalBoard>,
     mut net: MessageWriter<NetCommand>,
     mut next: ResMut<NextState<Screen>>,
+    (call, settings): (Option<Res<Call>>, Res<Settings>),
 ) -> Result {
+    let videos = peer_videos(&mut contexts, call.as_deref());
     let ctx = contexts.ctx_mut()?.clone();
     let me = session.my_id();
     let is_host = session.is_host();
@@ -44,6 +48,11 @@ pub(crate) fn results_screen(
                         name = name.color(ACCENT).strong();
                     }
                     ui.horizontal(|ui| {
+                        // The call: how the others look now.
+                        if let Some(video) = videos.get(&line.player) {
+                            let (rect, _) = ui.allocate_exact_size(egui::vec2(48.0, 36.0), egui::Sense::hover());
+                            draw_video(ui.painter(), rect, *video, settings.mirror);
+                        }
                         ui.label(name);
                         if line.dropped {
                             ui.label(egui::RichText::new("(나감 / dropped)").color(BAD));
