@@ -11,18 +11,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use bevy::prelude::*;
 use client::call::{Call, CallPlugin, VIDEO_FPS, video_size};
-use client::pose::PoseStats;
 use client::session::{Connection, NetEvent, Session, SessionPlugin};
 use client::state::{InferencePlacement, ModelChoice, ModelStatus};
 use shared::protocol::signal::{LoadingStage, PlayerInfo, RoomPhase, RoomSettings, RoomSnapshot, RoomVisibility};
 
-use crate::{Args, pace_from, pct, pose_app};
+use crate::{Args, FrameStats, measure, pose_app};
 
 struct Outcome {
-    fps: f64,
-    p50: Duration,
-    p95: Duration,
-    inference_p50: Duration,
+    stats: FrameStats,
     decoded_per_s: f64,
     sent_per_s: f64,
 }
@@ -82,14 +78,9 @@ fn run(dir: &Path, placement: InferencePlacement, peers: usize, stream: &[Vec<u8
         session.room = Some(room(peers));
     }
     crate::wait_for_first_skeleton(&mut app, args)?;
-    let inferences0 = app.world().resource::<PoseStats>().inferences;
-    let (mut frames, mut inference_times) = (Vec::new(), Vec::new());
-    let mut last_count = inferences0;
     let (mut next_video, mut index) = (Instant::now(), 0usize);
-    let start = Instant::now();
-    while start.elapsed().as_secs_f64() < args.seconds {
-        let t = Instant::now();
-        if peers > 0 && t >= next_video && !stream.is_empty() {
+    let stats = measure(&mut app, args, |app, elapsed| {
+        if peers > 0 && Instant::now() >= next_video && !stream.is_empty() {
             next_video += Duration::from_secs(1) / VIDEO_FPS;
             let data = &stream[index % stream.len()];
             index += 1;
@@ -98,29 +89,15 @@ fn run(dir: &Path, placement: InferencePlacement, peers: usize, stream: &[Vec<u8
                 app.world_mut().write_message(NetEvent::VideoFrame { from, data: data.clone(), keyframe: false });
             }
         }
-        app.update();
-        frames.push(t.elapsed());
-        let stats = app.world().resource::<PoseStats>();
-        if stats.inferences > last_count {
-            last_count = stats.inferences;
-            inference_times.push(stats.last_inference);
-        }
-        pace_from(t, args);
-    }
-    let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+        elapsed.as_secs_f64() < args.seconds
+    });
+    // The measured stretch, from its frame count and rate.
+    let elapsed = (stats.frames.len() as f64 / stats.fps).max(1e-9);
     if let Some(e) = app.world().resource::<ModelStatus>().error() {
         bail!("the pose model failed: {e}");
     }
     let (decoded, sent) = app.world().get_resource::<Call>().map_or((0, 0), |c| (c.peers.values().map(|v| v.frames).sum::<u64>(), c.sent));
-    let n = frames.len();
-    Ok(Outcome {
-        fps: n as f64 / elapsed,
-        p50: pct(&mut frames, 0.5),
-        p95: pct(&mut frames, 0.95),
-        inference_p50: pct(&mut inference_times, 0.5),
-        decoded_per_s: decoded as f64 / elapsed,
-        sent_per_s: sent as f64 / elapsed,
-    })
+    Ok(Outcome { stats, decoded_per_s: decoded as f64 / elapsed, sent_per_s: sent as f64 / elapsed })
 }
 
 pub fn bench(dir: &Path, peers: usize, args: &Args) -> Result<()> {
@@ -148,15 +125,15 @@ pub fn bench(dir: &Path, peers: usize, args: &Args) -> Result<()> {
     let line = |name: &str, f: &dyn Fn(&Outcome) -> String| {
         println!("| {name} | {} |", columns.iter().map(|(_, _, o)| f(o)).collect::<Vec<_>>().join(" | "));
     };
-    line("frame-loop FPS", &|o| format!("{:.1}", o.fps));
-    line("frame time p50 / p95 (ms)", &|o| format!("{} / {}", ms(o.p50), ms(o.p95)));
-    line("pose inference p50 (ms)", &|o| ms(o.inference_p50));
+    line("frame-loop FPS", &|o| format!("{:.1}", o.stats.fps));
+    line("frame time p50 / p95 (ms)", &|o| format!("{} / {}", ms(o.stats.p50), ms(o.stats.p95)));
+    line("pose inference p50 (ms)", &|o| ms(o.stats.inference_p50));
     line("pictures decoded per second (all peers)", &|o| format!("{:.1}", o.decoded_per_s));
     line("our pictures encoded per second", &|o| format!("{:.1}", o.sent_per_s));
     for pair in columns.chunks(2) {
         if let [(p, _, off), (_, _, on)] = pair {
-            let growth = on.inference_p50.as_secs_f64() / off.inference_p50.as_secs_f64().max(1e-9) - 1.0;
-            println!("{p:?}: pose inference p50 {:+.0} % with the call; frame loop {:.1} FPS (goal ≥ 30, inference growth ≤ 20 %)", growth * 100.0, on.fps);
+            let growth = on.stats.inference_p50.as_secs_f64() / off.stats.inference_p50.as_secs_f64().max(1e-9) - 1.0;
+            println!("{p:?}: pose inference p50 {:+.0} % with the call; frame loop {:.1} FPS (goal ≥ 30, inference growth ≤ 20 %)", growth * 100.0, on.stats.fps);
         }
     }
     Ok(())

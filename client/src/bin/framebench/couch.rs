@@ -14,7 +14,7 @@ use client::couch::{Couch, CouchPlugin};
 use client::pose::{PosePlugin, PoseStats};
 use client::state::{InferencePlacement, ModelChoice, ModelStatus, PlayerPose, SeatPoses, StatePlugin};
 
-use crate::{Args, pace_from, pct};
+use crate::{Args, FrameStats, measure, pace_from};
 
 /// One column: how many people, on which picture, which model and placement.
 struct Column {
@@ -25,11 +25,7 @@ struct Column {
 }
 
 struct Outcome {
-    fps: f64,
-    p50: Duration,
-    p95: Duration,
-    inference_p50: Duration,
-    inferences_per_s: f64,
+    stats: FrameStats,
     all_seated: f64,
     detector_runs_per_100: f64,
 }
@@ -78,41 +74,25 @@ fn run(c: &Column, args: &Args) -> Result<Outcome> {
         }
         pace_from(t, args);
     }
-    let (inferences0, detector0) = {
-        let s = app.world().resource::<PoseStats>();
-        (s.inferences, s.detector_runs)
-    };
-    let mut frames = Vec::new();
-    let mut inference_times = Vec::new();
-    let mut seated = 0usize;
-    let mut last_count = inferences0;
-    let measure = Instant::now();
-    while measure.elapsed().as_secs_f64() < args.seconds {
-        let t = Instant::now();
-        app.update();
-        frames.push(t.elapsed());
-        let stats = app.world().resource::<PoseStats>();
-        if stats.inferences > last_count {
-            last_count = stats.inferences;
-            inference_times.push(stats.last_inference);
+    let detector0 = app.world().resource::<PoseStats>().detector_runs;
+    // Seated: counted on the state each update starts from (the first is the all-seated
+    // frame above), so every measured frame counts once.
+    let (mut seated, mut checked) = (0usize, 0usize);
+    let stats = measure(&mut app, args, |app, elapsed| {
+        let more = elapsed.as_secs_f64() < args.seconds;
+        if more {
+            seated += usize::from(all_seated(app));
+            checked += 1;
         }
-        seated += usize::from(all_seated(&app));
-        pace_from(t, args);
-    }
-    let elapsed = measure.elapsed().as_secs_f64().max(1e-9);
-    let stats = app.world().resource::<PoseStats>().clone();
-    let inferences = stats.inferences - inferences0;
+        more
+    });
+    let detector_runs = app.world().resource::<PoseStats>().detector_runs - detector0;
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
-    let n = frames.len();
     Ok(Outcome {
-        fps: n as f64 / elapsed,
-        p50: pct(&mut frames, 0.5),
-        p95: pct(&mut frames, 0.95),
-        inference_p50: pct(&mut inference_times, 0.5),
-        inferences_per_s: inferences as f64 / elapsed,
-        all_seated: seated as f64 / n.max(1) as f64,
-        detector_runs_per_100: (stats.detector_runs - detector0) as f64 * 100.0 / inferences.max(1) as f64,
+        all_seated: seated as f64 / checked.max(1) as f64,
+        detector_runs_per_100: detector_runs as f64 * 100.0 / stats.inferences.max(1) as f64,
+        stats,
     })
 }
 
@@ -142,10 +122,10 @@ pub fn bench(people: &[usize], args: &Args) -> Result<()> {
     let line = |name: &str, f: &dyn Fn(&Outcome) -> String| {
         println!("| {name} | {} |", results.iter().map(f).collect::<Vec<_>>().join(" | "));
     };
-    line("frame-loop FPS", &|o| format!("{:.1}", o.fps));
-    line("frame time p50 / p95 (ms)", &|o| format!("{} / {}", ms(o.p50), ms(o.p95)));
-    line("inference per frame p50 (ms, everyone)", &|o| ms(o.inference_p50));
-    line("inferences per second", &|o| format!("{:.1}", o.inferences_per_s));
+    line("frame-loop FPS", &|o| format!("{:.1}", o.stats.fps));
+    line("frame time p50 / p95 (ms)", &|o| format!("{} / {}", ms(o.stats.p50), ms(o.stats.p95)));
+    line("inference per frame p50 (ms, everyone)", &|o| ms(o.stats.inference_p50));
+    line("inferences per second", &|o| format!("{:.1}", o.stats.inferences_per_s));
     line("detector runs per 100 inferences", &|o| format!("{:.1}", o.detector_runs_per_100));
     line("frames with every seat seen", &|o| format!("{:.0} %", o.all_seated * 100.0));
     Ok(())

@@ -73,8 +73,12 @@ pub struct FrameStats {
     p50: Duration,
     p95: Duration,
     max: Duration,
+    /// Inferences finished in the stretch, and per second.
+    inferences: u64,
     inferences_per_s: f64,
     skeleton_share: f64,
+    /// Pose inference time (all people), median over the inferences of the stretch.
+    inference_p50: Duration,
 }
 
 impl FrameStats {
@@ -113,17 +117,25 @@ pub fn paced(app: &mut App, args: &Args, duration: Duration, mut more: impl FnMu
     }
 }
 
-/// Steps the app paced while `more(app, elapsed)` holds; the frame times of that stretch.
-pub fn measure(app: &mut App, args: &Args, mut more: impl FnMut(&App, Duration) -> bool) -> FrameStats {
+/// Steps the app paced while `more(app, elapsed)` holds (it may also feed the app before
+/// each update); the frame and inference times of that stretch.
+pub fn measure(app: &mut App, args: &Args, mut more: impl FnMut(&mut App, Duration) -> bool) -> FrameStats {
     let inferences_before = app.world().resource::<PoseStats>().inferences;
     let start = Instant::now();
     let mut frames = Vec::new();
+    let mut inference_times = Vec::new();
+    let mut last_count = inferences_before;
     let mut with_skeleton = 0usize;
     while more(app, start.elapsed()) {
         let t = Instant::now();
         app.update();
         frames.push(t.elapsed());
         with_skeleton += usize::from(app.world().resource::<PlayerPose>().skeleton.is_some());
+        let stats = app.world().resource::<PoseStats>();
+        if stats.inferences > last_count {
+            last_count = stats.inferences;
+            inference_times.push(stats.last_inference);
+        }
         pace_from(t, args);
     }
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
@@ -135,8 +147,10 @@ pub fn measure(app: &mut App, args: &Args, mut more: impl FnMut(&App, Duration) 
         p50: pct(&mut sorted, 0.5),
         p95: pct(&mut sorted, 0.95),
         max: frames.iter().copied().max().unwrap_or_default(),
+        inferences,
         inferences_per_s: inferences as f64 / elapsed,
         skeleton_share: with_skeleton as f64 / n.max(1) as f64,
+        inference_p50: pct(&mut inference_times, 0.5),
         frames,
     }
 }
