@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use shared::protocol::peer::{GameEvent, GameEventKind, ScoreTotals};
 use shared::protocol::signal::RoomSettings;
 
-use crate::{Command, Config, Event, LinkState, Mesh, MeshHandle, PeerId};
+use crate::{Command, Config, Event, LinkState, Mesh, MeshHandle, PeerId, PeerMsg};
 
 /// Why a harness step failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,3 +105,17 @@ pub async fn wait_links_open(mesh: &mut MeshHandle, count: usize, timeout: Durat
         }
     }
 }
+
+/// A player's `seq`-th hit of round `round_seed` at round time `round_ms` (100 points each;
+/// `points` the totals after it), as the game sends it on the reliable channel.
+pub fn hit(round_seed: u64, seq: u32, round_ms: u32, points: u32) -> PeerMsg {
+    PeerMsg::Game(GameEvent {
+        round_seed,
+        seat: 0,
+        seq,
+        round_ms,
+        kind: GameEventKind::Hit { target: seq as u16, points: 100 },
+        totals: ScoreTotals { points, hits: seq, streak: seq, best_streak: seq },
+    })
+}
+

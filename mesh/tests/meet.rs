@@ -4,21 +4,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mesh::harness::{form_room, wait_for};
 use mesh::{Channel, Command, Config, Event, PeerMsg};
-use shared::protocol::peer::{GameEvent, GameEventKind, LivePose, QuantizedSkeleton, ScoreTotals};
+use shared::protocol::peer::{LivePose, QuantizedSkeleton};
 use shared::protocol::signal::RoomSettings;
 use shared::pose::Skeleton;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn game_event(seq: u32) -> PeerMsg {
-    PeerMsg::Game(GameEvent {
-        round_seed: 9,
-        seat: 0,
-        seq,
-        round_ms: seq * 100,
-        kind: GameEventKind::Hit { target: seq as u16, points: 100 },
-        totals: ScoreTotals { points: seq * 100, hits: seq, streak: seq, best_streak: seq },
-    })
+    mesh::harness::hit(9, seq, seq * 100, seq * 100)
 }
 
 fn pose(seq: u32) -> PeerMsg {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mesh::harness::wait_for;
 use mesh::netlab::{Lab, LabError, LabOptions, SERVER_IP, TURN_IP};
 use mesh::{Command, Config, Event, LinkState, Mesh, MeshHandle, PeerId, PeerMsg};
-use shared::protocol::peer::{GameEvent, GameEventKind, ScoreTotals};
+use shared::protocol::peer::ScoreTotals;
 use shared::protocol::signal::{MatchReport, RoomSettings, ScoreLine};
 
 const TIMEOUT: Duration = Duration::from_secs(40);
@@ -52,14 +52,7 @@ struct Player {
 }
 
 fn hit(round_seed: u64, seq: u32, points: u32) -> PeerMsg {
-    PeerMsg::Game(GameEvent {
-        round_seed,
-        seat: 0,
-        seq,
-        round_ms: seq * 500,
-        kind: GameEventKind::Hit { target: seq as u16, points: 100 },
-        totals: ScoreTotals { points, hits: seq, streak: seq, best_streak: seq },
-    })
+    mesh::harness::hit(round_seed, seq, seq * 500, points)
 }
 
 /// Waits until every link of `p` has both paths known; returns them.

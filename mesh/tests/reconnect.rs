@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use mesh::harness::{wait_for, wait_links_open};
 use mesh::{Command, Config, Event, LinkState, Mesh, MeshHandle, PeerId, PeerMsg};
-use shared::protocol::peer::{GameEvent, GameEventKind, ScoreTotals};
 use shared::protocol::signal::{LeaveReason, RoomSettings, RoomSnapshot};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -77,14 +76,7 @@ impl Drop for Forwarder {
 }
 
 fn hit(seq: u32) -> PeerMsg {
-    PeerMsg::Game(GameEvent {
-        round_seed: 1,
-        seat: 0,
-        seq,
-        round_ms: seq * 100,
-        kind: GameEventKind::Hit { target: seq as u16, points: 100 },
-        totals: ScoreTotals { points: seq * 100, hits: seq, streak: seq, best_streak: seq },
-    })
+    mesh::harness::hit(1, seq, seq * 100, seq * 100)
 }
 
 async fn welcome(mesh: &mut MeshHandle) -> PeerId {
