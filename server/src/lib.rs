@@ -24,6 +24,7 @@
 mod addr;
 pub mod config;
 mod conn;
+pub mod harness;
 mod http;
 mod hub;
 pub mod metrics;

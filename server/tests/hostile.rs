@@ -11,6 +11,7 @@ use common::{Client, closed, hello, http_get, recv_raw, send_raw, start};
 use futures_util::{SinkExt as _, StreamExt as _};
 use server::Config;
 use server::config::HttpHistory;
+use server::harness::ws_frame;
 use shared::protocol::signal::{
     ClientMsg, ErrorCode, LoadingStage, MatchReport, MatchStatus, MatchSummary, PROTOCOL_VERSION, PeerId, RoomPhase,
     RoomSettings, RoomVisibility, ScoreLine, ServerMsg, SignalPayload,
@@ -408,22 +409,6 @@ async fn hostile_slowloris_http_head_is_timed_out() {
     // Honest requests still work.
     assert_eq!(http_get(&server, "/health").await.0, 200);
     server.shutdown().await;
-}
-
-/// A client frame (masked), written by hand.
-fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
 }
 
 /// A hand-made websocket that has said Hello (its Welcome is left unread).

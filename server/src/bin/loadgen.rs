@@ -26,6 +26,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use futures_util::{SinkExt as _, StreamExt as _};
 use rand::Rng as _;
+use server::harness::ws_frame;
 use shared::protocol::signal::{
     ClientMsg, ErrorCode, MatchReport, PROTOCOL_VERSION, PeerId, RoomSettings, ScoreLine, ServerMsg, SignalPayload,
 };
@@ -438,22 +439,6 @@ async fn slowloris_http(url: String, index: usize, stats: Arc<Stats>, mut phase:
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// A masked client websocket frame.
-fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    let mask = [0x5a, 0xa5, 0x0f, 0xf0];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
 }
 
 /// Until Stop: a websocket that says Hello, starts a fragmented message and never finishes
