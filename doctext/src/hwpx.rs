@@ -203,14 +203,7 @@ mod tests {
         let mut ctx = Ctx::new(&limits, None, None);
         let mut doc = Document::new(Format::Hwpx);
         walk(xml, Origin::default(), &mut doc, &mut ctx).unwrap();
-        let texts: Vec<String> = doc
-            .blocks
-            .iter()
-            .map(|b| match b {
-                Block::Paragraph { text, .. } => text.clone(),
-                Block::Table { rows, .. } => format!("{rows:?}"),
-            })
-            .collect();
+        let texts: Vec<String> = doc.blocks.iter().map(Block::test_text).collect();
         assert_eq!(
             texts,
             vec![

@@ -106,6 +106,16 @@ pub enum Block {
 }
 
 impl Block {
+    /// The block as one string for the readers' tests: a paragraph's text, a table's rows
+    /// in `Debug` form.
+    #[cfg(test)]
+    pub(crate) fn test_text(&self) -> String {
+        match self {
+            Block::Paragraph { text, .. } => text.clone(),
+            Block::Table { rows, .. } => format!("{rows:?}"),
+        }
+    }
+
     pub fn origin(&self) -> &Origin {
         match self {
             Block::Paragraph { origin, .. } | Block::Table { origin, .. } => origin,

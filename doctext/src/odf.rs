@@ -223,13 +223,7 @@ mod tests {
     }
 
     fn texts(doc: &Document) -> Vec<String> {
-        doc.blocks
-            .iter()
-            .map(|b| match b {
-                Block::Paragraph { text, .. } => text.clone(),
-                Block::Table { rows, .. } => format!("{rows:?}"),
-            })
-            .collect()
+        doc.blocks.iter().map(Block::test_text).collect()
     }
 
     #[test]

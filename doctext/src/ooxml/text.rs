@@ -190,14 +190,7 @@ mod tests {
             <w:p><w:del><w:r><w:delText>gone</w:delText></w:r></w:del><w:r><w:t>kept</w:t></w:r></w:p>
             </w:body></w:document>"#;
         let doc = run(xml);
-        let texts: Vec<String> = doc
-            .blocks
-            .iter()
-            .map(|b| match b {
-                Block::Paragraph { text, .. } => text.clone(),
-                Block::Table { rows, .. } => format!("{rows:?}"),
-            })
-            .collect();
+        let texts: Vec<String> = doc.blocks.iter().map(Block::test_text).collect();
         assert_eq!(
             texts,
             vec![

@@ -269,11 +269,8 @@ mod tests {
         read(text, &mut ctx)
             .unwrap()
             .blocks
-            .into_iter()
-            .map(|b| match b {
-                Block::Paragraph { text, .. } => text,
-                Block::Table { rows, .. } => format!("{rows:?}"),
-            })
+            .iter()
+            .map(Block::test_text)
             .collect()
     }
 
