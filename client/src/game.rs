@@ -353,16 +353,13 @@ pub(crate) fn tick_round(
     match &mut round.play {
         Play::Rush(rush) => {
             for ev in rush.update(t_ms, skeleton) {
-                let kind = match &ev {
-                    RushEvent::Hit { index, pose: target, points, held_from_ms, .. } => {
-                        latency.hit(*held_from_ms, &pose, Instant::now());
-                        round.flash = Some((target.name_ko().to_string(), *points, t_ms));
-                        Some(GameEventKind::Hit { target: clamp_u16(*index), points: *points })
-                    }
-                    RushEvent::Miss { index, .. } => Some(GameEventKind::Miss { target: clamp_u16(*index) }),
-                    RushEvent::Finished { .. } => Some(GameEventKind::Finished),
-                    _ => None,
-                };
+                if let RushEvent::Hit { held_from_ms, .. } = &ev {
+                    latency.hit(*held_from_ms, &pose, Instant::now());
+                }
+                let (kind, flash) = rush_outcome(&ev);
+                if let Some((text, points)) = flash {
+                    round.flash = Some((text, points, t_ms));
+                }
                 out.push((GameFeed::Rush(ev), kind));
             }
         }
@@ -372,31 +369,10 @@ pub(crate) fn tick_round(
                     QuizEvent::Question { index, deadline_ms } => Some((*index, *deadline_ms)),
                     _ => None,
                 };
-                let kind = match &ev {
-                    QuizEvent::Answered { index, choice, correct, points } => {
-                        let text = deck
-                            .questions
-                            .get(*index as usize)
-                            .and_then(|q| q.choices.get(*choice))
-                            .cloned()
-                            .unwrap_or_default();
-                        round.flash = Some((text, *points, t_ms));
-                        Some(GameEventKind::Answer {
-                            question: clamp_u16(*index),
-                            choice: u8::try_from(*choice).ok(),
-                            correct: *correct,
-                            points: *points,
-                        })
-                    }
-                    QuizEvent::TimeUp { index } => Some(GameEventKind::Answer {
-                        question: clamp_u16(*index),
-                        choice: None,
-                        correct: false,
-                        points: 0,
-                    }),
-                    QuizEvent::Finished { .. } => Some(GameEventKind::Finished),
-                    QuizEvent::Question { .. } => None,
-                };
+                let (kind, flash) = quiz_outcome(&ev, deck);
+                if let Some((text, points)) = flash {
+                    round.flash = Some((text, points, t_ms));
+                }
                 out.push((GameFeed::Quiz(ev), kind));
             }
         }
@@ -429,47 +405,55 @@ pub(crate) fn tick_round(
 
 /// Runs a local seat's rules on its skeleton; returns the events to send.
 fn tick_seat(local: &mut SeatRound, t_ms: i64, skeleton: Option<&Skeleton>) -> Vec<GameEventKind> {
+    let outcomes: Vec<Outcome> = match &mut local.play {
+        Play::Rush(rush) => rush.update(t_ms, skeleton).iter().map(rush_outcome).collect(),
+        Play::Quiz { round: quiz, deck } => quiz.update(t_ms, skeleton).iter().map(|ev| quiz_outcome(ev, deck)).collect(),
+    };
     let mut kinds = Vec::new();
-    match &mut local.play {
-        Play::Rush(rush) => {
-            for ev in rush.update(t_ms, skeleton) {
-                match ev {
-                    RushEvent::Hit { index, pose: target, points, .. } => {
-                        local.flash = Some((target.name_ko().to_string(), points, t_ms));
-                        kinds.push(GameEventKind::Hit { target: clamp_u16(index), points });
-                    }
-                    RushEvent::Miss { index, .. } => kinds.push(GameEventKind::Miss { target: clamp_u16(index) }),
-                    RushEvent::Finished { .. } => kinds.push(GameEventKind::Finished),
-                    _ => {}
-                }
-            }
+    for (kind, flash) in outcomes {
+        if let Some((text, points)) = flash {
+            local.flash = Some((text, points, t_ms));
         }
-        Play::Quiz { round: quiz, deck } => {
-            for ev in quiz.update(t_ms, skeleton) {
-                match ev {
-                    QuizEvent::Answered { index, choice, correct, points } => {
-                        let text = deck.questions.get(index as usize).and_then(|q| q.choices.get(choice)).cloned().unwrap_or_default();
-                        local.flash = Some((text, points, t_ms));
-                        kinds.push(GameEventKind::Answer {
-                            question: clamp_u16(index),
-                            choice: u8::try_from(choice).ok(),
-                            correct,
-                            points,
-                        });
-                    }
-                    QuizEvent::TimeUp { index } => kinds.push(GameEventKind::Answer {
-                        question: clamp_u16(index),
-                        choice: None,
-                        correct: false,
-                        points: 0,
-                    }),
-                    QuizEvent::Finished { .. } => kinds.push(GameEventKind::Finished),
-                    QuizEvent::Question { .. } => {}
-                }
-            }
-        }
+        kinds.extend(kind);
     }
     kinds
+}
+
+/// What a rules event means for the peers (the game event to send, if any) and for the
+/// screen (the flash: text and points, for a hit or an answer).
+type Outcome = (Option<GameEventKind>, Option<(String, u32)>);
+
+fn rush_outcome(ev: &RushEvent) -> Outcome {
+    match ev {
+        RushEvent::Hit { index, pose: target, points, .. } => (
+            Some(GameEventKind::Hit { target: clamp_u16(*index), points: *points }),
+            Some((target.name_ko().to_string(), *points)),
+        ),
+        RushEvent::Miss { index, .. } => (Some(GameEventKind::Miss { target: clamp_u16(*index) }), None),
+        RushEvent::Finished { .. } => (Some(GameEventKind::Finished), None),
+        _ => (None, None),
+    }
+}
+
+fn quiz_outcome(ev: &QuizEvent, deck: &Deck) -> Outcome {
+    match ev {
+        QuizEvent::Answered { index, choice, correct, points } => {
+            let text = deck.questions.get(*index as usize).and_then(|q| q.choices.get(*choice)).cloned().unwrap_or_default();
+            let kind = GameEventKind::Answer {
+                question: clamp_u16(*index),
+                choice: u8::try_from(*choice).ok(),
+                correct: *correct,
+                points: *points,
+            };
+            (Some(kind), Some((text, *points)))
+        }
+        QuizEvent::TimeUp { index } => (
+            Some(GameEventKind::Answer { question: clamp_u16(*index), choice: None, correct: false, points: 0 }),
+            None,
+        ),
+        QuizEvent::Finished { .. } => (Some(GameEventKind::Finished), None),
+        QuizEvent::Question { .. } => (None, None),
+    }
 }
 
 fn clamp_u16(v: u32) -> u16 {
