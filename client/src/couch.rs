@@ -35,8 +35,6 @@ pub struct Couch {
     pub names: Vec<String>,
     /// The tracked person in each seat (index = seat; seat 0 is the device's player).
     pub seats: Vec<Option<PersonId>>,
-    /// The seat of each tracked person this frame, for the "find your spot" picture.
-    pub seen: Vec<(PersonId, Option<u8>)>,
     /// Set (by the "find your spot" step) to seat everyone again, left to right as the
     /// screen shows them; taken by the next seating.
     pub retake: bool,
@@ -46,6 +44,11 @@ impl Couch {
     /// Seats in all: the device's player and the local seats.
     pub fn seat_count(&self) -> usize {
         1 + self.names.len()
+    }
+
+    /// The seat `person` sits in, if any.
+    pub fn seat_of(&self, person: PersonId) -> Option<u8> {
+        self.seats.iter().position(|s| *s == Some(person)).and_then(|i| u8::try_from(i).ok())
     }
 
     /// New local seat names: everyone takes their seat again.
@@ -81,7 +84,7 @@ impl Plugin for CouchPlugin {
         let names = couch_names(self.names.iter().map(String::as_str));
         let seats = vec![None; 1 + names.len()];
         app.insert_resource(PeopleWanted(1 + names.len()))
-            .insert_resource(Couch { names, seats, seen: Vec::new(), retake: false })
+            .insert_resource(Couch { names, seats, retake: false })
             .add_systems(
                 Update,
                 (
@@ -160,11 +163,6 @@ fn seat_people(
     };
     pose.skeleton = skeleton_of(seats.first().copied().flatten());
     seat_poses.0 = seats.iter().skip(1).map(|s| skeleton_of(*s)).collect();
-    couch.seen = seen
-        .people
-        .iter()
-        .map(|p| (p.id, seats.iter().position(|s| *s == Some(p.id)).and_then(|i| u8::try_from(i).ok())))
-        .collect();
     if seats != couch.seats {
         debug!(?seats, "couch seats");
         couch.seats = seats;

@@ -174,7 +174,7 @@ fn find_your_spot(
             painter.image(tex, rect, uv, egui::Color32::WHITE);
         }
         for person in &seen.people {
-            let seat = couch.seen.iter().find(|(id, _)| *id == person.id).and_then(|(_, seat)| *seat);
+            let seat = couch.seat_of(person.id);
             let colour = seat.map_or(MUTED, |s| {
                 let [r, g, b] = seat_colour(s);
                 egui::Color32::from_rgb(r, g, b)
