@@ -145,7 +145,7 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
     if io.vision {
         app.add_plugins((
             CameraPlugin { source: pictures },
-            PosePlugin { model: config.model, placement: config.inference, people: 1 + config.couch.len() },
+            PosePlugin { model: config.model, placement: config.inference },
         ));
     }
     if io.vision {

@@ -82,16 +82,14 @@ impl Drop for PoseRunner {
     }
 }
 
-/// Loads the model off the frame loop and runs it every frame.
+/// Loads the model off the frame loop and runs it every frame, tracking as many people as
+/// [`PeopleWanted`] asks (the couch's seats): one into [`PlayerPose`], or everyone into
+/// [`SeenPeople`] for the couch plugin to seat.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PosePlugin {
     /// The landmark model; `None`: the model setting (else lite).
     pub model: Option<ModelChoice>,
     pub placement: InferencePlacement,
-    /// How many people to track (1–4). Above 1 every inference tracks everyone in the
-    /// picture into [`SeenPeople`] (the couch plugin seats them); 0 or 1: one person into
-    /// [`PlayerPose`].
-    pub people: usize,
 }
 
 /// The pose plugin's `Update` systems: loading, then inference (couch seating runs after).
@@ -101,14 +99,17 @@ pub struct PoseSystems;
 impl Plugin for PosePlugin {
     fn build(&self, app: &mut App) {
         let chosen = self.model;
-        let people = self.people.clamp(1, 4);
         app.insert_resource(PosePlacement(self.placement))
             .init_resource::<PoseStats>()
             .init_resource::<PoseRunner>()
             .add_systems(
                 Startup,
-                move |settings: Option<Res<Settings>>, runner: ResMut<PoseRunner>, status: ResMut<ModelStatus>| {
+                move |settings: Option<Res<Settings>>,
+                      wanted: Option<Res<PeopleWanted>>,
+                      runner: ResMut<PoseRunner>,
+                      status: ResMut<ModelStatus>| {
                     let choice = chosen.or(settings.map(|s| s.model)).unwrap_or_default();
+                    let people = wanted.map_or(1, |w| w.0.clamp(1, 4));
                     start_loading(choice.into(), people, runner, status);
                 },
             )
@@ -287,10 +288,8 @@ fn run_inference(
         let options = PipelineOptions { max_people: want, ..*pipeline.options() };
         pipeline.set_options(options);
         runner.people = want;
-        seen.people.clear();
-        if want == 1 {
-            *seen = SeenPeople::default();
-        }
+        // Nobody seen under the old count (and nobody at all with one person tracked).
+        *seen = SeenPeople::default();
     }
     let people = runner.people;
     let Some(frame) = runner.pending.take() else { return };
@@ -333,7 +332,7 @@ mod tests {
         let mut app = App::new();
         app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin)).add_plugins((
             CameraPlugin { source: Some(SourceConfig::Folder { path: dir.path().to_path_buf(), fps: 30.0 }) },
-            PosePlugin { model: None, placement, people: 1 },
+            PosePlugin { model: None, placement },
         ));
         for n in 1..=max_updates {
             app.update();
@@ -389,7 +388,7 @@ mod tests {
                 SessionPlugin,
                 GamePlugin,
                 CameraPlugin { source: Some(SourceConfig::Folder { path: dir.path().to_path_buf(), fps: 60.0 }) },
-                PosePlugin { model: None, placement: InferencePlacement::Frame, people: 1 },
+                PosePlugin { model: None, placement: InferencePlacement::Frame },
             ))
             .init_resource::<ActiveDeck>()
             .insert_state(Screen::Game);

@@ -36,7 +36,7 @@ fn app(dir: &Path, c: &Column) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, bevy::state::app::StatesPlugin, StatePlugin)).add_plugins((
         client::camera::CameraPlugin { source: Some(vision::SourceConfig::Folder { path: dir.to_path_buf(), fps: 30.0 }) },
-        PosePlugin { model: Some(c.model), placement: c.placement, people: c.people },
+        PosePlugin { model: Some(c.model), placement: c.placement },
     ));
     if c.people > 1 {
         let names = (2..=c.people).map(|i| format!("seat {i}")).collect();

@@ -93,7 +93,7 @@ pub fn pose_app(dir: &Path, fps: f32, model: ModelChoice, placement: InferencePl
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StatesPlugin, StatePlugin)).add_plugins((
         CameraPlugin { source: Some(vision::SourceConfig::Folder { path: dir.to_path_buf(), fps }) },
-        PosePlugin { model: Some(model), placement, people: 1 },
+        PosePlugin { model: Some(model), placement },
     ));
     app
 }
