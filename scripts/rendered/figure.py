@@ -319,6 +319,16 @@ def flip_file(path):
     bpy.data.images.remove(img)
 
 
+def render_still(job, look_z):
+    """Camera and light aimed at height `look_z`, render to job["out"], mirrored if asked."""
+    setup_camera_light(job, look_z)
+    render_settings(job)
+    bpy.context.scene.render.filepath = job["out"]
+    bpy.ops.render.render(write_still=True)
+    if job.get("mirror"):
+        flip_file(job["out"])
+
+
 def render_one(job):
     clear_scene()
     pts = skeleton_points(job["posture"], BODIES[job["body"]])
@@ -327,13 +337,7 @@ def render_one(job):
     yaw_everything(job["yaw"], dz)
     build_room(job, job["seed"])
     s = BODIES[job["body"]]["scale"]
-    setup_camera_light(job, (HIP_Z + 0.1) * s + dz * 0.5)
-    render_settings(job)
-    sc = bpy.context.scene
-    sc.render.filepath = job["out"]
-    bpy.ops.render.render(write_still=True)
-    if job.get("mirror"):
-        flip_file(job["out"])
+    render_still(job, (HIP_Z + 0.1) * s + dz * 0.5)
     # Joint truth in picture coordinates (0–1), mirrored like the picture.
     rot = Matrix.Rotation(math.radians(job["yaw"]), 4, "Z")
     world = {}
@@ -366,13 +370,7 @@ def render_scene(job):
         hip = (pts["left_hip"] + pts["right_hip"]) / 2
         placed.append({"hip": place @ hip, "nose": place @ pts["nose"]})
     build_room(job, job["seed"])
-    setup_camera_light(job, job["look_z"])
-    render_settings(job)
-    sc = bpy.context.scene
-    sc.render.filepath = job["out"]
-    bpy.ops.render.render(write_still=True)
-    if job.get("mirror"):
-        flip_file(job["out"])
+    render_still(job, job["look_z"])
     out = []
     for world in placed:
         proj = project(world)
