@@ -291,6 +291,34 @@ impl OpusDecoder {
     }
 }
 
+impl OpusDecoder {
+    /// Forward error correction: the 20 ms frame *before* `next_packet`, rebuilt from the
+    /// redundancy the encoder put in `next_packet` (in-band FEC; concealment when it holds
+    /// none). For a lost packet whose successor has arrived.
+    pub fn decode_fec(&mut self, next_packet: &[u8]) -> Result<Vec<i16>, MediaError> {
+        if next_packet.is_empty() {
+            return Err(MediaError::EmptyPacket);
+        }
+        let len = i32::try_from(next_packet.len()).map_err(|_| opus_error("opus_decode", -1))?;
+        // SAFETY: live decoder; `next_packet` is `len` readable bytes; FEC decoding writes
+        // FRAME_SAMPLES samples, which fit in `pcm`.
+        let n = unsafe {
+            opus_decode(
+                self.st.as_ptr(),
+                next_packet.as_ptr(),
+                len,
+                self.pcm.as_mut_ptr(),
+                FRAME_SAMPLES as c_int,
+                1,
+            )
+        };
+        if n < 0 {
+            return Err(opus_error("opus_decode (FEC)", n));
+        }
+        Ok(self.pcm[..n as usize].to_vec())
+    }
+}
+
 impl Drop for OpusDecoder {
     fn drop(&mut self) {
         // SAFETY: created by opus_decoder_create, destroyed exactly once, here.

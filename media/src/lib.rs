@@ -15,6 +15,8 @@
 //!   [`downscale_rgb`] (area averaging, e.g. 640×480 → 320×240).
 //! - [`audio`]: [`OpusEncoder`] / [`OpusDecoder`], 48 kHz mono, 20 ms frames (960 samples),
 //!   with packet-loss concealment ([`OpusDecoder::decode_lost`]).
+//! - [`jitter`]: [`JitterBuffer`] (RTP order, adaptive 40–200 ms playout delay) and
+//!   [`VoiceReceiver`] (jitter buffer + decoder: FEC or concealment for a missing packet).
 //! - [`quality`]: [`psnr`], [`tone`], [`speech_like_noise`], [`dominant_frequency`].
 //!
 //! Bindings: libvpx through `env-libvpx-sys` (pre-generated bindings matched to the libvpx
@@ -32,11 +34,13 @@
 pub mod audio;
 pub mod convert;
 pub mod error;
+pub mod jitter;
 pub mod quality;
 pub mod video;
 
 pub use audio::{FRAME_SAMPLES, OpusDecoder, OpusEncoder, SAMPLE_RATE};
 pub use convert::{downscale_rgb, i420_len, i420_to_rgb, rgb_to_i420};
 pub use error::MediaError;
+pub use jitter::{JitterBuffer, JitterStats, Playout, VoiceReceiver, VoiceStats};
 pub use quality::{PSNR_IDENTICAL, dominant_frequency, psnr, speech_like_noise, tone};
 pub use video::{EncodedFrame, EncoderConfig, RgbImage, Vp8Decoder, Vp8Encoder, is_vp8_keyframe};

@@ -191,6 +191,7 @@ async fn session(
         skipped_live: shared.skipped_live.clone(),
         relay_only: config.ice_relay_only,
         video: config.video,
+        voice: config.voice,
     };
     let mut driver = Driver {
         config,
@@ -543,6 +544,10 @@ impl Driver {
                 self.send_video(frame, duration);
                 return Ok(());
             }
+            Command::SendVoice { packet, duration } => {
+                self.send_voice(packet, duration);
+                return Ok(());
+            }
             Command::Shutdown => return Ok(()),
         };
         self.send_server(msg).await
@@ -572,6 +577,24 @@ impl Driver {
             s.video_sent += sent;
             s.video_dropped += dropped;
         });
+    }
+
+    /// An Opus packet to every open link's voice track.
+    fn send_voice(&mut self, packet: Vec<u8>, duration: Duration) {
+        if !self.config.voice {
+            return;
+        }
+        let packet = bytes::Bytes::from(packet);
+        let mut sent = 0;
+        for (&peer, slot) in &self.slots {
+            let Some(link) = slot.link.as_ref().filter(|_| slot.state == LinkState::Open) else { continue };
+            match link.send_voice(packet.clone(), duration) {
+                Some(true) => sent += 1,
+                Some(false) => tracing::debug!(peer, "voice writer backed up; packet dropped"),
+                None => {}
+            }
+        }
+        self.shared.with_status(|s| s.voice_sent += sent);
     }
 
     fn broadcast(&mut self, channel: Channel, msg: &PeerMsg) {
@@ -892,6 +915,13 @@ impl Driver {
                 tracing::debug!(peer, "keyframe requested");
                 self.emit(Event::KeyframeRequested { by: peer });
             }
+            LinkEventKind::VideoReport { fraction_lost, jitter } => {
+                self.emit(Event::VideoReport { by: peer, fraction_lost, jitter });
+            }
+            LinkEventKind::Voice { sequence, timestamp, data } => {
+                self.shared.with_status(|s| s.voice_received += 1);
+                self.emit(Event::VoicePacket { from: peer, sequence, timestamp, data });
+            }
             LinkEventKind::ChannelClosed(channel) => {
                 tracing::debug!(peer, ?channel, "data channel closed");
                 self.retry(peer);
@@ -956,7 +986,7 @@ impl Driver {
         let backlog = std::mem::take(&mut slot.backlog);
         let generation = slot.generation;
         if let Some(link) = &mut slot.link {
-            link.start_video(peer, generation, &self.setup.events);
+            link.start_media(peer, generation, &self.setup.events);
         }
         self.set_state(peer, LinkState::Open);
         for bytes in backlog {

@@ -46,6 +46,7 @@ mod link;
 pub mod netlab;
 pub mod relay;
 mod signaling;
+mod track;
 mod video;
 
 use std::net::SocketAddr;
@@ -106,6 +107,9 @@ pub struct Config {
     /// Negotiate a VP8 video track on every link (the video call's transport): frames go out
     /// with [`Command::SendVideo`], arrive as [`Event::VideoFrame`]. Off by default.
     pub video: bool,
+    /// Negotiate an Opus voice track on every link: packets go out with
+    /// [`Command::SendVoice`], arrive as [`Event::VoicePacket`]. Off by default.
+    pub voice: bool,
 }
 
 impl Config {
@@ -125,6 +129,7 @@ impl Config {
             ca_cert: None,
             reconnect_window: Duration::from_secs(30),
             video: false,
+            voice: false,
         }
     }
 }
@@ -145,6 +150,7 @@ impl std::fmt::Debug for Config {
             .field("ca_cert", &self.ca_cert)
             .field("reconnect_window", &self.reconnect_window)
             .field("video", &self.video)
+            .field("voice", &self.voice)
             .finish()
     }
 }
@@ -189,6 +195,10 @@ pub enum Command {
     /// loses a frame, asks for a keyframe ([`Event::KeyframeRequested`]); `keyframe` is for
     /// the caller's bookkeeping and logs — the mesh reads the frame itself.
     SendVideo { frame: Vec<u8>, keyframe: bool, duration: Duration },
+    /// One encoded Opus packet (e.g. 20 ms from `media::OpusEncoder`) to every open link's
+    /// voice track (with [`Config::voice`]; otherwise ignored). `duration` is the audio it
+    /// holds, which advances the RTP timestamp (48 kHz clock).
+    SendVoice { packet: Vec<u8>, duration: Duration },
     /// Close every link and the websocket; [`Event::Disconnected`] follows.
     Shutdown,
 }
@@ -263,6 +273,14 @@ pub enum Event {
     /// `by` needs a keyframe (its decoder joined mid-stream or lost a frame, or a frame to
     /// it had to be dropped here): encode the next frame as a keyframe.
     KeyframeRequested { by: PeerId },
+    /// `by`'s reception report on this player's video (RTCP, about once a second): the
+    /// fraction of packets lost since its last report (0–1) and the interarrival jitter
+    /// (90 kHz units). For the sender's adaptation.
+    VideoReport { by: PeerId, fraction_lost: f32, jitter: u32 },
+    /// One Opus packet from `from`'s voice track (with [`Config::voice`]), as it arrived:
+    /// packets may be lost, late or reordered — `sequence` and `timestamp` (RTP, 48 kHz)
+    /// are for the receiver's jitter buffer.
+    VoicePacket { from: PeerId, sequence: u16, timestamp: u32, data: Vec<u8> },
 }
 
 /// Why the mesh could not start.
@@ -371,6 +389,9 @@ pub struct Status {
     pub video_sent: u64,
     pub video_received: u64,
     pub video_dropped: u64,
+    /// Voice packets queued to links / received.
+    pub voice_sent: u64,
+    pub voice_received: u64,
 }
 
 #[derive(Debug, Default)]

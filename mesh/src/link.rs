@@ -36,7 +36,8 @@ use webrtc::peer_connection::{
 };
 
 use crate::CandidateRewrite;
-use crate::video::{self, VideoSend};
+use crate::track::{self, Feedback, TrackSend};
+use crate::video;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_remote::TrackRemote;
 // mDNS candidates are of no use between our own clients, and mDNS binds a fixed port that
@@ -63,6 +64,10 @@ pub(crate) enum LinkEventKind {
     VideoFrame { data: Vec<u8>, keyframe: bool },
     /// The peer asked for a keyframe (RTCP PLI or FIR on our video track).
     KeyframeRequest,
+    /// The peer's reception report on our video track.
+    VideoReport { fraction_lost: f32, jitter: u32 },
+    /// One Opus packet from the peer's voice track.
+    Voice { sequence: u16, timestamp: u32, data: Vec<u8> },
 }
 
 #[derive(Debug)]
@@ -85,6 +90,8 @@ pub(crate) struct LinkSetup {
     pub relay_only: bool,
     /// Negotiate a VP8 video track on the unreliable part.
     pub video: bool,
+    /// Negotiate an Opus voice track on the unreliable part.
+    pub voice: bool,
 }
 
 /// Why signaling from the peer could not be used.
@@ -133,11 +140,19 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        if track.kind().await != RtpCodecKind::Video {
-            tracing::debug!(peer = self.peer, "ignoring a remote track that is not video");
+        let (peer, generation, events) = (self.peer, self.generation, self.events.clone());
+        let kind = track.kind().await;
+        if kind == RtpCodecKind::Audio {
+            track::spawn_voice_reader(track, move |packet| {
+                let kind = LinkEventKind::Voice { sequence: packet.sequence, timestamp: packet.timestamp, data: packet.data };
+                let _ = events.send(LinkEvent { peer, generation, kind });
+            });
             return;
         }
-        let (peer, generation, events) = (self.peer, self.generation, self.events.clone());
+        if kind != RtpCodecKind::Video {
+            tracing::debug!(peer = self.peer, ?kind, "ignoring a remote track of an unknown kind");
+            return;
+        }
         video::spawn_reader(track, move |incoming| {
             let kind = match incoming {
                 video::VideoIn::Frame { data, keyframe } => LinkEventKind::VideoFrame { data, keyframe },
@@ -160,7 +175,9 @@ pub(crate) struct Link {
     out: mpsc::UnboundedSender<(Channel, BytesMut)>,
     rewrite: Option<CandidateRewrite>,
     /// The local video track (on the unreliable part), with [`LinkSetup::video`].
-    video: Option<VideoSend>,
+    video: Option<TrackSend>,
+    /// The local voice track (on the unreliable part), with [`LinkSetup::voice`].
+    voice: Option<TrackSend>,
 }
 
 fn channel_init(channel: Channel) -> RTCDataChannelInit {
@@ -373,7 +390,7 @@ async fn build_part(
     generation: u32,
     part: Channel,
     setup: &LinkSetup,
-) -> Result<(Part, Arc<dyn DataChannel>, Option<VideoSend>), RtcError> {
+) -> Result<(Part, Arc<dyn DataChannel>, [Option<TrackSend>; 2]), RtcError> {
     let handler = Arc::new(Handler {
         peer,
         generation,
@@ -403,30 +420,33 @@ async fn build_part(
     }
     let setting_engine = setting_engine.build();
     let with_video = setup.video && part == Channel::Unreliable;
+    let with_voice = setup.voice && part == Channel::Unreliable;
     let mut builder = PeerConnectionBuilder::new()
         .with_configuration(config)
         .with_setting_engine(setting_engine)
         .with_handler(handler.clone() as Arc<dyn PeerConnectionEventHandler>)
         .with_udp_addrs(setup.udp_bind.clone());
-    if with_video {
-        let (engine, registry) = video::media_setup()?;
+    if with_video || with_voice {
+        let (engine, registry) = track::media_setup(with_video, with_voice)?;
         builder = builder.with_media_engine(engine).with_interceptor_registry(registry);
     }
     let pc: Arc<dyn PeerConnection> = Arc::new(builder.build().await?);
     let dc = pc.create_data_channel(label(part), Some(channel_init(part))).await?;
     spawn_reader(dc.clone(), part, handler);
-    let video = if with_video {
-        match video::add_track(&pc).await {
-            Ok(v) => Some(v),
+    let mut tracks = [None, None];
+    for (slot, (wanted, kind)) in tracks.iter_mut().zip([(with_video, track::Kind::Video), (with_voice, track::Kind::Voice)]) {
+        if !wanted {
+            continue;
+        }
+        match track::add_track(&pc, kind).await {
+            Ok(t) => *slot = Some(t),
             Err(e) => {
                 let _ = pc.close().await;
                 return Err(e);
             }
         }
-    } else {
-        None
-    };
-    Ok((Part { pc, remote_set: false, pending_remote: Vec::new() }, dc, video))
+    }
+    Ok((Part { pc, remote_set: false, pending_remote: Vec::new() }, dc, tracks))
 }
 
 impl Part {
@@ -455,7 +475,7 @@ impl Link {
     /// Builds both peer connections and their channels.
     pub(crate) async fn build(peer: PeerId, generation: u32, setup: &LinkSetup) -> Result<Self, RtcError> {
         let (reliable, rel_dc, _) = build_part(peer, generation, Channel::Reliable, setup).await?;
-        let (unreliable, unrel_dc, video) = match build_part(peer, generation, Channel::Unreliable, setup).await {
+        let (unreliable, unrel_dc, [video, voice]) = match build_part(peer, generation, Channel::Unreliable, setup).await {
             Ok(part) => part,
             Err(e) => {
                 let _ = reliable.pc.close().await;
@@ -464,24 +484,37 @@ impl Link {
         };
         let (out, rx) = mpsc::unbounded_channel();
         spawn_writer(rel_dc, unrel_dc, rx, peer, setup.skipped_live.clone());
-        Ok(Self { parts: [reliable, unreliable], out, rewrite: setup.rewrite.clone(), video })
+        Ok(Self { parts: [reliable, unreliable], out, rewrite: setup.rewrite.clone(), video, voice })
     }
 
-    /// Starts sending video and watching for the peer's keyframe requests (once the link is
-    /// open; later calls do nothing). Without video, nothing.
-    pub(crate) fn start_video(&mut self, peer: PeerId, generation: u32, events: &mpsc::UnboundedSender<LinkEvent>) {
+    /// Starts sending media and watching the peer's feedback on it (once the link is open;
+    /// later calls do nothing). Without media tracks, nothing.
+    pub(crate) fn start_media(&mut self, peer: PeerId, generation: u32, events: &mpsc::UnboundedSender<LinkEvent>) {
         if let Some(video) = &mut self.video {
             let events = events.clone();
-            video.start(move || {
-                let _ = events.send(LinkEvent { peer, generation, kind: LinkEventKind::KeyframeRequest });
+            video.start(move |feedback| {
+                let kind = match feedback {
+                    Feedback::KeyframeRequest => LinkEventKind::KeyframeRequest,
+                    Feedback::Report { fraction_lost, jitter } => LinkEventKind::VideoReport { fraction_lost, jitter },
+                };
+                let _ = events.send(LinkEvent { peer, generation, kind });
             });
+        }
+        if let Some(voice) = &mut self.voice {
+            voice.start(|_| {});
         }
     }
 
     /// Queues an encoded VP8 frame for the video track; never waits. `None` without video,
     /// `Some(false)` when the frame was dropped (the writer is backed up).
     pub(crate) fn send_video(&self, data: bytes::Bytes, duration: Duration) -> Option<bool> {
-        self.video.as_ref().map(|v| v.send(video::OutFrame { data, duration }))
+        self.video.as_ref().map(|v| v.send(track::OutFrame { data, duration }))
+    }
+
+    /// Queues an Opus packet for the voice track; never waits. `None` without voice,
+    /// `Some(false)` when the packet was dropped (the writer is backed up).
+    pub(crate) fn send_voice(&self, data: bytes::Bytes, duration: Duration) -> Option<bool> {
+        self.voice.as_ref().map(|v| v.send(track::OutFrame { data, duration }))
     }
 
     fn bundle(&self, sdps: [String; 2]) -> String {
@@ -558,8 +591,8 @@ impl Link {
 
     /// Closes both connections in the background.
     pub(crate) fn close(self) {
-        if let Some(video) = &self.video {
-            video.close();
+        for track in self.video.iter().chain(&self.voice) {
+            track.close();
         }
         for part in self.parts {
             let pc = part.pc;
@@ -604,6 +637,7 @@ mod pair_tests {
             skipped_live: Arc::default(),
             relay_only: false,
             video: false,
+            voice: false,
         }
     }
 

@@ -1,50 +1,21 @@
-//! The video track of a link (with [`crate::Config::video`]): one VP8 track, sendrecv, on
-//! the unreliable part's peer connection.
+//! Receiving video (with [`crate::Config::video`]; the tracks themselves are in
+//! [`crate::track`]):
 //!
-//! - Sending: the caller's encoded VP8 frames go to a per-link writer task, which hands each
-//!   to the stack's [`TrackLocalStaticSample`] — the stack's VP8 payloader splits it into RTP
-//!   packets (≤ 1200 bytes), numbers and timestamps them (90 kHz, advanced by the frame's
-//!   duration); the NACK responder of the default interceptors keeps them for retransmission.
-//! - Receiving: the remote track's RTP packets go through [`Vp8Assembler`], which puts them
-//!   back in order, waits a little for retransmissions (the default interceptors' NACK
-//!   generator asks for lost packets), strips the VP8 payload descriptor (RFC 7741) and
-//!   hands out whole frames — only decodable ones: from a keyframe on, with no frame missing.
+//! - The remote track's RTP packets go through [`Vp8Assembler`], which puts them back in
+//!   order, waits a little for retransmissions (the default interceptors' NACK generator asks
+//!   for lost packets), strips the VP8 payload descriptor (RFC 7741) and hands out whole
+//!   frames — only decodable ones: from a keyframe on, with no frame missing.
 //! - Keyframe requests: when a frame is lost for good, or the stream starts without a
 //!   keyframe, the assembler asks for a keyframe and the reader sends an RTCP PLI (at most
-//!   every [`PLI_INTERVAL`]). On the sending side, the stack's interceptor chain ends inbound
-//!   RTCP before the application unless an interceptor marks it
-//!   `Attribute::DeliverToApplication`: [`KeyframeRequestForwarder`] marks PLI and FIR, which
-//!   then reach the local track as `TrackLocalEvent::OnRtcpPacket`, and the link reports a
-//!   keyframe request.
+//!   every [`PLI_INTERVAL`]); the sender's side sees it through [`crate::track::RtcpForwarder`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
-use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_VP8, MediaEngine};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
-use rtc::sansio::Protocol;
-use tokio::sync::mpsc;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::PeerConnection;
-use webrtc::rtp_transceiver::RtpSender;
-
-use webrtc::error::Error as RtcError;
-
-/// The RTP payload type offered for VP8 (dynamic range; the answer may pick another).
-const VP8_PAYLOAD_TYPE: u8 = 96;
 
 /// Least time between two keyframe requests from one receiver.
 pub(crate) const PLI_INTERVAL: Duration = Duration::from_millis(300);
@@ -55,193 +26,6 @@ pub(crate) const MAX_PACKET_WAIT: Duration = Duration::from_millis(250);
 
 /// Packets held waiting for a missing one, at most (beyond this the gap is given up at once).
 const MAX_HELD_PACKETS: usize = 1024;
-
-/// Frames queued for one link's writer; beyond this a frame is dropped (and a keyframe asked
-/// for, since the peer's decoder now misses a reference).
-const SEND_QUEUE: usize = 16;
-
-fn vp8_codec() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_VP8.to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: String::new(),
-        rtcp_feedback: vec![],
-    }
-}
-
-/// The media engine (VP8 only) and interceptors (the stack's defaults — NACK generator and
-/// responder, RTCP reports, TWCC receiver — plus [`KeyframeRequestForwarder`]) of a peer
-/// connection that carries video.
-pub(crate) fn media_setup() -> Result<(MediaEngine, Registry), RtcError> {
-    let mut engine = MediaEngine::default();
-    engine.register_codec(
-        RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: VP8_PAYLOAD_TYPE },
-        RtpCodecKind::Video,
-    )?;
-    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
-    // After every stock interceptor on the read path (they have all seen the packet).
-    let registry = registry.with(Slot::from(14_000), KeyframeRequestForwarder::default());
-    Ok((engine, registry))
-}
-
-fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
-    let any = packet.as_any();
-    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-}
-
-/// Lets inbound PLI and FIR through to the application (the chain's end drops all inbound
-/// RTCP otherwise). Packets without one pass on unmarked; the compound packet is cut down to
-/// the requests so the stack routes it by the request's media SSRC (our sender's).
-#[derive(Default)]
-pub(crate) struct KeyframeRequestForwarder {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet
-            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
-        {
-            let requests = packets.iter().filter(|p| is_keyframe_request(p.as_ref())).cloned().collect();
-            msg.message.packet = Packet::Rtcp(requests);
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequestForwarder {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
-}
-
-/// One frame for the writer.
-pub(crate) struct OutFrame {
-    pub data: Bytes,
-    pub duration: Duration,
-}
-
-/// The sending half of a link's video track.
-pub(crate) struct VideoSend {
-    track: Arc<TrackLocalStaticSample>,
-    frames: mpsc::Sender<OutFrame>,
-    rx: Option<mpsc::Receiver<OutFrame>>,
-    sender: Arc<dyn RtpSender>,
-    ssrc: u32,
-    closed: Arc<AtomicBool>,
-}
-
-/// Adds the local VP8 track (sendrecv transceiver) to `pc`, before the offer or answer.
-pub(crate) async fn add_track(pc: &Arc<dyn PeerConnection>) -> Result<VideoSend, RtcError> {
-    let ssrc = rand::random::<u32>();
-    // Track ids must differ between the two ends: the stack routes RTCP to a remote track
-    // first when a local and a remote track share an id.
-    let tag = rand::random::<u64>();
-    let track = Arc::new(TrackLocalStaticSample::new(
-        Instant::now(),
-        MediaStreamTrack::new(
-            format!("poseparty-{tag:016x}"),
-            format!("camera-{tag:016x}"),
-            "camera".to_owned(),
-            RtpCodecKind::Video,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                codec: vp8_codec(),
-                ..Default::default()
-            }],
-        ),
-    )?);
-    let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-    let (frames, rx) = mpsc::channel(SEND_QUEUE);
-    Ok(VideoSend { track, frames, rx: Some(rx), sender, ssrc, closed: Arc::default() })
-}
-
-impl VideoSend {
-    /// Starts the writer task and the keyframe-request watcher (once the link is negotiated;
-    /// later calls do nothing). `on_request` runs for each PLI/FIR the peer sends.
-    pub(crate) fn start(&mut self, on_request: impl Fn() + Send + Sync + 'static) {
-        let Some(mut rx) = self.rx.take() else { return };
-        let (track, sender, ssrc) = (self.track.clone(), self.sender.clone(), self.ssrc);
-        tokio::spawn(async move {
-            let mut payload_type = None;
-            while let Some(frame) = rx.recv().await {
-                let pt = match payload_type {
-                    Some(pt) => pt,
-                    None => match sender.get_parameters().await.map(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type)) {
-                        Ok(Some(pt)) => *payload_type.insert(pt),
-                        Ok(None) => {
-                            tracing::debug!("video sender has no negotiated codec; frame dropped");
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::debug!("video sender parameters: {e}; frame dropped");
-                            continue;
-                        }
-                    },
-                };
-                let sample = Sample { data: frame.data, duration: frame.duration, ..Sample::new(Instant::now()) };
-                if let Err(e) = track.sample_writer(ssrc, pt).write_sample(&sample).await {
-                    tracing::debug!("writing a video frame: {e}");
-                }
-            }
-        });
-        let track = self.track.clone();
-        let closed = self.closed.clone();
-        tokio::spawn(async move {
-            // `poll` returns None at once while the track is not bound yet, and for good once
-            // the connection is closed.
-            let mut idle = 0;
-            while !closed.load(Ordering::Relaxed) && idle < 200 {
-                match track.poll().await {
-                    Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
-                        idle = 0;
-                        if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                            on_request();
-                        }
-                    }
-                    Some(_) => {}
-                    None => {
-                        idle += 1;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        });
-    }
-
-    /// Queues a frame; false when the queue is full (the frame is dropped).
-    pub(crate) fn send(&self, frame: OutFrame) -> bool {
-        self.frames.try_send(frame).is_ok()
-    }
-
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Relaxed);
-    }
-}
 
 /// What the remote track's reader reports.
 pub(crate) enum VideoIn {
