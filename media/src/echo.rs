@@ -60,11 +60,14 @@ pub struct EchoConfig {
     pub high_pass_filter: bool,
 }
 
+/// What `media/tests/echo.rs` checks: low echo suppression (ducks the near end least during
+/// double talk), moderate noise suppression (also removes the canceller's comfort noise),
+/// delay-agnostic with the extended filter, a 50 ms start hint, the high-pass filter.
 impl Default for EchoConfig {
     fn default() -> Self {
         EchoConfig {
             noise_suppression: NoiseSuppression::Moderate,
-            echo_suppression: EchoSuppression::Moderate,
+            echo_suppression: EchoSuppression::Low,
             delay_ms: 50,
             delay_agnostic: true,
             extended_filter: true,
