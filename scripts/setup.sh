@@ -5,7 +5,8 @@
 #     namespaces and runs coturn in one; the coturn service itself is not enabled),
 #   - postgresql (15 on Debian 12) for the server's history tests (server/tests/cluster.rs starts
 #     its own throw-away servers from /usr/lib/postgresql/15/bin, not the packaged cluster),
-#   - libvpx-dev and libopus-dev for the media crate (VP8 video and Opus voice of the video call),
+#   - libvpx-dev, libopus-dev and libwebrtc-audio-processing-dev for the media crate (VP8 video,
+#     Opus voice, and echo cancellation + noise suppression of the video call),
 #   - the ONNX Runtime library, taken from the onnxruntime==1.31.1 wheel on PyPI, into .ort/.
 # Idempotent: when everything is there it prints nothing and exits 0.
 # Options: --screenshots also installs Xvfb + Mesa (software Vulkan) for scripts/screenshots.sh.
@@ -18,7 +19,7 @@ ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
 
 pkgs=(pkg-config libasound2-dev libudev-dev libwayland-dev libxkbcommon-dev libclang-dev clang
       python3 python3-pip ca-certificates curl iproute2 nftables coturn postgresql
-      libvpx-dev libopus-dev)
+      libvpx-dev libopus-dev libwebrtc-audio-processing-dev)
 for arg in "$@"; do
   case "$arg" in
     --screenshots) pkgs+=(xvfb xauth mesa-vulkan-drivers libvulkan1 libgl1-mesa-dri) ;;

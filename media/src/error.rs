@@ -20,6 +20,12 @@ pub enum MediaError {
         code: i32,
         message: String,
     },
+    /// A call into the WebRTC audio-processing module (echo cancellation, noise
+    /// suppression) failed. `op` is the call, `code` the library's `AudioProcessing::Error`
+    /// value (0 .. -13), or -1000 for a C++ exception caught in the shim, -1001 for an
+    /// argument the shim refused.
+    #[error("audio processing {op} failed ({code}: {})", crate::echo::apm_error_name(*.code))]
+    AudioProcessing { op: &'static str, code: i32 },
     /// Width or height zero, odd (I420 needs even sizes here) or too large.
     #[error("invalid picture size {width}x{height}: {reason}")]
     InvalidSize {
