@@ -7,6 +7,7 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 
 use crate::audio::GameAudioPlugin;
+use crate::voice::{MicSource, SpeakerSink, VoicePlugin};
 use crate::bot::BotPlugin;
 use crate::call::CallPlugin;
 use crate::camera::CameraPlugin;
@@ -122,7 +123,27 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
             GamePlugin,
             FlashTestPlugin,
         ));
-    if mode == AppMode::Windowed {
+    // The sound engine: the speaker (a clock headless), and the microphone with the voice.
+    let windowed = mode == AppMode::Windowed;
+    if (windowed && !config.mute) || config.voice {
+        let (mic, speaker) = {
+            let settings = app.world().get_resource::<crate::settings::Settings>();
+            let chosen = |d: Option<&String>| d.filter(|n| !n.is_empty()).cloned();
+            (
+                match config.mic_tone {
+                    Some(hz) => MicSource::Tone(hz),
+                    None => MicSource::Device(settings.and_then(|s| chosen(s.microphone.as_ref()))),
+                },
+                if windowed {
+                    SpeakerSink::Device(settings.and_then(|s| chosen(s.speaker.as_ref())))
+                } else {
+                    SpeakerSink::Clock
+                },
+            )
+        };
+        app.add_plugins(VoicePlugin { speaker, mic, voice: config.voice });
+    }
+    if windowed {
         app.add_plugins(UiPlugin);
         if !config.mute {
             app.add_plugins(GameAudioPlugin);
@@ -137,6 +158,7 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
             ice_relay_only: config.ice_relay_only,
             ca_cert: config.ca_cert.clone(),
             video: config.video,
+            voice: config.voice,
         });
     }
     if config.video {
@@ -194,11 +216,18 @@ pub fn headless_couch_bot_app(
     bot: BotPlugin,
     couch: &[&str],
 ) -> App {
-    let script = match &source {
-        SourceSpec::Script(script) => Some(*script),
-        SourceSpec::Pictures(_) => None,
-    };
     let config = ClientConfig {
+        couch: couch.iter().map(|n| (*n).to_owned()).collect(),
+        ..bot_config(server, name, join, source, config_dir)
+    };
+    bot_app(config, bot)
+}
+
+/// The config of a headless bot (as `client --headless --bot` makes it), for callers that
+/// change a field before [`bot_app`] builds it — e.g. the call: `video`, `voice` and a
+/// synthetic microphone (`mic_tone`).
+pub fn bot_config(server: &str, name: &str, join: JoinIntent, source: SourceSpec, config_dir: &Path) -> ClientConfig {
+    ClientConfig {
         name: Some(name.into()),
         server: Some(server.into()),
         headless: true,
@@ -206,8 +235,15 @@ pub fn headless_couch_bot_app(
         source: Some(source),
         config_dir: Some(PathBuf::from(config_dir)),
         mute: true,
-        couch: couch.iter().map(|n| (*n).to_owned()).collect(),
         ..Default::default()
+    }
+}
+
+/// Builds a headless bot app from a [`bot_config`].
+pub fn bot_app(config: ClientConfig, bot: BotPlugin) -> App {
+    let script = match &config.source {
+        Some(SourceSpec::Script(script)) => Some(*script),
+        _ => None,
     };
     let io = Io::for_config(&config);
     let mut app = build_app_with(config, AppMode::Headless, io);

@@ -1,44 +1,22 @@
 //! Sound: a looping background track during rounds and effects for the countdown, hits,
 //! misses and streaks, all synthesized here at startup (so their license is this project's).
-//! Played through Bevy's audio; without a sound device Bevy logs a warning and the game runs
-//! silently. Not added in headless mode.
+//! Played through the sound engine's mixer ([`crate::voice`]), with the other players'
+//! voices — so the echo canceller knows them and keeps them out of the microphone. Without a
+//! sound device the engine runs silently. Not added in headless mode.
 
 use std::f32::consts::TAU;
 use std::sync::Arc;
 
-use bevy::audio::{AudioPlayer, AudioSink, AudioSinkPlayback, AudioSource, PlaybackSettings, Volume};
 use bevy::prelude::*;
 use shared::rules::{QuizEvent, RushEvent};
 
 use crate::game::GameFeed;
 use crate::settings::Settings;
 use crate::state::{ClientSet, Screen};
+use crate::voice::{Bus, Clip, Sound};
 
-/// Sample rate of the generated sounds.
-pub const RATE: u32 = 22_050;
-
-/// Encodes mono samples (−1…1) as a 16-bit PCM WAV file.
-pub fn wav_bytes(samples: &[f32], rate: u32) -> Vec<u8> {
-    let data_len = (samples.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes()); // byte rate
-    out.extend_from_slice(&2u16.to_le_bytes()); // block align
-    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        let v = (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16;
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
+/// Sample rate of the generated sounds (the mixer's).
+pub const RATE: u32 = crate::voice::mixer::RATE;
 
 /// Frequency of a MIDI note.
 fn midi(note: i32) -> f32 {
@@ -154,16 +132,28 @@ pub fn sfx_for(feed: &GameFeed) -> Option<Sfx> {
 /// The generated sounds.
 #[derive(Debug, Clone, Resource)]
 pub struct Sounds {
-    pub music: Handle<AudioSource>,
-    tick: Handle<AudioSource>,
-    go: Handle<AudioSource>,
-    hit: Handle<AudioSource>,
-    miss: Handle<AudioSource>,
-    streak: Handle<AudioSource>,
+    pub music: Clip,
+    tick: Clip,
+    go: Clip,
+    hit: Clip,
+    miss: Clip,
+    streak: Clip,
 }
 
 impl Sounds {
-    fn get(&self, sfx: Sfx) -> Handle<AudioSource> {
+    pub fn new() -> Self {
+        let clip = |samples: Vec<f32>| -> Clip { Arc::from(samples) };
+        Sounds {
+            music: clip(music_loop()),
+            tick: clip(beep(880.0, 0.12)),
+            go: clip(beep(1320.0, 0.35)),
+            hit: clip(notes(&[(76, 0.07), (83, 0.12)], Wave::Square)),
+            miss: clip(notes(&[(52, 0.12), (47, 0.25)], Wave::Triangle)),
+            streak: clip(notes(&[(72, 0.07), (76, 0.07), (79, 0.07), (84, 0.2)], Wave::Square)),
+        }
+    }
+
+    fn get(&self, sfx: Sfx) -> Clip {
         match sfx {
             Sfx::Tick => self.tick.clone(),
             Sfx::Go => self.go.clone(),
@@ -174,16 +164,24 @@ impl Sounds {
     }
 }
 
-/// Marks the background music entity.
-#[derive(Component)]
-struct Music;
+impl Default for Sounds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
-/// Game sound (windowed mode only).
+/// The music playing (its id in the mixer).
+#[derive(Debug, Default, Resource)]
+struct Music(Option<u64>);
+
+/// Game sound (windowed mode only; needs the sound engine, [`crate::voice::VoicePlugin`]).
 pub struct GameAudioPlugin;
 
 impl Plugin for GameAudioPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, make_sounds)
+        app.init_resource::<Sounds>()
+            .init_resource::<Music>()
+            .add_systems(Startup, apply_volume)
             .add_systems(OnEnter(Screen::Game), start_music)
             .add_systems(OnExit(Screen::Game), stop_music)
             .add_systems(
@@ -197,79 +195,44 @@ impl Plugin for GameAudioPlugin {
     }
 }
 
-fn make_sounds(mut commands: Commands, mut assets: ResMut<Assets<AudioSource>>) {
-    let mut add = |samples: Vec<f32>| {
-        assets.add(AudioSource { bytes: Arc::from(wav_bytes(&samples, RATE)) })
-    };
-    let sounds = Sounds {
-        music: add(music_loop()),
-        tick: add(beep(880.0, 0.12)),
-        go: add(beep(1320.0, 0.35)),
-        hit: add(notes(&[(76, 0.07), (83, 0.12)], Wave::Square)),
-        miss: add(notes(&[(52, 0.12), (47, 0.25)], Wave::Triangle)),
-        streak: add(notes(&[(72, 0.07), (76, 0.07), (79, 0.07), (84, 0.2)], Wave::Square)),
-    };
-    commands.insert_resource(sounds);
+fn start_music(sound: Option<Res<Sound>>, sounds: Res<Sounds>, mut music: ResMut<Music>) {
+    let Some(sound) = sound else { return };
+    let mut mixer = sound.mixer();
+    if let Some(id) = music.0.take() {
+        mixer.stop(id);
+    }
+    music.0 = Some(mixer.play(sounds.music.clone(), Bus::Music, true));
 }
 
-fn volume(settings: &Settings) -> Volume {
-    Volume::Linear(settings.volume.clamp(0.0, 1.0))
-}
-
-fn start_music(mut commands: Commands, sounds: Option<Res<Sounds>>, settings: Res<Settings>) {
-    let Some(sounds) = sounds else { return };
-    commands.spawn((
-        Music,
-        AudioPlayer(sounds.music.clone()),
-        PlaybackSettings::LOOP.with_volume(volume(&settings) * Volume::Linear(0.5)),
-    ));
-}
-
-fn stop_music(mut commands: Commands, music: Query<Entity, With<Music>>) {
-    for e in &music {
-        commands.entity(e).despawn();
+fn stop_music(sound: Option<Res<Sound>>, mut music: ResMut<Music>) {
+    if let (Some(sound), Some(id)) = (sound, music.0.take()) {
+        sound.mixer().stop(id);
     }
 }
 
-fn play_effects(
-    mut commands: Commands,
-    mut feed: MessageReader<GameFeed>,
-    sounds: Option<Res<Sounds>>,
-    settings: Res<Settings>,
-) {
-    let Some(sounds) = sounds else {
+fn play_effects(mut feed: MessageReader<GameFeed>, sound: Option<Res<Sound>>, sounds: Res<Sounds>) {
+    let Some(sound) = sound else {
         feed.clear();
         return;
     };
+    let mut mixer = sound.mixer();
     for sfx in feed.read().filter_map(sfx_for) {
-        commands.spawn((
-            AudioPlayer(sounds.get(sfx)),
-            PlaybackSettings::DESPAWN.with_volume(volume(&settings)),
-        ));
+        mixer.play(sounds.get(sfx), Bus::Effects, false);
     }
 }
 
-fn apply_volume(settings: Res<Settings>, mut sinks: Query<&mut AudioSink, With<Music>>) {
-    for mut sink in &mut sinks {
-        sink.set_volume(volume(&settings) * Volume::Linear(0.5));
-    }
+/// The settings' volume: effects at it, the music at half of it.
+fn apply_volume(settings: Res<Settings>, sound: Option<Res<Sound>>) {
+    let Some(sound) = sound else { return };
+    let volume = settings.volume.clamp(0.0, 1.0);
+    let mut mixer = sound.mixer();
+    mixer.effects_gain = volume;
+    mixer.music_gain = volume * 0.5;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wav_header_and_length_are_right() {
-        let samples = beep(440.0, 0.1);
-        let bytes = wav_bytes(&samples, RATE);
-        assert_eq!(&bytes[0..4], b"RIFF");
-        assert_eq!(&bytes[8..16], b"WAVEfmt ");
-        assert_eq!(u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]), RATE);
-        assert_eq!(bytes.len(), 44 + samples.len() * 2);
-        let data_len = u32::from_le_bytes([bytes[40], bytes[41], bytes[42], bytes[43]]);
-        assert_eq!(data_len as usize, samples.len() * 2);
-    }
 
     #[test]
     fn sounds_are_audible_and_never_clip() {

@@ -109,6 +109,13 @@ pub struct Cli {
     /// No video call: the camera picture is not sent and peers' pictures are not shown.
     #[arg(long, env = "POSEPARTY_NO_VIDEO")]
     pub no_video: bool,
+    /// No voice: the microphone is not sent and peers' voices are not played.
+    #[arg(long, env = "POSEPARTY_NO_VOICE")]
+    pub no_voice: bool,
+    /// A synthetic microphone playing a steady tone of this many Hz instead of a sound card
+    /// (bots and tests; turns the voice on for a bot).
+    #[arg(long, value_name = "HZ")]
+    pub mic_tone: Option<f32>,
 }
 
 /// Where frames come from.
@@ -168,6 +175,10 @@ pub struct ClientConfig {
     pub couch: Vec<String>,
     /// The video call (off with `--no-video`; bots and tests leave it off unless asked).
     pub video: bool,
+    /// The voice call (off with `--no-voice`; bots leave it off unless given `--mic-tone`).
+    pub voice: bool,
+    /// `--mic-tone`: a synthetic microphone.
+    pub mic_tone: Option<f32>,
 }
 
 impl Default for ClientConfig {
@@ -199,6 +210,8 @@ impl Default for ClientConfig {
             mute: false,
             couch: Vec::new(),
             video: false,
+            voice: false,
+            mic_tone: None,
         }
     }
 }
@@ -240,6 +253,8 @@ impl From<Cli> for ClientConfig {
             couch: c.couch,
             // Bots have no one watching them: no call unless a test asks for it.
             video: !c.no_video && !c.bot,
+            voice: !c.no_voice && (!c.bot || c.mic_tone.is_some()),
+            mic_tone: c.mic_tone,
         }
     }
 }

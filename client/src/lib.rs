@@ -42,6 +42,7 @@ pub mod session;
 pub mod settings;
 pub mod state;
 pub mod ui;
+pub mod voice;
 
 /// The default log filter: our crates at `info`, dependencies at `warn` (the WebRTC stack's
 /// connection chatter included). `RUST_LOG` overrides it.

@@ -26,13 +26,16 @@ pub struct NetPlugin {
     pub local: bool,
 }
 
-/// Network options from the command line (`--ice-relay-only`, `--ca-cert`, `--no-video`).
+/// Network options from the command line (`--ice-relay-only`, `--ca-cert`, `--no-video`,
+/// `--no-voice`).
 #[derive(Debug, Clone, Default, Resource)]
 pub struct NetOptions {
     pub ice_relay_only: bool,
     pub ca_cert: Option<std::path::PathBuf>,
     /// Negotiate a video track on every link (the call; `--no-video` turns it off).
     pub video: bool,
+    /// Negotiate a voice track on every link (`--no-voice` turns it off).
+    pub voice: bool,
 }
 
 /// Whether the net plugin starts an embedded server ([`NetPlugin::local`]).
@@ -141,6 +144,7 @@ fn connect(
     config.ice_relay_only = options.ice_relay_only;
     config.ca_cert = options.ca_cert.clone();
     config.video = options.video;
+    config.voice = options.voice;
     let mesh = Mesh::start_on(&rt, config).map_err(|e| e.to_string())?;
     conn.mesh = Some(mesh);
     Ok(())
@@ -202,8 +206,9 @@ fn pump_events(mut conn: ResMut<NetConnection>, mut events: MessageWriter<NetEve
                 })
             }
             Event::PeerJoined { .. } | Event::PeerLeft { .. } => continue,
-            // The video call is not wired into the client yet (`mesh::Config::video` is off).
             Event::VideoFrame { from, data, keyframe } => NetEvent::VideoFrame { from, data, keyframe },
+            Event::VideoReport { by, fraction_lost, .. } => NetEvent::VideoReport { by, fraction_lost },
+            Event::VoicePacket { from, sequence, data, .. } => NetEvent::VoicePacket { from, sequence, data },
             Event::KeyframeRequested { by } => NetEvent::KeyframeRequested { by },
             Event::LinkPath { peer, channel, path } => {
                 tracing::info!(peer, ?channel, %path, relayed = path.relayed(), "link path");

@@ -99,6 +99,10 @@ pub enum NetEvent {
     VideoFrame { from: PeerId, data: Vec<u8>, keyframe: bool },
     /// A peer lost our picture and asks for a keyframe.
     KeyframeRequested { by: PeerId },
+    /// A peer's reception report on our picture: the share of packets lost lately (0–1).
+    VideoReport { by: PeerId, fraction_lost: f32 },
+    /// One Opus packet of `from`'s voice (the voice plugin's jitter buffer orders them).
+    VoicePacket { from: PeerId, sequence: u16, data: Vec<u8> },
     /// The connection is gone; `reason` is for the player.
     Disconnected { reason: String },
 }
@@ -340,7 +344,10 @@ fn apply_net_events(
             }
             NetEvent::ServerResumed { .. } => session.reconnecting = false,
             // The call plugin's.
-            NetEvent::VideoFrame { .. } | NetEvent::KeyframeRequested { .. } => {}
+            NetEvent::VideoFrame { .. }
+            | NetEvent::KeyframeRequested { .. }
+            | NetEvent::VideoReport { .. }
+            | NetEvent::VoicePacket { .. } => {}
             NetEvent::Disconnected { reason } => {
                 session.reconnecting = false;
                 session.connection = Connection::Offline;

@@ -33,6 +33,12 @@ pub struct Settings {
     /// Couch play: the other people in front of this camera, by name (at most three).
     #[serde(default)]
     pub couch: Vec<String>,
+    /// The microphone by name (from the menu's list of those found); `None`: the default.
+    #[serde(default)]
+    pub microphone: Option<String>,
+    /// The speaker or headphones by name; `None`: the default.
+    #[serde(default)]
+    pub speaker: Option<String>,
 }
 
 impl Default for Settings {
@@ -45,6 +51,8 @@ impl Default for Settings {
             volume: 0.7,
             mirror: true,
             couch: Vec::new(),
+            microphone: None,
+            speaker: None,
         }
     }
 }

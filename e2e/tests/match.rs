@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use bevy::app::AppExit;
 use bevy::prelude::App;
-use client::app::headless_couch_bot_app;
+use client::app::{bot_app, bot_config, headless_couch_bot_app};
 use client::bot::{BotPlugin, BotReport, CONFIDENT_POSE, Script};
-use client::cli::SourceSpec;
+use client::cli::{ClientConfig, SourceSpec};
 use client::game::FinalBoard;
 use client::pose::PoseStats;
 use client::couch::Couch;
@@ -62,6 +62,18 @@ impl Server {
 
     fn bot_with(&self, name: &str, join: JoinIntent, source: SourceSpec, plugin: BotPlugin) -> Bot {
         self.couch_bot(name, join, source, plugin, &[])
+    }
+
+    /// A bot in the call: its camera picture and a synthetic microphone playing `tone_hz`
+    /// go to the others, whose pictures and voices it decodes.
+    fn call_bot(&self, name: &str, join: JoinIntent, source: SourceSpec, players: usize, tone_hz: f32) -> Bot {
+        let config = ClientConfig {
+            video: true,
+            voice: true,
+            mic_tone: Some(tone_hz),
+            ..bot_config(&self.url, name, join, source, &self.dir.join(name))
+        };
+        Bot { name: name.to_string(), app: Some(bot_app(config, self.bot_plugin(players))), exit: None }
     }
 
     /// A bot with other people in front of its camera (`--couch`), each a local seat.
@@ -309,6 +321,77 @@ fn couch_two_local_seats_and_a_remote_bot_play_a_match_and_agree() {
     );
     let history = server.history("sofa2");
     assert!(history.iter().any(|m| m.agreed && m.scores == board.scores), "history lacks the seat's match: {history:#?}");
+}
+
+/// The call: three bots with the real model, each watching the astronaut picture and
+/// singing its own tone into a synthetic microphone, play a match. During it every bot
+/// shows both others' pictures (VP8 over their links' video tracks) at ≥ 30 dB PSNR against
+/// the picture sent, and hears both others' voices (Opus over the voice tracks, through the
+/// jitter buffer and the mix) at the sender's tone.
+#[test]
+fn call_three_bots_see_and_hear_each_other_during_a_match() {
+    use client::call::{Call, video_size};
+    use client::voice::Sound;
+
+    let server = Server::start("call");
+    let pictures = server.dir.join("astronaut");
+    std::fs::create_dir_all(&pictures).expect("a picture folder");
+    std::fs::copy(Path::new(IMAGES).join("astronaut.png"), pictures.join("0001.png")).expect("copy astronaut.png");
+    let source = || SourceSpec::Pictures(vision::SourceConfig::Folder { path: pictures.clone(), fps: FPS });
+    let frame = vision::Frame::load(&pictures.join("0001.png")).expect("the astronaut picture");
+    let (w, h) = video_size(frame.width, frame.height);
+    let sent = media::downscale_rgb(&frame.data, frame.width, frame.height, w, h).expect("downscale");
+
+    let tones = [("ana", 440.0f32), ("bora", 660.0), ("chul", 880.0)];
+    let mut bots = vec![server.call_bot(tones[0].0, JoinIntent::Create, source(), tones.len(), tones[0].1)];
+    let code = room_code(&mut bots[0]);
+    bots.extend(tones[1..].iter().map(|&(n, hz)| server.call_bot(n, JoinIntent::Code(code.clone()), source(), tones.len(), hz)));
+
+    // What each bot saw and heard of each other bot, checked while they play (once a player
+    // leaves the room at the end, its picture and voice go).
+    #[derive(Debug, Default, Clone)]
+    struct Got {
+        psnr: f64,
+        frames: u64,
+        tone: f32,
+    }
+    let mut got: std::collections::BTreeMap<(String, String), Got> = Default::default();
+    let mut ids: std::collections::BTreeMap<String, u32> = Default::default();
+    run(&mut bots, |name, app| {
+        let world = app.world();
+        if let Some(me) = world.resource::<Session>().my_id() {
+            ids.insert(name.to_owned(), me);
+        }
+        let (Some(call), Some(sound)) = (world.get_resource::<Call>(), world.get_resource::<Sound>()) else { return false };
+        for &(other, hz) in tones.iter().filter(|(n, _)| *n != name) {
+            let Some(&peer) = ids.get(other) else { continue };
+            let entry = got.entry((name.to_owned(), other.to_owned())).or_default();
+            if let Some(video) = call.peers.get(&peer).filter(|v| v.frames >= 5 && v.frames > entry.frames) {
+                entry.frames = video.frames;
+                entry.psnr = media::psnr(&video.picture.rgb, &sent);
+            }
+            let heard = sound.mixer().heard(peer);
+            // A full second of voice (the newest): its pitch.
+            if heard.len() >= 48_000 && heard[heard.len() - 48_000..].iter().any(|&s| s.unsigned_abs() > 1000) {
+                let f = media::dominant_frequency(&heard[heard.len() - 48_000..], 48_000);
+                if (f - hz).abs() < (entry.tone - hz).abs() || entry.tone == 0.0 {
+                    entry.tone = f;
+                }
+            }
+        }
+        false
+    });
+    let board = agreed_board(&bots);
+    assert_eq!(board.scores.len(), 3, "{board:?}");
+    for (name, _) in tones {
+        for (other, hz) in tones.iter().filter(|(n, _)| *n != name) {
+            let g = got.get(&(name.to_owned(), (*other).to_owned())).cloned().unwrap_or_default();
+            eprintln!("{name} ← {other}: {} pictures, PSNR {:.1} dB, voice at {:.0} Hz (sent {hz} Hz)", g.frames, g.psnr, g.tone);
+            assert!(g.frames >= 5, "{name} showed {} pictures of {other}", g.frames);
+            assert!(g.psnr >= 30.0, "{name} ← {other}: PSNR {:.1} dB", g.psnr);
+            assert!((g.tone - hz).abs() <= 10.0, "{name} heard {other} at {:.0} Hz, sent {hz} Hz", g.tone);
+        }
+    }
 }
 
 /// A scripted hitter, a scripted idler and a model-driven bot; the model-driven one is
