@@ -9,9 +9,13 @@ use shared::rules::fixtures::pose_skeleton;
 use shared::rules::{AnswerLayout, PoseId};
 
 use super::draw::{BODY_VIEW, FULL_VIEW, fit};
-use super::{ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, mode_label, draw_video, peer_videos, reconnecting_bar, root_ui};
+use super::{
+    ACCENT, BAD, GOOD, MUTED, PANEL, draw_skeleton, draw_video, media_badges, mode_label, peer_videos, reconnecting_bar, root_ui,
+    speaking,
+};
 use crate::game::{Play, Round};
-use crate::call::Call;
+use crate::call::{Call, PeerMedia};
+use crate::voice::Sound;
 use crate::couch::seat_colour;
 use crate::state::{CameraPicture, PlayerPose, SeatPoses};
 use crate::session::{PeerBoard, Session};
@@ -36,6 +40,7 @@ pub(crate) fn game_screen(
     settings: Res<Settings>,
     picture: Res<CameraPicture>,
     mut call: Option<ResMut<Call>>,
+    (media, sound): (Option<Res<PeerMedia>>, Option<Res<Sound>>),
 ) -> Result {
     let texture = picture.image.clone().map(|h| contexts.add_image(EguiTextureHandle::Strong(h)));
     // Peers' camera pictures, while fresh (else their tiles show the skeleton).
@@ -75,6 +80,12 @@ pub(crate) fn game_screen(
                     let text = if call.camera_on { "📷 카메라 끄기 / Camera off (C)" } else { "📷 카메라 켜기 / Camera on (C)" };
                     if ui.button(text).clicked() {
                         call.camera_on = !call.camera_on;
+                    }
+                }
+                if let Some(sound) = sound.as_deref().filter(|s| s.has_microphone()) {
+                    let text = if sound.mic_on() { "🎤 마이크 끄기 / Mute (M)" } else { "🔇 마이크 켜기 / Unmute (M)" };
+                    if ui.button(text).clicked() {
+                        sound.set_mic_on(!sound.mic_on());
                     }
                 }
             });
@@ -130,6 +141,10 @@ pub(crate) fn game_screen(
                         ui.label(egui::RichText::new(format!("{points}")).size(24.0).color(ACCENT).strong());
                         if reconnecting {
                             ui.label(egui::RichText::new("⟳ 재연결 중… / reconnecting…").color(BAD));
+                        }
+                        if Some(id) != me {
+                            let state = media.as_deref().and_then(|m| m.peers.get(&id).copied());
+                            ui.horizontal_wrapped(|ui| media_badges(ui, state, speaking(sound.as_deref(), id)));
                         }
                     });
                 });

@@ -6,10 +6,14 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{GameMode, RoomSettings, RoomVisibility};
 
-use super::{ACCENT, BAD, GOOD, MUTED, big_button, camera_problem, card, draw_video, link_label, mode_label, peer_videos, screen};
+use super::{
+    ACCENT, BAD, GOOD, MUTED, big_button, camera_problem, card, draw_video, link_label, media_badges, mode_label, peer_videos, screen,
+    sound_problem, speaking,
+};
 use crate::camera::CameraStatus;
 use crate::state::CameraPicture;
-use crate::call::Call;
+use crate::call::{Call, PeerMedia};
+use crate::voice::Sound;
 use crate::settings::Settings;
 use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus, start_blocked};
 use crate::state::Screen;
@@ -188,6 +192,7 @@ pub(crate) fn lobby_screen(
     call: Option<Res<Call>>,
     settings: Res<Settings>,
     (camera, picture): (Option<Res<CameraStatus>>, Res<CameraPicture>),
+    (media, sound): (Option<Res<PeerMedia>>, Option<Res<Sound>>),
 ) -> Result {
     let videos = peer_videos(&mut contexts, call.as_deref());
     // Our own picture (the preview of what the others see), while the camera is on.
@@ -240,6 +245,7 @@ pub(crate) fn lobby_screen(
         ui.columns(2, |cols| {
             card(&mut cols[0], &format!("플레이어 / Players ({}/{})", room.players.len(), room.cap), |ui| {
                 camera_problem(ui, camera.as_deref());
+                sound_problem(ui, sound.as_deref());
                 for p in &room.players {
                     ui.horizontal(|ui| {
                         let video = if Some(p.id) == me { own } else { videos.get(&p.id).copied() };
@@ -251,6 +257,14 @@ pub(crate) fn lobby_screen(
                         let crown = if p.id == room.host { "★ " } else { "   " };
                         let name = egui::RichText::new(format!("{crown}{}", p.name)).size(20.0);
                         ui.label(if p.id == room.host { name.color(ACCENT) } else { name });
+                        let state = match media.as_deref() {
+                            Some(m) if Some(p.id) == me => Some(m.mine),
+                            Some(m) => m.peers.get(&p.id).copied(),
+                            None => None,
+                        };
+                        if p.device.is_none() {
+                            media_badges(ui, state, Some(p.id) != me && speaking(sound.as_deref(), p.id));
+                        }
                         if Some(p.id) == me || (p.device.is_some() && p.device == me) {
                             ui.label(egui::RichText::new("나 / me").color(GOOD));
                             if p.device.is_some() {

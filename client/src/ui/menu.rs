@@ -4,8 +4,9 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{MAX_NAME_CHARS, ROOM_CODE_LEN};
 
-use super::{MUTED, big_button, camera_problem, card, screen};
+use super::{BAD, MUTED, big_button, camera_problem, card, screen, sound_problem};
 use crate::camera::CameraStatus;
+use crate::voice::{Devices, Sound};
 use crate::state::ModelChoice;
 use crate::flow::MenuAction;
 use crate::state::Screen;
@@ -32,8 +33,11 @@ pub(crate) fn menu_screen(
     mut actions: MessageWriter<MenuAction>,
     mut next: ResMut<NextState<Screen>>,
     camera: Option<Res<CameraStatus>>,
+    (mut devices, sound): (Local<Option<Devices>>, Option<Res<Sound>>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
+    let found = devices.get_or_insert_with(Devices::scan);
+    let mut rescan = false;
     let form = &mut *form;
     let draft = form.draft.get_or_insert_with(|| settings.clone());
     let busy = session.connection == Connection::Connecting;
@@ -89,12 +93,23 @@ pub(crate) fn menu_screen(
                 });
             });
             card(&mut cols[1], "설정 / Settings", |ui| {
-                ui.label("카메라 / Camera");
-                ui.add(egui::TextEdit::singleline(&mut draft.camera).desired_width(300.0));
+                ui.horizontal(|ui| {
+                    ui.label("카메라 / Camera");
+                    if ui.small_button("🔄 다시 찾기 / Refresh").clicked() {
+                        rescan = true;
+                    }
+                });
+                camera_choice(ui, &mut draft.camera, found);
                 camera_problem(ui, camera.as_deref());
-                ui.label(
-                    egui::RichText::new("webcam, webcam:1, frames:폴더@15, synthetic").color(MUTED).small(),
-                );
+                ui.collapsing("다른 입력 / Other source", |ui| {
+                    ui.add(egui::TextEdit::singleline(&mut draft.camera).desired_width(300.0));
+                    ui.label(egui::RichText::new("webcam, webcam:1, frames:폴더@15, synthetic").color(MUTED).small());
+                });
+                ui.label("마이크 / Microphone");
+                device_choice(ui, "microphone", &mut draft.microphone, &found.microphones);
+                ui.label("스피커 / Speaker");
+                device_choice(ui, "speaker", &mut draft.speaker, &found.speakers);
+                sound_problem(ui, sound.as_deref());
                 ui.label("포즈 모델 / Pose model");
                 ui.horizontal(|ui| {
                     ui.radio_value(&mut draft.model, ModelChoice::Lite, "라이트 / Lite (빠름)");
@@ -125,6 +140,9 @@ pub(crate) fn menu_screen(
             });
         });
     });
+    if rescan {
+        *devices = Some(Devices::scan());
+    }
     if *draft != *settings {
         *settings = draft.clone();
         save.write(SaveSettings);
@@ -133,4 +151,42 @@ pub(crate) fn menu_screen(
         actions.write(action);
     }
     Ok(())
+}
+
+/// The camera list: the first webcam, each webcam found, the test picture; another typed
+/// source stays selected as itself.
+fn camera_choice(ui: &mut egui::Ui, camera: &mut String, found: &Devices) {
+    let mut options: Vec<(String, String)> = vec![("webcam".to_owned(), "첫 번째 웹캠 / First webcam".to_owned())];
+    options.extend(found.cameras.iter().map(|c| (format!("webcam:{}", c.index), format!("{} ({})", c.name, c.index))));
+    options.push(("synthetic".to_owned(), "테스트 화면 / Test picture".to_owned()));
+    let current = options.iter().find(|(v, _)| v == camera).map_or_else(|| camera.clone(), |(_, l)| l.clone());
+    egui::ComboBox::from_id_salt("camera").width(300.0).selected_text(current).show_ui(ui, |ui| {
+        for (value, label) in &options {
+            ui.selectable_value(camera, value.clone(), label);
+        }
+    });
+    if let Some(e) = &found.camera_error {
+        ui.label(egui::RichText::new(format!("카메라 목록을 읽을 수 없어요 / Cameras could not be listed: {e}")).color(BAD).small());
+    } else if found.cameras.is_empty() {
+        ui.label(egui::RichText::new("카메라를 찾지 못했어요 / No camera found — plug one in and refresh").color(BAD).small());
+    }
+}
+
+/// A sound device list: the system default and each device found. A saved device that is
+/// not connected now stays listed, marked.
+fn device_choice(ui: &mut egui::Ui, id: &str, chosen: &mut Option<String>, found: &[String]) {
+    let label = |d: &Option<String>| match d {
+        None => "기본 장치 / System default".to_owned(),
+        Some(n) if found.contains(n) => n.clone(),
+        Some(n) => format!("{n} (연결 안 됨 / not connected)"),
+    };
+    egui::ComboBox::from_id_salt(id).width(300.0).selected_text(label(chosen)).show_ui(ui, |ui| {
+        ui.selectable_value(chosen, None, label(&None));
+        for name in found {
+            ui.selectable_value(chosen, Some(name.clone()), name);
+        }
+    });
+    if found.is_empty() {
+        ui.label(egui::RichText::new("장치를 찾지 못했어요 / None found").color(BAD).small());
+    }
 }

@@ -173,6 +173,47 @@ pub(crate) fn camera_problem(ui: &mut egui::Ui, status: Option<&crate::camera::C
     }
 }
 
+/// The microphone's or speaker's problem, with what to do (menu and lobby).
+pub(crate) fn sound_problem(ui: &mut egui::Ui, sound: Option<&crate::voice::Sound>) {
+    for problem in sound.map(|s| s.problems.as_slice()).unwrap_or_default() {
+        let icon = if problem.is_microphone() { "🎤" } else { "🔈" };
+        ui.label(egui::RichText::new(format!("{icon} {}", problem.message())).color(BAD));
+    }
+}
+
+/// Small labels for a player's call: camera off or missing, microphone muted or missing,
+/// speaking now.
+pub(crate) fn media_badges(ui: &mut egui::Ui, state: Option<shared::protocol::peer::MediaState>, speaking: bool) {
+    use shared::protocol::peer::DeviceState;
+    if speaking {
+        ui.label(egui::RichText::new("🔊").color(GOOD)).on_hover_text("말하는 중 / speaking");
+    }
+    let Some(state) = state else { return };
+    match state.camera {
+        DeviceState::On => {}
+        DeviceState::Off => {
+            ui.label(egui::RichText::new("📷 꺼짐 / camera off").small().color(MUTED));
+        }
+        DeviceState::Missing => {
+            ui.label(egui::RichText::new("📷 없음 / no camera").small().color(BAD));
+        }
+    }
+    match state.microphone {
+        DeviceState::On => {}
+        DeviceState::Off => {
+            ui.label(egui::RichText::new("🔇 음소거 / muted").small().color(MUTED));
+        }
+        DeviceState::Missing => {
+            ui.label(egui::RichText::new("🎤 없음 / no mic").small().color(BAD));
+        }
+    }
+}
+
+/// Whether `peer`'s voice is sounding now.
+pub(crate) fn speaking(sound: Option<&crate::voice::Sound>, peer: shared::protocol::signal::PeerId) -> bool {
+    sound.is_some_and(|s| s.mixer().level(peer) > 0.03)
+}
+
 /// A wide button.
 pub(crate) fn big_button(ui: &mut egui::Ui, text: &str) -> egui::Response {
     ui.add_sized([260.0, 44.0], egui::Button::new(egui::RichText::new(text).size(20.0)))

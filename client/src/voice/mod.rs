@@ -48,12 +48,45 @@ pub struct Voice {
     pub received: u64,
 }
 
+/// The sound and camera devices found, for the settings' lists (read when the menu opens,
+/// and on "refresh").
+#[derive(Resource, Debug, Default, Clone)]
+pub struct Devices {
+    pub cameras: Vec<vision::source::CameraInfo>,
+    pub microphones: Vec<String>,
+    pub speakers: Vec<String>,
+    /// Why the cameras could not be listed.
+    pub camera_error: Option<String>,
+}
+
+impl Devices {
+    pub fn scan() -> Devices {
+        let (cameras, camera_error) = match vision::source::list_cameras() {
+            Ok(c) => (c, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        Devices { cameras, microphones: list_microphones(), speakers: list_speakers(), camera_error }
+    }
+}
+
+/// The plugin's choice of devices, to start the engine again with the settings' names.
+#[derive(Resource, Debug, Clone)]
+struct Chosen {
+    speaker: SpeakerSink,
+    mic: MicSource,
+}
+
 impl Plugin for VoicePlugin {
     fn build(&self, app: &mut App) {
         let mic = if self.voice { self.mic.clone() } else { MicSource::Off };
-        let engine = AudioEngine::start(self.speaker.clone(), mic);
-        app.insert_resource(Sound(engine));
+        let engine = AudioEngine::start(self.speaker.clone(), mic.clone());
+        app.insert_resource(Sound(engine))
+            .insert_resource(Chosen { speaker: self.speaker.clone(), mic })
+            .add_systems(Update, restart_on_device_change.run_if(resource_changed::<crate::settings::Settings>));
         if self.voice {
+            if !app.is_plugin_added::<crate::call::MediaStatePlugin>() {
+                app.add_plugins(crate::call::MediaStatePlugin);
+            }
             app.init_resource::<Voice>().add_systems(
                 Update,
                 (
@@ -78,6 +111,33 @@ impl Sound {
     /// The microphone problem to show, if any.
     pub fn mic_problem(&self) -> Option<&DeviceProblem> {
         self.problems.iter().find(|p| p.is_microphone())
+    }
+}
+
+/// A microphone or speaker picked in the settings restarts the engine with it (sound-card
+/// devices only; a synthetic microphone or a clock stays).
+fn restart_on_device_change(settings: Res<crate::settings::Settings>, mut chosen: ResMut<Chosen>, mut sound: ResMut<Sound>) {
+    let name = |n: &Option<String>| n.clone().filter(|n| !n.is_empty());
+    let mut changed = false;
+    if let MicSource::Device(current) = &chosen.mic
+        && *current != name(&settings.microphone)
+    {
+        chosen.mic = MicSource::Device(name(&settings.microphone));
+        changed = true;
+    }
+    if let SpeakerSink::Device(current) = &chosen.speaker
+        && *current != name(&settings.speaker)
+    {
+        chosen.speaker = SpeakerSink::Device(name(&settings.speaker));
+        changed = true;
+    }
+    if changed {
+        info!(mic = ?chosen.mic, speaker = ?chosen.speaker, "sound devices changed");
+        let mic_on = sound.mic_on();
+        // The old engine (and its devices) goes first: a device opens for one stream.
+        sound.0 = AudioEngine::start(SpeakerSink::Clock, MicSource::Off);
+        sound.0 = AudioEngine::start(chosen.speaker.clone(), chosen.mic.clone());
+        sound.set_mic_on(mic_on);
     }
 }
 

@@ -72,6 +72,28 @@ pub enum PeerMsg {
     /// The sender now plays the deck with this [`deck_digest`] (reliable, to the host after a
     /// transfer), so the host can tell who has the room's deck.
     DeckHave { digest: u64 },
+    /// The sender's camera picture and microphone in the call (reliable; on every change and
+    /// to every new link), so the others can label its tile.
+    Media(MediaState),
+}
+
+/// One device of the call, as the others should label it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum DeviceState {
+    /// Working and sent.
+    #[default]
+    On,
+    /// Turned off by the player (the camera button, the mute button).
+    Off,
+    /// Not there, or it could not be opened.
+    Missing,
+}
+
+/// What a player's call sends: [`PeerMsg::Media`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct MediaState {
+    pub camera: DeviceState,
+    pub microphone: DeviceState,
 }
 
 /// Largest payload of [`PeerMsg::App`].
@@ -487,6 +509,7 @@ mod tests {
             PeerMsg::DeckChunk(deck_chunks(1, &[1, 2, 3]).remove(0)),
             PeerMsg::App { kind: 2, bytes: vec![0; 100] },
             PeerMsg::DeckHave { digest: u64::MAX },
+            PeerMsg::Media(MediaState { camera: DeviceState::Missing, microphone: DeviceState::Off }),
         ];
         for msg in msgs {
             let bytes = encode(&msg).unwrap();
