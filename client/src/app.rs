@@ -162,7 +162,7 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
         });
     }
     if config.video {
-        app.add_plugins(CallPlugin);
+        app.add_plugins(CallPlugin { watch_frame_time: mode == AppMode::Windowed });
     }
     if io.vision {
         app.add_plugins((

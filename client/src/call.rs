@@ -7,6 +7,10 @@
 //!   peer's video track (`MeshCommand::SendVideo`); a peer's keyframe request forces the next
 //!   frame to be a keyframe. The game comes first: when the encoder is still busy with the
 //!   last frame, the new one is skipped.
+//! - Adaptation ([`Adaptation`]): the sender steps down a ladder of [`Quality`] — frame rate,
+//!   then bitrate, then size — when a peer reports loss (RTCP reception reports), when the
+//!   encoder falls behind, or (with [`CallPlugin::watch_frame_time`], in the window) when a
+//!   game frame took too long; it steps back up after a calm spell.
 //! - Receiving: each peer's frames go to a decoder thread (one VP8 decoder per peer); the
 //!   newest decoded picture of each peer becomes [`PeerVideo`] (and a texture when the app
 //!   renders). A tile shows it while it is fresh ([`PeerVideo::is_fresh`]), else the
@@ -45,7 +49,118 @@ pub const FRESH_FOR: Duration = Duration::from_millis(1_000);
 
 /// Adds the video call.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CallPlugin;
+pub struct CallPlugin {
+    /// Lower the video when a game frame takes too long (the windowed game; headless apps
+    /// and tests step at their own pace).
+    pub watch_frame_time: bool,
+}
+
+/// One rung of the sender's ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quality {
+    /// Widest picture sent (the height keeps the camera's aspect).
+    pub width: u32,
+    pub fps: u32,
+    pub kbps: u32,
+}
+
+/// From the best to the least the sender sends.
+pub const LADDER: [Quality; 4] = [
+    Quality { width: VIDEO_WIDTH, fps: VIDEO_FPS, kbps: VIDEO_KBPS },
+    Quality { width: VIDEO_WIDTH, fps: 10, kbps: 250 },
+    Quality { width: 240, fps: 10, kbps: 160 },
+    Quality { width: 160, fps: 8, kbps: 90 },
+];
+
+/// Reported loss above which the sender steps down.
+pub const LOSS_DOWN: f32 = 0.10;
+/// Reported loss below which a calm spell counts.
+pub const LOSS_CALM: f32 = 0.02;
+/// A game frame longer than this is a missed frame (the game's floor is 30 FPS).
+pub const SLOW_FRAME: Duration = Duration::from_millis(40);
+/// Pressure signals within [`PRESSURE_WINDOW`] that step down.
+const PRESSURE_COUNT: usize = 3;
+const PRESSURE_WINDOW: Duration = Duration::from_secs(2);
+/// Least time between two steps, and the calm spell before stepping up.
+pub const STEP_INTERVAL: Duration = Duration::from_millis(1_500);
+pub const CALM_BEFORE_UP: Duration = Duration::from_secs(10);
+
+/// What the sender learns about how its video is doing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Signal {
+    /// A peer's reception report: the share of packets it lost lately.
+    Loss(f32),
+    /// A game frame took this long.
+    FrameTime(Duration),
+    /// The encoder was still busy when a frame was due (it was skipped).
+    EncoderBusy,
+}
+
+/// Chooses the rung of [`LADDER`] (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct Adaptation {
+    /// Index into [`LADDER`] (0: the best).
+    pub level: usize,
+    last_step: Option<Instant>,
+    /// Since when nothing has pressed (no loss above [`LOSS_CALM`], no slow frame).
+    calm_since: Option<Instant>,
+    pressure: Vec<Instant>,
+    /// Steps down / up so far.
+    pub downs: u32,
+    pub ups: u32,
+}
+
+impl Adaptation {
+    pub fn quality(&self) -> Quality {
+        LADDER[self.level.min(LADDER.len() - 1)]
+    }
+
+    /// Takes one signal; returns true when the rung changed.
+    pub fn observe(&mut self, now: Instant, signal: Signal) -> bool {
+        let pressed = match signal {
+            Signal::Loss(loss) if loss > LOSS_DOWN => {
+                // One report is enough: it already sums a second of packets.
+                return self.step_down(now);
+            }
+            Signal::Loss(loss) => loss > LOSS_CALM,
+            Signal::FrameTime(t) => t > SLOW_FRAME,
+            Signal::EncoderBusy => true,
+        };
+        if pressed {
+            self.calm_since = None;
+            if !matches!(signal, Signal::Loss(_)) {
+                self.pressure.retain(|&t| now.duration_since(t) < PRESSURE_WINDOW);
+                self.pressure.push(now);
+                if self.pressure.len() >= PRESSURE_COUNT {
+                    return self.step_down(now);
+                }
+            }
+            return false;
+        }
+        let calm_since = *self.calm_since.get_or_insert(now);
+        let rested = self.last_step.is_none_or(|t| now.duration_since(t) >= CALM_BEFORE_UP);
+        if self.level > 0 && now.duration_since(calm_since) >= CALM_BEFORE_UP && rested {
+            self.level -= 1;
+            self.ups += 1;
+            self.last_step = Some(now);
+            self.calm_since = Some(now);
+            return true;
+        }
+        false
+    }
+
+    fn step_down(&mut self, now: Instant) -> bool {
+        self.calm_since = None;
+        self.pressure.clear();
+        if self.level + 1 >= LADDER.len() || self.last_step.is_some_and(|t| now.duration_since(t) < STEP_INTERVAL) {
+            return false;
+        }
+        self.level += 1;
+        self.downs += 1;
+        self.last_step = Some(now);
+        true
+    }
+}
 
 /// One peer's newest picture.
 #[derive(Debug, Clone)]
@@ -76,6 +191,10 @@ pub struct Call {
     /// Frames that arrived / failed to decode.
     pub received: u64,
     pub decode_errors: u64,
+    /// The sender's rung of [`LADDER`].
+    pub adaptation: Adaptation,
+    /// Lower the video on slow game frames ([`CallPlugin::watch_frame_time`]).
+    watch_frame_time: bool,
     last_capture: Option<Instant>,
     encoder: Worker<EncodeJob, Result<media::EncodedFrame, String>>,
     decoder: Worker<(PeerId, Vec<u8>), Decoded>,
@@ -103,7 +222,7 @@ impl<I, O> Drop for Worker<I, O> {
 }
 
 enum EncodeJob {
-    Frame(Frame),
+    Frame(Frame, Quality),
     Keyframe,
 }
 
@@ -127,14 +246,20 @@ fn spawn<I: Send + 'static, O: Send + 'static>(
 /// The picture size sent for a `width × height` camera: [`VIDEO_WIDTH`] wide (or less for
 /// a smaller camera), the aspect kept, both even (I420 needs it).
 pub fn video_size(width: u32, height: u32) -> (u32, u32) {
-    let w = VIDEO_WIDTH.min(width) & !1;
+    video_size_within(VIDEO_WIDTH, width, height)
+}
+
+/// [`video_size`] for a rung of at most `max_width`.
+pub fn video_size_within(max_width: u32, width: u32, height: u32) -> (u32, u32) {
+    let w = max_width.min(width) & !1;
     let h = ((u64::from(height) * u64::from(w) / u64::from(width.max(1))) as u32) & !1;
     (w.max(2), h.max(2))
 }
 
-/// The encoder thread: downscale, encode; a new encoder when the camera's size changes.
+/// The encoder thread: downscale, encode; a new encoder when the size or frame rate changes
+/// (the camera's, or the rung's), a new bitrate for the same encoder.
 fn encode_loop(jobs: Receiver<EncodeJob>, out: Sender<Result<media::EncodedFrame, String>>) {
-    let mut encoder: Option<(Vp8Encoder, (u32, u32))> = None;
+    let mut encoder: Option<(Vp8Encoder, (u32, u32, u32))> = None;
     let mut keyframe = false;
     for job in jobs {
         let frame = match job {
@@ -142,13 +267,19 @@ fn encode_loop(jobs: Receiver<EncodeJob>, out: Sender<Result<media::EncodedFrame
                 keyframe = true;
                 continue;
             }
-            EncodeJob::Frame(frame) => frame,
+            EncodeJob::Frame(frame, quality) => (frame, quality),
         };
-        let (w, h) = video_size(frame.width, frame.height);
-        if encoder.as_ref().is_none_or(|(_, size)| *size != (w, h)) {
-            let config = EncoderConfig { width: w, height: h, fps: VIDEO_FPS, bitrate_kbps: VIDEO_KBPS, keyframe_interval: VIDEO_FPS * 4 };
+        let (frame, quality) = frame;
+        let (w, h) = video_size_within(quality.width, frame.width, frame.height);
+        if let Some((enc, _)) = encoder.as_mut().filter(|(e, shape)| *shape == (w, h, quality.fps) && e.config().bitrate_kbps != quality.kbps)
+            && let Err(e) = enc.set_bitrate(quality.kbps)
+        {
+            warn!("video bitrate {} kbit/s refused: {e}", quality.kbps);
+        }
+        if encoder.as_ref().is_none_or(|(_, shape)| *shape != (w, h, quality.fps)) {
+            let config = EncoderConfig { width: w, height: h, fps: quality.fps, bitrate_kbps: quality.kbps, keyframe_interval: quality.fps * 4 };
             match Vp8Encoder::new(config) {
-                Ok(e) => encoder = Some((e, (w, h))),
+                Ok(e) => encoder = Some((e, (w, h, quality.fps))),
                 Err(e) => {
                     let _ = out.send(Err(format!("cannot start the video encoder: {e}")));
                     continue;
@@ -205,6 +336,8 @@ impl Default for Call {
             skipped: 0,
             received: 0,
             decode_errors: 0,
+            adaptation: Adaptation::default(),
+            watch_frame_time: false,
             last_capture: None,
             encoder: spawn("video-encoder", 1, encode_loop),
             decoder: spawn("video-decoder", 32, decode_loop),
@@ -287,7 +420,9 @@ impl Plugin for CallPlugin {
         if !app.is_plugin_added::<MediaStatePlugin>() {
             app.add_plugins(MediaStatePlugin);
         }
-        app.init_resource::<Call>().add_systems(
+        let mut call = Call::default();
+        call.watch_frame_time = self.watch_frame_time;
+        app.insert_resource(call).add_systems(
             Update,
             (
                 toggle_camera.run_if(resource_exists::<ButtonInput<KeyCode>>).in_set(ClientSet::Input),
@@ -324,6 +459,11 @@ fn receive(mut events: MessageReader<NetEvent>, mut call: ResMut<Call>) {
                     let _ = tx.try_send(EncodeJob::Keyframe);
                 }
             }
+            NetEvent::VideoReport { by, fraction_lost } => {
+                if call.adaptation.observe(Instant::now(), Signal::Loss(*fraction_lost)) {
+                    info!(by, loss = fraction_lost, quality = ?call.adaptation.quality(), "video quality changed (loss)");
+                }
+            }
             _ => {}
         }
     }
@@ -331,7 +471,12 @@ fn receive(mut events: MessageReader<NetEvent>, mut call: ResMut<Call>) {
 
 /// The newest camera frame to the encoder, at most [`VIDEO_FPS`] a second, while someone
 /// else is in the room and the camera is on.
-fn capture(latest: Res<LatestFrame>, session: Res<Session>, mut call: ResMut<Call>) {
+fn capture(latest: Res<LatestFrame>, session: Res<Session>, time: Res<Time>, mut call: ResMut<Call>) {
+    if call.watch_frame_time
+        && call.adaptation.observe(Instant::now(), Signal::FrameTime(time.delta()))
+    {
+        info!(frame = ?time.delta(), quality = ?call.adaptation.quality(), "video quality changed (slow frames)");
+    }
     let (true, Some(frame)) = (latest.fresh, &latest.frame) else { return };
     let others = match (&session.room, session.my_id()) {
         (Some(room), Some(me)) => room.players.iter().any(|p| p.id != me && p.device.is_none()),
@@ -341,13 +486,17 @@ fn capture(latest: Res<LatestFrame>, session: Res<Session>, mut call: ResMut<Cal
         return;
     }
     let now = Instant::now();
-    if call.last_capture.is_some_and(|t| now - t < Duration::from_secs(1) / VIDEO_FPS) {
+    let quality = call.adaptation.quality();
+    if call.last_capture.is_some_and(|t| now - t < Duration::from_secs(1) / quality.fps) {
         return;
     }
     call.last_capture = Some(now);
     let Some(tx) = &call.encoder.tx else { return };
-    if tx.try_send(EncodeJob::Frame(frame.clone())).is_err() {
+    if tx.try_send(EncodeJob::Frame(frame.clone(), quality)).is_err() {
         call.skipped += 1;
+        if call.adaptation.observe(now, Signal::EncoderBusy) {
+            info!(quality = ?call.adaptation.quality(), "video quality changed (encoder busy)");
+        }
     }
 }
 
@@ -357,7 +506,7 @@ fn send_encoded(mut call: ResMut<Call>, mut net: MessageWriter<NetCommand>) {
         match result {
             Ok(frame) => {
                 call.sent += 1;
-                let duration = Duration::from_secs(1) / VIDEO_FPS;
+                let duration = Duration::from_secs(1) / call.adaptation.quality().fps;
                 net.write(MeshCommand::SendVideo { frame: frame.data, keyframe: frame.keyframe, duration }.into());
             }
             Err(e) => warn!("video: {e}"),
@@ -420,6 +569,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn adaptation_steps_down_on_loss_slow_frames_and_a_busy_encoder_and_back_up_when_calm() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut a = Adaptation::default();
+        assert_eq!(a.quality(), LADDER[0]);
+        // Heavy loss: one report steps down; the next within the interval does not.
+        assert!(a.observe(at(0), Signal::Loss(0.2)));
+        assert!(!a.observe(at(500), Signal::Loss(0.2)));
+        assert_eq!(a.level, 1);
+        // A little loss is neither pressure nor calm enough... it just isn't calm.
+        assert!(!a.observe(at(2_000), Signal::Loss(0.05)));
+        // Slow frames: three within two seconds step down; one alone does not.
+        assert!(!a.observe(at(3_000), Signal::FrameTime(Duration::from_millis(50))));
+        assert!(!a.observe(at(3_100), Signal::FrameTime(Duration::from_millis(16))));
+        assert!(!a.observe(at(3_200), Signal::FrameTime(Duration::from_millis(60))));
+        assert!(a.observe(at(3_300), Signal::FrameTime(Duration::from_millis(45))));
+        assert_eq!(a.level, 2);
+        // A busy encoder likewise, down to the last rung and no further.
+        for ms in [5_000, 5_100, 5_200] {
+            a.observe(at(ms), Signal::EncoderBusy);
+        }
+        assert_eq!(a.quality(), LADDER[3]);
+        for ms in [7_000, 7_100, 7_200] {
+            assert!(!a.observe(at(ms), Signal::EncoderBusy));
+        }
+        // Calm: a step up after ten seconds of it, one step per calm spell.
+        let mut ups = 0;
+        for s in 0..=40u64 {
+            if a.observe(at(8_000 + s * 1_000), Signal::Loss(0.0)) {
+                ups += 1;
+            }
+        }
+        assert_eq!((ups, a.level), (3, 0), "{a:?}");
+        assert_eq!((a.downs, a.ups), (3, 3));
+    }
+
+    #[test]
     fn the_sent_picture_keeps_the_cameras_aspect_with_even_sides() {
         assert_eq!(video_size(640, 480), (320, 240));
         assert_eq!(video_size(1280, 720), (320, 180));
@@ -427,5 +613,8 @@ mod tests {
         assert_eq!(video_size(1024, 512), (320, 160));
         // A small camera is not upscaled; odd sides are made even.
         assert_eq!(video_size(161, 121), (160, 120));
+        // The lower rungs.
+        assert_eq!(video_size_within(160, 640, 480), (160, 120));
+        assert_eq!(video_size_within(240, 1280, 720), (240, 134));
     }
 }

@@ -387,7 +387,7 @@ mod tests {
         use crate::state::LatestFrame;
         let deadline = Instant::now() + Duration::from_secs(60);
         let options = NetOptions { video: true, ..NetOptions::default() };
-        let (mut host, mut guest, _) = two_linked_apps(|app| { app.add_plugins(CallPlugin); }, options, |_| {}, deadline);
+        let (mut host, mut guest, _) = two_linked_apps(|app| { app.add_plugins(CallPlugin::default()); }, options, |_| {}, deadline);
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/images/astronaut.png");
         let frame = vision::Frame::load(std::path::Path::new(path)).expect("the astronaut picture");
         let (w, h) = video_size(frame.width, frame.height);

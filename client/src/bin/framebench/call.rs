@@ -72,7 +72,7 @@ fn run(dir: &Path, placement: InferencePlacement, peers: usize, stream: &[Vec<u8
     let mut app = pose_app(dir, 30.0, ModelChoice::Lite, placement);
     app.add_plugins(SessionPlugin);
     if peers > 0 {
-        app.add_plugins(CallPlugin);
+        app.add_plugins(CallPlugin::default());
         let mut session = app.world_mut().resource_mut::<Session>();
         session.connection = Connection::Online { my_id: 1 };
         session.room = Some(room(peers));
