@@ -17,7 +17,8 @@ use shared::rules::fixtures::{pose_skeleton, with_noise};
 
 use std::path::PathBuf;
 
-use crate::call::Call;
+use crate::call::{Call, PeerMedia};
+use shared::protocol::peer::{DeviceState, MediaState};
 use crate::couch::Couch;
 use crate::deck::{ActiveDeck, DeckOrigin, Outcome, outcome};
 use crate::game::{FinalBoard, Play, Round};
@@ -321,11 +322,25 @@ fn script_player(round: Option<Res<Round>>, mut pose: ResMut<PlayerPose>, mut fr
 }
 
 /// Plays the call for the demo: each linked player's tile shows the camera's picture (a
-/// different crop each, as the real call's 320-wide pictures), refreshed with the camera.
-fn demo_videos(latest: Res<LatestFrame>, session: Res<Session>, mut call: ResMut<Call>, mut images: Option<ResMut<Assets<Image>>>) {
+/// different crop each, as the real call's 320-wide pictures), refreshed with the camera —
+/// but the second, who has no camera and muted the microphone (its tile shows the skeleton
+/// and says so).
+fn demo_videos(
+    latest: Res<LatestFrame>,
+    session: Res<Session>,
+    mut call: ResMut<Call>,
+    mut media: Option<ResMut<PeerMedia>>,
+    mut images: Option<ResMut<Assets<Image>>>,
+) {
     let (true, Some(frame)) = (latest.fresh, &latest.frame) else { return };
     let linked: Vec<u32> = session.links.iter().filter(|(_, l)| l.state == LinkState::Open).map(|(id, _)| *id).collect();
     for (i, peer) in linked.into_iter().enumerate() {
+        if i == 1 {
+            if let Some(media) = media.as_deref_mut() {
+                media.peers.insert(peer, MediaState { camera: DeviceState::Missing, microphone: DeviceState::Off });
+            }
+            continue;
+        }
         // A 4:3 crop, shifted per player, scaled to 320×240 like a webcam's picture.
         let w = frame.width.min(frame.height * 4 / 3);
         let h = w * 3 / 4;

@@ -424,6 +424,7 @@ mod tests {
         host.world_mut().resource_mut::<Call>().camera_on = false;
         let off_at = Instant::now();
         let (mut sent, mut last_sent) = (host.world().resource::<Call>().sent, Duration::ZERO);
+        let (mut got, mut last_got) = (guest.world().resource::<Call>().received, Duration::ZERO);
         while off_at.elapsed() < crate::call::FRESH_FOR + Duration::from_millis(500) {
             feed(&mut host);
             step(&mut host);
@@ -432,7 +433,14 @@ mod tests {
             if now_sent != sent {
                 (sent, last_sent) = (now_sent, off_at.elapsed());
             }
+            // What arrives over the video track: the packets themselves stopping.
+            let now_got = guest.world().resource::<Call>().received;
+            if now_got != got {
+                (got, last_got) = (now_got, off_at.elapsed());
+            }
         }
+        eprintln!("camera off: the last video frame arrived {last_got:?} after it");
+        assert!(last_got < Duration::from_secs(1), "video still arrived {last_got:?} after the camera went off");
         if last_sent.is_zero() {
             eprintln!("camera off: no frame sent after it");
         } else {
@@ -441,5 +449,57 @@ mod tests {
         assert!(last_sent < Duration::from_secs(1), "frames were still sent {last_sent:?} after the camera went off");
         let stale = guest.world().resource::<Call>().peers.get(&host_id).is_some_and(|v| !v.is_fresh());
         assert!(stale, "the guest still shows a fresh picture");
+    }
+
+    /// The call's labels and voice between two apps: the guest has no camera and no
+    /// microphone, the host both (a synthetic microphone). Each sees the other's state; the
+    /// host's mute and camera buttons show on the guest's side; the host's voice reaches
+    /// the guest at its tone.
+    #[test]
+    fn call_a_player_without_camera_or_microphone_is_labelled_and_voices_flow() {
+        use crate::call::{CallPlugin, PeerMedia};
+        use crate::voice::{MicSource, Sound, SpeakerSink, VoicePlugin};
+        use shared::protocol::peer::{DeviceState, MediaState};
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let options = NetOptions { video: true, voice: true, ..NetOptions::default() };
+        let first = std::cell::Cell::new(true);
+        let (mut host, mut guest, _) = two_linked_apps(
+            |app| {
+                // The first app built is the host: camera and microphone; the guest: neither.
+                let host = first.replace(false);
+                let mic = if host { MicSource::Tone(550.0) } else { MicSource::Off };
+                if host {
+                    app.insert_resource(crate::camera::CameraStatus::default());
+                }
+                app.add_plugins((CallPlugin::default(), VoicePlugin { speaker: SpeakerSink::Clock, mic, voice: true }));
+            },
+            options,
+            |_| {},
+            deadline,
+        );
+        let id = |app: &App| app.world().resource::<crate::session::Session>().my_id().expect("an id");
+        let (host_id, guest_id) = (id(&host), id(&guest));
+        let seen = |app: &App, of| app.world().resource::<PeerMedia>().peers.get(&of).copied();
+        let both_on = MediaState { camera: DeviceState::On, microphone: DeviceState::On };
+        let neither = MediaState { camera: DeviceState::Missing, microphone: DeviceState::Missing };
+        let mut wait = |host: &mut App, guest: &mut App, what: &str, done: &dyn Fn(&App, &App) -> bool| {
+            while !done(host, guest) {
+                step(host);
+                step(guest);
+                assert!(Instant::now() < deadline, "{what}: host sees {:?}, guest sees {:?}", seen(host, guest_id), seen(guest, host_id));
+            }
+        };
+        wait(&mut host, &mut guest, "states", &|h, g| seen(h, guest_id) == Some(neither) && seen(g, host_id) == Some(both_on));
+        // The host's voice reaches the guest (a second of it, at the tone).
+        wait(&mut host, &mut guest, "voice", &|_, g| g.world().resource::<Sound>().mixer().heard(host_id).len() >= 48_000);
+        let heard = guest.world().resource::<Sound>().mixer().heard(host_id);
+        let f = media::dominant_frequency(&heard[heard.len() - 48_000..], 48_000);
+        assert!((f - 550.0).abs() <= 10.0, "the guest heard the host at {f} Hz");
+        // Mute and camera off show on the other side.
+        host.world().resource::<Sound>().set_mic_on(false);
+        host.world_mut().resource_mut::<crate::call::Call>().camera_on = false;
+        let off = MediaState { camera: DeviceState::Off, microphone: DeviceState::Off };
+        wait(&mut host, &mut guest, "mute", &|_, g| seen(g, host_id) == Some(off));
+        assert_eq!(host.world().resource::<PeerMedia>().mine, off);
     }
 }

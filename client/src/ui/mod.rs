@@ -176,8 +176,7 @@ pub(crate) fn camera_problem(ui: &mut egui::Ui, status: Option<&crate::camera::C
 /// The microphone's or speaker's problem, with what to do (menu and lobby).
 pub(crate) fn sound_problem(ui: &mut egui::Ui, sound: Option<&crate::voice::Sound>) {
     for problem in sound.map(|s| s.problems.as_slice()).unwrap_or_default() {
-        let icon = if problem.is_microphone() { "🎤" } else { "🔈" };
-        ui.label(egui::RichText::new(format!("{icon} {}", problem.message())).color(BAD));
+        ui.label(egui::RichText::new(problem.short()).color(BAD).small()).on_hover_text(problem.message());
     }
 }
 

@@ -77,6 +77,16 @@ impl DeviceProblem {
         }
     }
 
+    /// One line for a crowded screen (the full [`DeviceProblem::message`] on hover).
+    pub fn short(&self) -> &'static str {
+        match self {
+            DeviceProblem::NoMicrophone => "🎤 마이크 없음 — 다른 사람들이 내 목소리를 못 들어요 / No microphone: the others cannot hear you",
+            DeviceProblem::Microphone(_) => "🎤 마이크를 열 수 없어요 — 설정에서 고르세요 / Microphone unavailable: pick one in the settings",
+            DeviceProblem::NoSpeaker => "🔈 스피커 없음 — 소리 없이 진행 / No speaker: playing without sound",
+            DeviceProblem::Speaker(_) => "🔈 스피커를 열 수 없어요 — 소리 없이 진행 / Speaker unavailable: playing without sound",
+        }
+    }
+
     pub fn is_microphone(&self) -> bool {
         matches!(self, DeviceProblem::NoMicrophone | DeviceProblem::Microphone(_))
     }
