@@ -82,7 +82,11 @@ impl Plugin for VoicePlugin {
         let engine = AudioEngine::start(self.speaker.clone(), mic.clone());
         app.insert_resource(Sound(engine))
             .insert_resource(Chosen { speaker: self.speaker.clone(), mic })
-            .add_systems(Update, restart_on_device_change.run_if(resource_changed::<crate::settings::Settings>));
+            .add_systems(
+                Update,
+                restart_on_device_change
+                    .run_if(resource_exists::<crate::settings::Settings>.and_then(resource_changed::<crate::settings::Settings>)),
+            );
         if self.voice {
             if !app.is_plugin_added::<crate::call::MediaStatePlugin>() {
                 app.add_plugins(crate::call::MediaStatePlugin);
