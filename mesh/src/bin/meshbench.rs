@@ -711,14 +711,21 @@ mod call {
     #[derive(Default)]
     struct VoiceIn {
         latencies: Vec<Duration>,
-        /// Bursts heard whose frequency named none of the four.
+        /// Bursts heard whose frequency named none of the four, or no burst sent before.
         unidentified: u64,
+        /// The bursts heard (by number), and onsets matched to one heard already (the tail
+        /// of a burst concealed after a loss, heard as a second onset).
+        heard: std::collections::HashSet<usize>,
+        again: u64,
         /// The samples of the burst being heard (until a block's worth for its frequency).
         burst: Option<(Instant, Vec<i16>)>,
         loud: bool,
         /// Tone samples between bursts, for its dominant frequency.
         tone: Vec<i16>,
+        /// PLC + FEC frames up to the last packet played (the silence after the sender
+        /// stopped is concealed too, and left out).
         concealed: u64,
+        played: u64,
         frequency: f32,
     }
 
@@ -733,8 +740,16 @@ mod call {
             sleep_until(at);
             let now = Instant::now();
             for (s, voice) in &voices {
-                lock(voice).pull(&mut block);
+                let stats = {
+                    let mut voice = lock(voice);
+                    voice.pull(&mut block);
+                    voice.stats()
+                };
                 let Some(stream) = streams.get_mut(s) else { continue };
+                if stats.jitter.played > stream.played {
+                    stream.played = stats.jitter.played;
+                    stream.concealed = stats.plc_frames + stats.fec_frames;
+                }
                 let onset = block.iter().position(|&x| i32::from(x).abs() > ONSET);
                 match (&mut stream.burst, onset) {
                     (Some((_, samples)), _) => samples.extend_from_slice(&block),
@@ -753,6 +768,7 @@ mod call {
                             let bursts = lock(&shared.bursts[*s]);
                             let sent = bursts.iter().enumerate().rev().find(|(k, t)| *k as u64 % 4 == class && **t <= heard);
                             match sent {
+                                Some((k, _)) if !stream.heard.insert(k) => stream.again += 1,
                                 Some((_, &t)) => stream.latencies.push(heard - t),
                                 None => stream.unidentified += 1,
                             }
@@ -767,18 +783,16 @@ mod call {
                 }
             }
         }
-        for (s, voice) in &voices {
-            if let Some(stream) = streams.get_mut(s) {
-                let st = lock(voice).stats();
-                stream.concealed = st.plc_frames + st.fec_frames;
-                stream.frequency = dominant_frequency(&stream.tone, SAMPLE_RATE);
-            }
+        for stream in streams.values_mut() {
+            stream.frequency = dominant_frequency(&stream.tone, SAMPLE_RATE);
         }
         streams
     }
 
     pub struct MediaRow {
         peers: usize,
+        /// (receiver, sender) of each entry of `video` and `psnr`.
+        streams: Vec<(usize, usize)>,
         loss: f64,
         dropped: Option<(u64, u64)>,
         cams: Vec<CamStats>,
@@ -789,7 +803,6 @@ mod call {
         other_cpu: f64,
         voice: Vec<(usize, VoiceIn)>,
         bursts_sent: usize,
-        seconds: u64,
     }
 
     /// Forms a room of `n` players, each mesh on its own runtime (`p{i}-net`).
@@ -992,13 +1005,13 @@ mod call {
             loss,
             dropped,
             cams,
+            streams: video.iter().map(|(k, _)| *k).collect(),
             psnr: video.iter().map(|(k, _)| sums.get(k).map_or((f64::NAN, 0), |&(sum, c)| (sum / c.max(1) as f64, c))).collect(),
             video: video.into_iter().map(|(_, v)| v).collect(),
             cpu: (0..n).map(|i| share(Some(i))).collect(),
             other_cpu: share(None),
             voice,
             bursts_sent,
-            seconds,
         })
     }
 
@@ -1021,9 +1034,10 @@ mod call {
         );
         println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for r in rows {
-            let secs = r.seconds as f64;
-            let fps: Vec<f64> = r.video.iter().map(|v| v.pictures as f64 / secs).collect();
-            let kbps: Vec<f64> = r.video.iter().map(|v| v.bytes as f64 * 8.0 / 1000.0 / secs).collect();
+            // Over the time the sender filmed: its frames sent / 15 fps.
+            let span = |s: usize| r.cams.get(s).map_or(f64::NAN, |c| c.frames as f64 / f64::from(FPS));
+            let fps: Vec<f64> = r.video.iter().zip(&r.streams).map(|(v, &(_, s))| v.pictures as f64 / span(s)).collect();
+            let kbps: Vec<f64> = r.video.iter().zip(&r.streams).map(|(v, &(_, s))| v.bytes as f64 * 8.0 / 1000.0 / span(s)).collect();
             let mut g2g: Vec<Duration> = r.video.iter().flat_map(|v| v.latencies.iter().copied()).collect();
             g2g.sort_unstable();
             let psnrs: Vec<f64> = r.psnr.iter().map(|p| p.0).collect();
@@ -1067,9 +1081,10 @@ mod call {
             let skipped: u64 = r.video.iter().map(|v| v.psnr_skipped).sum();
             let compared: u64 = r.psnr.iter().map(|p| p.1).sum();
             let unidentified: u64 = r.voice.iter().map(|(_, v)| v.unidentified).sum();
+            let again: u64 = r.voice.iter().map(|(_, v)| v.again).sum();
             let freqs: Vec<String> = r.voice.iter().map(|(s, v)| format!("{:.1}/{:.0}", v.frequency, tone_hz(*s))).collect();
             println!(
-                "({} players, {:.0} % loss: {} frames sent; {bad} pictures unreadable or undecodable; PSNR of {compared} pictures ({skipped} skipped); {unidentified} clicks unidentified; other threads {:.0} % CPU; tones heard/sent Hz {})",
+                "({} players, {:.0} % loss: {} frames sent; {bad} pictures unreadable or undecodable; PSNR of {compared} pictures ({skipped} skipped); {unidentified} click onsets unidentified, {again} heard twice; other threads {:.0} % CPU; tones heard/sent Hz {})",
                 r.peers,
                 r.loss * 100.0,
                 r.cams.iter().map(|c| c.frames).sum::<u64>(),
