@@ -13,6 +13,24 @@
 //! NATs (`mesh::netlab`), the server and coturn in another; rows for direct links
 //! (port-preserving NATs) and relayed ones (symmetric NATs, UDP between the players dropped),
 //! with the loss rates applied by nftables at each player's NAT.
+//!
+//! `--media` (defaults `--peers 2,4 --loss 0,0.05 --seconds 8`): the video call instead of
+//! poses. Every player sends VP8 video (a 4:3 window panning across `--picture`, the
+//! astronaut of `shared/testdata/images` by default, scaled to 320×240, 15 fps, ~400 kbit/s
+//! realtime, a keyframe when a peer asks) and Opus voice (a tone of its own frequency with a
+//! louder 20 ms burst every 500 ms, 20 ms packets at 32 kbit/s) to every other; every
+//! player decodes each peer's video with its own decoder and plays each peer's voice through
+//! a `media::jitter::VoiceReceiver` pulled 10 ms every 10 ms. Each player's media work runs
+//! on its own threads (`p{i}-cam`, `-mic`, `-recv`, `-play`, and its mesh's runtime
+//! `p{i}-net`). One row per (players, loss): received fps and bitrate, glass-to-glass latency
+//! (capture → decoded picture, the frame identified by its number drawn into the picture as
+//! black/white blocks), PSNR against the sent picture of that number, freezes (no new
+//! picture for > 500 ms), CPU per player (its threads' utime+stime from /proc/self/task over
+//! the sending time), and for voice the mouth-to-ear latency (burst start → the playout pull
+//! that plays it; the burst's frequency tells which of 4 it was), the clicks heard, the
+//! PLC+FEC frames, and whether the dominant frequency heard is the sender's tone.
+//!
+//! `cargo run --release -p mesh --bin meshbench -- --media`
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
