@@ -88,6 +88,12 @@ pub struct Config {
     #[arg(long, env = "POSEPARTY_DB", default_value = defaults::DB)]
     pub db: PathBuf,
 
+    /// Cluster mode: a Redis server (`redis://HOST:PORT/`) shared by several nodes behind
+    /// one load balancer; rooms, reconnect tokens and quick match are shared through it (see
+    /// the README's cluster how-to). Use a PostgreSQL `--db` shared by the nodes with it.
+    #[arg(long, env = "POSEPARTY_REDIS")]
+    pub redis: Option<String>,
+
     /// Most players in one room.
     #[arg(long, env = "POSEPARTY_ROOM_CAP", default_value_t = defaults::ROOM_CAP,
           value_parser = clap::value_parser!(u8).range(1..))]
@@ -279,6 +285,7 @@ impl Default for Config {
             stun_port: defaults::STUN_PORT,
             public_host: None,
             db: PathBuf::from(defaults::DB),
+            redis: None,
             room_cap: defaults::ROOM_CAP,
             msg_rate: defaults::MSG_RATE,
             msg_burst: defaults::MSG_BURST,

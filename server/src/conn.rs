@@ -205,7 +205,8 @@ impl Conn {
             Ok(hello) => hello,
             Err(exit) => return Box::pin(self.finish(exit)).await,
         };
-        let (peer, conn_id, queue, outbox, kick) = self.welcome(name, token);
+        let new_id = self.hub.cluster_prepare(token.as_deref()).await;
+        let (peer, conn_id, queue, outbox, kick) = self.welcome(name, token, new_id);
         let exit = self.session(peer, &queue, &outbox, &kick).await;
         self.hub.detach(peer, conn_id);
         Box::pin(async {
@@ -257,7 +258,7 @@ impl Conn {
     }
 
     /// Attaches the session and queues `Welcome` first in line.
-    fn welcome(&mut self, name: String, token: Option<String>) -> (PeerId, u64, Arc<Queue>, Outbox, CancellationToken) {
+    fn welcome(&mut self, name: String, token: Option<String>, new_id: Option<PeerId>) -> (PeerId, u64, Arc<Queue>, Outbox, CancellationToken) {
         let hub = Arc::clone(&self.hub);
         let conn_id = hub.next_conn_id();
         let queue = Arc::new(Queue::new(hub.config.outbox_frames, hub.config.outbox_bytes));
@@ -266,7 +267,7 @@ impl Conn {
 
         // Anything the room sends after attaching is queued behind Welcome (pushed to the
         // front below), so Welcome precedes the snapshot a resumed seat gets.
-        let attached = hub.attach(name, token, outbox.clone());
+        let attached = hub.attach_as(name, token, outbox.clone(), new_id);
         let welcome = ServerMsg::Welcome {
             peer_id: attached.peer_id,
             reconnect_token: attached.token,
@@ -521,35 +522,24 @@ async fn on_frame(
 
 async fn dispatch(ctx: &Ctx<'_>, msg: ClientMsg) -> Result<(), Refusal> {
     let (hub, peer) = (ctx.hub, ctx.peer);
-    match msg {
-        ClientMsg::Hello { .. } => Err(Refusal::new(ErrorCode::BadHandshake, "Hello was already received on this connection")),
-        ClientMsg::CreateRoom { settings } => hub.create_room(peer, settings),
-        ClientMsg::JoinRoom { code } => {
-            // Wrong codes from this address slow every join from it down (a right code
-            // still gets in, only later): guessing is limited, nobody is locked out.
-            let wait = hub.join_delay(ctx.ip);
-            if !wait.is_zero() {
-                hub.metrics.limit(Limit::JoinDelayed);
-                tokio::time::sleep(wait).await;
-            }
-            hub.join_room(peer, &code, ctx.ip)
+    if let ClientMsg::JoinRoom { .. } = msg {
+        // Wrong codes from this address slow every join from it down (a right code
+        // still gets in, only later): guessing is limited, nobody is locked out.
+        let wait = hub.join_delay(ctx.ip);
+        if !wait.is_zero() {
+            hub.metrics.limit(Limit::JoinDelayed);
+            tokio::time::sleep(wait).await;
         }
-        ClientMsg::QuickMatch => hub.quick_match(peer),
-        ClientMsg::LeaveRoom => hub.leave_room(peer),
-        ClientMsg::UpdateSettings { settings } => hub.update_settings(peer, settings),
-        ClientMsg::SetVisibility { visibility } => hub.set_visibility(peer, visibility),
-        ClientMsg::SetLoading { stage, progress } => hub.set_loading(peer, stage, progress),
-        ClientMsg::SetReady { ready } => hub.set_ready(peer, ready),
-        ClientMsg::StartGame { force } => hub.start_game(peer, force, ctx.ip),
-        ClientMsg::ReportResult { report } => hub.report_result(peer, report),
-        ClientMsg::BackToLobby => hub.back_to_lobby(peer),
+    }
+    // Cluster mode: a room homed on another node is handled there.
+    if let Some(result) = hub.route(peer, &msg, ctx.ip).await {
+        return result;
+    }
+    match msg {
         ClientMsg::Ping { nonce, client_time_ms } => {
             ctx.outbox.send(&ServerMsg::Pong { nonce, client_time_ms, server_time_ms: now_ms() }, &hub.metrics);
             Ok(())
         }
-        ClientMsg::Signal { to, payload } => hub.relay(peer, to, payload, Instant::now()),
-        ClientMsg::LinkPaths { direct, relayed } => hub.link_paths(peer, direct, relayed),
-        ClientMsg::SetLocalSeats { names } => hub.set_local_seats(peer, names),
         ClientMsg::History { limit } => {
             let (matches, _) = hub.history_of(peer, None, limit).await?;
             ctx.outbox.send(&ServerMsg::History { matches }, &hub.metrics);
@@ -560,6 +550,7 @@ async fn dispatch(ctx: &Ctx<'_>, msg: ClientMsg) -> Result<(), Refusal> {
             ctx.outbox.send(&ServerMsg::HistoryPage { matches, next_before }, &hub.metrics);
             Ok(())
         }
+        msg => hub.apply(peer, msg, ctx.ip),
     }
 }
 

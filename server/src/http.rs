@@ -121,13 +121,18 @@ async fn open_socket(
 async fn health(State(hub): State<Arc<Hub>>) -> Response {
     if hub.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if let Some(problem) = hub.cluster_problem() {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("cluster: {problem}\n")).into_response()
     } else {
         "ok\n".into_response()
     }
 }
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
-    let body = hub.metrics.render(hub.room_count());
+    let mut body = hub.metrics.render(hub.room_count());
+    if let Some(cluster) = hub.cluster() {
+        cluster.stats.render(&cluster.node, &mut body);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 

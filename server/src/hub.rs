@@ -49,6 +49,16 @@ struct Session {
     rounds: Bucket,
     /// The client's last [`ClientMsg::LinkPaths`]: (direct, relayed) links it offers.
     links: (u8, u8),
+    /// Cluster mode, on the player's gateway: its room lives on another node (code, home).
+    remote: Option<(String, crate::cluster::wire::NodeId)>,
+    /// Cluster mode, on a room's home: the room the player's gateway was last told about.
+    announced: Option<String>,
+}
+
+impl Session {
+    fn new(name: String, token: String, outbox: Option<Outbox>, rounds: Bucket) -> Self {
+        Session { name, token, outbox, room: None, drop_gen: 0, rounds, links: (0, 0), remote: None, announced: None }
+    }
 }
 
 /// A token bucket refilled at `per_min` tokens a minute, up to `burst`.
@@ -129,6 +139,10 @@ pub struct Hub {
     /// Held only while a quick match finds no open room and creates one, so that
     /// simultaneous quick matches on an empty server meet in one room.
     quick_create: std::sync::Mutex<()>,
+    /// Cluster mode (`--redis`): this node's handle on the others.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Cluster mode: rooms whose change is to be mirrored to Redis.
+    mirror: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 fn new_token() -> String {
@@ -155,6 +169,8 @@ impl Hub {
             next_peer: AtomicU32::new(1),
             next_conn: AtomicU64::new(1),
             quick_create: std::sync::Mutex::new(()),
+            cluster: std::sync::OnceLock::new(),
+            mirror: std::sync::OnceLock::new(),
         }
     }
 
@@ -174,6 +190,7 @@ impl Hub {
         if let Some(mut s) = self.sessions.get_mut(&peer) {
             s.room = room;
         }
+        self.room_changed(peer);
     }
 
     fn outbox_of(&self, peer: PeerId) -> Option<Outbox> {
@@ -206,7 +223,14 @@ impl Hub {
     /// is dropped): the usual case is a client whose old socket the server has not noticed
     /// dying yet.
     pub fn attach(self: &Arc<Self>, name: String, token: Option<String>, outbox: Outbox) -> Attached {
+        self.attach_as(name, token, outbox, None)
+    }
+
+    /// [`Hub::attach`]; a new session gets the id `new_id` when given (cluster mode: a
+    /// cluster-unique id).
+    pub fn attach_as(self: &Arc<Self>, name: String, token: Option<String>, outbox: Outbox, new_id: Option<PeerId>) -> Attached {
         if let Some(token) = token {
+            let old_token = token.clone();
             let peer = self.tokens.remove(&token).map(|(_, p)| p);
             let resumed = peer.and_then(|peer| {
                 let mut s = self.sessions.get_mut(&peer)?;
@@ -220,6 +244,7 @@ impl Hub {
             });
             if let Some((peer_id, token, room)) = resumed {
                 self.tokens.insert(token.clone(), peer_id);
+                self.token_renewed(peer_id, &old_token);
                 if let Some(room) = room {
                     let mut g = room.lock();
                     if let Some(seat) = g.seat_mut(peer_id) {
@@ -233,32 +258,34 @@ impl Hub {
                 tracing::info!(peer = peer_id, "session resumed");
                 return Attached { peer_id, token, stale_token: false };
             }
-            return Attached { stale_token: true, ..self.new_session(name, outbox) };
+            return Attached { stale_token: true, ..self.new_session(name, outbox, new_id) };
         }
-        self.new_session(name, outbox)
+        self.new_session(name, outbox, new_id)
     }
 
-    fn new_session(&self, name: String, outbox: Outbox) -> Attached {
-        let peer_id = self.next_peer.fetch_add(1, Ordering::Relaxed);
+    fn new_session(self: &Arc<Self>, name: String, outbox: Outbox, id: Option<PeerId>) -> Attached {
+        let peer_id = id.unwrap_or_else(|| self.next_peer.fetch_add(1, Ordering::Relaxed));
         let token = new_token();
         self.tokens.insert(token.clone(), peer_id);
-        let rounds = Bucket::full(self.config.rounds_burst);
-        self.sessions.insert(peer_id, Session { name, token: token.clone(), outbox: Some(outbox), room: None, drop_gen: 0, rounds, links: (0, 0) });
+        self.sessions.insert(peer_id, Session::new(name, token.clone(), Some(outbox), Bucket::full(self.config.rounds_burst)));
+        self.token_renewed(peer_id, "");
         Attached { peer_id, token, stale_token: false }
     }
 
     /// The connection `conn_id` of `peer` ended: its seat shows as disconnected and is
     /// kept for the reconnect grace period, after which the player leaves for good.
     pub fn detach(self: &Arc<Self>, peer: PeerId, conn_id: u64) {
-        let (room, drop_gen) = {
+        let (room, remote) = {
             let Some(mut s) = self.sessions.get_mut(&peer) else { return };
             if s.outbox.as_ref().is_none_or(|o| o.conn_id != conn_id) {
                 return; // taken over by a newer connection
             }
             s.outbox = None;
-            s.drop_gen += 1;
-            (s.room.clone(), s.drop_gen)
+            (s.room.clone(), s.remote.clone())
         };
+        if let (Some(cluster), Some((_, home))) = (self.cluster.get(), remote) {
+            cluster.send(&home, crate::cluster::wire::NodeMsg::Gone { peer, gateway: cluster.node.clone() });
+        }
         if let Some(room) = room {
             let mut g = room.lock();
             if let Some(seat) = g.seat_mut(peer).filter(|s| s.outbox.as_ref().is_some_and(|o| o.conn_id == conn_id)) {
@@ -267,6 +294,18 @@ impl Hub {
                 self.after_membership_change(&room, &mut g);
             }
         }
+        self.arm_grace(peer);
+    }
+
+    /// Starts the reconnect grace of a session without a connection: when it is over and
+    /// nobody came back, the player leaves for good.
+    fn arm_grace(self: &Arc<Self>, peer: PeerId) {
+        let Some(drop_gen) = self.sessions.get_mut(&peer).map(|mut s| {
+            s.drop_gen += 1;
+            s.drop_gen
+        }) else {
+            return;
+        };
         let hub = Arc::clone(self);
         let grace = self.config.reconnect_grace();
         tokio::spawn(async move {
@@ -290,6 +329,7 @@ impl Hub {
         }
         if let Some((_, s)) = self.sessions.remove_if(&peer, |_, s| s.outbox.is_none() && s.drop_gen == drop_gen) {
             self.tokens.remove(&s.token);
+            self.token_dropped(&s.token);
             self.metrics.link_paths(s.links, (0, 0));
             tracing::info!(peer, "reconnect grace over: session removed");
         }
@@ -334,6 +374,7 @@ impl Hub {
             let code = rooms::new_code();
             if let Entry::Vacant(v) = self.rooms.entry(code.clone()) {
                 let room = Arc::new(Room::new(code, seat, settings, self.config.room_cap, visibility));
+                self.watch_room(&room);
                 v.insert(Arc::clone(&room));
                 break room;
             }
@@ -893,6 +934,9 @@ impl Hub {
     /// On shutdown, after the connections closed: every round with reports not yet stored
     /// is stored now, as incomplete.
     pub async fn record_cut_rounds(&self) {
+        if self.cluster().is_some() {
+            return; // the rounds go on at the nodes that take the rooms over
+        }
         let rooms: Vec<Arc<Room>> = self.rooms.iter().map(|r| Arc::clone(r.value())).collect();
         for room in rooms {
             let cut = room.lock().cut_round();
@@ -913,7 +957,10 @@ impl Hub {
 
     /// Tells `peer`'s room it is leaving because the server shuts down.
     pub fn notify_shutdown(&self, peer: PeerId) {
-        if self.room_of(peer).is_some()
+        // A cluster node that stops hands its rooms to the others: its players reconnect
+        // through the load balancer and keep their seats.
+        if self.cluster().is_none()
+            && self.room_of(peer).is_some()
             && let Some(outbox) = self.outbox_of(peer) {
                 outbox.send(&ServerMsg::LeftRoom { reason: LeaveReason::ServerShutdown }, &self.metrics);
             }
@@ -1006,3 +1053,6 @@ fn frame_decodes(page: &[MatchSummary]) -> bool {
     let msg = ServerMsg::HistoryPage { matches: page.to_vec(), next_before: Some(i64::MAX) };
     shared::protocol::encode(&msg).is_ok_and(|bytes| shared::protocol::decode::<ServerMsg>(&bytes).is_ok())
 }
+
+#[path = "hub_cluster.rs"]
+mod cluster_glue;

@@ -22,6 +22,7 @@
 //! ```
 
 mod addr;
+pub mod cluster;
 pub mod config;
 mod conn;
 pub mod harness;
@@ -61,6 +62,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// A server running on the current tokio runtime.
@@ -74,6 +77,8 @@ pub struct RunningServer {
     janitor: JoinHandle<()>,
     store_thread: StoreThread,
     tls: bool,
+    /// Cluster mode: the node's tasks (publisher, subscriber, watcher, mirror, tokens).
+    cluster_tasks: Vec<JoinHandle<()>>,
 }
 
 /// Binds the listeners, opens the history database and starts serving.
@@ -108,8 +113,13 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
     let ice_servers = vec![IceServer { urls: vec![format!("stun:{host}:{}", stun_addr.port())], username: None, credential: None }];
 
+    let cluster = match &config.redis {
+        Some(url) => Some(cluster::Cluster::connect(url).await?),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     let hub = Arc::new(Hub::new(config, store, ice_servers, shutdown.clone()));
+    let cluster_tasks = cluster.map(|c| hub.join_cluster(c)).unwrap_or_default();
 
     let app = http::router(Arc::clone(&hub));
     let tls = acceptor.is_some();
@@ -128,7 +138,7 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
         }
     });
     tracing::info!(http = %local_addr, stun = %stun_addr, tls, turn_urls = hub.config.turn_urls.len(), "server listening");
-    Ok(RunningServer { local_addr, stun_addr, hub, http, stun, janitor, store_thread, tls })
+    Ok(RunningServer { local_addr, stun_addr, hub, http, stun, janitor, store_thread, tls, cluster_tasks })
 }
 
 fn advertised_ip(bind: IpAddr) -> IpAddr {
@@ -166,6 +176,8 @@ impl RunningServer {
     /// the database.
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
+        // A cluster node hands its rooms over first (its players reconnect elsewhere).
+        self.hub.leave_cluster().await;
         self.hub.shutdown.cancel();
         self.hub.tasks.close();
         let grace = self.hub.config.shutdown_grace();
@@ -174,6 +186,11 @@ impl RunningServer {
         }
         // Reports already received for rounds not yet stored are kept, marked incomplete.
         self.hub.record_cut_rounds().await;
+        for task in self.cluster_tasks {
+            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+                tracing::warn!("a cluster task did not stop in time");
+            }
+        }
         for (name, task) in [("http", self.http), ("stun", self.stun), ("janitor", self.janitor)] {
             match tokio::time::timeout(Duration::from_secs(5), task).await {
                 Ok(Ok(())) => {}

@@ -15,9 +15,10 @@ use shared::protocol::signal::{
     ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchStatus, PeerId, PlayerInfo, ROOM_CODE_ALPHABET,
     ROOM_CODE_LEN, RoomPhase, RoomSettings, RoomSnapshot, RoomVisibility, ScoreLine, ServerMsg,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::wire::{NodeId, NodeMsg, RECORD_VERSION, RoomRecord, RoundRecord, SeatRecord};
 use crate::metrics::{ErrorKind, Limit, Metrics};
 use crate::store::NewMatch;
 
@@ -135,16 +136,47 @@ pub struct Outbox {
     pub conn_id: u64,
     queue: Arc<Queue>,
     kick: CancellationToken,
+    /// A player connected to another node of the cluster: frames go there.
+    remote: Option<Arc<RemoteOutbox>>,
+}
+
+/// Where a remote player's frames go: its gateway node.
+#[derive(Debug)]
+pub struct RemoteOutbox {
+    pub gateway: NodeId,
+    pub peer: PeerId,
+    tx: mpsc::UnboundedSender<(NodeId, NodeMsg)>,
 }
 
 impl Outbox {
     pub fn new(conn_id: u64, queue: Arc<Queue>, kick: CancellationToken) -> Self {
-        Self { conn_id, queue, kick }
+        Self { conn_id, queue, kick, remote: None }
+    }
+
+    /// The outbox of `peer`, connected to the node `gateway` (cluster mode).
+    pub fn remote(conn_id: u64, gateway: NodeId, peer: PeerId, tx: mpsc::UnboundedSender<(NodeId, NodeMsg)>) -> Self {
+        Self {
+            conn_id,
+            queue: Arc::new(Queue::new(1, 0)),
+            kick: CancellationToken::new(),
+            remote: Some(Arc::new(RemoteOutbox { gateway, peer, tx })),
+        }
+    }
+
+    /// The node the player is connected to, when it is not this one.
+    pub fn gateway(&self) -> Option<&str> {
+        self.remote.as_ref().map(|r| r.gateway.as_str())
     }
 
     /// Queues a frame without waiting. A connection whose queue is full is too slow to
     /// keep up and is dropped (its seat stays for the reconnect grace period).
     pub fn push(&self, out: Outbound, metrics: &Metrics) {
+        if let Some(r) = &self.remote {
+            if let Outbound::Frame(frame) | Outbound::Relay { frame, .. } = out {
+                let _ = r.tx.send((r.gateway.clone(), NodeMsg::Deliver { peer: r.peer, frame: frame.to_vec() }));
+            }
+            return;
+        }
         let mut frames = self.queue.frames();
         if frames.queue.len() >= self.queue.cap || frames.bytes + out.len() > self.queue.max_bytes {
             drop(frames);
@@ -170,6 +202,9 @@ impl Outbox {
     }
 
     pub fn kick(&self) {
+        if let Some(r) = &self.remote {
+            let _ = r.tx.send((r.gateway.clone(), NodeMsg::Kick { peer: r.peer }));
+        }
         self.kick.cancel();
     }
 }
@@ -307,6 +342,8 @@ pub struct Room {
     /// Lock-free hints for quick match: seat count and "in the lobby with room to spare".
     seats_hint: AtomicUsize,
     open_hint: AtomicBool,
+    /// Cluster mode: told the room's code after every change, to mirror it to Redis.
+    mirror: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
 }
 
 /// The room, locked. Dropping it publishes the quick-match hints.
@@ -324,6 +361,9 @@ impl Drop for RoomGuard<'_> {
             && s.phase == RoomPhase::Lobby
             && s.taken() < usize::from(s.cap);
         self.room.open_hint.store(open, Ordering::Relaxed);
+        if let Some(mirror) = self.room.mirror.get() {
+            let _ = mirror.send(self.room.code.clone());
+        }
     }
 }
 
@@ -343,7 +383,113 @@ impl Room {
             fanout_due: false,
         };
         let open = cap > 1 && visibility == RoomVisibility::Public;
-        Self { code, state: Mutex::new(state), seats_hint: AtomicUsize::new(1), open_hint: AtomicBool::new(open) }
+        Self::with_state(code, state, open)
+    }
+
+    fn with_state(code: String, state: RoomState, open: bool) -> Self {
+        let seats = state.taken();
+        Self {
+            code,
+            state: Mutex::new(state),
+            seats_hint: AtomicUsize::new(seats),
+            open_hint: AtomicBool::new(open),
+            mirror: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Cluster mode: every change of this room is announced on `mirror`.
+    pub fn set_mirror(&self, mirror: mpsc::UnboundedSender<String>) {
+        let _ = self.mirror.set(mirror);
+    }
+
+    /// The room as its record for Redis; `gateway_of` names where a seat's player is
+    /// connected (`me` for a local connection). Also whether it is open to quick match.
+    pub fn record(&self, me: &str) -> (RoomRecord, Option<usize>) {
+        let g = self.lock();
+        let s = &g.state;
+        let seats = s
+            .seats
+            .iter()
+            .map(|seat| SeatRecord {
+                id: seat.id,
+                name: seat.name.clone(),
+                stage: seat.stage,
+                progress: seat.progress,
+                ready: seat.ready,
+                gateway: seat.outbox.as_ref().map(|o| o.gateway().unwrap_or(me).to_owned()),
+                locals: seat.locals.iter().map(|l| (l.id, l.name.clone())).collect(),
+            })
+            .collect();
+        let round = s.round.as_ref().map(|r| RoundRecord {
+            seed: r.seed,
+            mode: r.mode,
+            start_at_ms: r.start_at_ms,
+            duration_ms: r.duration_ms,
+            players: r.players.clone(),
+            reporters: r.reporters.clone(),
+            names: r.names.clone(),
+            reports: r.reports.clone(),
+            recorded: r.recorded,
+        });
+        let record = RoomRecord {
+            version: RECORD_VERSION,
+            code: self.code.clone(),
+            host: s.host,
+            settings: s.settings.clone(),
+            phase: s.phase,
+            cap: s.cap,
+            visibility: s.visibility,
+            loading_gen: s.loading_gen,
+            seats,
+            round,
+        };
+        let open = (!s.closed && s.visibility == RoomVisibility::Public && s.phase == RoomPhase::Lobby && s.taken() < usize::from(s.cap))
+            .then(|| s.taken());
+        (record, open)
+    }
+
+    /// A room rebuilt from its record (taking it over from a node that stopped); each
+    /// seat's connection comes from `outbox_of` (`None`: waiting for its player).
+    pub fn from_record(record: RoomRecord, mut outbox_of: impl FnMut(&SeatRecord) -> Option<Outbox>) -> Self {
+        let seats = record
+            .seats
+            .iter()
+            .map(|s| Seat {
+                id: s.id,
+                name: s.name.clone(),
+                stage: s.stage,
+                progress: s.progress,
+                ready: s.ready,
+                outbox: outbox_of(s),
+                locals: s.locals.iter().map(|(id, name)| LocalSeat { id: *id, name: name.clone() }).collect(),
+            })
+            .collect();
+        let round = record.round.map(|r| Round {
+            seed: r.seed,
+            mode: r.mode,
+            start_at_ms: r.start_at_ms,
+            duration_ms: r.duration_ms,
+            players: r.players,
+            reporters: r.reporters,
+            names: r.names,
+            reports: r.reports,
+            recorded: r.recorded,
+        });
+        let state = RoomState {
+            host: record.host,
+            settings: record.settings,
+            phase: record.phase,
+            seats,
+            cap: record.cap,
+            closed: false,
+            round,
+            loading_gen: record.loading_gen,
+            visibility: record.visibility,
+            last_fanout: None,
+            fanout_due: false,
+        };
+        let open = state.visibility == RoomVisibility::Public && state.phase == RoomPhase::Lobby && state.taken() < usize::from(state.cap);
+        Self::with_state(record.code, state, open)
     }
 
     pub fn lock(&self) -> RoomGuard<'_> {

@@ -1,0 +1,630 @@
+//! The hub's side of cluster mode (see [`crate::cluster`]): forwarding a gateway's players'
+//! messages to their room's home, serving players of other gateways in the rooms homed here,
+//! mirroring rooms to Redis, reconnect tokens in Redis, and taking over the rooms of a node
+//! that stopped.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::protocol::signal::{ClientMsg, ErrorCode, LeaveReason, PeerId, RoomPhase, RoomSettings, RoomVisibility, ServerMsg};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Bucket, Hub, Session};
+use crate::cluster::wire::{self, NodeId, NodeMsg, RECORD_VERSION, RoomRecord, TokenRecord};
+use crate::cluster::{Cluster, QuickChoice};
+use crate::rooms::{self, Outbound, Outbox, Refusal, Room};
+
+/// How often a node looks for nodes that stopped, and publishes its counts.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+const COUNTS_EVERY: u32 = 5;
+/// How often the tokens of this node's sessions are refreshed in Redis.
+const TOKEN_REFRESH_EVERY: Duration = Duration::from_secs(20);
+/// Quick-match attempts before giving up with an error.
+const QUICK_ATTEMPTS: u8 = 4;
+
+fn unavailable(e: &crate::cluster::ClusterError) -> Refusal {
+    Refusal::new(ErrorCode::Internal, format!("the server cluster is unavailable right now ({e}) — try again in a moment"))
+}
+
+impl Hub {
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Makes this hub a node of `cluster` and starts the node's tasks.
+    pub fn join_cluster(self: &Arc<Self>, cluster: Arc<Cluster>) -> Vec<JoinHandle<()>> {
+        if self.cluster.set(Arc::clone(&cluster)).is_err() {
+            return Vec::new();
+        }
+        let (mirror_tx, mirror_rx) = mpsc::unbounded_channel();
+        let _ = self.mirror.set(mirror_tx);
+        let hub = Arc::downgrade(self);
+        let deliver = move |msg: NodeMsg| {
+            if let Some(hub) = hub.upgrade() {
+                hub.on_node_msg(msg);
+            }
+        };
+        let mut tasks = vec![cluster.spawn_publisher(self.shutdown.clone()), cluster.spawn_subscriber(self.shutdown.clone(), deliver)];
+        tasks.push(tokio::spawn(Arc::clone(self).watch_nodes()));
+        tasks.push(tokio::spawn(Arc::clone(self).mirror_rooms(mirror_rx)));
+        tasks.push(tokio::spawn(Arc::clone(self).refresh_tokens()));
+        tasks
+    }
+
+    // ---- sessions and tokens ----------------------------------------------------------
+
+    /// Before a connection attaches: a token this node does not know may be another
+    /// node's (the player's node stopped, or the load balancer sent it here): it is taken
+    /// from Redis and its session prepared here, so the attach resumes it. Returns a
+    /// cluster-unique id for the case a new session is made.
+    pub async fn cluster_prepare(self: &Arc<Self>, token: Option<&str>) -> Option<PeerId> {
+        let cluster = self.cluster.get()?;
+        if let Some(token) = token.filter(|t| !self.tokens.contains_key(*t)) {
+            match cluster.take_token(token).await {
+                Ok(Some(record)) => self.adopt_session(token, record).await,
+                Ok(None) => {}
+                Err(e) => tracing::warn!("reconnect token lookup failed: {e}"),
+            }
+        }
+        match cluster.new_peer_id().await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!("no cluster peer id ({e}); using a local one");
+                None
+            }
+        }
+    }
+
+    /// A session whose token came from Redis: made here without a connection (the attach
+    /// that follows gives it one), in its room if the room still has its seat.
+    async fn adopt_session(self: &Arc<Self>, token: &str, record: TokenRecord) {
+        let Some(cluster) = self.cluster.get() else { return };
+        let peer = record.peer;
+        let mut session = Session::new(record.name.clone(), token.to_owned(), None, Bucket::full(self.config.rounds_burst));
+        if let Some(code) = &record.room {
+            if let Some(room) = self.rooms.get(code).map(|r| Arc::clone(r.value())) {
+                if room.lock().is_member(peer) {
+                    session.room = Some(room);
+                }
+            } else {
+                match cluster.home_of(code).await {
+                    Ok(Some(home)) if home != cluster.node => session.remote = Some((code.clone(), home)),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(peer, "room of a reconnecting player not found: {e}"),
+                }
+            }
+        }
+        // A proxy of this player (its room is homed here, its old gateway was another node)
+        // becomes its own session.
+        if let Some(mut existing) = self.sessions.get_mut(&peer) {
+            existing.token = token.to_owned();
+            existing.remote = session.remote.take();
+            existing.name = record.name;
+        } else {
+            self.sessions.insert(peer, session);
+        }
+        self.tokens.insert(token.to_owned(), peer);
+        tracing::info!(peer, "session taken over from another node");
+    }
+
+    /// After a session got `peer`'s (new) token: Redis learns it; `old` is forgotten. A
+    /// player in a room homed elsewhere is announced to the home as connected here.
+    pub(super) fn token_renewed(self: &Arc<Self>, peer: PeerId, old: &str) {
+        let Some(cluster) = self.cluster.get() else { return };
+        if !old.is_empty() {
+            self.token_dropped(old);
+        }
+        self.save_token(peer);
+        let (remote, name) = match self.sessions.get(&peer) {
+            Some(s) => (s.remote.clone(), s.name.clone()),
+            None => return,
+        };
+        if let Some((_, home)) = remote {
+            cluster.send(&home, NodeMsg::Reattach { peer, gateway: cluster.node.clone(), name });
+        }
+    }
+
+    pub(super) fn token_dropped(&self, token: &str) {
+        let Some(cluster) = self.cluster.get().cloned() else { return };
+        if token.is_empty() {
+            return;
+        }
+        let token = token.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = cluster.drop_token(&token).await {
+                tracing::debug!("dropping a token: {e}");
+            }
+        });
+    }
+
+    /// Writes `peer`'s token record (with its room) to Redis.
+    fn save_token(&self, peer: PeerId) {
+        let Some(cluster) = self.cluster.get().cloned() else { return };
+        let Some((token, record)) = self.sessions.get(&peer).filter(|s| !s.token.is_empty()).map(|s| {
+            let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.remote.as_ref().map(|(c, _)| c.clone()));
+            (s.token.clone(), TokenRecord { version: RECORD_VERSION, peer, name: s.name.clone(), room })
+        }) else {
+            return;
+        };
+        let grace = self.config.reconnect_grace();
+        tokio::spawn(async move {
+            if let Err(e) = cluster.store_token(&token, &record, grace).await {
+                tracing::warn!(peer = record.peer, "could not store a reconnect token: {e}");
+            }
+        });
+    }
+
+    /// `peer`'s room changed (its session's room was set): its token record follows; on a
+    /// room's home, the player's gateway is told, and a player of another gateway that is in
+    /// no room here any more is forgotten.
+    pub(super) fn room_changed(&self, peer: PeerId) {
+        let Some(cluster) = self.cluster.get() else { return };
+        let (gateway, room, announced) = match self.sessions.get(&peer) {
+            Some(s) => (
+                s.outbox.as_ref().and_then(|o| o.gateway().map(str::to_owned)),
+                s.room.as_ref().map(|r| r.code.clone()),
+                s.announced.clone(),
+            ),
+            None => return,
+        };
+        let Some(gateway) = gateway else {
+            self.save_token(peer);
+            return;
+        };
+        if room != announced {
+            if let Some(mut s) = self.sessions.get_mut(&peer) {
+                s.announced = room.clone();
+            }
+            cluster.send(&gateway, NodeMsg::InRoom { peer, room: room.clone().map(|c| (c, cluster.node.clone())) });
+        }
+        if room.is_none() {
+            self.sessions.remove_if(&peer, |_, s| s.room.is_none() && s.token.is_empty());
+        }
+    }
+
+    async fn refresh_tokens(self: Arc<Self>) {
+        let Some(cluster) = self.cluster.get().cloned() else { return };
+        let mut tick = tokio::time::interval(TOKEN_REFRESH_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            let tokens: Vec<String> = self.tokens.iter().map(|t| t.key().clone()).collect();
+            for chunk in tokens.chunks(1000) {
+                if let Err(e) = cluster.refresh_tokens(chunk, self.config.reconnect_grace()).await {
+                    tracing::warn!("refreshing reconnect tokens: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    // ---- routing a gateway's messages ---------------------------------------------------
+
+    /// Cluster mode: handles `msg` of `peer` when it concerns a room homed on another node
+    /// (forwarded there), or needs the cluster (a join by a code this node does not hold,
+    /// quick match). `None`: handle it here as on a single server.
+    pub async fn route(self: &Arc<Self>, peer: PeerId, msg: &ClientMsg, ip: IpAddr) -> Option<Result<(), Refusal>> {
+        let cluster = self.cluster.get()?;
+        let (remote, name, local_room) = {
+            let s = self.sessions.get(&peer)?;
+            (s.remote.clone(), s.name.clone(), s.room.is_some())
+        };
+        match (msg, remote) {
+            (ClientMsg::Hello { .. } | ClientMsg::Ping { .. } | ClientMsg::History { .. } | ClientMsg::HistoryPage { .. }, _) => None,
+            (ClientMsg::CreateRoom { .. } | ClientMsg::JoinRoom { .. } | ClientMsg::QuickMatch, Some(_)) => {
+                Some(Err(Refusal::new(ErrorCode::AlreadyInRoom, "you are already in a room — leave it first")))
+            }
+            (_, Some((_, home))) => {
+                cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg: msg.clone() });
+                Some(Ok(()))
+            }
+            (ClientMsg::JoinRoom { code }, None) if !local_room => {
+                let code = rooms::normalize_code(code)?;
+                if self.rooms.contains_key(&code) {
+                    return None;
+                }
+                match cluster.home_of(&code).await {
+                    Ok(Some(home)) if home != cluster.node => {
+                        let msg = ClientMsg::JoinRoom { code };
+                        cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg });
+                        Some(Ok(()))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(unavailable(&e))),
+                }
+            }
+            (ClientMsg::QuickMatch, None) if !local_room => Some(self.quick_match_cluster(peer, ip, 0).await),
+            _ => None,
+        }
+    }
+
+    /// Quick match across the cluster: the fullest open public room of any node, or a new
+    /// public room here (one node at a time creates, so simultaneous quick matches meet).
+    fn quick_match_cluster(self: &Arc<Self>, peer: PeerId, ip: IpAddr, attempt: u8) -> futures_util::future::BoxFuture<'static, Result<(), Refusal>> {
+        let hub = Arc::clone(self);
+        Box::pin(async move {
+            let Some(cluster) = hub.cluster.get().cloned() else { return hub.quick_match(peer) };
+            for attempt in attempt..QUICK_ATTEMPTS {
+                match cluster.quick_choice(hub.config.room_cap).await.map_err(|e| unavailable(&e))? {
+                    QuickChoice::Join(code) => match cluster.home_of(&code).await.map_err(|e| unavailable(&e))? {
+                        Some(home) if home == cluster.node => match hub.join_room(peer, &code, ip) {
+                            Ok(()) => return Ok(()),
+                            Err(r) if matches!(r.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound | ErrorCode::NameTaken) => continue,
+                            Err(r) => return Err(r),
+                        },
+                        Some(home) => {
+                            let name = hub.sessions.get(&peer).map(|s| s.name.clone()).unwrap_or_default();
+                            let msg = ClientMsg::JoinRoom { code };
+                            cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: format!("quick:{attempt}:{ip}"), msg });
+                            return Ok(());
+                        }
+                        None => continue,
+                    },
+                    QuickChoice::Create => {
+                        let created = hub.create_room_as(peer, RoomSettings::default(), RoomVisibility::Public);
+                        if created.is_ok()
+                            && let Some(room) = hub.room_of(peer)
+                        {
+                            hub.mirror_now(&room).await;
+                        }
+                        if let Err(e) = cluster.quick_created().await {
+                            tracing::warn!("releasing the quick-match lock: {e}");
+                        }
+                        return created;
+                    }
+                }
+            }
+            Err(Refusal::new(ErrorCode::RoomFull, "every open room filled up meanwhile — try quick match again"))
+        })
+    }
+
+    /// One client message about rooms, applied here (for a local connection, or a remote
+    /// player of a room homed here).
+    pub fn apply(self: &Arc<Self>, peer: PeerId, msg: ClientMsg, ip: IpAddr) -> Result<(), Refusal> {
+        match msg {
+            ClientMsg::Hello { .. } => Err(Refusal::new(ErrorCode::BadHandshake, "Hello was already received on this connection")),
+            ClientMsg::CreateRoom { settings } => self.create_room(peer, settings),
+            ClientMsg::JoinRoom { code } => self.join_room(peer, &code, ip),
+            ClientMsg::QuickMatch => self.quick_match(peer),
+            ClientMsg::LeaveRoom => self.leave_room(peer),
+            ClientMsg::UpdateSettings { settings } => self.update_settings(peer, settings),
+            ClientMsg::SetVisibility { visibility } => self.set_visibility(peer, visibility),
+            ClientMsg::SetLoading { stage, progress } => self.set_loading(peer, stage, progress),
+            ClientMsg::SetReady { ready } => self.set_ready(peer, ready),
+            ClientMsg::StartGame { force } => self.start_game(peer, force, ip),
+            ClientMsg::ReportResult { report } => self.report_result(peer, report),
+            ClientMsg::BackToLobby => self.back_to_lobby(peer),
+            ClientMsg::Signal { to, payload } => self.relay(peer, to, payload, Instant::now()),
+            ClientMsg::LinkPaths { direct, relayed } => self.link_paths(peer, direct, relayed),
+            ClientMsg::SetLocalSeats { names } => self.set_local_seats(peer, names),
+            // Answered by the connection itself.
+            ClientMsg::Ping { .. } | ClientMsg::History { .. } | ClientMsg::HistoryPage { .. } => Ok(()),
+        }
+    }
+
+    // ---- messages from other nodes ------------------------------------------------------
+
+    fn on_node_msg(self: &Arc<Self>, msg: NodeMsg) {
+        let Some(cluster) = self.cluster.get().cloned() else { return };
+        match msg {
+            NodeMsg::Op { peer, gateway, name, ip, msg } => {
+                // A quick-match join carries "quick:<attempt>:<ip>": a refusal sends the
+                // player back to pick another room instead of an error.
+                let (quick, ip) = match ip.strip_prefix("quick:").and_then(|r| r.split_once(':')) {
+                    Some((attempt, ip)) => (attempt.parse::<u8>().ok(), ip.to_owned()),
+                    None => (None, ip),
+                };
+                let ip: IpAddr = ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                let outbox = self.proxy(peer, &gateway, &name, &cluster);
+                let result = self.apply(peer, msg, ip);
+                if let Err(refusal) = result {
+                    match quick {
+                        Some(attempt) if matches!(refusal.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound | ErrorCode::NameTaken) => {
+                            cluster.send(&gateway, NodeMsg::QuickRetry { peer, attempt: attempt + 1 });
+                        }
+                        _ => outbox.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, &self.metrics),
+                    }
+                }
+                self.room_changed(peer);
+            }
+            NodeMsg::Reattach { peer, gateway, name } => {
+                let room = self.room_of(peer).filter(|r| r.lock().is_member(peer));
+                let Some(room) = room else {
+                    cluster.send(&gateway, NodeMsg::InRoom { peer, room: None });
+                    let frame = rooms::encode(&ServerMsg::LeftRoom { reason: LeaveReason::ConnectionLost });
+                    if let Some(frame) = frame {
+                        cluster.send(&gateway, NodeMsg::Deliver { peer, frame: frame.to_vec() });
+                    }
+                    return;
+                };
+                let outbox = Outbox::remote(self.next_conn_id(), gateway.clone(), peer, cluster.sender());
+                if let Some(mut s) = self.sessions.get_mut(&peer) {
+                    s.outbox = Some(outbox.clone());
+                    s.drop_gen += 1;
+                    s.name = name;
+                    s.announced = None;
+                }
+                {
+                    let mut g = room.lock();
+                    if let Some(seat) = g.seat_mut(peer) {
+                        seat.outbox = Some(outbox);
+                    }
+                    g.broadcast_snapshot(&self.metrics);
+                }
+                tracing::info!(peer, gateway = %gateway, "player reconnected through another node");
+                self.room_changed(peer);
+            }
+            NodeMsg::Gone { peer, gateway } => {
+                let conn = self.sessions.get(&peer).and_then(|s| s.outbox.as_ref().filter(|o| o.gateway() == Some(gateway.as_str())).map(|o| o.conn_id));
+                if let Some(conn_id) = conn {
+                    self.detach(peer, conn_id);
+                }
+            }
+            NodeMsg::Deliver { peer, frame } => {
+                if let Some(outbox) = self.outbox_of(peer).filter(|o| o.gateway().is_none()) {
+                    outbox.push(Outbound::Frame(bytes::Bytes::from(frame)), &self.metrics);
+                }
+            }
+            NodeMsg::InRoom { peer, room } => {
+                if let Some(mut s) = self.sessions.get_mut(&peer) {
+                    s.remote = room.filter(|(_, home)| *home != cluster.node);
+                }
+                self.save_token(peer);
+            }
+            NodeMsg::Kick { peer } => {
+                if let Some(outbox) = self.outbox_of(peer).filter(|o| o.gateway().is_none()) {
+                    outbox.kick();
+                }
+            }
+            NodeMsg::QuickRetry { peer, attempt } => {
+                let hub = Arc::clone(self);
+                let ip = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+                tokio::spawn(async move {
+                    if let Err(refusal) = hub.quick_match_cluster(peer, ip, attempt).await
+                        && let Some(outbox) = hub.outbox_of(peer)
+                    {
+                        outbox.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, &hub.metrics);
+                    }
+                });
+            }
+        }
+    }
+
+    /// The session of `peer`, a player connected at `gateway`, on its room's home: made on
+    /// its first message here, its outbox pointed at the gateway.
+    fn proxy(&self, peer: PeerId, gateway: &NodeId, name: &str, cluster: &Cluster) -> Outbox {
+        if let Some(mut s) = self.sessions.get_mut(&peer) {
+            if let Some(outbox) = s.outbox.as_ref().filter(|o| o.gateway() == Some(gateway.as_str())) {
+                return outbox.clone();
+            }
+            if s.outbox.as_ref().is_some_and(|o| o.gateway().is_none()) {
+                // Connected here too (it moved back): the local connection wins.
+                return s.outbox.clone().unwrap_or_else(|| Outbox::remote(0, gateway.clone(), peer, cluster.sender()));
+            }
+            let outbox = Outbox::remote(self.next_conn_id(), gateway.clone(), peer, cluster.sender());
+            s.outbox = Some(outbox.clone());
+            return outbox;
+        }
+        let outbox = Outbox::remote(self.next_conn_id(), gateway.clone(), peer, cluster.sender());
+        self.sessions.insert(peer, Session::new(name.to_owned(), String::new(), Some(outbox.clone()), Bucket::full(self.config.rounds_burst)));
+        outbox
+    }
+
+    // ---- mirroring rooms ------------------------------------------------------------------
+
+    /// Called for every new room: it will be mirrored.
+    pub(super) fn watch_room(&self, room: &Room) {
+        if let Some(mirror) = self.mirror.get() {
+            room.set_mirror(mirror.clone());
+        }
+    }
+
+    /// Writes one room's record now (quick match: before other nodes may pick it).
+    async fn mirror_now(&self, room: &Arc<Room>) {
+        let Some(cluster) = self.cluster.get() else { return };
+        if let Err(e) = cluster.register_room(&room.code).await {
+            tracing::warn!(code = %room.code, "registering a room: {e}");
+        }
+        let (record, open) = room.record(&cluster.node);
+        if let Some(bytes) = wire::encode(&record)
+            && let Err(e) = cluster.write_room(&room.code, &bytes, open).await
+        {
+            tracing::warn!(code = %room.code, "mirroring a room: {e}");
+        }
+    }
+
+    /// Mirrors changed rooms to Redis (coalescing bursts of changes), and forgets the
+    /// rooms that closed.
+    async fn mirror_rooms(self: Arc<Self>, mut changed: mpsc::UnboundedReceiver<String>) {
+        let Some(cluster) = self.cluster.get().cloned() else { return };
+        let mut registered: HashSet<String> = HashSet::new();
+        loop {
+            let first = tokio::select! {
+                c = changed.recv() => c,
+                () = self.shutdown.cancelled() => None,
+            };
+            let Some(first) = first else { return };
+            let mut codes: HashSet<String> = HashSet::from([first]);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            while let Ok(c) = changed.try_recv() {
+                codes.insert(c);
+            }
+            for code in codes {
+                let room = self.rooms.get(&code).map(|r| Arc::clone(r.value()));
+                match room {
+                    Some(room) => {
+                        if !registered.contains(&code) {
+                            match cluster.register_room(&code).await {
+                                Ok(_) => {
+                                    registered.insert(code.clone());
+                                }
+                                Err(e) => {
+                                    tracing::warn!(code = %code, "registering a room: {e}");
+                                    continue;
+                                }
+                            }
+                        }
+                        let (record, open) = room.record(&cluster.node);
+                        if let Some(bytes) = wire::encode(&record)
+                            && let Err(e) = cluster.write_room(&code, &bytes, open).await
+                        {
+                            tracing::warn!(code = %code, "mirroring a room: {e}");
+                        }
+                    }
+                    None => {
+                        registered.remove(&code);
+                        if let Err(e) = cluster.remove_room(&code).await {
+                            tracing::warn!(code = %code, "forgetting a room: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- nodes that stop ------------------------------------------------------------------
+
+    async fn watch_nodes(self: Arc<Self>) {
+        let Some(cluster) = self.cluster.get().cloned() else { return };
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        let mut n = 0u32;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            if let Err(e) = cluster.heartbeat().await {
+                tracing::warn!("cluster heartbeat: {e}");
+                continue;
+            }
+            match cluster.dead_nodes().await {
+                Ok(dead) => {
+                    for node in dead {
+                        self.node_stopped(&cluster, &node).await;
+                    }
+                }
+                Err(e) => tracing::warn!("looking for stopped nodes: {e}"),
+            }
+            n += 1;
+            if n.is_multiple_of(COUNTS_EVERY) {
+                let players = self.sessions.iter().filter(|s| s.outbox.as_ref().is_some_and(|o| o.gateway().is_none())).count();
+                if let Err(e) = cluster.publish_counts(players as u64).await {
+                    tracing::debug!("cluster counts: {e}");
+                }
+            }
+        }
+    }
+
+    /// `node` stopped: the players it connected wait for their reconnect here, and the
+    /// rooms it was home to are taken over (by whichever node is first, per room).
+    async fn node_stopped(self: &Arc<Self>, cluster: &Arc<Cluster>, node: &str) {
+        let stranded: Vec<(PeerId, u64)> = self
+            .sessions
+            .iter()
+            .filter_map(|s| s.outbox.as_ref().filter(|o| o.gateway() == Some(node)).map(|o| (*s.key(), o.conn_id)))
+            .collect();
+        for (peer, conn_id) in stranded {
+            self.detach(peer, conn_id);
+        }
+        match cluster.rooms_of(node).await {
+            Ok(codes) => {
+                for code in codes {
+                    match cluster.take_over(&code, node).await {
+                        Ok(Some(bytes)) => match wire::decode::<RoomRecord>(&bytes).filter(|r| r.version == RECORD_VERSION) {
+                            Some(record) => self.adopt_room(cluster, record, node),
+                            None => tracing::error!(code = %code, "the room's record is unreadable; it is lost"),
+                        },
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(code = %code, "taking over a room: {e}"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(node, "rooms of a stopped node: {e}"),
+        }
+        if let Err(e) = cluster.forget_node(node).await {
+            tracing::debug!(node, "forgetting a node: {e}");
+        }
+        let _ = cluster.forget_counts(node).await;
+        tracing::info!(node, "node stopped; its rooms and players were taken over");
+    }
+
+    /// Rebuilds a room taken over from `dead`: seats whose player is connected here or at
+    /// a live node go on, the others wait for their player's reconnect; timers are armed
+    /// again.
+    fn adopt_room(self: &Arc<Self>, cluster: &Arc<Cluster>, record: RoomRecord, dead: &str) {
+        let code = record.code.clone();
+        let me = cluster.node.clone();
+        let mut gateways: Vec<(PeerId, Option<NodeId>)> = Vec::new();
+        let room = Arc::new(Room::from_record(record.clone(), |seat| {
+            let local = self.sessions.get(&seat.id).and_then(|s| s.outbox.clone().filter(|o| o.gateway().is_none()));
+            let outbox = match (&seat.gateway, local) {
+                (_, Some(local)) => Some(local),
+                (Some(g), None) if *g != me && g != dead => Some(Outbox::remote(self.next_conn_id(), g.clone(), seat.id, cluster.sender())),
+                _ => None,
+            };
+            gateways.push((seat.id, outbox.as_ref().map(|o| o.gateway().unwrap_or(&me).to_owned())));
+            outbox
+        }));
+        self.watch_room(&room);
+        self.rooms.insert(code.clone(), Arc::clone(&room));
+        for seat in &record.seats {
+            let outbox = room.lock().seat(seat.id).and_then(|s| s.outbox.clone());
+            match self.sessions.get_mut(&seat.id) {
+                Some(mut s) => {
+                    s.room = Some(Arc::clone(&room));
+                    s.remote = None;
+                    s.announced = None;
+                    if s.outbox.as_ref().is_none_or(|o| o.gateway().is_some()) {
+                        s.outbox = outbox.clone();
+                    }
+                }
+                None => {
+                    let mut s = Session::new(seat.name.clone(), String::new(), outbox.clone(), Bucket::full(self.config.rounds_burst));
+                    s.room = Some(Arc::clone(&room));
+                    self.sessions.insert(seat.id, s);
+                }
+            }
+            if outbox.is_none() {
+                self.arm_grace(seat.id);
+            }
+            self.room_changed(seat.id);
+        }
+        tracing::info!(code = %code, from = dead, seats = record.seats.len(), ?gateways, "room taken over");
+        let mut g = room.lock();
+        g.broadcast_snapshot(&self.metrics);
+        if g.state.phase == RoomPhase::Loading {
+            let gen_ = g.state.loading_gen;
+            drop(g);
+            self.arm_ready_timeout(&room, gen_);
+        } else {
+            self.after_membership_change(&room, &mut g);
+        }
+    }
+
+    // ---- stopping ----------------------------------------------------------------------------
+
+    /// A clean stop in cluster mode: every room is mirrored once more and this node leaves
+    /// the cluster, so the others take its rooms over at once; its players are not told to
+    /// leave their rooms (they reconnect through the load balancer to another node).
+    pub async fn leave_cluster(&self) {
+        let Some(cluster) = self.cluster.get() else { return };
+        let rooms: Vec<Arc<Room>> = self.rooms.iter().map(|r| Arc::clone(r.value())).collect();
+        for room in &rooms {
+            self.mirror_now(room).await;
+        }
+        match cluster.leave().await {
+            Ok(()) => tracing::info!(node = %cluster.node, rooms = rooms.len(), "left the cluster; its rooms go to the other nodes"),
+            Err(e) => tracing::warn!("leaving the cluster: {e} (the others take over when this node's key expires)"),
+        }
+    }
+
+    /// Cluster mode: why this node is unhealthy, if it is.
+    pub fn cluster_problem(&self) -> Option<String> {
+        self.cluster.get().and_then(|c| c.health_problem())
+    }
+}
