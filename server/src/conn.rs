@@ -38,6 +38,8 @@ mod close {
     pub const UNSUPPORTED: u16 = 1003;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// RFC 6455 "try again later" (a cluster node that cannot reach Redis).
+    pub const TRY_AGAIN: u16 = 1013;
 }
 
 /// How long a closing connection waits for the client's close reply.
@@ -205,7 +207,13 @@ impl Conn {
             Ok(hello) => hello,
             Err(exit) => return Box::pin(self.finish(exit)).await,
         };
-        let new_id = self.hub.cluster_prepare(token.as_deref()).await;
+        let new_id = match self.hub.cluster_prepare(token.as_deref()).await {
+            Ok(id) => id,
+            Err(message) => {
+                let exit = Exit::refuse(ErrorCode::Internal, message, close::TRY_AGAIN, "cluster unavailable");
+                return Box::pin(self.finish(exit)).await;
+            }
+        };
         let (peer, conn_id, queue, outbox, kick) = self.welcome(name, token, new_id);
         let exit = self.session(peer, &queue, &outbox, &kick).await;
         self.hub.detach(peer, conn_id);

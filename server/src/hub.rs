@@ -143,6 +143,8 @@ pub struct Hub {
     cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Cluster mode: rooms whose change is to be mirrored to Redis.
     mirror: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// Cluster mode: write every token to Redis now (it came back after an outage).
+    token_refresh: tokio::sync::Notify,
 }
 
 fn new_token() -> String {
@@ -171,6 +173,7 @@ impl Hub {
             quick_create: std::sync::Mutex::new(()),
             cluster: std::sync::OnceLock::new(),
             mirror: std::sync::OnceLock::new(),
+            token_refresh: tokio::sync::Notify::new(),
         }
     }
 

@@ -47,7 +47,11 @@ impl Hub {
                 hub.on_node_msg(msg);
             }
         };
-        let mut tasks = vec![cluster.spawn_publisher(self.shutdown.clone()), cluster.spawn_subscriber(self.shutdown.clone(), deliver)];
+        let mut tasks = vec![
+            cluster.spawn_publisher(self.shutdown.clone()),
+            cluster.spawn_subscriber(self.shutdown.clone(), deliver),
+            cluster.spawn_token_writer(self.shutdown.clone()),
+        ];
         tasks.push(tokio::spawn(Arc::clone(self).watch_nodes()));
         tasks.push(tokio::spawn(Arc::clone(self).mirror_rooms(mirror_rx)));
         tasks.push(tokio::spawn(Arc::clone(self).refresh_tokens()));
@@ -59,9 +63,10 @@ impl Hub {
     /// Before a connection attaches: a token this node does not know may be another
     /// node's (the player's node stopped, or the load balancer sent it here): it is taken
     /// from Redis and its session prepared here, so the attach resumes it. Returns a
-    /// cluster-unique id for the case a new session is made.
-    pub async fn cluster_prepare(self: &Arc<Self>, token: Option<&str>) -> Option<PeerId> {
-        let cluster = self.cluster.get()?;
+    /// cluster-unique id for the case a new session is made (`None` outside cluster mode);
+    /// an error for the player when Redis cannot be reached (no id can be given safely).
+    pub async fn cluster_prepare(self: &Arc<Self>, token: Option<&str>) -> Result<Option<PeerId>, String> {
+        let Some(cluster) = self.cluster.get() else { return Ok(None) };
         if let Some(token) = token.filter(|t| !self.tokens.contains_key(*t)) {
             match cluster.take_token(token).await {
                 Ok(Some(record)) => self.adopt_session(token, record).await,
@@ -69,11 +74,12 @@ impl Hub {
                 Err(e) => tracing::warn!("reconnect token lookup failed: {e}"),
             }
         }
-        match cluster.new_peer_id().await {
-            Ok(id) => Some(id),
+        let highest = self.sessions.iter().map(|s| *s.key()).max().unwrap_or(0);
+        match cluster.new_peer_id(highest).await {
+            Ok(id) => Ok(Some(id)),
             Err(e) => {
-                tracing::warn!("no cluster peer id ({e}); using a local one");
-                None
+                tracing::warn!("a connection was refused: no cluster peer id ({e})");
+                Err(unavailable(&e).message)
             }
         }
     }
@@ -84,6 +90,10 @@ impl Hub {
         let Some(cluster) = self.cluster.get() else { return };
         let peer = record.peer;
         let mut session = Session::new(record.name.clone(), token.to_owned(), None, Bucket::full(self.config.rounds_burst));
+        if record.room.is_none() && record.node != cluster.node {
+            // The token was written before its room was: ask the node that held the session.
+            session.remote = Some((String::new(), record.node.clone()));
+        }
         if let Some(code) = &record.room {
             if let Some(room) = self.rooms.get(code).map(|r| Arc::clone(r.value())) {
                 if room.lock().is_member(peer) {
@@ -122,39 +132,28 @@ impl Hub {
             Some(s) => (s.remote.clone(), s.name.clone()),
             None => return,
         };
-        if let Some((_, home)) = remote {
-            cluster.send(&home, NodeMsg::Reattach { peer, gateway: cluster.node.clone(), name });
+        if let Some((code, home)) = remote {
+            let room = Some(code).filter(|c| !c.is_empty());
+            cluster.send(&home, NodeMsg::Reattach { peer, gateway: cluster.node.clone(), name, room });
         }
     }
 
     pub(super) fn token_dropped(&self, token: &str) {
-        let Some(cluster) = self.cluster.get().cloned() else { return };
-        if token.is_empty() {
-            return;
+        if let Some(cluster) = self.cluster.get().filter(|_| !token.is_empty()) {
+            cluster.queue_token(token.to_owned(), None, self.config.reconnect_grace());
         }
-        let token = token.to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = cluster.drop_token(&token).await {
-                tracing::debug!("dropping a token: {e}");
-            }
-        });
     }
 
     /// Writes `peer`'s token record (with its room) to Redis.
     fn save_token(&self, peer: PeerId) {
-        let Some(cluster) = self.cluster.get().cloned() else { return };
+        let Some(cluster) = self.cluster.get() else { return };
         let Some((token, record)) = self.sessions.get(&peer).filter(|s| !s.token.is_empty()).map(|s| {
             let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.remote.as_ref().map(|(c, _)| c.clone()));
-            (s.token.clone(), TokenRecord { version: RECORD_VERSION, peer, name: s.name.clone(), room })
+            (s.token.clone(), TokenRecord { version: RECORD_VERSION, peer, name: s.name.clone(), room, node: cluster.node.clone() })
         }) else {
             return;
         };
-        let grace = self.config.reconnect_grace();
-        tokio::spawn(async move {
-            if let Err(e) = cluster.store_token(&token, &record, grace).await {
-                tracing::warn!(peer = record.peer, "could not store a reconnect token: {e}");
-            }
-        });
+        cluster.queue_token(token, Some(record), self.config.reconnect_grace());
     }
 
     /// `peer`'s room changed (its session's room was set): its token record follows; on a
@@ -191,11 +190,20 @@ impl Hub {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                () = self.token_refresh.notified() => {}
                 () = self.shutdown.cancelled() => return,
             }
-            let tokens: Vec<String> = self.tokens.iter().map(|t| t.key().clone()).collect();
+            let tokens: Vec<(String, TokenRecord)> = self
+                .sessions
+                .iter()
+                .filter(|s| !s.token.is_empty())
+                .map(|s| {
+                    let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.remote.as_ref().map(|(c, _)| c.clone()));
+                    (s.token.clone(), TokenRecord { version: RECORD_VERSION, peer: *s.key(), name: s.name.clone(), room, node: cluster.node.clone() })
+                })
+                .collect();
             for chunk in tokens.chunks(1000) {
-                if let Err(e) = cluster.refresh_tokens(chunk, self.config.reconnect_grace()).await {
+                if let Err(e) = cluster.store_tokens(chunk, self.config.reconnect_grace()).await {
                     tracing::warn!("refreshing reconnect tokens: {e}");
                     break;
                 }
@@ -225,18 +233,24 @@ impl Hub {
             }
             (ClientMsg::JoinRoom { code }, None) if !local_room => {
                 let code = rooms::normalize_code(code)?;
-                if self.rooms.contains_key(&code) {
-                    return None;
-                }
-                match cluster.home_of(&code).await {
-                    Ok(Some(home)) if home != cluster.node => {
-                        let msg = ClientMsg::JoinRoom { code };
-                        cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg });
-                        Some(Ok(()))
+                // A room made a moment ago may not be in Redis yet: look twice more.
+                for attempt in 0..3 {
+                    if self.rooms.contains_key(&code) {
+                        return None;
                     }
-                    Ok(_) => None,
-                    Err(e) => Some(Err(unavailable(&e))),
+                    match cluster.home_of(&code).await {
+                        Ok(Some(home)) if home != cluster.node => {
+                            let msg = ClientMsg::JoinRoom { code };
+                            cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg });
+                            return Some(Ok(()));
+                        }
+                        Ok(Some(_)) => return None,
+                        Ok(None) if attempt < 2 => tokio::time::sleep(Duration::from_millis(50)).await,
+                        Ok(None) => return None,
+                        Err(e) => return Some(Err(unavailable(&e))),
+                    }
                 }
+                None
             }
             (ClientMsg::QuickMatch, None) if !local_room => Some(self.quick_match_cluster(peer, ip, 0).await),
             _ => None,
@@ -332,16 +346,39 @@ impl Hub {
                 }
                 self.room_changed(peer);
             }
-            NodeMsg::Reattach { peer, gateway, name } => {
+            NodeMsg::Reattach { peer, gateway, name, room: had_room } => {
                 let room = self.room_of(peer).filter(|r| r.lock().is_member(peer));
                 let Some(room) = room else {
+                    // This node held the player's session as its gateway: pass it on to the
+                    // room's home and forget the session here (the player moved).
+                    let remote = self.sessions.get(&peer).and_then(|s| s.remote.clone());
+                    if let Some((code, home)) = remote.filter(|(_, home)| *home != cluster.node) {
+                        if let Some((_, s)) = self.sessions.remove(&peer) {
+                            self.tokens.remove(&s.token);
+                        }
+                        cluster.send(&home, NodeMsg::Reattach { peer, gateway, name, room: Some(code) });
+                        return;
+                    }
+                    if self.sessions.get(&peer).is_some_and(|s| s.outbox.as_ref().is_none_or(|o| o.gateway().is_none())) {
+                        // The old local session of a player without a room: it moved.
+                        if let Some((_, s)) = self.sessions.remove(&peer) {
+                            self.tokens.remove(&s.token);
+                        }
+                    }
                     cluster.send(&gateway, NodeMsg::InRoom { peer, room: None });
-                    let frame = rooms::encode(&ServerMsg::LeftRoom { reason: LeaveReason::ConnectionLost });
-                    if let Some(frame) = frame {
+                    if had_room.is_some()
+                        && let Some(frame) = rooms::encode(&ServerMsg::LeftRoom { reason: LeaveReason::ConnectionLost })
+                    {
                         cluster.send(&gateway, NodeMsg::Deliver { peer, frame: frame.to_vec() });
                     }
                     return;
                 };
+                let old_token = self.sessions.get_mut(&peer).map(|mut s| std::mem::take(&mut s.token)).unwrap_or_default();
+                if !old_token.is_empty() {
+                    // The player's old local connection was here: its token is used up, and
+                    // the session is now the proxy of a player of another gateway.
+                    self.tokens.remove(&old_token);
+                }
                 let outbox = Outbox::remote(self.next_conn_id(), gateway.clone(), peer, cluster.sender());
                 if let Some(mut s) = self.sessions.get_mut(&peer) {
                     s.outbox = Some(outbox.clone());
@@ -454,6 +491,10 @@ impl Hub {
             while let Ok(c) = changed.try_recv() {
                 codes.insert(c);
             }
+            // "" asks to register every room again (Redis came back, maybe empty).
+            if codes.remove("") {
+                registered.clear();
+            }
             for code in codes {
                 let room = self.rooms.get(&code).map(|r| Arc::clone(r.value()));
                 match room {
@@ -493,14 +534,35 @@ impl Hub {
         let Some(cluster) = self.cluster.get().cloned() else { return };
         let mut tick = tokio::time::interval(WATCH_EVERY);
         let mut n = 0u32;
+        let mut redis_was_down = false;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 () = self.shutdown.cancelled() => return,
             }
-            if let Err(e) = cluster.heartbeat().await {
-                tracing::warn!("cluster heartbeat: {e}");
-                continue;
+            match cluster.heartbeat().await {
+                Ok(true) => {}
+                Ok(false) => redis_was_down = true,
+                Err(e) => {
+                    tracing::warn!("cluster heartbeat: {e}");
+                    redis_was_down = true;
+                    continue;
+                }
+            }
+            let highest = self.sessions.iter().map(|s| *s.key()).max().unwrap_or(0);
+            if let Err(e) = cluster.raise_peer_seq(highest).await {
+                tracing::warn!("cluster peer ids: {e}");
+            }
+            if std::mem::take(&mut redis_was_down) {
+                // Redis may have lost everything: write every room and token again.
+                tracing::info!("Redis is back: mirroring this node's rooms and tokens again");
+                if let Some(mirror) = self.mirror.get() {
+                    let _ = mirror.send(String::new());
+                    for room in self.rooms.iter() {
+                        let _ = mirror.send(room.key().clone());
+                    }
+                }
+                self.token_refresh.notify_one();
             }
             match cluster.dead_nodes().await {
                 Ok(dead) => {

@@ -142,6 +142,13 @@ redis.call('SREM', KEYS[3], ARGV[3])
 return redis.call('HGET', KEYS[1], 'rec')
 ";
 
+/// Raises a counter to at least ARGV[1]. KEYS[1] = the counter.
+const RAISE: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+";
+
 /// This node's handle on the cluster.
 pub struct Cluster {
     pub node: NodeId,
@@ -151,9 +158,13 @@ pub struct Cluster {
     client: redis::Client,
     out: mpsc::UnboundedSender<(NodeId, NodeMsg)>,
     out_rx: Mutex<Option<mpsc::UnboundedReceiver<(NodeId, NodeMsg)>>>,
+    /// Token writes (`None`: delete), applied in order by one task.
+    tokens: mpsc::UnboundedSender<(String, Option<TokenRecord>, Duration)>,
+    tokens_rx: Mutex<Option<mpsc::UnboundedReceiver<(String, Option<TokenRecord>, Duration)>>>,
     pub stats: ClusterStats,
     quick_pick: redis::Script,
     take_over: redis::Script,
+    raise: redis::Script,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -196,6 +207,7 @@ fn channel(node: &str) -> String {
 const QUICK: &str = "pp:quick";
 const QUICK_LOCK: &str = "pp:quick:lock";
 const NODES: &str = "pp:nodes";
+const PEER_SEQ: &str = "pp:peer_seq";
 
 /// What quick match should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +234,10 @@ impl Cluster {
             .map_err(|_| ClusterError::Unreachable { url: shown_url.clone(), reason: "no answer".into() })?
             .map_err(|e| ClusterError::Unreachable { url: shown_url.clone(), reason: e.to_string() })?;
         let (out, out_rx) = mpsc::unbounded_channel();
+        let (tokens, tokens_rx) = mpsc::unbounded_channel();
         let mut cluster = Cluster {
+            tokens,
+            tokens_rx: Mutex::new(Some(tokens_rx)),
             node: String::new(),
             url: shown_url.clone(),
             conn,
@@ -232,22 +247,40 @@ impl Cluster {
             stats: ClusterStats::default(),
             quick_pick: redis::Script::new(QUICK_PICK),
             take_over: redis::Script::new(TAKE_OVER),
+            raise: redis::Script::new(RAISE),
         };
         let seq: u64 = cluster
             .query("INCR", redis::cmd("INCR").arg("pp:node_seq"))
             .await
             .map_err(|e| ClusterError::Unreachable { url: shown_url, reason: e.to_string() })?;
-        cluster.node = format!("n{seq}");
+        // The sequence number keeps ids short; the random part keeps them unique even when
+        // Redis lost its data (a restart without persistence) and counts from 1 again.
+        cluster.node = format!("n{seq}-{:04x}", rand::random::<u16>());
         let cluster = Arc::new(cluster);
         cluster.heartbeat().await?;
         tracing::info!(node = %cluster.node, redis = %cluster.url, "joined the cluster");
         Ok(cluster)
     }
 
-    /// A new cluster-unique peer id.
-    pub async fn new_peer_id(&self) -> Result<PeerId, ClusterError> {
-        let id: u64 = self.query("INCR", redis::cmd("INCR").arg("pp:peer_seq")).await?;
+    /// A new cluster-unique peer id, above `at_least` (the highest id this node knows in
+    /// use: after Redis lost its data, its counter starts again from 1).
+    pub async fn new_peer_id(&self, at_least: PeerId) -> Result<PeerId, ClusterError> {
+        let id: u64 = self.query("INCR", redis::cmd("INCR").arg(PEER_SEQ)).await?;
+        let id = if id <= u64::from(at_least) {
+            self.raise_peer_seq(at_least).await?;
+            self.query("INCR", redis::cmd("INCR").arg(PEER_SEQ)).await?
+        } else {
+            id
+        };
         PeerId::try_from(id).map_err(|_| ClusterError::IdsExhausted)
+    }
+
+    /// Makes the peer-id counter at least `at_least` (every node does so on its heartbeat
+    /// with the ids it holds).
+    pub async fn raise_peer_seq(&self, at_least: PeerId) -> Result<(), ClusterError> {
+        let mut inv = self.raise.prepare_invoke();
+        inv.key(PEER_SEQ).arg(at_least);
+        self.script::<()>("raise peer ids", inv).await
     }
 
     /// Runs one Redis command, timing it for the histogram and the health check.
@@ -302,12 +335,15 @@ impl Cluster {
         Some(last.unwrap_or_else(|| format!("Redis at {} has not answered yet", self.url)))
     }
 
-    /// Refreshes this node's key (and membership of the node set).
-    pub async fn heartbeat(&self) -> Result<(), ClusterError> {
+    /// Refreshes this node's key (and membership of the node set). False when the key was
+    /// gone: Redis lost its data meanwhile (or this node stalled for longer than the key
+    /// lives), so what this node keeps there must be written again.
+    pub async fn heartbeat(&self) -> Result<bool, ClusterError> {
         let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(node_key(&self.node)).arg(1).arg("PX").arg(NODE_TTL.as_millis() as u64).ignore();
+        pipe.cmd("SET").arg(node_key(&self.node)).arg(1).arg("PX").arg(NODE_TTL.as_millis() as u64).arg("GET");
         pipe.cmd("SADD").arg(NODES).arg(&self.node).ignore();
-        self.pipe::<()>("heartbeat", &pipe).await
+        let (previous,): (Option<String>,) = self.pipe("heartbeat", &pipe).await?;
+        Ok(previous.is_some())
     }
 
     /// The nodes that stopped refreshing their key (taken out of the node set by the caller
@@ -414,6 +450,34 @@ impl Cluster {
         self.query::<()>("DEL", redis::cmd("DEL").arg(QUICK_LOCK)).await
     }
 
+    /// Queues a token write (`None`: delete it); writes happen in order.
+    pub fn queue_token(&self, token: String, record: Option<TokenRecord>, grace: Duration) {
+        let _ = self.tokens.send((token, record, grace));
+    }
+
+    /// Starts the token writer; runs until `shutdown`.
+    pub fn spawn_token_writer(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        let rx = self.tokens_rx.lock().ok().and_then(|mut r| r.take());
+        tokio::spawn(async move {
+            let Some(mut rx) = rx else { return };
+            loop {
+                let next = tokio::select! {
+                    m = rx.recv() => m,
+                    () = shutdown.cancelled() => None,
+                };
+                let Some((token, record, grace)) = next else { break };
+                let done = match &record {
+                    Some(record) => this.store_token(&token, record, grace).await,
+                    None => this.drop_token(&token).await,
+                };
+                if let Err(e) = done {
+                    tracing::warn!("a reconnect token write was lost: {e}");
+                }
+            }
+        })
+    }
+
     /// Stores (or refreshes) a reconnect token.
     pub async fn store_token(&self, token: &str, record: &TokenRecord, grace: Duration) -> Result<(), ClusterError> {
         let Some(bytes) = wire::encode(record) else { return Ok(()) };
@@ -431,17 +495,20 @@ impl Cluster {
         self.query::<()>("DEL", redis::cmd("DEL").arg(token_key(token))).await
     }
 
-    /// Refreshes many tokens' expiry at once.
-    pub async fn refresh_tokens(&self, tokens: &[String], grace: Duration) -> Result<(), ClusterError> {
+    /// Writes many tokens at once (refreshing their expiry; and restoring them after Redis
+    /// lost its data).
+    pub async fn store_tokens(&self, tokens: &[(String, TokenRecord)], grace: Duration) -> Result<(), ClusterError> {
         if tokens.is_empty() {
             return Ok(());
         }
         let ttl = (grace + TOKEN_MARGIN).as_millis() as u64;
         let mut pipe = redis::pipe();
-        for t in tokens {
-            pipe.cmd("PEXPIRE").arg(token_key(t)).arg(ttl).ignore();
+        for (t, record) in tokens {
+            if let Some(bytes) = wire::encode(record) {
+                pipe.cmd("SET").arg(token_key(t)).arg(bytes).arg("PX").arg(ttl).ignore();
+            }
         }
-        self.pipe::<()>("refresh tokens", &pipe).await
+        self.pipe::<()>("store tokens", &pipe).await
     }
 
     /// Publishes this node's player count and reads the cluster's figures.

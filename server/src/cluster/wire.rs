@@ -17,8 +17,10 @@ pub enum NodeMsg {
     /// To a room's home: a message of `peer`, connected at `gateway`, about its room (or a
     /// join to a room homed there). `name` is the player's name; `ip` its address key.
     Op { peer: PeerId, gateway: NodeId, name: String, ip: String, msg: ClientMsg },
-    /// To a room's home: `peer` (a member) is connected again, now at `gateway`.
-    Reattach { peer: PeerId, gateway: NodeId, name: String },
+    /// To a room's home (or to the node that held the player's session, when the room is
+    /// not known): `peer` is connected again, now at `gateway`; `room` is the room its token
+    /// named.
+    Reattach { peer: PeerId, gateway: NodeId, name: String, room: Option<String> },
     /// To a room's home: `peer`'s connection at its gateway is gone (its seat waits for the
     /// reconnect grace).
     Gone { peer: PeerId, gateway: NodeId },
@@ -39,8 +41,10 @@ pub struct TokenRecord {
     pub version: u16,
     pub peer: PeerId,
     pub name: String,
-    /// The room and its home when the token was last written.
+    /// The player's room when the token was last written.
     pub room: Option<String>,
+    /// The node that held the session then.
+    pub node: NodeId,
 }
 
 /// A room as its home node mirrors it (key `pp:room:<code>`, field `rec`), enough for
@@ -118,7 +122,7 @@ mod tests {
         let msg = NodeMsg::Op { peer: 7, gateway: "n2".into(), name: "민수".into(), ip: "127.0.0.1".into(), msg: ClientMsg::SetReady { ready: true } };
         let bytes = encode(&msg).unwrap_or_default();
         assert_eq!(decode::<NodeMsg>(&bytes), Some(msg));
-        let token = TokenRecord { version: RECORD_VERSION, peer: 9, name: "Bo".into(), room: Some("ABCDEF".into()) };
+        let token = TokenRecord { version: RECORD_VERSION, peer: 9, name: "Bo".into(), room: Some("ABCDEF".into()), node: "n1-00ff".into() };
         assert_eq!(decode::<TokenRecord>(&encode(&token).unwrap_or_default()), Some(token));
         assert_eq!(decode::<NodeMsg>(&[0xff; 7]), None);
         let mut trailing = bytes.clone();

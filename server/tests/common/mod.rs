@@ -54,7 +54,11 @@ pub struct Client {
 }
 
 pub async fn raw(server: &RunningServer) -> Ws {
-    match tokio_tungstenite::connect_async(server.ws_url()).await {
+    raw_url(&server.ws_url()).await
+}
+
+pub async fn raw_url(url: &str) -> Ws {
+    match tokio_tungstenite::connect_async(url).await {
         Ok((ws, _)) => ws,
         Err(e) => panic!("websocket connect failed: {e}"),
     }
@@ -93,7 +97,12 @@ impl Client {
     /// Connects and says Hello (with `token` when given); returns once Welcome arrived,
     /// skipping a StaleToken error that may precede it.
     pub async fn connect_with(server: &RunningServer, name: &str, token: Option<String>) -> Client {
-        let mut ws = raw(server).await;
+        Self::connect_url(&server.ws_url(), name, token).await
+    }
+
+    /// [`Client::connect_with`] by URL (a server in another process).
+    pub async fn connect_url(url: &str, name: &str, token: Option<String>) -> Client {
+        let mut ws = raw_url(url).await;
         send_raw(&mut ws, &hello(name, token)).await;
         loop {
             match recv_raw(&mut ws).await {
