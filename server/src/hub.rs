@@ -53,11 +53,27 @@ struct Session {
     remote: Option<(String, crate::cluster::wire::NodeId)>,
     /// Cluster mode, on a room's home: the room the player's gateway was last told about.
     announced: Option<String>,
+    /// Cluster mode, on the gateway: the room's home stopped; messages wait here until the
+    /// node that takes the room over is known.
+    rehoming: bool,
+    held: Vec<crate::cluster::wire::NodeMsg>,
 }
 
 impl Session {
     fn new(name: String, token: String, outbox: Option<Outbox>, rounds: Bucket) -> Self {
-        Session { name, token, outbox, room: None, drop_gen: 0, rounds, links: (0, 0), remote: None, announced: None }
+        Session {
+            name,
+            token,
+            outbox,
+            room: None,
+            drop_gen: 0,
+            rounds,
+            links: (0, 0),
+            remote: None,
+            announced: None,
+            rehoming: false,
+            held: Vec::new(),
+        }
     }
 }
 

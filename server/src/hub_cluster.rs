@@ -14,7 +14,10 @@ use tokio::task::JoinHandle;
 
 use super::{Bucket, Hub, Session};
 use crate::cluster::wire::{self, NodeId, NodeMsg, RECORD_VERSION, RoomRecord, TokenRecord};
-use crate::cluster::{Cluster, QuickChoice};
+use crate::cluster::{Cluster, HEARTBEAT, NODE_TTL, QuickChoice};
+
+/// How long until every node knows a killed node is gone: its key expires, then a watch.
+const NODE_GONE: Duration = Duration::from_millis(NODE_TTL.as_millis() as u64 + 2 * HEARTBEAT.as_millis() as u64);
 use crate::rooms::{self, Outbound, Outbox, Refusal, Room};
 
 /// How often a node looks for nodes that stopped, and publishes its counts.
@@ -47,8 +50,14 @@ impl Hub {
                 hub.on_node_msg(msg);
             }
         };
+        let hub = Arc::downgrade(self);
+        let undelivered = move |node: NodeId, msg: NodeMsg| {
+            if let Some(hub) = hub.upgrade() {
+                hub.undelivered(&node, msg);
+            }
+        };
         let mut tasks = vec![
-            cluster.spawn_publisher(self.shutdown.clone()),
+            cluster.spawn_publisher(self.shutdown.clone(), undelivered),
             cluster.spawn_subscriber(self.shutdown.clone(), deliver),
             cluster.spawn_token_writer(self.shutdown.clone()),
         ];
@@ -102,7 +111,10 @@ impl Hub {
             } else {
                 match cluster.home_of(code).await {
                     Ok(Some(home)) if home != cluster.node => session.remote = Some((code.clone(), home)),
-                    Ok(_) => {}
+                    Ok(Some(_)) => {}
+                    // Not in Redis (yet): the node that held the session knows.
+                    Ok(None) if record.node != cluster.node => session.remote = Some((code.clone(), record.node.clone())),
+                    Ok(None) => {}
                     Err(e) => tracing::warn!(peer, "room of a reconnecting player not found: {e}"),
                 }
             }
@@ -228,7 +240,11 @@ impl Hub {
                 Some(Err(Refusal::new(ErrorCode::AlreadyInRoom, "you are already in a room — leave it first")))
             }
             (_, Some((_, home))) => {
-                cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg: msg.clone() });
+                let op = NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg: msg.clone() };
+                let held = self.sessions.get_mut(&peer).filter(|s| s.rehoming).map(|mut s| s.held.push(op.clone())).is_some();
+                if !held {
+                    cluster.send(&home, op);
+                }
                 Some(Ok(()))
             }
             (ClientMsg::JoinRoom { code }, None) if !local_room => {
@@ -432,6 +448,101 @@ impl Hub {
         }
     }
 
+    /// A message no node received: its node stopped. A player's message to its room's home
+    /// waits until the room's new home is known ([`Hub::rehome`]).
+    fn undelivered(self: &Arc<Self>, node: &str, msg: NodeMsg) {
+        let peer = match &msg {
+            NodeMsg::Op { peer, .. } | NodeMsg::Reattach { peer, .. } => *peer,
+            _ => return,
+        };
+        let start = match self.sessions.get_mut(&peer) {
+            Some(mut s) if s.remote.as_ref().is_some_and(|(_, home)| home == node) => {
+                if matches!(msg, NodeMsg::Op { .. }) {
+                    s.held.push(msg);
+                }
+                !std::mem::replace(&mut s.rehoming, true)
+            }
+            _ => false,
+        };
+        if start {
+            tracing::info!(peer, home = node, "the room's home does not answer: waiting for the node that takes it over");
+            tokio::spawn(Arc::clone(self).rehome(peer, node.to_owned()));
+        }
+    }
+
+    /// Finds the new home of `peer`'s room after `old` stopped (polling Redis until another
+    /// node took the room over), reattaches the player there and sends what waited.
+    async fn rehome(self: Arc<Self>, peer: PeerId, old: NodeId) {
+        let Some(cluster) = self.cluster.get().cloned() else { return };
+        let deadline = Instant::now() + NODE_GONE + Duration::from_secs(5);
+        while Instant::now() < deadline && !self.shutdown.is_cancelled() {
+            let Some((code, name)) = self.sessions.get(&peer).and_then(|s| s.remote.as_ref().map(|(c, _)| (c.clone(), s.name.clone()))) else {
+                return;
+            };
+            let home = if code.is_empty() { Ok(None) } else { cluster.home_of(&code).await };
+            match home {
+                Ok(Some(home)) if home != old => {
+                    let held = match self.sessions.get_mut(&peer) {
+                        Some(mut s) => {
+                            s.rehoming = false;
+                            s.remote = (home != cluster.node).then(|| (code.clone(), home.clone()));
+                            if home == cluster.node {
+                                s.room = self.rooms.get(&code).map(|r| Arc::clone(r.value()));
+                            }
+                            std::mem::take(&mut s.held)
+                        }
+                        None => return,
+                    };
+                    tracing::info!(peer, code = %code, home = %home, held = held.len(), "the room has a new home");
+                    if home == cluster.node {
+                        // Taken over by this node: the player's seat gets its connection here.
+                        self.reconnect_local_seat(peer);
+                        for msg in held {
+                            if let NodeMsg::Op { msg, ip, .. } = msg {
+                                let ip = ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                                if let Err(refusal) = self.apply(peer, msg, ip)
+                                    && let Some(outbox) = self.outbox_of(peer)
+                                {
+                                    outbox.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, &self.metrics);
+                                }
+                            }
+                        }
+                    } else {
+                        cluster.send(&home, NodeMsg::Reattach { peer, gateway: cluster.node.clone(), name, room: Some(code) });
+                        for msg in held {
+                            cluster.send(&home, msg);
+                        }
+                    }
+                    return;
+                }
+                Ok(None) if code.is_empty() => break,
+                Ok(_) => {}
+                Err(e) => tracing::debug!(peer, "looking for a room's new home: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if let Some(mut s) = self.sessions.get_mut(&peer) {
+            s.rehoming = false;
+            s.remote = None;
+            s.held.clear();
+        }
+        tracing::warn!(peer, "the room's home stopped and no node took the room over");
+        if let Some(outbox) = self.outbox_of(peer) {
+            outbox.send(&ServerMsg::LeftRoom { reason: LeaveReason::ConnectionLost }, &self.metrics);
+        }
+    }
+
+    /// `peer` is connected here and its room is now homed here: its seat gets this
+    /// connection.
+    fn reconnect_local_seat(&self, peer: PeerId) {
+        let (Some(room), Some(outbox)) = (self.room_of(peer), self.outbox_of(peer).filter(|o| o.gateway().is_none())) else { return };
+        let mut g = room.lock();
+        if let Some(seat) = g.seat_mut(peer) {
+            seat.outbox = Some(outbox);
+            g.broadcast_snapshot(&self.metrics);
+        }
+    }
+
     /// The session of `peer`, a player connected at `gateway`, on its room's home: made on
     /// its first message here, its outbox pointed at the gateway.
     fn proxy(&self, peer: PeerId, gateway: &NodeId, name: &str, cluster: &Cluster) -> Outbox {
@@ -585,6 +696,16 @@ impl Hub {
     /// `node` stopped: the players it connected wait for their reconnect here, and the
     /// rooms it was home to are taken over (by whichever node is first, per room).
     async fn node_stopped(self: &Arc<Self>, cluster: &Arc<Cluster>, node: &str) {
+        // Players connected here whose room was homed there: find the new home.
+        let homeless: Vec<PeerId> = self
+            .sessions
+            .iter_mut()
+            .filter(|s| s.remote.as_ref().is_some_and(|(_, home)| home == node))
+            .filter_map(|mut s| (!std::mem::replace(&mut s.rehoming, true)).then(|| *s.key()))
+            .collect();
+        for peer in homeless {
+            tokio::spawn(Arc::clone(self).rehome(peer, node.to_owned()));
+        }
         let stranded: Vec<(PeerId, u64)> = self
             .sessions
             .iter()

@@ -305,6 +305,7 @@ async fn cluster_bad_redis_url_or_unreachable_redis_fails_with_a_clear_error() {
 /// session with StaleToken); a live token moves to another node and keeps the seat.
 #[tokio::test]
 async fn cluster_tokens_move_between_nodes_and_forged_or_expired_ones_are_refused() {
+    let _ = tracing_subscriber::fmt().with_env_filter("server=debug").with_test_writer().try_init();
     let redis = TestRedis::start();
     let mut nodes = Vec::new();
     for _ in 0..2 {

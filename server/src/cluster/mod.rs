@@ -544,8 +544,13 @@ impl Cluster {
         self.out.clone()
     }
 
-    /// Starts publishing queued messages; runs until `shutdown`.
-    pub fn spawn_publisher(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    /// Starts publishing queued messages; runs until `shutdown`. A message no node received
+    /// (its node stopped) goes to `undelivered`.
+    pub fn spawn_publisher(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+        undelivered: impl Fn(NodeId, NodeMsg) + Send + Sync + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         let rx = self.out_rx.lock().ok().and_then(|mut r| r.take());
         tokio::spawn(async move {
@@ -557,8 +562,13 @@ impl Cluster {
                 };
                 let Some((node, msg)) = next else { break };
                 let Some(bytes) = wire::encode(&msg) else { continue };
-                if let Err(e) = this.query::<()>("PUBLISH", redis::cmd("PUBLISH").arg(channel(&node)).arg(bytes)).await {
-                    tracing::warn!(to = %node, "a message to another node was lost: {e}");
+                match this.query::<u64>("PUBLISH", redis::cmd("PUBLISH").arg(channel(&node)).arg(bytes)).await {
+                    Ok(0) => undelivered(node, msg),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(to = %node, "a message to another node could not be sent: {e}");
+                        undelivered(node, msg);
+                    }
                 }
             }
         })
