@@ -14,6 +14,12 @@
 //! an unfinished fragmented message; each reconnects when the server cuts it off) and a
 //! forged-report loop — and prints the honest clients' latency and the server's memory
 //! side by side.
+//!
+//! `--nodes 1,2,3` runs the load against a cluster of that many nodes for each count (each a
+//! `server` process with `--redis`, sharing a `redis-server` the run starts): clients are
+//! spread round-robin over the nodes and every room of 4 spans nodes (its members connect
+//! to consecutive nodes), so most signals cross nodes through Redis. One row per node count:
+//! connected clients, relay p50/p99, messages/s, RSS per node and per idle client, Redis CPU.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -82,6 +88,9 @@ struct Args {
     /// With --hostile: connections running the forged-report loop.
     #[arg(long, default_value_t = 4)]
     forgers: usize,
+    /// Cluster runs: node counts, comma-separated (e.g. 1,2,3); one row each.
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<usize>,
 }
 
 /// Counters shared by all client tasks.
@@ -183,10 +192,12 @@ async fn connect_with(url: &str, name: &str, from: IpAddr, rcvbuf: Option<u32>) 
 
 /// Connects one room's clients: the first creates the room, the rest join by code. With
 /// `non_reader`, one more client joins and is returned apart (it will stop reading).
-async fn connect_room(url: &str, first: usize, size: usize, non_reader: Option<usize>) -> anyhow::Result<(Vec<(Ws, PeerId)>, Option<(Ws, PeerId)>)> {
+async fn connect_room(urls: &[String], first: usize, size: usize, non_reader: Option<usize>) -> anyhow::Result<(Vec<(Ws, PeerId)>, Option<(Ws, PeerId)>)> {
+    // Client i connects to node i mod n: a room's members sit on consecutive nodes.
+    let url = urls.first().context("no server URL")?;
     let mut members = Vec::with_capacity(size);
     for i in first..first + size {
-        members.push(connect(url, &format!("bot{i}"), source_ip(1, i, 32)).await?);
+        members.push(connect(&urls[i % urls.len()], &format!("bot{i}"), source_ip(1, i, 32)).await?);
     }
     let Some((host, _)) = members.first_mut() else { return Ok((members, None)) };
     host.send(encode(&ClientMsg::CreateRoom { settings: RoomSettings::default() })?).await?;
@@ -338,7 +349,7 @@ impl Drop for ChildServer {
     }
 }
 
-async fn start_server(bin: Option<PathBuf>) -> anyhow::Result<ChildServer> {
+async fn start_server(bin: Option<PathBuf>, extra: &[String]) -> anyhow::Result<ChildServer> {
     let bin = match bin {
         Some(b) => b,
         None => std::env::current_exe()?.with_file_name(format!("server{}", std::env::consts::EXE_SUFFIX)),
@@ -347,12 +358,13 @@ async fn start_server(bin: Option<PathBuf>) -> anyhow::Result<ChildServer> {
         bail!("server binary {} not found — build it first (cargo build --release -p server) or pass --server-bin", bin.display());
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let db_dir = std::env::temp_dir().join(format!("poseparty-loadgen-{}", std::process::id()));
+    let db_dir = std::env::temp_dir().join(format!("poseparty-loadgen-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&db_dir)?;
     let child = Command::new(&bin)
         .args(["--bind", &format!("127.0.0.1:{port}"), "--stun-port", "0"])
         .arg("--db")
         .arg(db_dir.join("history.sqlite3"))
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()
@@ -545,12 +557,69 @@ impl Outcome {
 async fn run(args: &Args, hostile: bool) -> anyhow::Result<Outcome> {
     let child = match &args.url {
         Some(_) => None,
-        None => Some(start_server(args.server_bin.clone()).await?),
+        None => Some(start_server(args.server_bin.clone(), &[]).await?),
     };
     let url = args.url.clone().or_else(|| child.as_ref().map(|c| c.url.clone())).context("no server URL")?;
     let pid = args.server_pid.or_else(|| child.as_ref().map(|c| c.child.id()));
+    let (outcome, _) = run_on(args, hostile, &[url], &pid.into_iter().collect::<Vec<_>>(), None).await?;
+    drop(child);
+    Ok(outcome)
+}
+
+/// One cluster run: `n` nodes sharing a fresh redis-server.
+async fn run_cluster(args: &Args, n: usize) -> anyhow::Result<ClusterRow> {
+    let redis = server::harness::RedisServer::start().map_err(anyhow::Error::msg)?;
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(start_server(args.server_bin.clone(), &["--redis".into(), redis.url()]).await?);
+    }
+    let urls: Vec<String> = nodes.iter().map(|c| c.url.clone()).collect();
+    let pids: Vec<u32> = nodes.iter().map(|c| c.child.id()).collect();
+    let (outcome, figures) = run_on(args, false, &urls, &pids, redis.pid()).await?;
+    drop(nodes);
+    Ok(ClusterRow { nodes: n, outcome, figures })
+}
+
+/// Figures of one run for the cluster table.
+#[derive(Debug, Default)]
+struct Figures {
+    connected: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    msgs_per_s: f64,
+    rss_idle_mib: Vec<f64>,
+    per_idle_client_kib: f64,
+    redis_cpu_pct: Option<f64>,
+    lost: u64,
+}
+
+struct ClusterRow {
+    nodes: usize,
+    #[allow(dead_code)]
+    outcome: Outcome,
+    figures: Figures,
+}
+
+/// CPU time (user + system) of a process, seconds (Linux /proc).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(ticks / if hz > 0 { hz as f64 } else { 100.0 })
+}
+
+/// The load itself against `urls` (the servers' processes `pids`, and Redis's).
+async fn run_on(args: &Args, hostile: bool, urls: &[String], pids: &[u32], redis_pid: Option<u32>) -> anyhow::Result<(Outcome, Figures)> {
+    let url = urls.first().cloned().context("no server URL")?;
+    let urls: Arc<[String]> = urls.into();
+    let pid = pids.first().copied();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_base = pid.and_then(rss_bytes);
+    let rss_bases: Vec<Option<u64>> = pids.iter().map(|p| rss_bytes(*p)).collect();
 
     let stats = Arc::new(Stats::default());
     let epoch = Instant::now();
@@ -573,10 +642,10 @@ async fn run(args: &Args, hostile: bool) -> anyhow::Result<Outcome> {
                 mutes_left -= 1;
                 r
             });
-        let (url, gate) = (url.clone(), Arc::clone(&gate));
+        let (urls, gate) = (urls.clone(), Arc::clone(&gate));
         setups.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
-            connect_room(&url, first, size, mute).await
+            connect_room(&urls, first, size, mute).await
         }));
     }
     let mut clients = Vec::new();
@@ -625,6 +694,8 @@ async fn run(args: &Args, hostile: bool) -> anyhow::Result<Outcome> {
 
     tokio::time::sleep(Duration::from_secs(args.settle_secs)).await;
     let rss_idle = pid.and_then(rss_bytes);
+    let rss_idles: Vec<Option<u64>> = pids.iter().map(|p| rss_bytes(*p)).collect();
+    let redis_cpu_before = redis_pid.and_then(cpu_secs);
 
     // The attackers start with the load.
     let mut attackers = Vec::new();
@@ -658,6 +729,10 @@ async fn run(args: &Args, hostile: bool) -> anyhow::Result<Outcome> {
     }
     let load_time = load_start.elapsed();
     let sent_in_load = stats.sent.load(Ordering::Relaxed) - sent_before;
+    let redis_cpu = match (redis_cpu_before, redis_pid.and_then(cpu_secs)) {
+        (Some(b), Some(a)) => Some((a - b) / load_time.as_secs_f64() * 100.0),
+        _ => None,
+    };
     let _ = phase_tx.send(Phase::Drain);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let hist_after = server_histogram(&url).await;
@@ -679,7 +754,6 @@ async fn run(args: &Args, hostile: bool) -> anyhow::Result<Outcome> {
     }
     drop(mutes);
     samples.sort_unstable();
-    drop(child);
 
     let sent = stats.sent.load(Ordering::Relaxed);
     let received = stats.received.load(Ordering::Relaxed);
@@ -734,7 +808,18 @@ async fn run(args: &Args, hostile: bool) -> anyhow::Result<Outcome> {
         ),
     );
     o.row("connections refused at accept", format!("{}", lim("connections_per_ip") + lim("connections_total")));
-    Ok(o)
+    let grown: u64 = rss_idles.iter().zip(&rss_bases).map(|(i, b)| i.unwrap_or(0).saturating_sub(b.unwrap_or(0))).sum();
+    let figures = Figures {
+        connected,
+        p50_ms: percentile(&samples, 0.50),
+        p99_ms: percentile(&samples, 0.99),
+        msgs_per_s: sent_in_load as f64 / load_time.as_secs_f64(),
+        rss_idle_mib: rss_idles.iter().map(|r| r.map_or(f64::NAN, mib)).collect(),
+        per_idle_client_kib: if connected > 0 { grown as f64 / 1024.0 / connected as f64 } else { f64::NAN },
+        redis_cpu_pct: redis_cpu,
+        lost: sent.saturating_sub(received),
+    };
+    Ok((o, figures))
 }
 
 #[tokio::main]
@@ -747,6 +832,39 @@ async fn main() -> anyhow::Result<()> {
     let need = args.clients + if args.hostile { args.clients / 10 + args.slowloris + args.forgers } else { 0 } + 64;
     if (fd_limit as usize) < need {
         eprintln!("warning: open-files limit is {fd_limit}, fewer than the {need} sockets need");
+    }
+    if !args.nodes.is_empty() {
+        if args.url.is_some() || args.hostile {
+            bail!("--nodes starts its own nodes: it goes without --url and --hostile");
+        }
+        let mut rows = Vec::new();
+        for &n in &args.nodes {
+            if n == 0 {
+                bail!("--nodes: a cluster has at least 1 node");
+            }
+            rows.push(run_cluster(&args, n).await?);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        println!("PoseParty cluster load test: {} clients in rooms of {} spanning nodes, {} signals/s for {} s", args.clients, args.room_size, args.rate, args.duration_secs);
+        println!("| nodes | connected | relay p50 | relay p99 | msg/s | RSS idle per node (MiB) | RSS per idle client | Redis CPU | lost |");
+        println!("|---:|---:|---:|---:|---:|---|---:|---:|---:|");
+        for r in rows {
+            let f = &r.figures;
+            let rss: Vec<String> = f.rss_idle_mib.iter().map(|m| format!("{m:.1}")).collect();
+            println!(
+                "| {} | {} | {:.3} ms | {:.3} ms | {:.0} | {} | {:.2} KiB | {} | {} |",
+                r.nodes,
+                f.connected,
+                f.p50_ms,
+                f.p99_ms,
+                f.msgs_per_s,
+                rss.join(" / "),
+                f.per_idle_client_kib,
+                f.redis_cpu_pct.map_or_else(|| "n/a".into(), |c| format!("{c:.0} %")),
+                f.lost
+            );
+        }
+        return Ok(());
     }
     let clean = run(&args, false).await?;
     let hostile = if args.hostile {
