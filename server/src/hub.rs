@@ -807,6 +807,7 @@ impl Hub {
             return Err(refusal);
         }
         round.reports.push((peer, report));
+        g.mark_changed();
         if matches!(g.state.phase, RoomPhase::Playing { .. }) {
             g.state.phase = RoomPhase::Results;
             g.broadcast_snapshot(&self.metrics);

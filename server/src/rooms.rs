@@ -350,6 +350,9 @@ pub struct Room {
 pub struct RoomGuard<'a> {
     room: &'a Room,
     pub state: MutexGuard<'a, RoomState>,
+    /// The room changed under this lock (a snapshot went out, or [`RoomGuard::mark_changed`]):
+    /// cluster mode mirrors it when the lock is released.
+    changed: bool,
 }
 
 impl Drop for RoomGuard<'_> {
@@ -361,7 +364,9 @@ impl Drop for RoomGuard<'_> {
             && s.phase == RoomPhase::Lobby
             && s.taken() < usize::from(s.cap);
         self.room.open_hint.store(open, Ordering::Relaxed);
-        if let Some(mirror) = self.room.mirror.get() {
+        if self.changed
+            && let Some(mirror) = self.room.mirror.get()
+        {
             let _ = mirror.send(self.room.code.clone());
         }
     }
@@ -495,7 +500,7 @@ impl Room {
     pub fn lock(&self) -> RoomGuard<'_> {
         // A panic while holding the lock leaves plain data behind; keep serving it.
         let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        RoomGuard { room: self, state }
+        RoomGuard { room: self, state, changed: false }
     }
 
     /// Seats taken, without locking (may be slightly stale).
@@ -571,8 +576,14 @@ impl RoomGuard<'_> {
 
     /// Sends the full room snapshot to every connected member.
     pub fn broadcast_snapshot(&mut self, metrics: &Metrics) {
+        self.changed = true;
         self.state.fanout_due = false;
         self.broadcast(&ServerMsg::Room(self.snapshot()), metrics);
+    }
+
+    /// The room changed without a snapshot going out (a report came in): it is mirrored.
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
     }
 
     /// Removes a player; hands the host role over and closes the room when it empties.

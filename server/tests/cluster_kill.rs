@@ -134,7 +134,9 @@ async fn cluster_home_node_killed_mid_round_its_player_moves_and_the_match_is_st
     }
     let Some((start_at, seed, duration)) = round else { panic!("no round") };
 
-    // Mid-round: the home node dies at once.
+    // Mid-round (a second in): the home node dies at once. (A change made in the last
+    // milliseconds before a kill, not yet mirrored to Redis, would be lost.)
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
     let killed_at = Instant::now();
     if let Some(mut node) = nodes[0].take() {
         let _ = node.child.kill(); // SIGKILL
