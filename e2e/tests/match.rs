@@ -394,6 +394,41 @@ fn call_three_bots_see_and_hear_each_other_during_a_match() {
     }
 }
 
+/// Cluster mode: three server nodes sharing a real redis-server; three scripted bots (the
+/// real headless client) each connect to a different node, meet in one room (made on the
+/// first node, joined by code through the others), play a match and agree, and the room's
+/// home records it.
+#[test]
+fn cluster_three_bots_on_three_nodes_play_a_match_and_agree() {
+    let redis = server::harness::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let nodes: Vec<server::RunningServer> = (0..3)
+        .map(|_| {
+            let config = server::Config { redis: Some(redis.url()), ..server::Config::ephemeral() };
+            rt.block_on(server::spawn(config)).expect("a node starts")
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("poseparty-e2e-cluster-{}", std::process::id()));
+    let bot = |i: usize, name: &str, join: JoinIntent| {
+        let plugin = BotPlugin { min_players: 3, round_secs: Some(ROUND_SECS), ..BotPlugin::default() };
+        let app = client::app::headless_bot_app(&nodes[i].ws_url(), name, join, SourceSpec::Script(Script::Hit), &dir.join(name), plugin);
+        Bot { name: name.to_string(), app: Some(app), exit: None }
+    };
+    let mut bots = vec![bot(0, "n0", JoinIntent::Create)];
+    let code = room_code(&mut bots[0]);
+    bots.push(bot(1, "n1", JoinIntent::Code(code.clone())));
+    bots.push(bot(2, "n2", JoinIntent::Code(code)));
+    run(&mut bots, |_, _| false);
+    let board = agreed_board(&bots);
+    assert_eq!(board.scores.len(), 3, "{board:?}");
+    assert!(board.scores.iter().all(|l| l.hits > 0 && !l.dropped), "{board:?}");
+    drop(bots);
+    for node in nodes {
+        rt.block_on(node.shutdown());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A scripted hitter, a scripted idler and a model-driven bot; the model-driven one is
 /// killed mid-round (its app, pose model and connections torn down at once).
 #[test]

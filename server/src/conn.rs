@@ -207,14 +207,8 @@ impl Conn {
             Ok(hello) => hello,
             Err(exit) => return Box::pin(self.finish(exit)).await,
         };
-        let new_id = match self.hub.cluster_prepare(token.as_deref()).await {
-            Ok(id) => id,
-            Err(message) => {
-                let exit = Exit::refuse(ErrorCode::Internal, message, close::TRY_AGAIN, "cluster unavailable");
-                return Box::pin(self.finish(exit)).await;
-            }
-        };
-        let (peer, conn_id, queue, outbox, kick) = self.welcome(name, token, new_id);
+        // Boxed, like the handshake: an idle connection's task does not carry its state.
+        let Some((peer, conn_id, queue, outbox, kick)) = Box::pin(self.open_session(name, token)).await else { return };
         let exit = self.session(peer, &queue, &outbox, &kick).await;
         self.hub.detach(peer, conn_id);
         Box::pin(async {
@@ -262,6 +256,19 @@ impl Conn {
                 }
             }
             Ok(Ok(_)) => Err(Exit::refuse(ErrorCode::BadHandshake, "the first message must be Hello", close::POLICY, "no handshake")),
+        }
+    }
+
+    /// Cluster mode's preparation (a token from another node, a cluster-wide id), then
+    /// [`Conn::welcome`]; `None` once the connection was refused (the cluster cannot give
+    /// an id) and closed.
+    async fn open_session(&mut self, name: String, token: Option<String>) -> Option<(PeerId, u64, Arc<Queue>, Outbox, CancellationToken)> {
+        match self.hub.cluster_prepare(token.as_deref()).await {
+            Ok(new_id) => Some(self.welcome(name, token, new_id)),
+            Err(message) => {
+                self.finish(Exit::refuse(ErrorCode::Internal, message, close::TRY_AGAIN, "cluster unavailable")).await;
+                None
+            }
         }
     }
 

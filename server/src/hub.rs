@@ -44,20 +44,29 @@ struct Session {
     outbox: Option<Outbox>,
     room: Option<Arc<Room>>,
     /// Bumped on every drop, so an old grace timer does nothing.
-    drop_gen: u64,
+    drop_gen: u32,
     /// Rounds this player may still start (refilled over time).
     rounds: Bucket,
     /// The client's last [`ClientMsg::LinkPaths`]: (direct, relayed) links it offers.
     links: (u8, u8),
-    /// Cluster mode, on the player's gateway: its room lives on another node (code, home).
+    /// Cluster mode only (boxed: a single server's idle sessions stay small).
+    cl: Option<Box<ClusterSession>>,
+}
+
+/// What a session needs in cluster mode.
+#[derive(Debug, Default)]
+struct ClusterSession {
+    /// On the player's gateway: its room lives on another node (code, home).
     remote: Option<(String, crate::cluster::wire::NodeId)>,
-    /// Cluster mode, on a room's home: the room the player's gateway was last told about.
+    /// On a room's home: the room the player's gateway was last told about.
     announced: Option<String>,
-    /// Cluster mode, on the gateway: the room's home stopped; messages wait here until the
-    /// node that takes the room over is known.
+    /// On the gateway: the room's home stopped; messages wait here until the node that
+    /// takes the room over is known.
     rehoming: bool,
     held: Vec<crate::cluster::wire::NodeMsg>,
 }
+
+static NO_CLUSTER: ClusterSession = ClusterSession { remote: None, announced: None, rehoming: false, held: Vec::new() };
 
 impl Session {
     fn new(name: String, token: String, outbox: Option<Outbox>, rounds: Bucket) -> Self {
@@ -69,11 +78,16 @@ impl Session {
             drop_gen: 0,
             rounds,
             links: (0, 0),
-            remote: None,
-            announced: None,
-            rehoming: false,
-            held: Vec::new(),
+            cl: None,
         }
+    }
+
+    fn cl(&self) -> &ClusterSession {
+        self.cl.as_deref().unwrap_or(&NO_CLUSTER)
+    }
+
+    fn cl_mut(&mut self) -> &mut ClusterSession {
+        self.cl.get_or_insert_with(Box::default)
     }
 }
 
@@ -256,7 +270,7 @@ impl Hub {
                 if let Some(old) = s.outbox.replace(outbox.clone()) {
                     old.kick();
                 }
-                s.drop_gen += 1;
+                s.drop_gen = s.drop_gen.wrapping_add(1);
                 s.name = name.clone();
                 s.token = new_token();
                 Some((peer, s.token.clone(), s.room.clone()))
@@ -300,7 +314,7 @@ impl Hub {
                 return; // taken over by a newer connection
             }
             s.outbox = None;
-            (s.room.clone(), s.remote.clone())
+            (s.room.clone(), s.cl().remote.clone())
         };
         if let (Some(cluster), Some((_, home))) = (self.cluster.get(), remote) {
             cluster.send(&home, crate::cluster::wire::NodeMsg::Gone { peer, gateway: cluster.node.clone() });
@@ -320,7 +334,7 @@ impl Hub {
     /// nobody came back, the player leaves for good.
     fn arm_grace(self: &Arc<Self>, peer: PeerId) {
         let Some(drop_gen) = self.sessions.get_mut(&peer).map(|mut s| {
-            s.drop_gen += 1;
+            s.drop_gen = s.drop_gen.wrapping_add(1);
             s.drop_gen
         }) else {
             return;
@@ -335,7 +349,7 @@ impl Hub {
         });
     }
 
-    fn expire(self: &Arc<Self>, peer: PeerId, drop_gen: u64) {
+    fn expire(self: &Arc<Self>, peer: PeerId, drop_gen: u32) {
         let room = {
             let Some(s) = self.sessions.get(&peer) else { return };
             if s.outbox.is_some() || s.drop_gen != drop_gen {

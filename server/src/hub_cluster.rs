@@ -101,7 +101,7 @@ impl Hub {
         let mut session = Session::new(record.name.clone(), token.to_owned(), None, Bucket::full(self.config.rounds_burst));
         if record.room.is_none() && record.node != cluster.node {
             // The token was written before its room was: ask the node that held the session.
-            session.remote = Some((String::new(), record.node.clone()));
+            session.cl_mut().remote = Some((String::new(), record.node.clone()));
         }
         if let Some(code) = &record.room {
             if let Some(room) = self.rooms.get(code).map(|r| Arc::clone(r.value())) {
@@ -110,10 +110,10 @@ impl Hub {
                 }
             } else {
                 match cluster.home_of(code).await {
-                    Ok(Some(home)) if home != cluster.node => session.remote = Some((code.clone(), home)),
+                    Ok(Some(home)) if home != cluster.node => session.cl_mut().remote = Some((code.clone(), home)),
                     Ok(Some(_)) => {}
                     // Not in Redis (yet): the node that held the session knows.
-                    Ok(None) if record.node != cluster.node => session.remote = Some((code.clone(), record.node.clone())),
+                    Ok(None) if record.node != cluster.node => session.cl_mut().remote = Some((code.clone(), record.node.clone())),
                     Ok(None) => {}
                     Err(e) => tracing::warn!(peer, "room of a reconnecting player not found: {e}"),
                 }
@@ -123,7 +123,7 @@ impl Hub {
         // becomes its own session.
         if let Some(mut existing) = self.sessions.get_mut(&peer) {
             existing.token = token.to_owned();
-            existing.remote = session.remote.take();
+            existing.cl_mut().remote = session.cl_mut().remote.take();
             existing.name = record.name;
         } else {
             self.sessions.insert(peer, session);
@@ -141,7 +141,7 @@ impl Hub {
         }
         self.save_token(peer);
         let (remote, name) = match self.sessions.get(&peer) {
-            Some(s) => (s.remote.clone(), s.name.clone()),
+            Some(s) => (s.cl().remote.clone(), s.name.clone()),
             None => return,
         };
         if let Some((code, home)) = remote {
@@ -160,7 +160,7 @@ impl Hub {
     fn save_token(&self, peer: PeerId) {
         let Some(cluster) = self.cluster.get() else { return };
         let Some((token, record)) = self.sessions.get(&peer).filter(|s| !s.token.is_empty()).map(|s| {
-            let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.remote.as_ref().map(|(c, _)| c.clone()));
+            let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.cl().remote.as_ref().map(|(c, _)| c.clone()));
             (s.token.clone(), TokenRecord { version: RECORD_VERSION, peer, name: s.name.clone(), room, node: cluster.node.clone() })
         }) else {
             return;
@@ -177,7 +177,7 @@ impl Hub {
             Some(s) => (
                 s.outbox.as_ref().and_then(|o| o.gateway().map(str::to_owned)),
                 s.room.as_ref().map(|r| r.code.clone()),
-                s.announced.clone(),
+                s.cl().announced.clone(),
             ),
             None => return,
         };
@@ -187,7 +187,7 @@ impl Hub {
         };
         if room != announced {
             if let Some(mut s) = self.sessions.get_mut(&peer) {
-                s.announced = room.clone();
+                s.cl_mut().announced = room.clone();
             }
             cluster.send(&gateway, NodeMsg::InRoom { peer, room: room.clone().map(|c| (c, cluster.node.clone())) });
         }
@@ -210,7 +210,7 @@ impl Hub {
                 .iter()
                 .filter(|s| !s.token.is_empty())
                 .map(|s| {
-                    let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.remote.as_ref().map(|(c, _)| c.clone()));
+                    let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.cl().remote.as_ref().map(|(c, _)| c.clone()));
                     (s.token.clone(), TokenRecord { version: RECORD_VERSION, peer: *s.key(), name: s.name.clone(), room, node: cluster.node.clone() })
                 })
                 .collect();
@@ -232,7 +232,7 @@ impl Hub {
         let cluster = self.cluster.get()?;
         let (remote, name, local_room) = {
             let s = self.sessions.get(&peer)?;
-            (s.remote.clone(), s.name.clone(), s.room.is_some())
+            (s.cl().remote.clone(), s.name.clone(), s.room.is_some())
         };
         match (msg, remote) {
             (ClientMsg::Hello { .. } | ClientMsg::Ping { .. } | ClientMsg::History { .. } | ClientMsg::HistoryPage { .. }, _) => None,
@@ -241,7 +241,7 @@ impl Hub {
             }
             (_, Some((_, home))) => {
                 let op = NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg: msg.clone() };
-                let held = self.sessions.get_mut(&peer).filter(|s| s.rehoming).map(|mut s| s.held.push(op.clone())).is_some();
+                let held = self.sessions.get_mut(&peer).filter(|s| s.cl().rehoming).map(|mut s| s.cl_mut().held.push(op.clone())).is_some();
                 if !held {
                     cluster.send(&home, op);
                 }
@@ -367,7 +367,7 @@ impl Hub {
                 let Some(room) = room else {
                     // This node held the player's session as its gateway: pass it on to the
                     // room's home and forget the session here (the player moved).
-                    let remote = self.sessions.get(&peer).and_then(|s| s.remote.clone());
+                    let remote = self.sessions.get(&peer).and_then(|s| s.cl().remote.clone());
                     if let Some((code, home)) = remote.filter(|(_, home)| *home != cluster.node) {
                         if let Some((_, s)) = self.sessions.remove(&peer) {
                             self.tokens.remove(&s.token);
@@ -398,9 +398,9 @@ impl Hub {
                 let outbox = Outbox::remote(self.next_conn_id(), gateway.clone(), peer, cluster.sender());
                 if let Some(mut s) = self.sessions.get_mut(&peer) {
                     s.outbox = Some(outbox.clone());
-                    s.drop_gen += 1;
+                    s.drop_gen = s.drop_gen.wrapping_add(1);
                     s.name = name;
-                    s.announced = None;
+                    s.cl_mut().announced = None;
                 }
                 {
                     let mut g = room.lock();
@@ -425,7 +425,7 @@ impl Hub {
             }
             NodeMsg::InRoom { peer, room } => {
                 if let Some(mut s) = self.sessions.get_mut(&peer) {
-                    s.remote = room.filter(|(_, home)| *home != cluster.node);
+                    s.cl_mut().remote = room.filter(|(_, home)| *home != cluster.node);
                 }
                 self.save_token(peer);
             }
@@ -456,11 +456,11 @@ impl Hub {
             _ => return,
         };
         let start = match self.sessions.get_mut(&peer) {
-            Some(mut s) if s.remote.as_ref().is_some_and(|(_, home)| home == node) => {
+            Some(mut s) if s.cl().remote.as_ref().is_some_and(|(_, home)| home == node) => {
                 if matches!(msg, NodeMsg::Op { .. }) {
-                    s.held.push(msg);
+                    s.cl_mut().held.push(msg);
                 }
-                !std::mem::replace(&mut s.rehoming, true)
+                !std::mem::replace(&mut s.cl_mut().rehoming, true)
             }
             _ => false,
         };
@@ -476,7 +476,7 @@ impl Hub {
         let Some(cluster) = self.cluster.get().cloned() else { return };
         let deadline = Instant::now() + NODE_GONE + Duration::from_secs(5);
         while Instant::now() < deadline && !self.shutdown.is_cancelled() {
-            let Some((code, name)) = self.sessions.get(&peer).and_then(|s| s.remote.as_ref().map(|(c, _)| (c.clone(), s.name.clone()))) else {
+            let Some((code, name)) = self.sessions.get(&peer).and_then(|s| s.cl().remote.as_ref().map(|(c, _)| (c.clone(), s.name.clone()))) else {
                 return;
             };
             let home = if code.is_empty() { Ok(None) } else { cluster.home_of(&code).await };
@@ -484,12 +484,12 @@ impl Hub {
                 Ok(Some(home)) if home != old => {
                     let held = match self.sessions.get_mut(&peer) {
                         Some(mut s) => {
-                            s.rehoming = false;
-                            s.remote = (home != cluster.node).then(|| (code.clone(), home.clone()));
+                            s.cl_mut().rehoming = false;
+                            s.cl_mut().remote = (home != cluster.node).then(|| (code.clone(), home.clone()));
                             if home == cluster.node {
                                 s.room = self.rooms.get(&code).map(|r| Arc::clone(r.value()));
                             }
-                            std::mem::take(&mut s.held)
+                            std::mem::take(&mut s.cl_mut().held)
                         }
                         None => return,
                     };
@@ -522,9 +522,9 @@ impl Hub {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         if let Some(mut s) = self.sessions.get_mut(&peer) {
-            s.rehoming = false;
-            s.remote = None;
-            s.held.clear();
+            s.cl_mut().rehoming = false;
+            s.cl_mut().remote = None;
+            s.cl_mut().held.clear();
         }
         tracing::warn!(peer, "the room's home stopped and no node took the room over");
         if let Some(outbox) = self.outbox_of(peer) {
@@ -700,8 +700,8 @@ impl Hub {
         let homeless: Vec<PeerId> = self
             .sessions
             .iter_mut()
-            .filter(|s| s.remote.as_ref().is_some_and(|(_, home)| home == node))
-            .filter_map(|mut s| (!std::mem::replace(&mut s.rehoming, true)).then(|| *s.key()))
+            .filter(|s| s.cl().remote.as_ref().is_some_and(|(_, home)| home == node))
+            .filter_map(|mut s| (!std::mem::replace(&mut s.cl_mut().rehoming, true)).then(|| *s.key()))
             .collect();
         for peer in homeless {
             tokio::spawn(Arc::clone(self).rehome(peer, node.to_owned()));
@@ -760,8 +760,8 @@ impl Hub {
             match self.sessions.get_mut(&seat.id) {
                 Some(mut s) => {
                     s.room = Some(Arc::clone(&room));
-                    s.remote = None;
-                    s.announced = None;
+                    s.cl_mut().remote = None;
+                    s.cl_mut().announced = None;
                     if s.outbox.as_ref().is_none_or(|o| o.gateway().is_some()) {
                         s.outbox = outbox.clone();
                     }

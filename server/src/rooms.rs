@@ -63,6 +63,9 @@ pub struct Queue {
     cap: usize,
     max_bytes: usize,
     overflowed: AtomicBool,
+    /// A player connected to another node of the cluster: its frames go there instead.
+    /// (Here rather than in [`Outbox`], which is copied into the session and the seat.)
+    remote: Option<Box<RemoteOutbox>>,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +82,7 @@ impl Queue {
             cap: cap.max(1),
             max_bytes: max_bytes.max(shared::protocol::MAX_FRAME_BYTES),
             overflowed: AtomicBool::new(false),
+            remote: None,
         }
     }
 
@@ -136,8 +140,6 @@ pub struct Outbox {
     pub conn_id: u64,
     queue: Arc<Queue>,
     kick: CancellationToken,
-    /// A player connected to another node of the cluster: frames go there.
-    remote: Option<Arc<RemoteOutbox>>,
 }
 
 /// Where a remote player's frames go: its gateway node.
@@ -150,28 +152,24 @@ pub struct RemoteOutbox {
 
 impl Outbox {
     pub fn new(conn_id: u64, queue: Arc<Queue>, kick: CancellationToken) -> Self {
-        Self { conn_id, queue, kick, remote: None }
+        Self { conn_id, queue, kick }
     }
 
     /// The outbox of `peer`, connected to the node `gateway` (cluster mode).
     pub fn remote(conn_id: u64, gateway: NodeId, peer: PeerId, tx: mpsc::UnboundedSender<(NodeId, NodeMsg)>) -> Self {
-        Self {
-            conn_id,
-            queue: Arc::new(Queue::new(1, 0)),
-            kick: CancellationToken::new(),
-            remote: Some(Arc::new(RemoteOutbox { gateway, peer, tx })),
-        }
+        let queue = Queue { remote: Some(Box::new(RemoteOutbox { gateway, peer, tx })), ..Queue::new(1, 0) };
+        Self { conn_id, queue: Arc::new(queue), kick: CancellationToken::new() }
     }
 
     /// The node the player is connected to, when it is not this one.
     pub fn gateway(&self) -> Option<&str> {
-        self.remote.as_ref().map(|r| r.gateway.as_str())
+        self.queue.remote.as_ref().map(|r| r.gateway.as_str())
     }
 
     /// Queues a frame without waiting. A connection whose queue is full is too slow to
     /// keep up and is dropped (its seat stays for the reconnect grace period).
     pub fn push(&self, out: Outbound, metrics: &Metrics) {
-        if let Some(r) = &self.remote {
+        if let Some(r) = &self.queue.remote {
             if let Outbound::Frame(frame) | Outbound::Relay { frame, .. } = out {
                 let _ = r.tx.send((r.gateway.clone(), NodeMsg::Deliver { peer: r.peer, frame: frame.to_vec() }));
             }
@@ -202,7 +200,7 @@ impl Outbox {
     }
 
     pub fn kick(&self) {
-        if let Some(r) = &self.remote {
+        if let Some(r) = &self.queue.remote {
             let _ = r.tx.send((r.gateway.clone(), NodeMsg::Kick { peer: r.peer }));
         }
         self.kick.cancel();
