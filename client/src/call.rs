@@ -420,9 +420,7 @@ impl Plugin for CallPlugin {
         if !app.is_plugin_added::<MediaStatePlugin>() {
             app.add_plugins(MediaStatePlugin);
         }
-        let mut call = Call::default();
-        call.watch_frame_time = self.watch_frame_time;
-        app.insert_resource(call).add_systems(
+        app.insert_resource(Call { watch_frame_time: self.watch_frame_time, ..Call::default() }).add_systems(
             Update,
             (
                 toggle_camera.run_if(resource_exists::<ButtonInput<KeyCode>>).in_set(ClientSet::Input),
@@ -459,10 +457,8 @@ fn receive(mut events: MessageReader<NetEvent>, mut call: ResMut<Call>) {
                     let _ = tx.try_send(EncodeJob::Keyframe);
                 }
             }
-            NetEvent::VideoReport { by, fraction_lost } => {
-                if call.adaptation.observe(Instant::now(), Signal::Loss(*fraction_lost)) {
-                    info!(by, loss = fraction_lost, quality = ?call.adaptation.quality(), "video quality changed (loss)");
-                }
+            NetEvent::VideoReport { by, fraction_lost } if call.adaptation.observe(Instant::now(), Signal::Loss(*fraction_lost)) => {
+                info!(by, loss = fraction_lost, quality = ?call.adaptation.quality(), "video quality changed (loss)");
             }
             _ => {}
         }

@@ -482,7 +482,7 @@ mod tests {
         let seen = |app: &App, of| app.world().resource::<PeerMedia>().peers.get(&of).copied();
         let both_on = MediaState { camera: DeviceState::On, microphone: DeviceState::On };
         let neither = MediaState { camera: DeviceState::Missing, microphone: DeviceState::Missing };
-        let mut wait = |host: &mut App, guest: &mut App, what: &str, done: &dyn Fn(&App, &App) -> bool| {
+        let wait = |host: &mut App, guest: &mut App, what: &str, done: &dyn Fn(&App, &App) -> bool| {
             while !done(host, guest) {
                 step(host);
                 step(guest);

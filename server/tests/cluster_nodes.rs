@@ -54,7 +54,7 @@ async fn cluster_players_on_three_nodes_share_a_room_and_play_a_match() {
     let Some(pg) = pg::TestPostgres::start("cluster_players_on_three_nodes_share_a_room_and_play_a_match") else { return };
     let db = pg.url();
     let nodes = nodes(&redis, Some(&db), 3).await;
-    let mut cs = vec![
+    let mut cs = [
         Client::connect(&nodes[0], "ana").await,
         Client::connect(&nodes[1], "bora").await,
         Client::connect(&nodes[2], "chul").await,

@@ -100,21 +100,18 @@ impl Mixer {
 
     /// A voice packet from `peer` (its voice starts on the first one).
     pub fn push_voice(&mut self, peer: PeerId, sequence: u16, payload: Vec<u8>) {
-        if !self.voices.contains_key(&peer) {
-            match VoiceReceiver::new() {
-                Ok(receiver) => {
-                    self.voices.insert(peer, PeerVoice { receiver, heard: VecDeque::new(), level: 0.0 });
-                }
+        let voice = match self.voices.entry(peer) {
+            std::collections::btree_map::Entry::Occupied(v) => v.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => match VoiceReceiver::new() {
+                Ok(receiver) => slot.insert(PeerVoice { receiver, heard: VecDeque::new(), level: 0.0 }),
                 Err(e) => {
                     self.voice_errors += 1;
                     tracing::warn!(peer, "no voice decoder: {e}");
                     return;
                 }
-            }
-        }
-        if let Some(v) = self.voices.get_mut(&peer) {
-            v.receiver.push(sequence, payload);
-        }
+            },
+        };
+        voice.receiver.push(sequence, payload);
     }
 
     /// Forgets the voices of peers not in `keep`.

@@ -159,8 +159,8 @@ pub struct Cluster {
     out: mpsc::UnboundedSender<(NodeId, NodeMsg)>,
     out_rx: Mutex<Option<mpsc::UnboundedReceiver<(NodeId, NodeMsg)>>>,
     /// Token writes (`None`: delete), applied in order by one task.
-    tokens: mpsc::UnboundedSender<(String, Option<TokenRecord>, Duration)>,
-    tokens_rx: Mutex<Option<mpsc::UnboundedReceiver<(String, Option<TokenRecord>, Duration)>>>,
+    tokens: mpsc::UnboundedSender<TokenWrite>,
+    tokens_rx: Mutex<Option<mpsc::UnboundedReceiver<TokenWrite>>>,
     pub stats: ClusterStats,
     quick_pick: redis::Script,
     take_over: redis::Script,
@@ -208,6 +208,9 @@ const QUICK: &str = "pp:quick";
 const QUICK_LOCK: &str = "pp:quick:lock";
 const NODES: &str = "pp:nodes";
 const PEER_SEQ: &str = "pp:peer_seq";
+
+/// A token to write (`None`: delete it) and the grace its expiry follows.
+type TokenWrite = (String, Option<TokenRecord>, Duration);
 
 /// What quick match should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
