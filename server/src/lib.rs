@@ -32,6 +32,7 @@ pub mod metrics;
 mod names;
 mod net;
 mod rooms;
+mod round;
 pub mod store;
 pub mod stun;
 pub mod tls;

@@ -12,13 +12,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::Rng;
 use shared::protocol::signal::{
-    ErrorCode, GameMode, LeaveReason, LoadingStage, MatchReport, MatchStatus, PeerId, PlayerInfo, ROOM_CODE_ALPHABET,
+    ErrorCode, LeaveReason, LoadingStage, MatchReport, MatchStatus, PeerId, PlayerInfo, ROOM_CODE_ALPHABET,
     ROOM_CODE_LEN, RoomPhase, RoomSettings, RoomSnapshot, RoomVisibility, ScoreLine, ServerMsg,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::wire::{NodeId, NodeMsg, RECORD_VERSION, RoomRecord, RoundRecord, SeatRecord};
+use crate::cluster::wire::{NodeId, NodeMsg, RECORD_VERSION, RoomRecord, SeatRecord};
 use crate::metrics::{ErrorKind, Limit, Metrics};
 use crate::store::NewMatch;
 
@@ -286,22 +286,7 @@ impl Seat {
     }
 }
 
-/// The round a room is playing or has just played, as the server started it.
-#[derive(Debug)]
-pub struct Round {
-    pub seed: u64,
-    pub mode: GameMode,
-    pub start_at_ms: u64,
-    pub duration_ms: u32,
-    /// Everyone scored: members and their local seats.
-    pub players: Vec<PeerId>,
-    /// The members (with a connection) among `players`: they report the round.
-    pub reporters: Vec<PeerId>,
-    /// Names as the server knows them; they replace whatever names reports carry.
-    pub names: Vec<(PeerId, String)>,
-    pub reports: Vec<(PeerId, MatchReport)>,
-    pub recorded: bool,
-}
+pub use crate::round::Round;
 
 #[derive(Debug)]
 pub struct RoomState {
@@ -325,6 +310,11 @@ impl RoomState {
     /// Seats taken: every member and its local seats (what the cap counts).
     pub fn taken(&self) -> usize {
         self.seats.iter().map(|s| 1 + s.locals.len()).sum()
+    }
+
+    /// Public, in the lobby, with a free seat: quick match may bring someone in.
+    pub fn open_to_quick_match(&self) -> bool {
+        !self.closed && self.visibility == RoomVisibility::Public && self.phase == RoomPhase::Lobby && self.taken() < usize::from(self.cap)
     }
 
     /// Every name in the room (members and local seats).
@@ -357,11 +347,7 @@ impl Drop for RoomGuard<'_> {
     fn drop(&mut self) {
         let s = &self.state;
         self.room.seats_hint.store(s.taken(), Ordering::Relaxed);
-        let open = !s.closed
-            && s.visibility == RoomVisibility::Public
-            && s.phase == RoomPhase::Lobby
-            && s.taken() < usize::from(s.cap);
-        self.room.open_hint.store(open, Ordering::Relaxed);
+        self.room.open_hint.store(s.open_to_quick_match(), Ordering::Relaxed);
         if self.changed
             && let Some(mirror) = self.room.mirror.get()
         {
@@ -405,8 +391,9 @@ impl Room {
         let _ = self.mirror.set(mirror);
     }
 
-    /// The room as its record for Redis; `gateway_of` names where a seat's player is
-    /// connected (`me` for a local connection). Also whether it is open to quick match.
+    /// The room as its record for Redis, each seat with the node its player is connected to
+    /// (`me`, this node's id, for a local connection); and, when it is open to quick match,
+    /// its seats taken.
     pub fn record(&self, me: &str) -> (RoomRecord, Option<usize>) {
         let g = self.lock();
         let s = &g.state;
@@ -423,17 +410,7 @@ impl Room {
                 locals: seat.locals.iter().map(|l| (l.id, l.name.clone())).collect(),
             })
             .collect();
-        let round = s.round.as_ref().map(|r| RoundRecord {
-            seed: r.seed,
-            mode: r.mode,
-            start_at_ms: r.start_at_ms,
-            duration_ms: r.duration_ms,
-            players: r.players.clone(),
-            reporters: r.reporters.clone(),
-            names: r.names.clone(),
-            reports: r.reports.clone(),
-            recorded: r.recorded,
-        });
+        let round = s.round.clone();
         let record = RoomRecord {
             version: RECORD_VERSION,
             code: self.code.clone(),
@@ -446,8 +423,7 @@ impl Room {
             seats,
             round,
         };
-        let open = (!s.closed && s.visibility == RoomVisibility::Public && s.phase == RoomPhase::Lobby && s.taken() < usize::from(s.cap))
-            .then(|| s.taken());
+        let open = s.open_to_quick_match().then(|| s.taken());
         (record, open)
     }
 
@@ -467,17 +443,7 @@ impl Room {
                 locals: s.locals.iter().map(|(id, name)| LocalSeat { id: *id, name: name.clone() }).collect(),
             })
             .collect();
-        let round = record.round.map(|r| Round {
-            seed: r.seed,
-            mode: r.mode,
-            start_at_ms: r.start_at_ms,
-            duration_ms: r.duration_ms,
-            players: r.players,
-            reporters: r.reporters,
-            names: r.names,
-            reports: r.reports,
-            recorded: r.recorded,
-        });
+        let round = record.round;
         let state = RoomState {
             host: record.host,
             settings: record.settings,
@@ -491,7 +457,7 @@ impl Room {
             last_fanout: None,
             fanout_due: false,
         };
-        let open = state.visibility == RoomVisibility::Public && state.phase == RoomPhase::Lobby && state.taken() < usize::from(state.cap);
+        let open = state.open_to_quick_match();
         Self::with_state(record.code, state, open)
     }
 

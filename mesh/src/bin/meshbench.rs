@@ -180,6 +180,23 @@ async fn measure(peers: Vec<(PeerId, MeshHandle)>, args: &Args, n: usize) -> any
 }
 
 
+/// Waits for the mesh's Welcome, then creates a room (`create`) or joins `code`; returns the
+/// player's id and the room's code.
+async fn take_seat(mesh: &mut MeshHandle, create: bool, code: &str, timeout: Duration) -> anyhow::Result<(PeerId, String)> {
+    let id = mesh::harness::wait_for(mesh, timeout, "Welcome", |e| match e {
+        Event::Welcome { peer_id, .. } => Some(*peer_id),
+        _ => None,
+    })
+    .await?;
+    mesh.send(if create { Command::CreateRoom(RoomSettings::default()) } else { Command::JoinRoom(code.to_owned()) });
+    let room = mesh::harness::wait_for(mesh, timeout, "room", |e| match e {
+        Event::Room(r) if r.players.iter().any(|p| p.id == id) => Some(r.code.clone()),
+        _ => None,
+    })
+    .await?;
+    Ok((id, room))
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = Args::parse();
     args.seconds = args.seconds_arg.unwrap_or(if args.media { 8 } else { 5 });
@@ -289,17 +306,7 @@ mod nat {
                 let rt = lab.runtime(&lab.client_ns(i))?;
                 let mut mesh = Mesh::start_on(rt.handle(), Config::new(url.clone(), format!("bench{i}")))?;
                 runtimes.push(rt);
-                let id = mesh::harness::wait_for(&mut mesh, Duration::from_secs(30), "Welcome", |e| match e {
-                    Event::Welcome { peer_id, .. } => Some(*peer_id),
-                    _ => None,
-                })
-                .await?;
-                mesh.send(if i == 1 { Command::CreateRoom(RoomSettings::default()) } else { Command::JoinRoom(code.clone()) });
-                let room = mesh::harness::wait_for(&mut mesh, Duration::from_secs(30), "room", |e| match e {
-                    Event::Room(r) if r.players.iter().any(|p| p.id == id) => Some(r.code.clone()),
-                    _ => None,
-                })
-                .await?;
+                let (id, room) = take_seat(&mut mesh, i == 1, &code, Duration::from_secs(30)).await?;
                 if i == 1 {
                     code = room;
                 }
@@ -837,17 +844,7 @@ mod call {
                 config.candidate_rewrite = Some(Arc::new(move |c: &str| relays.rewrite(c)));
             }
             let mut mesh = Mesh::start_on(rt.handle(), config)?;
-            let id = mesh::harness::wait_for(&mut mesh, timeout, "Welcome", |e| match e {
-                Event::Welcome { peer_id, .. } => Some(*peer_id),
-                _ => None,
-            })
-            .await?;
-            mesh.send(if i == 0 { Command::CreateRoom(RoomSettings::default()) } else { Command::JoinRoom(code.clone()) });
-            let room = mesh::harness::wait_for(&mut mesh, timeout, "room", |e| match e {
-                Event::Room(r) if r.players.iter().any(|p| p.id == id) => Some(r.code.clone()),
-                _ => None,
-            })
-            .await?;
+            let (id, room) = crate::take_seat(&mut mesh, i == 0, &code, timeout).await?;
             if i == 0 {
                 code = room;
             }

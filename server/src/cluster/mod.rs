@@ -212,6 +212,26 @@ const PEER_SEQ: &str = "pp:peer_seq";
 /// A token to write (`None`: delete it) and the grace its expiry follows.
 type TokenWrite = (String, Option<TokenRecord>, Duration);
 
+/// A task that handles the items of `rx`, one at a time in order, until `shutdown` (or the
+/// queue closes).
+fn drain<T: Send + 'static, F: std::future::Future<Output = ()> + Send>(
+    rx: Option<mpsc::UnboundedReceiver<T>>,
+    shutdown: CancellationToken,
+    mut handle: impl FnMut(T) -> F + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(mut rx) = rx else { return };
+        loop {
+            let next = tokio::select! {
+                m = rx.recv() => m,
+                () = shutdown.cancelled() => None,
+            };
+            let Some(item) = next else { break };
+            handle(item).await;
+        }
+    })
+}
+
 /// What quick match should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuickChoice {
@@ -462,14 +482,9 @@ impl Cluster {
     pub fn spawn_token_writer(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         let rx = self.tokens_rx.lock().ok().and_then(|mut r| r.take());
-        tokio::spawn(async move {
-            let Some(mut rx) = rx else { return };
-            loop {
-                let next = tokio::select! {
-                    m = rx.recv() => m,
-                    () = shutdown.cancelled() => None,
-                };
-                let Some((token, record, grace)) = next else { break };
+        drain(rx, shutdown, move |(token, record, grace): TokenWrite| {
+            let this = Arc::clone(&this);
+            async move {
                 let done = match &record {
                     Some(record) => this.store_token(&token, record, grace).await,
                     None => this.drop_token(&token).await,
@@ -556,15 +571,11 @@ impl Cluster {
     ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         let rx = self.out_rx.lock().ok().and_then(|mut r| r.take());
-        tokio::spawn(async move {
-            let Some(mut rx) = rx else { return };
-            loop {
-                let next = tokio::select! {
-                    m = rx.recv() => m,
-                    () = shutdown.cancelled() => None,
-                };
-                let Some((node, msg)) = next else { break };
-                let Some(bytes) = wire::encode(&msg) else { continue };
+        let undelivered = Arc::new(undelivered);
+        drain(rx, shutdown, move |(node, msg): (NodeId, NodeMsg)| {
+            let (this, undelivered) = (Arc::clone(&this), Arc::clone(&undelivered));
+            async move {
+                let Some(bytes) = wire::encode(&msg) else { return };
                 match this.query::<u64>("PUBLISH", redis::cmd("PUBLISH").arg(channel(&node)).arg(bytes)).await {
                     Ok(0) => undelivered(node, msg),
                     Ok(_) => {}

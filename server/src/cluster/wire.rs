@@ -3,7 +3,7 @@
 //! cluster: the records carry [`RECORD_VERSION`] and a node refuses others.
 
 use serde::{Deserialize, Serialize};
-use shared::protocol::signal::{ClientMsg, GameMode, LoadingStage, MatchReport, PeerId, RoomPhase, RoomSettings, RoomVisibility};
+use shared::protocol::signal::{ClientMsg, LoadingStage, PeerId, RoomPhase, RoomSettings, RoomVisibility};
 
 /// Bumped whenever a record's layout changes.
 pub const RECORD_VERSION: u16 = 1;
@@ -60,7 +60,7 @@ pub struct RoomRecord {
     pub visibility: RoomVisibility,
     pub loading_gen: u64,
     pub seats: Vec<SeatRecord>,
-    pub round: Option<RoundRecord>,
+    pub round: Option<crate::round::Round>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,19 +73,6 @@ pub struct SeatRecord {
     /// Where the member is connected (`None`: disconnected).
     pub gateway: Option<NodeId>,
     pub locals: Vec<(PeerId, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoundRecord {
-    pub seed: u64,
-    pub mode: GameMode,
-    pub start_at_ms: u64,
-    pub duration_ms: u32,
-    pub players: Vec<PeerId>,
-    pub reporters: Vec<PeerId>,
-    pub names: Vec<(PeerId, String)>,
-    pub reports: Vec<(PeerId, MatchReport)>,
-    pub recorded: bool,
 }
 
 /// Records and messages between nodes may be larger than a client frame (a room's reports).
