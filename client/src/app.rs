@@ -164,6 +164,9 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
     if config.video {
         app.add_plugins(CallPlugin { watch_frame_time: mode == AppMode::Windowed });
     }
+    if config.video || config.voice {
+        app.add_plugins(crate::media_state::MediaStatePlugin);
+    }
     if io.vision {
         app.add_plugins((
             CameraPlugin { source: pictures },

@@ -17,7 +17,8 @@ use shared::rules::fixtures::{pose_skeleton, with_noise};
 
 use std::path::PathBuf;
 
-use crate::call::{Call, PeerMedia};
+use crate::call::Call;
+use crate::media_state::PeerMedia;
 use shared::protocol::peer::{DeviceState, MediaState};
 use crate::couch::Couch;
 use crate::deck::{ActiveDeck, DeckOrigin, Outcome, outcome};

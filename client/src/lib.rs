@@ -35,6 +35,7 @@ pub mod flash;
 pub mod flow;
 pub mod fonts;
 pub mod game;
+pub mod media_state;
 pub mod net;
 pub mod pose;
 pub mod screenshot;

@@ -457,7 +457,8 @@ mod tests {
     /// the guest at its tone.
     #[test]
     fn call_a_player_without_camera_or_microphone_is_labelled_and_voices_flow() {
-        use crate::call::{CallPlugin, PeerMedia};
+        use crate::call::CallPlugin;
+        use crate::media_state::{MediaStatePlugin, PeerMedia};
         use crate::voice::{MicSource, Sound, SpeakerSink, VoicePlugin};
         use shared::protocol::peer::{DeviceState, MediaState};
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -471,7 +472,7 @@ mod tests {
                 if host {
                     app.insert_resource(crate::camera::CameraStatus::default());
                 }
-                app.add_plugins((CallPlugin::default(), VoicePlugin { speaker: SpeakerSink::Clock, mic, voice: true }));
+                app.add_plugins((CallPlugin::default(), VoicePlugin { speaker: SpeakerSink::Clock, mic, voice: true }, MediaStatePlugin));
             },
             options,
             |_| {},

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::{Bucket, Hub, Session};
 use crate::cluster::wire::{self, NodeId, NodeMsg, RECORD_VERSION, RoomRecord, TokenRecord};
-use crate::cluster::{Cluster, HEARTBEAT, NODE_TTL, QuickChoice};
+use crate::cluster::{Cluster, HEARTBEAT, NODE_TTL, QuickChoice, ROOM_REFRESH};
 
 /// How long until every node knows a killed node is gone: its key expires, then a watch.
 const NODE_GONE: Duration = Duration::from_millis(NODE_TTL.as_millis() as u64 + 2 * HEARTBEAT.as_millis() as u64);
@@ -293,7 +293,13 @@ impl Hub {
                             cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: format!("quick:{attempt}:{ip}"), msg });
                             return Ok(());
                         }
-                        None => continue,
+                        None => {
+                            // Gone (its record expired with a cluster that stopped): out of the pool.
+                            if let Err(e) = cluster.forget_quick(&code).await {
+                                tracing::debug!(code = %code, "forgetting a stale quick-match room: {e}");
+                            }
+                            continue;
+                        }
                     },
                     QuickChoice::Create => {
                         let created = hub.create_room_as(peer, RoomSettings::default(), RoomVisibility::Public);
@@ -684,6 +690,15 @@ impl Hub {
                 Err(e) => tracing::warn!("looking for stopped nodes: {e}"),
             }
             n += 1;
+            if n.is_multiple_of(ROOM_REFRESH.as_secs() as u32) {
+                let codes: Vec<String> = self.rooms.iter().map(|r| r.key().clone()).collect();
+                for chunk in codes.chunks(1000) {
+                    if let Err(e) = cluster.refresh_rooms(chunk).await {
+                        tracing::warn!("refreshing room records: {e}");
+                        break;
+                    }
+                }
+            }
             if n.is_multiple_of(COUNTS_EVERY) {
                 let players = self.sessions.iter().filter(|s| s.outbox.as_ref().is_some_and(|o| o.gateway().is_none())).count();
                 if let Err(e) = cluster.publish_counts(players as u64).await {

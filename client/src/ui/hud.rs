@@ -14,7 +14,8 @@ use super::{
     speaking,
 };
 use crate::game::{Play, Round};
-use crate::call::{Call, PeerMedia};
+use crate::call::Call;
+use crate::media_state::PeerMedia;
 use crate::voice::Sound;
 use crate::couch::seat_colour;
 use crate::state::{CameraPicture, PlayerPose, SeatPoses};

@@ -12,7 +12,8 @@ use super::{
 };
 use crate::camera::CameraStatus;
 use crate::state::CameraPicture;
-use crate::call::{Call, PeerMedia};
+use crate::call::Call;
+use crate::media_state::PeerMedia;
 use crate::voice::Sound;
 use crate::settings::Settings;
 use crate::deck::{ActiveDeck, DeckOrigin, DeckRequest, DeckShare, ImportStatus, start_blocked};

@@ -88,9 +88,6 @@ impl Plugin for VoicePlugin {
                     .run_if(resource_exists::<crate::settings::Settings>.and_then(resource_changed::<crate::settings::Settings>)),
             );
         if self.voice {
-            if !app.is_plugin_added::<crate::call::MediaStatePlugin>() {
-                app.add_plugins(crate::call::MediaStatePlugin);
-            }
             app.init_resource::<Voice>().add_systems(
                 Update,
                 (

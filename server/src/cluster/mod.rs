@@ -43,6 +43,10 @@ pub const NODE_TTL: Duration = Duration::from_secs(3);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a token outlives its last refresh (the seat grace plus a margin).
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// How long a room's record outlives its home's last refresh (the home refreshes its rooms
+/// every [`ROOM_REFRESH`]; a stopped home's rooms are taken over within seconds).
+pub const ROOM_TTL: Duration = Duration::from_secs(120);
+pub const ROOM_REFRESH: Duration = Duration::from_secs(30);
 
 /// Why cluster mode could not start or an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -421,7 +425,10 @@ impl Cluster {
     pub async fn register_room(&self, code: &str) -> Result<bool, ClusterError> {
         let new: bool = self.query("HSETNX", redis::cmd("HSETNX").arg(room_key(code)).arg("home").arg(&self.node)).await?;
         if new {
-            self.query::<()>("SADD", redis::cmd("SADD").arg(home_key(&self.node)).arg(code)).await?;
+            let mut pipe = redis::pipe();
+            pipe.cmd("SADD").arg(home_key(&self.node)).arg(code).ignore();
+            pipe.cmd("PEXPIRE").arg(room_key(code)).arg(ROOM_TTL.as_millis() as u64).ignore();
+            self.pipe::<()>("register room", &pipe).await?;
         }
         Ok(new)
     }
@@ -431,11 +438,29 @@ impl Cluster {
     pub async fn write_room(&self, code: &str, record: &[u8], open: Option<usize>) -> Result<(), ClusterError> {
         let mut pipe = redis::pipe();
         pipe.cmd("HSET").arg(room_key(code)).arg("rec").arg(record).ignore();
+        pipe.cmd("PEXPIRE").arg(room_key(code)).arg(ROOM_TTL.as_millis() as u64).ignore();
         match open {
             Some(taken) => pipe.cmd("ZADD").arg(QUICK).arg(taken as u64).arg(code).ignore(),
             None => pipe.cmd("ZREM").arg(QUICK).arg(code).ignore(),
         };
         self.pipe::<()>("mirror room", &pipe).await
+    }
+
+    /// Keeps the records of the rooms homed here from expiring.
+    pub async fn refresh_rooms(&self, codes: &[String]) -> Result<(), ClusterError> {
+        if codes.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for code in codes {
+            pipe.cmd("PEXPIRE").arg(room_key(code)).arg(ROOM_TTL.as_millis() as u64).ignore();
+        }
+        self.pipe::<()>("refresh rooms", &pipe).await
+    }
+
+    /// Takes a room that no longer exists out of the quick-match pool.
+    pub async fn forget_quick(&self, code: &str) -> Result<(), ClusterError> {
+        self.query::<()>("ZREM", redis::cmd("ZREM").arg(QUICK).arg(code)).await
     }
 
     /// Forgets a room that closed.
