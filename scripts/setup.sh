@@ -6,7 +6,8 @@
 #   - postgresql (15 on Debian 12) for the server's history tests (server/tests/cluster.rs starts
 #     its own throw-away servers from /usr/lib/postgresql/15/bin, not the packaged cluster),
 #   - redis-server for cluster mode's tests and `loadgen --nodes` (each starts its own
-#     redis-server on a free port; the packaged service is not used),
+#     redis-server on a free port; the packaged service is not used), nginx-light as the load
+#     balancer in front of the nodes in an end-to-end test (its own config, port and folder),
 #   - libvpx-dev, libopus-dev and libwebrtc-audio-processing-dev for the media crate (VP8 video,
 #     Opus voice, and echo cancellation + noise suppression of the video call),
 #   - the ONNX Runtime library, taken from the onnxruntime==1.31.1 wheel on PyPI, into .ort/.
@@ -20,7 +21,7 @@ ORT_DIR=.ort
 ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
 
 pkgs=(pkg-config libasound2-dev libudev-dev libwayland-dev libxkbcommon-dev libclang-dev clang
-      python3 python3-pip ca-certificates curl iproute2 nftables coturn postgresql redis-server
+      python3 python3-pip ca-certificates curl iproute2 nftables coturn postgresql redis-server nginx-light
       libvpx-dev libopus-dev libwebrtc-audio-processing-dev)
 for arg in "$@"; do
   case "$arg" in

@@ -144,6 +144,8 @@ pub struct Session {
     pub notice: Option<String>,
     /// The server connection is being restored.
     pub reconnecting: bool,
+    /// Times the server connection was restored (with the seat kept or not).
+    pub reconnects: u32,
 }
 
 impl Session {
@@ -342,7 +344,10 @@ fn apply_net_events(
                 info!("server connection lost ({reason}); reconnecting");
                 session.reconnecting = true;
             }
-            NetEvent::ServerResumed { .. } => session.reconnecting = false,
+            NetEvent::ServerResumed { .. } => {
+                session.reconnecting = false;
+                session.reconnects += 1;
+            }
             // The call plugin's.
             NetEvent::VideoFrame { .. }
             | NetEvent::KeyframeRequested { .. }

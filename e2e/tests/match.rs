@@ -429,6 +429,149 @@ fn cluster_three_bots_on_three_nodes_play_a_match_and_agree() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A real nginx as the load balancer (websocket upgrade, next upstream on a refused
+/// connection), with its own folder and port; stopped on drop.
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    fn start(upstreams: &[std::net::SocketAddr], dir: &Path) -> Nginx {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+        std::fs::create_dir_all(dir.join("logs")).expect("nginx folder");
+        let servers: String = upstreams.iter().map(|a| format!("        server {a} max_fails=1 fail_timeout=10s;\n")).collect();
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/logs/error.log warn;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n\
+                 fastcgi_temp_path {d}/fcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
+                 upstream poseparty {{\n{servers}    }}\n\
+                 server {{\n        listen 127.0.0.1:{port};\n        location / {{\n            proxy_pass http://poseparty;\n\
+                             proxy_http_version 1.1;\n            proxy_set_header Upgrade $http_upgrade;\n\
+                             proxy_set_header Connection \"upgrade\";\n            proxy_read_timeout 120s;\n\
+                             proxy_connect_timeout 1s;\n            proxy_next_upstream error timeout;\n        }}\n    }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
+        let bin = std::env::var("POSEPARTY_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
+        let child = std::process::Command::new(&bin)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} did not start ({e}) — run ./scripts/setup.sh (Debian package nginx-light)"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let log = std::fs::read_to_string(dir.join("logs/error.log")).unwrap_or_default();
+            assert!(Instant::now() < deadline, "nginx did not listen within 10 s: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx { child, port, dir: dir.to_path_buf() }
+    }
+
+    fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The home node of `code`, as Redis says (`HGET pp:room:<code> home`, spoken by hand).
+fn home_of(redis: &server::harness::RedisServer, code: &str) -> Option<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let addr = redis.url().trim_start_matches("redis://").trim_end_matches('/').to_owned();
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    let key = format!("pp:room:{code}");
+    write!(s, "*3\r\n$4\r\nHGET\r\n${}\r\n{key}\r\n$4\r\nhome\r\n", key.len()).ok()?;
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    r.read_line(&mut head).ok()?;
+    head.starts_with('$').then_some(())?;
+    let mut value = String::new();
+    r.read_line(&mut value).ok()?;
+    Some(value.trim_end().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// Cluster mode behind a real load balancer: three nodes (each on a runtime of its own),
+/// nginx in front, three scripted bots connected through nginx. Mid-round the room's home
+/// node crashes (its runtime is dropped: sockets closed, nothing said to Redis). Another
+/// node takes the room over; the bot that was connected to the crashed node reconnects
+/// through nginx with its token (the client's own reconnect) and keeps its seat; the round
+/// ends and all three agree.
+#[test]
+fn cluster_bots_behind_nginx_finish_the_match_when_the_home_node_crashes() {
+    let redis = server::harness::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let mut nodes: Vec<Option<(tokio::runtime::Runtime, server::RunningServer)>> = (0..3)
+        .map(|_| {
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            let config = server::Config { redis: Some(redis.url()), ..server::Config::ephemeral() };
+            let node = rt.block_on(server::spawn(config)).expect("a node starts");
+            Some((rt, node))
+        })
+        .collect();
+    let addrs: Vec<std::net::SocketAddr> = nodes.iter().flatten().map(|(_, n)| n.local_addr()).collect();
+    let dir = std::env::temp_dir().join(format!("poseparty-e2e-nginx-{}", std::process::id()));
+    let nginx = Nginx::start(&addrs, &dir.join("nginx"));
+    let bot = |name: &str, join: JoinIntent| {
+        let plugin = BotPlugin { min_players: 3, round_secs: Some(ROUND_SECS), ..BotPlugin::default() };
+        let app = client::app::headless_bot_app(&nginx.ws_url(), name, join, SourceSpec::Script(Script::Hit), &dir.join(name), plugin);
+        Bot { name: name.to_string(), app: Some(app), exit: None }
+    };
+    let mut bots = vec![bot("lb0", JoinIntent::Create)];
+    let code = room_code(&mut bots[0]);
+    bots.push(bot("lb1", JoinIntent::Code(code.clone())));
+    bots.push(bot("lb2", JoinIntent::Code(code.clone())));
+
+    let mut in_game: std::collections::BTreeSet<String> = Default::default();
+    let mut playing_since: Option<Instant> = None;
+    let mut crashed: Option<String> = None;
+    run(&mut bots, |name, app| {
+        if app.world().resource::<BotReport>().screen() == Some(Screen::Game) {
+            in_game.insert(name.to_owned());
+        }
+        if in_game.len() == 3 && crashed.is_none() {
+            let since = *playing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_secs(2)
+                && let Some(home) = home_of(&redis, &code)
+                && let Some(slot) = nodes.iter_mut().find(|n| n.as_ref().is_some_and(|(_, s)| s.cluster_node().as_deref() == Some(home.as_str())))
+                && let Some((rt, node)) = slot.take()
+            {
+                // A crash: every task of the node stops at once; it says goodbye to nobody.
+                rt.shutdown_background();
+                drop(node);
+                eprintln!("crashed node {home}, the room's home, mid-round");
+                crashed = Some(home);
+            }
+        }
+        false
+    });
+    assert!(crashed.is_some(), "the home node was never crashed (bots in the game: {in_game:?})");
+    let board = agreed_board(&bots);
+    assert_eq!(board.scores.len(), 3, "{board:?}");
+    assert!(board.scores.iter().all(|l| l.hits > 0 && !l.dropped), "nobody lost their seat: {board:?}");
+    // The creator was connected to the room's home: it came back through nginx.
+    let reconnects: u32 = bots.iter().map(|b| b.app().world().resource::<Session>().reconnects).sum();
+    eprintln!("server reconnections seen by the bots: {reconnects}");
+    assert!(reconnects >= 1, "no bot reconnected");
+    drop(bots);
+    for (rt, node) in nodes.into_iter().flatten() {
+        rt.block_on(node.shutdown());
+    }
+    drop(nginx);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A scripted hitter, a scripted idler and a model-driven bot; the model-driven one is
 /// killed mid-round (its app, pose model and connections torn down at once).
 #[test]

@@ -168,6 +168,11 @@ impl RunningServer {
     }
 
     /// Open websocket connections.
+    /// Cluster mode: this node's id (as in Redis: `pp:node:<id>`, a room's `home`).
+    pub fn cluster_node(&self) -> Option<String> {
+        self.hub.cluster().map(|c| c.node.clone())
+    }
+
     pub fn connections(&self) -> u64 {
         self.hub.metrics.connections()
     }
