@@ -249,19 +249,138 @@ fn find_device(devices: Result<impl Iterator<Item = cpal::Device>, cpal::Devices
     devices.ok()?.find(|d| d.description().is_ok_and(|desc| desc.name() == name))
 }
 
-/// A 48 kHz stream config of the device (mono if it has it), or why not.
-fn config_48k(ranges: Vec<cpal::SupportedStreamConfigRange>) -> Result<cpal::SupportedStreamConfig, String> {
-    let mut fitting: Vec<_> = ranges
+/// The device's stream config: 48 kHz if it takes it, else its rate nearest to 48 kHz
+/// (the sound is then resampled); 16-bit or float samples, the fewest channels.
+fn pick_config(ranges: Vec<cpal::SupportedStreamConfigRange>) -> Result<cpal::SupportedStreamConfig, String> {
+    let mut usable: Vec<_> = ranges
         .into_iter()
-        .filter(|r| r.min_sample_rate() <= RATE && RATE <= r.max_sample_rate())
         .filter(|r| matches!(r.sample_format(), cpal::SampleFormat::F32 | cpal::SampleFormat::I16))
+        .map(|r| {
+            let rate = RATE.clamp(r.min_sample_rate(), r.max_sample_rate());
+            (rate.abs_diff(RATE), r.channels(), r.sample_format() != cpal::SampleFormat::F32, r.with_sample_rate(rate))
+        })
         .collect();
-    fitting.sort_by_key(|r| (r.channels(), r.sample_format() != cpal::SampleFormat::F32));
-    fitting
+    usable.sort_by_key(|(off, channels, not_f32, _)| (*off, *channels, *not_f32));
+    usable
         .into_iter()
         .next()
-        .map(|r| r.with_sample_rate(RATE))
-        .ok_or_else(|| "it does not take 48 kHz 16-bit or float samples".to_owned())
+        .map(|(_, _, _, config)| config)
+        .ok_or_else(|| "it takes neither 16-bit nor float samples".to_owned())
+}
+
+/// Linear resampling of a stream, block by block (for a device that does not run at 48 kHz).
+#[derive(Debug, Clone)]
+pub struct Resampler {
+    /// Input samples per output sample.
+    step: f64,
+    /// Where the next output sample falls, in input samples after `prev`.
+    pos: f64,
+    prev: f32,
+}
+
+impl Resampler {
+    pub fn new(from_rate: u32, to_rate: u32) -> Self {
+        Resampler { step: f64::from(from_rate.max(1)) / f64::from(to_rate.max(1)), pos: 1.0, prev: 0.0 }
+    }
+
+    /// Appends the resampled `input` to `out`.
+    pub fn process(&mut self, input: &[f32], out: &mut Vec<f32>) {
+        let n = input.len();
+        if n == 0 {
+            return;
+        }
+        // The signal is prev, input[0], …, input[n-1] at positions 0, 1, …, n.
+        let at = |i: usize| if i == 0 { self.prev } else { input[i - 1] };
+        while self.pos < n as f64 {
+            let i = self.pos.floor() as usize;
+            let frac = (self.pos - i as f64) as f32;
+            let (a, b) = (at(i), at(i + 1));
+            out.push(a + (b - a) * frac);
+            self.pos += self.step;
+        }
+        self.pos -= n as f64;
+        self.prev = input[n - 1];
+    }
+}
+
+/// What the speaker's callback plays: the mix, resampled to the device's rate if needed.
+struct SpeakerFeed {
+    mixer: Arc<Mutex<Mixer>>,
+    resampler: Option<Resampler>,
+    ready: std::collections::VecDeque<f32>,
+    block: Vec<f32>,
+    resampled: Vec<f32>,
+}
+
+impl SpeakerFeed {
+    fn new(mixer: Arc<Mutex<Mixer>>, device_rate: u32) -> Self {
+        let resampler = (device_rate != RATE).then(|| Resampler::new(RATE, device_rate));
+        SpeakerFeed { mixer, resampler, ready: Default::default(), block: vec![0.0; BLOCK], resampled: Vec::new() }
+    }
+
+    fn fill(&mut self, mono: &mut [f32]) {
+        let Some(resampler) = self.resampler.as_mut() else {
+            lock(&self.mixer).render(mono);
+            return;
+        };
+        while self.ready.len() < mono.len() {
+            lock(&self.mixer).render(&mut self.block);
+            self.resampled.clear();
+            resampler.process(&self.block, &mut self.resampled);
+            self.ready.extend(&self.resampled);
+        }
+        let n = mono.len();
+        for (o, s) in mono.iter_mut().zip(self.ready.drain(..n)) {
+            *o = s;
+        }
+    }
+}
+
+fn output_stream<T>(device: &cpal::Device, config: &cpal::StreamConfig, mut feed: SpeakerFeed) -> Result<cpal::Stream, cpal::BuildStreamError>
+where
+    T: cpal::SizedSample + cpal::FromSample<f32>,
+{
+    let channels = usize::from(config.channels.max(1));
+    let mut mono = Vec::new();
+    device.build_output_stream(
+        config,
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+            mono.resize(data.len() / channels, 0.0);
+            feed.fill(&mut mono);
+            for (frame, &s) in data.chunks_mut(channels).zip(&mono) {
+                frame.fill(T::from_sample(s));
+            }
+        },
+        |e| tracing::warn!("speaker: {e}"),
+        None,
+    )
+}
+
+fn input_stream<T>(device: &cpal::Device, config: &cpal::StreamConfig, out: Sender<Vec<i16>>) -> Result<cpal::Stream, cpal::BuildStreamError>
+where
+    T: cpal::SizedSample,
+    f32: cpal::FromSample<T>,
+{
+    let channels = usize::from(config.channels.max(1));
+    let mut resampler = (config.sample_rate != RATE).then(|| Resampler::new(config.sample_rate, RATE));
+    let mut at_48k = Vec::new();
+    device.build_input_stream(
+        config,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            let mono: Vec<f32> = data.chunks(channels).map(|f| f.iter().map(|s| s.to_sample::<f32>()).sum::<f32>() / f.len() as f32).collect();
+            let samples = match resampler.as_mut() {
+                Some(r) => {
+                    at_48k.clear();
+                    r.process(&mono, &mut at_48k);
+                    &at_48k
+                }
+                None => &mono,
+            };
+            let _ = out.try_send(samples.iter().map(|&s| (s * 32767.0).clamp(-32768.0, 32767.0) as i16).collect());
+        },
+        |e| tracing::warn!("microphone: {e}"),
+        None,
+    )
 }
 
 fn open_speaker(name: Option<&str>, mixer: Arc<Mutex<Mixer>>) -> Result<cpal::Stream, DeviceProblem> {
@@ -271,40 +390,17 @@ fn open_speaker(name: Option<&str>, mixer: Arc<Mutex<Mixer>>) -> Result<cpal::St
         None => host.default_output_device().ok_or(DeviceProblem::NoSpeaker)?,
     };
     let ranges = device.supported_output_configs().map_err(|e| DeviceProblem::Speaker(e.to_string()))?;
-    let config = config_48k(ranges.collect()).map_err(DeviceProblem::Speaker)?;
-    let channels = usize::from(config.channels().max(1));
+    let config = pick_config(ranges.collect()).map_err(DeviceProblem::Speaker)?;
     let format = config.sample_format();
     let stream_config: cpal::StreamConfig = config.into();
-    let on_error = |e: cpal::StreamError| tracing::warn!("speaker: {e}");
-    let mut mono = Vec::new();
+    let feed = SpeakerFeed::new(mixer, stream_config.sample_rate);
     let stream = match format {
-        cpal::SampleFormat::F32 => device.build_output_stream(
-            &stream_config,
-            move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
-                mono.resize(data.len() / channels, 0.0);
-                lock(&mixer).render(&mut mono);
-                for (frame, &s) in data.chunks_mut(channels).zip(&mono) {
-                    frame.fill(s);
-                }
-            },
-            on_error,
-            None,
-        ),
-        _ => device.build_output_stream(
-            &stream_config,
-            move |data: &mut [i16], _: &cpal::OutputCallbackInfo| {
-                mono.resize(data.len() / channels, 0.0);
-                lock(&mixer).render(&mut mono);
-                for (frame, &s) in data.chunks_mut(channels).zip(&mono) {
-                    frame.fill((s * 32767.0) as i16);
-                }
-            },
-            on_error,
-            None,
-        ),
+        cpal::SampleFormat::F32 => output_stream::<f32>(&device, &stream_config, feed),
+        _ => output_stream::<i16>(&device, &stream_config, feed),
     }
     .map_err(|e| DeviceProblem::Speaker(e.to_string()))?;
     stream.play().map_err(|e| DeviceProblem::Speaker(e.to_string()))?;
+    tracing::info!(rate = stream_config.sample_rate, channels = stream_config.channels, "speaker open");
     Ok(stream)
 }
 
@@ -315,39 +411,16 @@ fn open_microphone(name: Option<&str>, out: Sender<Vec<i16>>) -> Result<cpal::St
         None => host.default_input_device().ok_or(DeviceProblem::NoMicrophone)?,
     };
     let ranges = device.supported_input_configs().map_err(|e| DeviceProblem::Microphone(e.to_string()))?;
-    let config = config_48k(ranges.collect()).map_err(DeviceProblem::Microphone)?;
-    let channels = usize::from(config.channels().max(1));
+    let config = pick_config(ranges.collect()).map_err(DeviceProblem::Microphone)?;
     let format = config.sample_format();
     let stream_config: cpal::StreamConfig = config.into();
-    let on_error = |e: cpal::StreamError| tracing::warn!("microphone: {e}");
     let stream = match format {
-        cpal::SampleFormat::F32 => device.build_input_stream(
-            &stream_config,
-            move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                let mono = data
-                    .chunks(channels)
-                    .map(|f| (f.iter().sum::<f32>() / f.len() as f32 * 32767.0).clamp(-32768.0, 32767.0) as i16)
-                    .collect();
-                let _ = out.try_send(mono);
-            },
-            on_error,
-            None,
-        ),
-        _ => device.build_input_stream(
-            &stream_config,
-            move |data: &[i16], _: &cpal::InputCallbackInfo| {
-                let mono = data
-                    .chunks(channels)
-                    .map(|f| (f.iter().map(|&s| i32::from(s)).sum::<i32>() / f.len() as i32) as i16)
-                    .collect();
-                let _ = out.try_send(mono);
-            },
-            on_error,
-            None,
-        ),
+        cpal::SampleFormat::F32 => input_stream::<f32>(&device, &stream_config, out),
+        _ => input_stream::<i16>(&device, &stream_config, out),
     }
     .map_err(|e| DeviceProblem::Microphone(e.to_string()))?;
     stream.play().map_err(|e| DeviceProblem::Microphone(e.to_string()))?;
+    tracing::info!(rate = stream_config.sample_rate, channels = stream_config.channels, "microphone open");
     Ok(stream)
 }
 
@@ -462,6 +535,33 @@ impl Uplink {
                 }
                 frame.clear();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1 kHz tone resampled 44.1 → 48 kHz (and 48 → 16 kHz) in uneven blocks keeps its pitch
+    /// and the length ratio, without a click at the block seams.
+    #[test]
+    fn resampling_keeps_pitch_length_and_continuity() {
+        for (from, to) in [(44_100u32, RATE), (RATE, 16_000), (RATE, 44_100)] {
+            let tone: Vec<f32> = media::tone(1_000.0, from, from as usize, 0.5).iter().map(|&s| f32::from(s) / 32768.0).collect();
+            let mut r = Resampler::new(from, to);
+            let mut out = Vec::new();
+            for block in tone.chunks(441) {
+                r.process(block, &mut out);
+            }
+            let expected = f64::from(to);
+            assert!((out.len() as f64 - expected).abs() <= 2.0, "{from}→{to}: {} samples", out.len());
+            let pcm: Vec<i16> = out.iter().map(|&s| (s * 32767.0) as i16).collect();
+            let f = media::dominant_frequency(&pcm, to);
+            assert!((f - 1_000.0).abs() < 10.0, "{from}→{to}: {f} Hz");
+            // Neighbouring samples of a 1 kHz sine at ≥ 16 kHz never jump by more than this.
+            let step = 2.0 * std::f32::consts::PI * 1_000.0 / to as f32 * 0.5 * 1.05;
+            assert!(out.windows(2).all(|w| (w[1] - w[0]).abs() <= step), "{from}→{to}: a discontinuity");
         }
     }
 }
