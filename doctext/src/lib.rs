@@ -30,6 +30,9 @@ mod crypto;
 mod flow;
 mod hwpx;
 mod numfmt;
+/// The calendar the date formats use: (year, month, day) of a count of days since 1970-01-01
+/// (proleptic Gregorian), also for callers that show dates.
+pub use numfmt::civil_from_days;
 mod odf;
 mod ooxml;
 mod pdf;

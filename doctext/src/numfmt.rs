@@ -646,7 +646,7 @@ fn civil(days: i64, date1904: bool) -> Option<(i64, u32, u32, usize)> {
 }
 
 /// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -7,8 +7,8 @@ use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{GameMode, RoomSettings, RoomVisibility};
 
 use super::{
-    ACCENT, BAD, GOOD, MUTED, big_button, camera_problem, card, draw_video, link_label, media_badges, mode_label, peer_videos, screen,
-    sound_problem, speaking,
+    ACCENT, BAD, GOOD, MUTED, big_button, camera_problem, card, draw_video, link_label, media_badges, mic_meter, mode_label, peer_videos,
+    screen, sound_problem, speaking,
 };
 use crate::camera::CameraStatus;
 use crate::state::CameraPicture;
@@ -265,6 +265,9 @@ pub(crate) fn lobby_screen(
                         };
                         if p.device.is_none() {
                             media_badges(ui, state, Some(p.id) != me && speaking(sound.as_deref(), p.id));
+                        }
+                        if Some(p.id) == me {
+                            mic_meter(ui, sound.as_deref());
                         }
                         if Some(p.id) == me || (p.device.is_some() && p.device == me) {
                             ui.label(egui::RichText::new("나 / me").color(GOOD));

@@ -4,7 +4,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use shared::protocol::signal::{MAX_NAME_CHARS, ROOM_CODE_LEN};
 
-use super::{BAD, MUTED, big_button, camera_problem, card, screen, sound_problem};
+use super::{BAD, MUTED, big_button, camera_problem, card, mic_meter, screen, sound_problem};
 use crate::camera::CameraStatus;
 use crate::voice::{Devices, Sound};
 use crate::state::ModelChoice;
@@ -106,7 +106,10 @@ pub(crate) fn menu_screen(
                     ui.label(egui::RichText::new("webcam, webcam:1, frames:폴더@15, synthetic").color(MUTED).small());
                 });
                 ui.label("마이크 / Microphone");
-                device_choice(ui, "microphone", &mut draft.microphone, &found.microphones);
+                ui.horizontal(|ui| {
+                    device_choice(ui, "microphone", &mut draft.microphone, &found.microphones);
+                    mic_meter(ui, sound.as_deref());
+                });
                 ui.label("스피커 / Speaker");
                 device_choice(ui, "speaker", &mut draft.speaker, &found.speakers);
                 sound_problem(ui, sound.as_deref());

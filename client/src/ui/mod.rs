@@ -180,6 +180,18 @@ pub(crate) fn sound_problem(ui: &mut egui::Ui, sound: Option<&crate::voice::Soun
     }
 }
 
+/// This player's microphone level (after echo cancellation), as a small bar: the player sees
+/// the microphone works before anyone answers. Nothing without a microphone.
+pub(crate) fn mic_meter(ui: &mut egui::Ui, sound: Option<&crate::voice::Sound>) {
+    let Some(sound) = sound.filter(|s| s.has_microphone()) else { return };
+    let level = if sound.mic_on() { sound.mic_level().clamp(0.0, 1.0) } else { 0.0 };
+    // Speech peaks around −20…−6 dBFS: show the level on a dB scale from −50 dBFS.
+    let db = 20.0 * level.max(1e-5).log10();
+    let fill = ((db + 50.0) / 50.0).clamp(0.0, 1.0);
+    ui.add(egui::ProgressBar::new(fill).desired_width(60.0).desired_height(8.0).fill(GOOD))
+        .on_hover_text(if sound.mic_on() { "마이크 소리 / microphone level" } else { "음소거 중 / muted" });
+}
+
 /// Small labels for a player's call: camera off or missing, microphone muted or missing,
 /// speaking now.
 pub(crate) fn media_badges(ui: &mut egui::Ui, state: Option<shared::protocol::peer::MediaState>, speaking: bool) {
