@@ -180,6 +180,19 @@ async fn measure(peers: Vec<(PeerId, MeshHandle)>, args: &Args, n: usize) -> any
 }
 
 
+/// Every (room size, loss rate) to measure, checked: rooms of at least 2, loss in [0, 1).
+fn cases(args: &Args) -> anyhow::Result<Vec<(usize, f64)>> {
+    let mut out = Vec::new();
+    for &n in &args.peers {
+        anyhow::ensure!(n >= 2, "a room needs at least 2 peers (got {n})");
+        for &loss in &args.loss {
+            anyhow::ensure!((0.0..1.0).contains(&loss), "a loss rate is a share in [0, 1) (got {loss})");
+            out.push((n, loss));
+        }
+    }
+    Ok(out)
+}
+
 /// Waits for the mesh's Welcome, then creates a room (`create`) or joins `code`; returns the
 /// player's id and the room's code.
 async fn take_seat(mesh: &mut MeshHandle, create: bool, code: &str, timeout: Duration) -> anyhow::Result<(PeerId, String)> {
@@ -217,12 +230,8 @@ fn main() -> anyhow::Result<()> {
         let server = server::spawn(server::Config::ephemeral()).await.context("starting the embedded server")?;
         let url = server.ws_url();
         let mut rows = Vec::new();
-        for &n in &args.peers {
-            anyhow::ensure!(n >= 2, "a room needs at least 2 peers (got {n})");
-            for &loss in &args.loss {
-                anyhow::ensure!((0.0..1.0).contains(&loss), "a loss rate is a share in [0, 1) (got {loss})");
-                rows.push(run(n, loss, &args, &url).await?);
-            }
+        for (n, loss) in cases(&args)? {
+            rows.push(run(n, loss, &args, &url).await?);
         }
         print_rows(&mut rows);
         println!("({} Hz per player for {} s, loopback, one process)", args.rate, args.seconds);
@@ -268,11 +277,10 @@ mod nat {
     pub fn main(args: &Args) -> anyhow::Result<()> {
         Lab::check().map_err(|why| anyhow::anyhow!("--nat needs network namespaces: {why}"))?;
         let mut rows = Vec::new();
+        let cases = crate::cases(args)?;
         for &n in &args.peers {
-            anyhow::ensure!(n >= 2, "a room needs at least 2 peers (got {n})");
             for relayed in [false, true] {
-                for &loss in &args.loss {
-                    anyhow::ensure!((0.0..1.0).contains(&loss), "a loss rate is a share in [0, 1) (got {loss})");
+                for &(_, loss) in cases.iter().filter(|(m, _)| *m == n) {
                     rows.push(run(n, relayed, loss, args)?);
                 }
             }
@@ -1121,12 +1129,8 @@ mod call {
         let server = runtime.block_on(server::spawn(server::Config::ephemeral())).context("starting the embedded server")?;
         let url = server.ws_url();
         let mut rows = Vec::new();
-        for &n in &args.peers {
-            anyhow::ensure!(n >= 2, "a room needs at least 2 peers (got {n})");
-            for &loss in &args.loss {
-                anyhow::ensure!((0.0..1.0).contains(&loss), "a loss rate is a share in [0, 1) (got {loss})");
-                rows.push(run(n, loss, args.seconds, &url, &runtime, &pictures)?);
-            }
+        for (n, loss) in crate::cases(args)? {
+            rows.push(run(n, loss, args.seconds, &url, &runtime, &pictures)?);
         }
         print_rows(&rows);
         println!(
