@@ -248,72 +248,37 @@ impl OpusDecoder {
     /// Decodes one packet into its samples (960 for this crate's encoder). A corrupt packet
     /// is an error ("corrupted stream", "invalid argument").
     pub fn decode(&mut self, packet: &[u8]) -> Result<Vec<i16>, MediaError> {
-        if packet.is_empty() {
-            return Err(MediaError::EmptyPacket);
-        }
-        let len = i32::try_from(packet.len()).map_err(|_| opus_error("opus_decode", -1))?;
-        // SAFETY: live decoder; `packet` is `len` readable bytes; `pcm` has room for
-        // MAX_FRAME_SAMPLES mono samples (the longest Opus frame), the size passed.
-        let n = unsafe {
-            opus_decode(
-                self.st.as_ptr(),
-                packet.as_ptr(),
-                len,
-                self.pcm.as_mut_ptr(),
-                MAX_FRAME_SAMPLES as c_int,
-                0,
-            )
-        };
-        if n < 0 {
-            return Err(opus_error("opus_decode", n));
-        }
-        Ok(self.pcm[..n as usize].to_vec())
+        self.run("opus_decode", Some(packet), MAX_FRAME_SAMPLES, false)
     }
 
     /// Packet-loss concealment: a 20 ms frame (960 samples) standing in for a lost packet.
     pub fn decode_lost(&mut self) -> Result<Vec<i16>, MediaError> {
-        // SAFETY: live decoder; NULL data with length 0 asks for concealment of
-        // FRAME_SAMPLES samples, which fit in `pcm`.
-        let n = unsafe {
-            opus_decode(
-                self.st.as_ptr(),
-                std::ptr::null(),
-                0,
-                self.pcm.as_mut_ptr(),
-                FRAME_SAMPLES as c_int,
-                0,
-            )
-        };
-        if n < 0 {
-            return Err(opus_error("opus_decode (loss concealment)", n));
-        }
-        Ok(self.pcm[..n as usize].to_vec())
+        self.run("opus_decode (loss concealment)", None, FRAME_SAMPLES, false)
     }
-}
 
-impl OpusDecoder {
     /// Forward error correction: the 20 ms frame *before* `next_packet`, rebuilt from the
     /// redundancy the encoder put in `next_packet` (in-band FEC; concealment when it holds
     /// none). For a lost packet whose successor has arrived.
     pub fn decode_fec(&mut self, next_packet: &[u8]) -> Result<Vec<i16>, MediaError> {
-        if next_packet.is_empty() {
-            return Err(MediaError::EmptyPacket);
-        }
-        let len = i32::try_from(next_packet.len()).map_err(|_| opus_error("opus_decode", -1))?;
-        // SAFETY: live decoder; `next_packet` is `len` readable bytes; FEC decoding writes
-        // FRAME_SAMPLES samples, which fit in `pcm`.
+        self.run("opus_decode (FEC)", Some(next_packet), FRAME_SAMPLES, true)
+    }
+
+    /// One `opus_decode` call: `packet` (`None`: conceal a loss) into at most `frame_size`
+    /// samples, from the packet's FEC data with `fec`.
+    fn run(&mut self, op: &'static str, packet: Option<&[u8]>, frame_size: usize, fec: bool) -> Result<Vec<i16>, MediaError> {
+        let (data, len) = match packet {
+            Some([]) => return Err(MediaError::EmptyPacket),
+            Some(p) => (p.as_ptr(), i32::try_from(p.len()).map_err(|_| opus_error(op, -1))?),
+            None => (std::ptr::null(), 0),
+        };
+        // SAFETY: live decoder; `data` is `len` readable bytes (or NULL with 0 for loss
+        // concealment); `pcm` holds MAX_FRAME_SAMPLES samples and `frame_size` is at most
+        // that, so the decoder writes within it.
         let n = unsafe {
-            opus_decode(
-                self.st.as_ptr(),
-                next_packet.as_ptr(),
-                len,
-                self.pcm.as_mut_ptr(),
-                FRAME_SAMPLES as c_int,
-                1,
-            )
+            opus_decode(self.st.as_ptr(), data, len, self.pcm.as_mut_ptr(), frame_size.min(MAX_FRAME_SAMPLES) as c_int, c_int::from(fec))
         };
         if n < 0 {
-            return Err(opus_error("opus_decode (FEC)", n));
+            return Err(opus_error(op, n));
         }
         Ok(self.pcm[..n as usize].to_vec())
     }

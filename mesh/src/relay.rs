@@ -131,6 +131,12 @@ impl LossyRelays {
         &self.stats
     }
 
+    /// [`LossyRelays::rewrite`] as a mesh's `Config::candidate_rewrite`.
+    pub fn candidate_rewrite(self: &Arc<Self>) -> crate::CandidateRewrite {
+        let relays = Arc::clone(self);
+        Arc::new(move |c: &str| relays.rewrite(c))
+    }
+
     /// Rewrites a `candidate:…` line: a UDP host candidate on loopback gets a relay's
     /// address, anything else is dropped. Call inside a tokio runtime.
     pub fn rewrite(&self, candidate: &str) -> Option<String> {

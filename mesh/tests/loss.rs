@@ -16,7 +16,6 @@
 //! meets more losses per second than in play.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mesh::harness::form_room;
@@ -40,9 +39,8 @@ async fn ten_percent_loss_unreliable_loses_some_reliable_loses_none() {
     // The links come up without loss (this test is about the channels, not the handshake)…
     let relays = LossyRelays::new(0.0, 0x5eed);
     let mut peers = form_room(2, RoomSettings::default(), TIMEOUT, |i| {
-        let relays = relays.clone();
         let mut config = Config::new(url.clone(), format!("p{i}"));
-        config.candidate_rewrite = Some(Arc::new(move |c: &str| relays.rewrite(c)));
+        config.candidate_rewrite = Some(relays.candidate_rewrite());
         config
     })
     .await

@@ -219,9 +219,8 @@ async fn call_recovers_at_five_percent_loss() {
     let url = server.ws_url();
     let relays = LossyRelays::new(0.0, 0x71de0);
     let mut peers = form_room(2, RoomSettings::default(), TIMEOUT, |i| {
-        let relays = relays.clone();
         let mut config = video_config(&url, i);
-        config.candidate_rewrite = Some(Arc::new(move |c: &str| relays.rewrite(c)));
+        config.candidate_rewrite = Some(relays.candidate_rewrite());
         config
     })
     .await
@@ -262,10 +261,9 @@ async fn call_voice_arrives_at_its_pitch_and_losses_are_concealed() {
     let url = server.ws_url();
     let relays = LossyRelays::new(0.0, 0x0ce5);
     let mut peers = form_room(2, RoomSettings::default(), TIMEOUT, |i| {
-        let relays = relays.clone();
         let mut config = Config::new(url.clone(), format!("voice{i}"));
         config.voice = true;
-        config.candidate_rewrite = Some(Arc::new(move |c: &str| relays.rewrite(c)));
+        config.candidate_rewrite = Some(relays.candidate_rewrite());
         config
     })
     .await

@@ -120,10 +120,7 @@ async fn run(n: usize, loss: f64, args: &Args, url: &str) -> anyhow::Result<Row>
     let relays = (loss > 0.0).then(|| LossyRelays::new(0.0, 0xbe9c));
     let peers = form_room(n, RoomSettings::default(), Duration::from_secs(30), |i| {
         let mut config = Config::new(url.to_owned(), format!("bench{i}"));
-        if let Some(relays) = &relays {
-            let relays = relays.clone();
-            config.candidate_rewrite = Some(Arc::new(move |c: &str| relays.rewrite(c)));
-        }
+        config.candidate_rewrite = relays.as_ref().map(LossyRelays::candidate_rewrite);
         config
     })
     .await
@@ -847,10 +844,7 @@ mod call {
             let mut config = Config::new(url.to_owned(), format!("p{i}"));
             config.video = true;
             config.voice = true;
-            if let Some(relays) = relays {
-                let relays = relays.clone();
-                config.candidate_rewrite = Some(Arc::new(move |c: &str| relays.rewrite(c)));
-            }
+            config.candidate_rewrite = relays.map(LossyRelays::candidate_rewrite);
             let mut mesh = Mesh::start_on(rt.handle(), config)?;
             let (id, room) = crate::take_seat(&mut mesh, i == 0, &code, timeout).await?;
             if i == 0 {
