@@ -530,7 +530,7 @@ async fn on_frame(
     }
     if let Err(refusal) = dispatch(ctx, msg).await {
         hub.metrics.error(ErrorKind::Code(refusal.code));
-        ctx.outbox.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, &hub.metrics);
+        ctx.outbox.refuse(refusal, &hub.metrics);
     }
     None
 }

@@ -175,6 +175,9 @@ pub struct Hub {
     mirror: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>>,
     /// Cluster mode: write every token to Redis now (it came back after an outage).
     token_refresh: tokio::sync::Notify,
+    /// Cluster mode: the highest peer id in use here (from the last scan of the sessions,
+    /// and every id handed out since), so a new connection does not scan them all.
+    highest_peer: AtomicU32,
 }
 
 fn new_token() -> String {
@@ -204,6 +207,7 @@ impl Hub {
             cluster: std::sync::OnceLock::new(),
             mirror: std::sync::OnceLock::new(),
             token_refresh: tokio::sync::Notify::new(),
+            highest_peer: AtomicU32::new(0),
         }
     }
 
@@ -482,7 +486,7 @@ impl Hub {
             let Some(room) = best else { return Ok(false) };
             match self.join(peer, &room) {
                 Ok(()) => return Ok(true),
-                Err(r) if matches!(r.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound | ErrorCode::NameTaken) => continue,
+                Err(r) if r.another_room_may_do() => continue,
                 Err(r) => return Err(r),
             }
         }

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use shared::protocol::signal::{ClientMsg, ErrorCode, LeaveReason, PeerId, RoomPhase, RoomSettings, RoomVisibility, ServerMsg};
@@ -27,6 +28,38 @@ const COUNTS_EVERY: u32 = 5;
 const TOKEN_REFRESH_EVERY: Duration = Duration::from_secs(20);
 /// Quick-match attempts before giving up with an error.
 const QUICK_ATTEMPTS: u8 = 4;
+
+/// A session's token and what Redis keeps for it (its room, local or homed elsewhere);
+/// `None` for a session without a token of its own (a player of another gateway).
+fn token_record(peer: PeerId, s: &Session, node: &str) -> Option<(String, TokenRecord)> {
+    if s.token.is_empty() {
+        return None;
+    }
+    let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.cl().remote.as_ref().map(|(c, _)| c.clone()));
+    Some((s.token.clone(), TokenRecord { version: RECORD_VERSION, peer, name: s.name.clone(), room, node: node.to_owned() }))
+}
+
+/// The player's address key another node sent (unspecified if it is unreadable: it only
+/// keys the failed-join and round limits).
+fn node_ip(ip: &str) -> IpAddr {
+    ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// Writes a room's record to Redis, registering the room first with `register`; false when
+/// it could not be registered (nothing was written).
+async fn mirror(cluster: &Cluster, room: &Room, register: bool) -> bool {
+    if register && let Err(e) = cluster.register_room(&room.code).await {
+        tracing::warn!(code = %room.code, "registering a room: {e}");
+        return false;
+    }
+    let (record, open) = room.record(&cluster.node);
+    if let Some(bytes) = wire::encode(&record)
+        && let Err(e) = cluster.write_room(&room.code, &bytes, open).await
+    {
+        tracing::warn!(code = %room.code, "mirroring a room: {e}");
+    }
+    true
+}
 
 fn unavailable(e: &crate::cluster::ClusterError) -> Refusal {
     Refusal::new(ErrorCode::Internal, format!("the server cluster is unavailable right now ({e}) — try again in a moment"))
@@ -83,9 +116,11 @@ impl Hub {
                 Err(e) => tracing::warn!("reconnect token lookup failed: {e}"),
             }
         }
-        let highest = self.sessions.iter().map(|s| *s.key()).max().unwrap_or(0);
-        match cluster.new_peer_id(highest).await {
-            Ok(id) => Ok(Some(id)),
+        match cluster.new_peer_id(self.highest_peer.load(Ordering::Relaxed)).await {
+            Ok(id) => {
+                self.highest_peer.fetch_max(id, Ordering::Relaxed);
+                Ok(Some(id))
+            }
             Err(e) => {
                 tracing::warn!("a connection was refused: no cluster peer id ({e})");
                 Err(unavailable(&e).message)
@@ -159,12 +194,7 @@ impl Hub {
     /// Writes `peer`'s token record (with its room) to Redis.
     fn save_token(&self, peer: PeerId) {
         let Some(cluster) = self.cluster.get() else { return };
-        let Some((token, record)) = self.sessions.get(&peer).filter(|s| !s.token.is_empty()).map(|s| {
-            let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.cl().remote.as_ref().map(|(c, _)| c.clone()));
-            (s.token.clone(), TokenRecord { version: RECORD_VERSION, peer, name: s.name.clone(), room, node: cluster.node.clone() })
-        }) else {
-            return;
-        };
+        let Some((token, record)) = self.sessions.get(&peer).and_then(|s| token_record(peer, &s, &cluster.node)) else { return };
         cluster.queue_token(token, Some(record), self.config.reconnect_grace());
     }
 
@@ -205,15 +235,7 @@ impl Hub {
                 () = self.token_refresh.notified() => {}
                 () = self.shutdown.cancelled() => return,
             }
-            let tokens: Vec<(String, TokenRecord)> = self
-                .sessions
-                .iter()
-                .filter(|s| !s.token.is_empty())
-                .map(|s| {
-                    let room = s.room.as_ref().map(|r| r.code.clone()).or_else(|| s.cl().remote.as_ref().map(|(c, _)| c.clone()));
-                    (s.token.clone(), TokenRecord { version: RECORD_VERSION, peer: *s.key(), name: s.name.clone(), room, node: cluster.node.clone() })
-                })
-                .collect();
+            let tokens: Vec<(String, TokenRecord)> = self.sessions.iter().filter_map(|s| token_record(*s.key(), &s, &cluster.node)).collect();
             for chunk in tokens.chunks(1000) {
                 if let Err(e) = cluster.store_tokens(chunk, self.config.reconnect_grace()).await {
                     tracing::warn!("refreshing reconnect tokens: {e}");
@@ -240,7 +262,7 @@ impl Hub {
                 Some(Err(Refusal::new(ErrorCode::AlreadyInRoom, "you are already in a room — leave it first")))
             }
             (_, Some((_, home))) => {
-                let op = NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg: msg.clone() };
+                let op = NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg: msg.clone(), quick: None };
                 let held = self.sessions.get_mut(&peer).filter(|s| s.cl().rehoming).map(|mut s| s.cl_mut().held.push(op.clone())).is_some();
                 if !held {
                     cluster.send(&home, op);
@@ -257,7 +279,7 @@ impl Hub {
                     match cluster.home_of(&code).await {
                         Ok(Some(home)) if home != cluster.node => {
                             let msg = ClientMsg::JoinRoom { code };
-                            cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg });
+                            cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg, quick: None });
                             return Some(Ok(()));
                         }
                         Ok(Some(_)) => return None,
@@ -284,13 +306,14 @@ impl Hub {
                     QuickChoice::Join(code) => match cluster.home_of(&code).await.map_err(|e| unavailable(&e))? {
                         Some(home) if home == cluster.node => match hub.join_room(peer, &code, ip) {
                             Ok(()) => return Ok(()),
-                            Err(r) if matches!(r.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound | ErrorCode::NameTaken) => continue,
+                            Err(r) if r.another_room_may_do() => continue,
                             Err(r) => return Err(r),
                         },
                         Some(home) => {
                             let name = hub.sessions.get(&peer).map(|s| s.name.clone()).unwrap_or_default();
                             let msg = ClientMsg::JoinRoom { code };
-                            cluster.send(&home, NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: format!("quick:{attempt}:{ip}"), msg });
+                            let op = NodeMsg::Op { peer, gateway: cluster.node.clone(), name, ip: ip.to_string(), msg, quick: Some(attempt) };
+                            cluster.send(&home, op);
                             return Ok(());
                         }
                         None => {
@@ -348,22 +371,15 @@ impl Hub {
     fn on_node_msg(self: &Arc<Self>, msg: NodeMsg) {
         let Some(cluster) = self.cluster.get().cloned() else { return };
         match msg {
-            NodeMsg::Op { peer, gateway, name, ip, msg } => {
-                // A quick-match join carries "quick:<attempt>:<ip>": a refusal sends the
-                // player back to pick another room instead of an error.
-                let (quick, ip) = match ip.strip_prefix("quick:").and_then(|r| r.split_once(':')) {
-                    Some((attempt, ip)) => (attempt.parse::<u8>().ok(), ip.to_owned()),
-                    None => (None, ip),
-                };
-                let ip: IpAddr = ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            NodeMsg::Op { peer, gateway, name, ip, msg, quick } => {
                 let outbox = self.proxy(peer, &gateway, &name, &cluster);
-                let result = self.apply(peer, msg, ip);
+                let result = self.apply(peer, msg, node_ip(&ip));
                 if let Err(refusal) = result {
                     match quick {
-                        Some(attempt) if matches!(refusal.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound | ErrorCode::NameTaken) => {
+                        Some(attempt) if refusal.another_room_may_do() => {
                             cluster.send(&gateway, NodeMsg::QuickRetry { peer, attempt: attempt + 1 });
                         }
-                        _ => outbox.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, &self.metrics),
+                        _ => outbox.refuse(refusal, &self.metrics),
                     }
                 }
                 self.room_changed(peer);
@@ -373,19 +389,20 @@ impl Hub {
                 let Some(room) = room else {
                     // This node held the player's session as its gateway: pass it on to the
                     // room's home and forget the session here (the player moved).
-                    let remote = self.sessions.get(&peer).and_then(|s| s.cl().remote.clone());
-                    if let Some((code, home)) = remote.filter(|(_, home)| *home != cluster.node) {
-                        if let Some((_, s)) = self.sessions.remove(&peer) {
-                            self.tokens.remove(&s.token);
-                        }
+                    let (remote, local) = match self.sessions.get(&peer) {
+                        Some(s) => (s.cl().remote.clone(), s.outbox.as_ref().is_none_or(|o| o.gateway().is_none())),
+                        None => (None, false),
+                    };
+                    let onward = remote.filter(|(_, home)| *home != cluster.node);
+                    // The player's old session here (as its gateway, or without a room) moved.
+                    if (onward.is_some() || local)
+                        && let Some((_, s)) = self.sessions.remove(&peer)
+                    {
+                        self.tokens.remove(&s.token);
+                    }
+                    if let Some((code, home)) = onward {
                         cluster.send(&home, NodeMsg::Reattach { peer, gateway, name, room: Some(code) });
                         return;
-                    }
-                    if self.sessions.get(&peer).is_some_and(|s| s.outbox.as_ref().is_none_or(|o| o.gateway().is_none())) {
-                        // The old local session of a player without a room: it moved.
-                        if let Some((_, s)) = self.sessions.remove(&peer) {
-                            self.tokens.remove(&s.token);
-                        }
                     }
                     cluster.send(&gateway, NodeMsg::InRoom { peer, room: None });
                     if had_room.is_some()
@@ -447,7 +464,7 @@ impl Hub {
                     if let Err(refusal) = hub.quick_match_cluster(peer, ip, attempt).await
                         && let Some(outbox) = hub.outbox_of(peer)
                     {
-                        outbox.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, &hub.metrics);
+                        outbox.refuse(refusal, &hub.metrics);
                     }
                 });
             }
@@ -504,14 +521,12 @@ impl Hub {
                         // Taken over by this node: the player's seat gets its connection here.
                         self.reconnect_local_seat(peer);
                         for msg in held {
-                            if let NodeMsg::Op { msg, ip, .. } = msg {
-                                let ip = ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-                                if let Err(refusal) = self.apply(peer, msg, ip)
+                            if let NodeMsg::Op { msg, ip, .. } = msg
+                                && let Err(refusal) = self.apply(peer, msg, node_ip(&ip))
                                     && let Some(outbox) = self.outbox_of(peer)
                                 {
-                                    outbox.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, &self.metrics);
+                                    outbox.refuse(refusal, &self.metrics);
                                 }
-                            }
                         }
                     } else {
                         cluster.send(&home, NodeMsg::Reattach { peer, gateway: cluster.node.clone(), name, room: Some(code) });
@@ -556,9 +571,9 @@ impl Hub {
             if let Some(outbox) = s.outbox.as_ref().filter(|o| o.gateway() == Some(gateway.as_str())) {
                 return outbox.clone();
             }
-            if s.outbox.as_ref().is_some_and(|o| o.gateway().is_none()) {
+            if let Some(local) = s.outbox.as_ref().filter(|o| o.gateway().is_none()) {
                 // Connected here too (it moved back): the local connection wins.
-                return s.outbox.clone().unwrap_or_else(|| Outbox::remote(0, gateway.clone(), peer, cluster.sender()));
+                return local.clone();
             }
             let outbox = Outbox::remote(self.next_conn_id(), gateway.clone(), peer, cluster.sender());
             s.outbox = Some(outbox.clone());
@@ -580,15 +595,8 @@ impl Hub {
 
     /// Writes one room's record now (quick match: before other nodes may pick it).
     async fn mirror_now(&self, room: &Arc<Room>) {
-        let Some(cluster) = self.cluster.get() else { return };
-        if let Err(e) = cluster.register_room(&room.code).await {
-            tracing::warn!(code = %room.code, "registering a room: {e}");
-        }
-        let (record, open) = room.record(&cluster.node);
-        if let Some(bytes) = wire::encode(&record)
-            && let Err(e) = cluster.write_room(&room.code, &bytes, open).await
-        {
-            tracing::warn!(code = %room.code, "mirroring a room: {e}");
+        if let Some(cluster) = self.cluster.get() {
+            mirror(cluster, room, true).await;
         }
     }
 
@@ -616,22 +624,8 @@ impl Hub {
                 let room = self.rooms.get(&code).map(|r| Arc::clone(r.value()));
                 match room {
                     Some(room) => {
-                        if !registered.contains(&code) {
-                            match cluster.register_room(&code).await {
-                                Ok(_) => {
-                                    registered.insert(code.clone());
-                                }
-                                Err(e) => {
-                                    tracing::warn!(code = %code, "registering a room: {e}");
-                                    continue;
-                                }
-                            }
-                        }
-                        let (record, open) = room.record(&cluster.node);
-                        if let Some(bytes) = wire::encode(&record)
-                            && let Err(e) = cluster.write_room(&code, &bytes, open).await
-                        {
-                            tracing::warn!(code = %code, "mirroring a room: {e}");
+                        if mirror(&cluster, &room, !registered.contains(&code)).await {
+                            registered.insert(code);
                         }
                     }
                     None => {
@@ -666,7 +660,9 @@ impl Hub {
                     continue;
                 }
             }
+            // Ids in use here include other nodes' players (seats of rooms homed here).
             let highest = self.sessions.iter().map(|s| *s.key()).max().unwrap_or(0);
+            self.highest_peer.fetch_max(highest, Ordering::Relaxed);
             if let Err(e) = cluster.raise_peer_seq(highest).await {
                 tracing::warn!("cluster peer ids: {e}");
             }

@@ -193,6 +193,11 @@ impl Outbox {
         self.queue.ready.notify_one();
     }
 
+    /// Tells the player why its request was refused.
+    pub fn refuse(&self, refusal: Refusal, metrics: &Metrics) {
+        self.send(&ServerMsg::Error { code: refusal.code, message: refusal.message }, metrics);
+    }
+
     pub fn send(&self, msg: &ServerMsg, metrics: &Metrics) {
         if let Some(frame) = encode(msg) {
             self.push(Outbound::Frame(frame), metrics);
@@ -229,6 +234,12 @@ pub struct Refusal {
 impl Refusal {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
+    }
+
+    /// A join refused for this room only (full, playing, gone, the name taken there): quick
+    /// match tries another room.
+    pub fn another_room_may_do(&self) -> bool {
+        matches!(self.code, ErrorCode::RoomFull | ErrorCode::WrongPhase | ErrorCode::RoomNotFound | ErrorCode::NameTaken)
     }
 }
 

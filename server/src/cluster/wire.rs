@@ -16,7 +16,9 @@ pub type NodeId = String;
 pub enum NodeMsg {
     /// To a room's home: a message of `peer`, connected at `gateway`, about its room (or a
     /// join to a room homed there). `name` is the player's name; `ip` its address key.
-    Op { peer: PeerId, gateway: NodeId, name: String, ip: String, msg: ClientMsg },
+    /// `quick`: a join quick match chose (its attempt): a refusal sends the player back to
+    /// pick another room ([`NodeMsg::QuickRetry`]) instead of an error.
+    Op { peer: PeerId, gateway: NodeId, name: String, ip: String, msg: ClientMsg, quick: Option<u8> },
     /// To a room's home (or to the node that held the player's session, when the room is
     /// not known): `peer` is connected again, now at `gateway`; `room` is the room its token
     /// named.
@@ -106,7 +108,7 @@ mod tests {
 
     #[test]
     fn messages_and_records_round_trip_and_garbage_is_refused() {
-        let msg = NodeMsg::Op { peer: 7, gateway: "n2".into(), name: "민수".into(), ip: "127.0.0.1".into(), msg: ClientMsg::SetReady { ready: true } };
+        let msg = NodeMsg::Op { peer: 7, gateway: "n2".into(), name: "민수".into(), ip: "127.0.0.1".into(), msg: ClientMsg::SetReady { ready: true }, quick: None };
         let bytes = encode(&msg).unwrap_or_default();
         assert_eq!(decode::<NodeMsg>(&bytes), Some(msg));
         let token = TokenRecord { version: RECORD_VERSION, peer: 9, name: "Bo".into(), room: Some("ABCDEF".into()), node: "n1-00ff".into() };
