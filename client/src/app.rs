@@ -128,14 +128,13 @@ pub fn build_app_with(config: ClientConfig, mode: AppMode, io: Io) -> App {
     if (windowed && !config.mute) || config.voice {
         let (mic, speaker) = {
             let settings = app.world().get_resource::<crate::settings::Settings>();
-            let chosen = |d: Option<&String>| d.filter(|n| !n.is_empty()).cloned();
             (
                 match config.mic_tone {
                     Some(hz) => MicSource::Tone(hz),
-                    None => MicSource::Device(settings.and_then(|s| chosen(s.microphone.as_ref()))),
+                    None => MicSource::Device(settings.and_then(crate::settings::Settings::microphone_device)),
                 },
                 if windowed {
-                    SpeakerSink::Device(settings.and_then(|s| chosen(s.speaker.as_ref())))
+                    SpeakerSink::Device(settings.and_then(crate::settings::Settings::speaker_device))
                 } else {
                     SpeakerSink::Clock
                 },

@@ -397,11 +397,7 @@ fn capture(latest: Res<LatestFrame>, session: Res<Session>, time: Res<Time>, mut
         info!(frame = ?time.delta(), quality = ?call.adaptation.quality(), "video quality changed (slow frames)");
     }
     let (true, Some(frame)) = (latest.fresh, &latest.frame) else { return };
-    let others = match (&session.room, session.my_id()) {
-        (Some(room), Some(me)) => room.players.iter().any(|p| p.id != me && p.device.is_none()),
-        _ => false,
-    };
-    if !call.camera_on || !others {
+    if !call.camera_on || !session.has_other_devices() {
         return;
     }
     let now = Instant::now();

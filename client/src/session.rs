@@ -156,6 +156,12 @@ impl Session {
         }
     }
 
+    /// Another device is in this player's room (someone to send the call to; local seats
+    /// share this device's camera and microphone).
+    pub fn has_other_devices(&self) -> bool {
+        matches!((&self.room, self.my_id()), (Some(r), Some(me)) if r.players.iter().any(|p| p.id != me && p.device.is_none()))
+    }
+
     pub fn is_host(&self) -> bool {
         matches!((&self.room, self.my_id()), (Some(r), Some(me)) if r.host == me)
     }

@@ -72,6 +72,16 @@ pub enum SettingsError {
 
 impl Settings {
     /// Clamps values a hand-edited file may have out of range.
+    /// The microphone picked (`None`: the system default; an empty name counts as none).
+    pub fn microphone_device(&self) -> Option<String> {
+        self.microphone.clone().filter(|n| !n.is_empty())
+    }
+
+    /// The speaker picked (`None`: the system default).
+    pub fn speaker_device(&self) -> Option<String> {
+        self.speaker.clone().filter(|n| !n.is_empty())
+    }
+
     pub fn sanitized(mut self) -> Self {
         self.volume = if self.volume.is_finite() { self.volume.clamp(0.0, 1.0) } else { 0.7 };
         self.name = self.name.trim().chars().take(MAX_NAME_CHARS).collect();

@@ -156,13 +156,7 @@ impl std::fmt::Debug for AudioEngine {
 
 impl Drop for AudioEngine {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self._streams.clear();
-        for t in self.threads.drain(..) {
-            if t.join().is_err() {
-                tracing::error!("a sound thread panicked");
-            }
-        }
+        self.stop();
     }
 }
 
@@ -228,6 +222,17 @@ impl AudioEngine {
             }
         }
         AudioEngine { mixer, mic_on, sending, uplink, packets, problems, mic, stop, threads, _streams: streams }
+    }
+
+    /// Closes the devices and ends the engine's threads (dropping it does the same).
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self._streams.clear();
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                tracing::error!("a sound thread panicked");
+            }
+        }
     }
 
     pub fn mixer(&self) -> MutexGuard<'_, Mixer> {

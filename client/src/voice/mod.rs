@@ -108,35 +108,29 @@ impl Sound {
     pub fn set_mic_on(&self, on: bool) {
         self.mic_on.store(on, Ordering::Relaxed);
     }
-
-    /// The microphone problem to show, if any.
-    pub fn mic_problem(&self) -> Option<&DeviceProblem> {
-        self.problems.iter().find(|p| p.is_microphone())
-    }
 }
 
 /// A microphone or speaker picked in the settings restarts the engine with it (sound-card
 /// devices only; a synthetic microphone or a clock stays).
 fn restart_on_device_change(settings: Res<crate::settings::Settings>, mut chosen: ResMut<Chosen>, mut sound: ResMut<Sound>) {
-    let name = |n: &Option<String>| n.clone().filter(|n| !n.is_empty());
     let mut changed = false;
     if let MicSource::Device(current) = &chosen.mic
-        && *current != name(&settings.microphone)
+        && *current != settings.microphone_device()
     {
-        chosen.mic = MicSource::Device(name(&settings.microphone));
+        chosen.mic = MicSource::Device(settings.microphone_device());
         changed = true;
     }
     if let SpeakerSink::Device(current) = &chosen.speaker
-        && *current != name(&settings.speaker)
+        && *current != settings.speaker_device()
     {
-        chosen.speaker = SpeakerSink::Device(name(&settings.speaker));
+        chosen.speaker = SpeakerSink::Device(settings.speaker_device());
         changed = true;
     }
     if changed {
         info!(mic = ?chosen.mic, speaker = ?chosen.speaker, "sound devices changed");
         let mic_on = sound.mic_on();
-        // The old engine (and its devices) goes first: a device opens for one stream.
-        sound.0 = AudioEngine::start(SpeakerSink::Clock, MicSource::Off);
+        // The old engine (and its devices) stops first: a device opens for one stream.
+        sound.0.stop();
         sound.0 = AudioEngine::start(chosen.speaker.clone(), chosen.mic.clone());
         sound.set_mic_on(mic_on);
     }
@@ -166,10 +160,7 @@ fn receive(mut events: MessageReader<NetEvent>, sound: Res<Sound>, session: Res<
 
 /// The microphone's packets to every peer, while another device is in the room.
 fn send(sound: Res<Sound>, session: Res<Session>, mut voice: ResMut<Voice>, mut net: MessageWriter<NetCommand>) {
-    let others = match (&session.room, session.my_id()) {
-        (Some(room), Some(me)) => room.players.iter().any(|p| p.id != me && p.device.is_none()),
-        _ => false,
-    };
+    let others = session.has_other_devices();
     sound.sending.store(others, Ordering::Relaxed);
     while let Ok(packet) = sound.packets.try_recv() {
         if others {
