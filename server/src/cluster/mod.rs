@@ -310,25 +310,26 @@ impl Cluster {
         self.script::<()>("raise peer ids", inv).await
     }
 
-    /// Runs one Redis command, timing it for the histogram and the health check.
+    /// Runs one Redis command (see [`Cluster::timed`]).
     async fn query<T: redis::FromRedisValue>(&self, op: &'static str, cmd: &redis::Cmd) -> Result<T, ClusterError> {
         let mut conn = self.conn.clone();
-        let started = Instant::now();
-        let result = tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut conn)).await;
-        self.finish(op, started, result.map_err(|_| ClusterError::Timeout { op }).and_then(|r| r.map_err(|e| call_error(op, &e))))
+        self.timed(op, cmd.query_async::<T>(&mut conn)).await
     }
 
     async fn pipe<T: redis::FromRedisValue>(&self, op: &'static str, pipe: &redis::Pipeline) -> Result<T, ClusterError> {
         let mut conn = self.conn.clone();
-        let started = Instant::now();
-        let result = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<T>(&mut conn)).await;
-        self.finish(op, started, result.map_err(|_| ClusterError::Timeout { op }).and_then(|r| r.map_err(|e| call_error(op, &e))))
+        self.timed(op, pipe.query_async::<T>(&mut conn)).await
     }
 
     async fn script<T: redis::FromRedisValue>(&self, op: &'static str, inv: redis::ScriptInvocation<'_>) -> Result<T, ClusterError> {
         let mut conn = self.conn.clone();
+        self.timed(op, inv.invoke_async::<T>(&mut conn)).await
+    }
+
+    /// One Redis call under [`REDIS_TIMEOUT`], timed for the histogram and the health check.
+    async fn timed<T>(&self, op: &'static str, call: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, ClusterError> {
         let started = Instant::now();
-        let result = tokio::time::timeout(REDIS_TIMEOUT, inv.invoke_async::<T>(&mut conn)).await;
+        let result = tokio::time::timeout(REDIS_TIMEOUT, call).await;
         self.finish(op, started, result.map_err(|_| ClusterError::Timeout { op }).and_then(|r| r.map_err(|e| call_error(op, &e))))
     }
 
