@@ -183,6 +183,47 @@ impl Limit {
 /// Upper bounds of the relay latency histogram, microseconds.
 const LATENCY_BUCKETS_US: [u64; 12] = [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000];
 
+/// A Prometheus histogram of durations with fixed bucket bounds (microseconds).
+#[derive(Debug)]
+pub struct Histogram<const N: usize> {
+    bounds_us: [u64; N],
+    buckets: [AtomicU64; N],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl<const N: usize> Histogram<N> {
+    pub fn new(bounds_us: [u64; N]) -> Self {
+        Self { bounds_us, buckets: std::array::from_fn(|_| AtomicU64::new(0)), count: AtomicU64::new(0), sum_us: AtomicU64::new(0) }
+    }
+
+    pub fn observe(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        if let Some(i) = self.bounds_us.iter().position(|b| us <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Renders it as `name` (seconds), each line with `labels` (e.g. `node="n1",`, or empty).
+    pub fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in self.bounds_us.iter().zip(&self.buckets) {
+            cumulative += load(count);
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
+        }
+        let count = load(&self.count);
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let plain = labels.trim_end_matches(',');
+        let braces = if plain.is_empty() { String::new() } else { format!("{{{plain}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {}", load(&self.sum_us) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
 /// The server's counters.
 #[derive(Debug)]
 pub struct Metrics {
@@ -193,9 +234,7 @@ pub struct Metrics {
     signals_relayed: AtomicU64,
     matches_recorded: AtomicU64,
     errors: [AtomicU64; KINDS],
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
-    latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
+    relay_latency: Histogram<{ LATENCY_BUCKETS_US.len() }>,
     limits: [AtomicU64; LIMITS.len()],
     tcp_connections: AtomicU64,
     outbox_bytes: AtomicU64,
@@ -215,9 +254,7 @@ impl Default for Metrics {
             signals_relayed: AtomicU64::new(0),
             matches_recorded: AtomicU64::new(0),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency_count: AtomicU64::new(0),
-            latency_sum_us: AtomicU64::new(0),
+            relay_latency: Histogram::new(LATENCY_BUCKETS_US),
             limits: std::array::from_fn(|_| AtomicU64::new(0)),
             tcp_connections: AtomicU64::new(0),
             outbox_bytes: AtomicU64::new(0),
@@ -296,13 +333,8 @@ impl Metrics {
 
     /// Time from a `Signal` frame being read to its relayed copy being written.
     pub fn relay_latency(&self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.signals_relayed.fetch_add(1, Ordering::Relaxed);
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
-        if let Some(i) = LATENCY_BUCKETS_US.iter().position(|b| us <= *b) {
-            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.relay_latency.observe(latency);
     }
 
     /// Renders every counter in the Prometheus text format; `rooms` is read by the caller.
@@ -340,17 +372,7 @@ impl Metrics {
             let _ = writeln!(out, "poseparty_errors_total{{kind=\"{}\"}} {}", kind.label(), load(&self.errors[kind.index()]));
         }
 
-        let name = "poseparty_relay_latency_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from reading a Signal to writing its relayed copy.\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, count) in LATENCY_BUCKETS_US.iter().zip(&self.latency_buckets) {
-            cumulative += load(count);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
-        }
-        let count = load(&self.latency_count);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", load(&self.latency_sum_us) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {count}");
+        self.relay_latency.render(&mut out, "poseparty_relay_latency_seconds", "Time from reading a Signal to writing its relayed copy.", "");
         out
     }
 }

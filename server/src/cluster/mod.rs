@@ -34,6 +34,7 @@ use shared::protocol::signal::PeerId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Histogram;
 use wire::{NodeId, NodeMsg, TokenRecord};
 
 /// How often a node refreshes its key, and how long the key lives without a refresh.
@@ -67,7 +68,7 @@ pub enum ClusterError {
 const RTT_BUCKETS_US: [u64; 10] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000];
 
 /// The cluster figures of `/metrics`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ClusterStats {
     /// Redis answered the last call.
     pub up: AtomicBool,
@@ -79,22 +80,28 @@ pub struct ClusterStats {
     pub nodes: AtomicU64,
     pub rooms: AtomicU64,
     pub players: AtomicU64,
-    rtt_buckets: [AtomicU64; RTT_BUCKETS_US.len()],
-    rtt_count: AtomicU64,
-    rtt_sum_us: AtomicU64,
+    rtt: Histogram<{ RTT_BUCKETS_US.len() }>,
     pub redis_errors: AtomicU64,
 }
 
-impl ClusterStats {
-    fn observe(&self, rtt: Duration) {
-        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
-        self.rtt_count.fetch_add(1, Ordering::Relaxed);
-        self.rtt_sum_us.fetch_add(us, Ordering::Relaxed);
-        if let Some(i) = RTT_BUCKETS_US.iter().position(|b| us <= *b) {
-            self.rtt_buckets[i].fetch_add(1, Ordering::Relaxed);
+impl Default for ClusterStats {
+    fn default() -> Self {
+        Self {
+            up: AtomicBool::default(),
+            last_error: Mutex::default(),
+            messages_out: AtomicU64::default(),
+            messages_in: AtomicU64::default(),
+            takeovers: AtomicU64::default(),
+            nodes: AtomicU64::default(),
+            rooms: AtomicU64::default(),
+            players: AtomicU64::default(),
+            rtt: Histogram::new(RTT_BUCKETS_US),
+            redis_errors: AtomicU64::default(),
         }
     }
+}
 
+impl ClusterStats {
     /// The `/metrics` lines of the cluster.
     pub fn render(&self, node: &str, out: &mut String) {
         use std::fmt::Write;
@@ -110,17 +117,7 @@ impl ClusterStats {
         gauge("poseparty_cluster_messages_in_total", "counter", "Messages this node received from other nodes.", load(&self.messages_in));
         gauge("poseparty_cluster_takeovers_total", "counter", "Rooms this node took over from a node that stopped.", load(&self.takeovers));
         gauge("poseparty_cluster_redis_errors_total", "counter", "Redis calls that failed or timed out.", load(&self.redis_errors));
-        let name = "poseparty_redis_rtt_seconds";
-        let _ = writeln!(out, "# HELP {name} Round trip of this node's Redis calls.\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, count) in RTT_BUCKETS_US.iter().zip(&self.rtt_buckets) {
-            cumulative += load(count);
-            let _ = writeln!(out, "{name}_bucket{{node=\"{node}\",le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
-        }
-        let count = load(&self.rtt_count);
-        let _ = writeln!(out, "{name}_bucket{{node=\"{node}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{node=\"{node}\"}} {}", load(&self.rtt_sum_us) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count{{node=\"{node}\"}} {count}");
+        self.rtt.render(out, "poseparty_redis_rtt_seconds", "Round trip of this node's Redis calls.", &format!("node=\"{node}\","));
     }
 }
 
@@ -336,7 +333,7 @@ impl Cluster {
     fn finish<T>(&self, op: &'static str, started: Instant, result: Result<T, ClusterError>) -> Result<T, ClusterError> {
         match &result {
             Ok(_) => {
-                self.stats.observe(started.elapsed());
+                self.stats.rtt.observe(started.elapsed());
                 if !self.stats.up.swap(true, Ordering::Relaxed) {
                     tracing::info!(node = %self.node, "Redis reachable");
                 }
