@@ -618,8 +618,9 @@ async fn run_on(args: &Args, hostile: bool, urls: &[String], pids: &[u32], redis
     let urls: Arc<[String]> = urls.into();
     let pid = pids.first().copied();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_base = pid.and_then(rss_bytes);
+    // Every node's memory; the first node's is the single server's row.
     let rss_bases: Vec<Option<u64>> = pids.iter().map(|p| rss_bytes(*p)).collect();
+    let rss_base = rss_bases.first().copied().flatten();
 
     let stats = Arc::new(Stats::default());
     let epoch = Instant::now();
@@ -693,8 +694,8 @@ async fn run_on(args: &Args, hostile: bool, urls: &[String], pids: &[u32], redis
     }
 
     tokio::time::sleep(Duration::from_secs(args.settle_secs)).await;
-    let rss_idle = pid.and_then(rss_bytes);
     let rss_idles: Vec<Option<u64>> = pids.iter().map(|p| rss_bytes(*p)).collect();
+    let rss_idle = rss_idles.first().copied().flatten();
     let redis_cpu_before = redis_pid.and_then(cpu_secs);
 
     // The attackers start with the load.
