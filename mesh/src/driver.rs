@@ -553,6 +553,11 @@ impl Driver {
         self.send_server(msg).await
     }
 
+    /// The links that are open, with their peers.
+    fn open_links(&self) -> impl Iterator<Item = (PeerId, &Link)> {
+        self.slots.iter().filter(|(_, slot)| slot.state == LinkState::Open).filter_map(|(&peer, slot)| Some((peer, slot.link.as_ref()?)))
+    }
+
     /// A VP8 frame to every open link's video track.
     fn send_video(&mut self, frame: Vec<u8>, duration: Duration) {
         if !self.config.video {
@@ -560,8 +565,7 @@ impl Driver {
         }
         let frame = bytes::Bytes::from(frame);
         let (mut sent, mut dropped) = (0, 0);
-        for (&peer, slot) in &self.slots {
-            let Some(link) = slot.link.as_ref().filter(|_| slot.state == LinkState::Open) else { continue };
+        for (peer, link) in self.open_links() {
             match link.send_video(frame.clone(), duration) {
                 Some(true) => sent += 1,
                 Some(false) => {
@@ -586,8 +590,7 @@ impl Driver {
         }
         let packet = bytes::Bytes::from(packet);
         let mut sent = 0;
-        for (&peer, slot) in &self.slots {
-            let Some(link) = slot.link.as_ref().filter(|_| slot.state == LinkState::Open) else { continue };
+        for (peer, link) in self.open_links() {
             match link.send_voice(packet.clone(), duration) {
                 Some(true) => sent += 1,
                 Some(false) => tracing::debug!(peer, "voice writer backed up; packet dropped"),
